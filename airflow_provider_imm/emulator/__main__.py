@@ -1,0 +1,60 @@
+"""``imm-emulator``: run the emulator in the foreground until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from airflow_provider_imm.emulator.server import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_PROJECT,
+    ImmEmulator,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imm-emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind, 0 for a free one")
+    parser.add_argument("--root", help="OSS folder (default: a temporary folder)")
+    parser.add_argument("--region", default="cn-hangzhou")
+    parser.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID)
+    parser.add_argument("--access-key-secret", default=DEFAULT_ACCESS_KEY_SECRET)
+    parser.add_argument("--project", action="append", help="IMM project to create (repeatable)")
+    parser.add_argument("--task-duration", type=float, default=0.05, help="seconds an IMM task runs")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> None:
+    emulator = ImmEmulator(
+        args.root,
+        host=args.host,
+        port=args.port,
+        region=args.region,
+        access_key_id=args.access_key_id,
+        access_key_secret=args.access_key_secret,
+        projects=tuple(args.project or [DEFAULT_PROJECT]),
+        task_duration=args.task_duration,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with emulator:
+        # One JSON line on stdout tells a parent process where the emulator listens.
+        print(json.dumps({"endpoint": emulator.endpoint, "url": emulator.url}), flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    asyncio.run(_run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

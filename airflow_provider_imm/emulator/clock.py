@@ -1,0 +1,22 @@
+"""Emulated time: real time plus an offset tests can advance (task retention is 7 days)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+class EmulatedClock:
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def time(self) -> float:
+        """Seconds since the epoch, as the emulated services see it."""
+        return time.time() + self._offset
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.time(), tz=timezone.utc)
+
+    def advance(self, seconds: float) -> None:
+        """Jump forward; nothing waiting on real timers is woken by this."""
+        self._offset += seconds

@@ -1,0 +1,126 @@
+"""Faults injected on demand: each armed fault applies to the next N matching events."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+NotificationFaultKind = Literal["drop", "duplicate", "delay", "corrupt", "base64"]
+
+
+@dataclass(frozen=True)
+class HttpFault:
+    """An error answer in place of the real one (IMM: JSON error; MNS: XML error)."""
+
+    status: int
+    code: str
+    message: str
+    retry_after: float | None = None
+    #: Seconds to wait before answering; with ``status == 0`` the call hangs that long, then answers
+    #: normally.
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class NotificationFault:
+    kind: NotificationFaultKind
+    seconds: float = 0.0
+
+
+class Faults:
+    """Thread-safe queues of armed faults; the server takes one per call or notification."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._imm: deque[HttpFault] = deque()
+        self._mns: deque[HttpFault] = deque()
+        self._notifications: deque[NotificationFault] = deque()
+        self.imm_latency = 0.0
+        self.mns_latency = 0.0
+
+    # IMM
+    def throttle_imm(self, n: int = 1, *, retry_after: float | None = None, code: str = "Throttling.User") -> None:
+        """The next ``n`` IMM calls answer HTTP 400 throttling (with ``x-acs-retry-after`` if given)."""
+        self._arm(
+            self._imm, n, HttpFault(400, code, "Request was denied due to user flow control.", retry_after)
+        )
+
+    def fail_imm(self, n: int = 1, *, status: int = 503, code: str = "ServiceUnavailable") -> None:
+        """The next ``n`` IMM calls answer a server error."""
+        self._arm(self._imm, n, HttpFault(status, code, "The request has failed due to a temporary failure."))
+
+    def take_imm(self) -> HttpFault | None:
+        return self._take(self._imm)
+
+    # MNS
+    def fail_mns(self, n: int = 1, *, status: int = 503, code: str = "ServiceUnavailable") -> None:
+        """The next ``n`` MNS calls answer an XML error."""
+        self._arm(self._mns, n, HttpFault(status, code, "Service is temporarily unavailable."))
+
+    def hang_mns(self, n: int = 1, *, seconds: float = 30.0) -> None:
+        """The next ``n`` MNS calls stall ``seconds`` before being served."""
+        self._arm(self._mns, n, HttpFault(0, "", "", delay=seconds))
+
+    def take_mns(self) -> HttpFault | None:
+        return self._take(self._mns)
+
+    # Notifications
+    def drop_notifications(self, n: int = 1) -> None:
+        self._arm(self._notifications, n, NotificationFault("drop"))
+
+    def duplicate_notifications(self, n: int = 1) -> None:
+        self._arm(self._notifications, n, NotificationFault("duplicate"))
+
+    def delay_notifications(self, n: int = 1, *, seconds: float = 5.0) -> None:
+        self._arm(self._notifications, n, NotificationFault("delay", seconds))
+
+    def corrupt_notifications(self, n: int = 1) -> None:
+        self._arm(self._notifications, n, NotificationFault("corrupt"))
+
+    def base64_notifications(self, n: int = 1) -> None:
+        self._arm(self._notifications, n, NotificationFault("base64"))
+
+    def take_notification(self) -> NotificationFault | None:
+        return self._take(self._notifications)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._imm.clear()
+            self._mns.clear()
+            self._notifications.clear()
+            self.imm_latency = self.mns_latency = 0.0
+
+    def arm(self, kind: str, **params: object) -> None:
+        """Arm a fault by name, as the admin endpoint receives it (``{"kind": "throttle_imm", "n": 3}``)."""
+        methods = {
+            "throttle_imm": self.throttle_imm,
+            "fail_imm": self.fail_imm,
+            "fail_mns": self.fail_mns,
+            "hang_mns": self.hang_mns,
+            "drop_notifications": self.drop_notifications,
+            "duplicate_notifications": self.duplicate_notifications,
+            "delay_notifications": self.delay_notifications,
+            "corrupt_notifications": self.corrupt_notifications,
+            "base64_notifications": self.base64_notifications,
+        }
+        if kind in ("imm_latency", "mns_latency"):
+            setattr(self, kind, float(params.get("seconds", 0.0)))  # type: ignore[arg-type]
+            return
+        if kind == "clear":
+            self.clear()
+            return
+        if kind not in methods:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {sorted([*methods, 'imm_latency', 'mns_latency', 'clear'])}")
+        methods[kind](**params)  # type: ignore[operator]
+
+    def _arm(self, queue: deque, n: int, fault: object) -> None:  # type: ignore[type-arg]
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        with self._lock:
+            queue.extend([fault] * n)
+
+    def _take(self, queue: deque):  # type: ignore[no-untyped-def,type-arg]
+        with self._lock:
+            return queue.popleft() if queue else None

@@ -1,0 +1,200 @@
+"""The emulator process: one aiohttp server on loopback serving IMM, MNS and an admin API.
+
+:class:`ImmEmulator` runs either on the caller's event loop (``await start_async()``) or in a
+background thread with a loop of its own (``start()`` / context manager), so synchronous SDK calls
+in a test's thread and async SDK calls in a test's loop both reach it over real HTTP. Service
+state is only touched on the server loop; :meth:`ImmEmulator.call` runs a function there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from airflow_provider_imm.emulator.accounts import Accounts
+from airflow_provider_imm.emulator.admin_api import add_admin_routes
+from airflow_provider_imm.emulator.clock import EmulatedClock
+from airflow_provider_imm.emulator.counters import CallCounters
+from airflow_provider_imm.emulator.faults import Faults
+from airflow_provider_imm.emulator.imm_api import ImmService
+from airflow_provider_imm.emulator.mns_api import MnsService
+from airflow_provider_imm.emulator.oss import LocalOss
+
+T = TypeVar("T")
+
+DEFAULT_ACCESS_KEY_ID = "LTAI5tEmulatorKeyId"
+DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-do-not-use"
+DEFAULT_PROJECT = "test-project"
+
+
+class ImmEmulator:
+    """IMM + MNS + OSS on ``127.0.0.1``.
+
+    ``root`` is the OSS folder (a temporary one if omitted). ``task_duration`` is the default
+    seconds an IMM task runs before it ends. The key pair ``access_key_id``/``access_key_secret``
+    is accepted from the start; add more with ``accounts.add_key`` / ``accounts.add_sts``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = "cn-hangzhou",
+        account_id: str = "1234567890123456",
+        access_key_id: str = DEFAULT_ACCESS_KEY_ID,
+        access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
+        projects: tuple[str, ...] = (DEFAULT_PROJECT,),
+        task_duration: float = 0.05,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if root is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="imm-emulator-")
+            root = self._tmp.name
+        self.host = host
+        self.requested_port = port
+        self.port = 0
+        self.region = region
+        self.access_key_id = access_key_id
+        self.access_key_secret = access_key_secret
+        self.clock = EmulatedClock()
+        self.counters = CallCounters()
+        self.faults = Faults()
+        self.accounts = Accounts(account_id)
+        self.accounts.add_key(access_key_id, access_key_secret)
+        self.oss = LocalOss(root)
+        self.mns = MnsService(self)
+        self.imm = ImmService(self, task_duration=task_duration)
+        for project in projects:
+            self.imm.add_project(project)
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    # Addresses
+    @property
+    def endpoint(self) -> str:
+        """``host:port``, as the IMM SDK's ``Config.endpoint`` takes it (with ``protocol='http'``)."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``, as the MNS SDK's ``Account`` takes it."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def account_id(self) -> str:
+        return self.accounts.account_id
+
+    # Lifecycle on the caller's loop
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/", self.imm.handle)
+        self.mns.add_routes(app.router)
+        add_admin_routes(app.router, self)
+        return app
+
+    async def start_async(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.requested_port, backlog=1024)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop_async(self) -> None:
+        await self.imm.shutdown()
+        await self.mns.shutdown()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # Lifecycle in a background thread
+    def start(self) -> ImmEmulator:
+        """Serve from a daemon thread with its own event loop; returns once the port is bound."""
+        if self._thread is not None:
+            raise RuntimeError("emulator already started")
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve(started))
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="imm-emulator", daemon=True)
+        self._thread.start()
+        started.result(timeout=30)
+        return self
+
+    async def _serve(self, started: concurrent.futures.Future[None]) -> None:
+        try:
+            self._stop_event = asyncio.Event()
+            await self.start_async()
+        except BaseException as err:
+            started.set_exception(err)
+            return
+        started.set_result(None)
+        await self._stop_event.wait()
+        await self.stop_async()
+
+    def stop(self) -> None:
+        if self._thread is not None and self._loop is not None and self._stop_event is not None:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+            self._thread.join(timeout=30)
+            self._thread = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> ImmEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> ImmEmulator:
+        await self.start_async()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop_async()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the server loop and return its result (thread-safe state access)."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("emulator not started")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return fn(*args)
+
+        async def invoke() -> T:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(invoke(), loop).result(timeout=30)
