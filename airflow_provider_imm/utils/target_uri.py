@@ -1,13 +1,16 @@
 """IMM's TargetURI template: parse, check and expand it without any I/O.
 
 The syntax is Python's ``str.format``: ``{name}`` is filled in by IMM per output, ``{{`` and ``}}``
-are literal braces, request Tags are ``{tags.<key>}``. The emulator expands templates with
-:func:`expand_target_uri` to name outputs; the operator checks them with :func:`check_target_uri`
-before any API call; lineage uses the expansion to name output datasets.
+are literal braces, request Tags are ``{tags.<key>}``. IMM supports nothing else of ``str.format``
+(no positional fields, indexing, attribute chains, conversions or format specs), so those are
+rejected here rather than by the service after the task was submitted. The emulator expands
+templates with :func:`expand_target_uri` to name outputs; the operator checks them with
+:func:`check_target_uri` before any API call; lineage uses the expansion to name output datasets.
 """
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 import string
 from collections.abc import Iterable, Mapping
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 _FORMATTER = string.Formatter()
+_TAG_PREFIX = "tags."
+_SYNTAX_HINT = "IMM variables are written '{name}', a literal brace is '{{' or '}}'"
 
 
 class TargetUriTemplateError(ValueError):
@@ -29,39 +34,58 @@ class TemplateVariable:
 
     @property
     def tag(self) -> str | None:
-        return self.name[len("tags.") :] if self.name.startswith("tags.") else None
+        return self.name[len(_TAG_PREFIX) :] if self.name.startswith(_TAG_PREFIX) else None
+
+
+def _parts(template: str, field: str) -> list[tuple[str, str | None]]:
+    """``(literal text, variable name or None)`` pairs; literal braces already unescaped."""
+    if not isinstance(template, str):
+        raise TargetUriTemplateError(f"{field} must be a string, got {type(template).__name__}")
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as err:
+        raise TargetUriTemplateError(
+            f"{field} {template!r} has unbalanced braces ({err}): {_SYNTAX_HINT}"
+        ) from None
+    parts: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None:
+            _check_placeholder(template, field, name, spec, conversion)
+        parts.append((literal, name))
+    return parts
+
+
+def _check_placeholder(
+    template: str, field: str, name: str, spec: str | None, conversion: str | None
+) -> None:
+    written = "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+    prefix = f"{field} {template!r}: placeholder {written!r}"
+    if name.strip() == "" or name.strip().isdigit():
+        raise TargetUriTemplateError(
+            f"{prefix} is empty or positional; name an IMM variable such as '{{barename}}', "
+            "or write a literal brace as '{{' or '}}'"
+        )
+    if conversion or spec:
+        raise TargetUriTemplateError(
+            f"{prefix} has a conversion or format spec, which IMM does not support: write '{{{name}}}'"
+        )
+    if name != name.strip():
+        raise TargetUriTemplateError(f"{prefix} has spaces around the name: write '{{{name.strip()}}}'")
+    if name == "tags" or name == _TAG_PREFIX:
+        raise TargetUriTemplateError(
+            f"{prefix} names no tag: write '{{tags.<key>}}' with a key of the request's Tags"
+        )
+    tag = name[len(_TAG_PREFIX) :] if name.startswith(_TAG_PREFIX) else None
+    if "[" in name or "]" in name or ("." in name and (tag is None or "." in tag)):
+        raise TargetUriTemplateError(
+            f"{prefix} is not an IMM variable: only tags have a dotted form, '{{tags.<key>}}' with one dot; "
+            "indexing and attribute chains are not supported"
+        )
 
 
 def parse_target_uri(template: str, *, field: str = "TargetURI") -> list[TemplateVariable]:
-    """Return the template's variables in order; raise on unbalanced braces or format specs."""
-    try:
-        parts = list(_FORMATTER.parse(template))
-    except ValueError as err:
-        raise TargetUriTemplateError(
-            f"{field} {template!r} has unbalanced braces ({err}): IMM variables are written "
-            "'{name}', a literal brace is '{{' or '}}'"
-        ) from None
-    variables = []
-    for _literal, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if name == "" or name.isdigit():
-            raise TargetUriTemplateError(
-                f"{field} {template!r} has an empty or positional placeholder '{{{name}}}': "
-                "name an IMM variable such as '{barename}'"
-            )
-        if spec or conversion:
-            raise TargetUriTemplateError(
-                f"{field} {template!r}: placeholder '{{{name}}}' has a format spec or conversion, "
-                "which IMM does not support; write '{" + name.split("!")[0] + "}'"
-            )
-        if "[" in name or (name.count(".") and not name.startswith("tags.")) or name == "tags.":
-            raise TargetUriTemplateError(
-                f"{field} {template!r}: '{{{name}}}' is not an IMM variable; only tags have a dotted "
-                "form, '{tags.<key>}'"
-            )
-        variables.append(TemplateVariable(name))
-    return variables
+    """Return the template's variables in order; raise on unbalanced braces or unsupported syntax."""
+    return [TemplateVariable(name) for _literal, name in _parts(template, field) if name is not None]
 
 
 def check_target_uri(
@@ -75,7 +99,8 @@ def check_target_uri(
     """Check every variable against the operation's set and the request's Tags.
 
     ``tags`` is the request's Tags (``None`` when absent); ``has_tags`` says whether the operation
-    accepts Tags at all.
+    accepts Tags at all. A ``{tags.x}`` whose tag the request lacks would be left unexpanded or
+    rejected by IMM only after submission, hence the check here.
     """
     allowed_set = frozenset(allowed)
     variables = parse_target_uri(template, field=field)
@@ -84,23 +109,23 @@ def check_target_uri(
         if tag is not None:
             if not has_tags:
                 raise TargetUriTemplateError(
-                    f"{field} uses '{{{var.name}}}' but this operation takes no Tags: "
-                    "remove the tag variable"
+                    f"{field} uses '{{{var.name}}}' but this operation takes no Tags: remove the tag variable"
                 )
             if tags is None or tag not in tags:
-                present = ", ".join(sorted(tags)) if tags else "none"
+                present = ", ".join(sorted(map(str, tags))) if tags else "none"
                 raise TargetUriTemplateError(
                     f"{field} uses '{{{var.name}}}' but the request has no tag {tag!r} "
                     f"(tags present: {present}): add Tags={{{tag!r}: ...}} or change the variable"
                 )
         elif var.name not in allowed_set:
-            import difflib
-
             close = difflib.get_close_matches(var.name, sorted(allowed_set), n=1)
+            if not close:
+                close = [v for v in sorted(allowed_set) if v.lower() == var.name.lower()][:1]
             hint = f"did you mean '{{{close[0]}}}'? " if close else ""
             raise TargetUriTemplateError(
                 f"{field} uses '{{{var.name}}}', which this operation does not offer: {hint}"
                 f"valid variables are {', '.join('{' + v + '}' for v in sorted(allowed_set))}"
+                + (" and '{tags.<key>}'" if has_tags else "")
             )
     return variables
 
@@ -113,18 +138,20 @@ def source_variables(
     created: datetime,
     ext: str | None = None,
 ) -> dict[str, str]:
-    """The variables every operation derives from a source object and the task's creation time."""
+    """The variables every operation derives from a source object and the task's creation time.
+
+    ``barename``/``ext`` split on the last dot of the basename, as ``os.path.splitext`` does (so a
+    leading-dot name such as ``.profile`` has no extension). Times are taken as given.
+    """
     dirname, basename = posixpath.split(key)
-    barename, dot, key_ext = basename.rpartition(".")
-    if not dot:
-        barename, key_ext = basename, ""
+    barename, key_ext = posixpath.splitext(basename)
     return {
         "bucket": bucket,
         "key": key,
         "dirname": dirname,
         "basename": basename,
         "barename": barename,
-        "ext": ext if ext is not None else key_ext,
+        "ext": ext if ext is not None else key_ext[1:],
         **_time_variables("", uploaded),
         **_time_variables("t_", created),
     }
@@ -144,24 +171,25 @@ def _time_variables(prefix: str, when: datetime) -> dict[str, str]:
 def expand_target_uri(
     template: str, variables: Mapping[str, str], tags: Mapping[str, object] | None = None
 ) -> str:
-    """Fill in the template as IMM does for one output; a missing variable raises."""
-    parse_target_uri(template)
-    values: dict[str, object] = dict(variables)
-    values["tags"] = _Tags(tags or {})
-    try:
-        return _FORMATTER.vformat(template, (), values)
-    except KeyError as err:
-        raise TargetUriTemplateError(f"TargetURI {template!r}: no value for variable {err.args[0]!r}") from None
+    """Fill in the template as IMM does for one output; a variable without a value raises.
+
+    Expansion is done by hand rather than with ``str.format`` so that ``{tags.x}`` can only ever
+    read the tag ``x``, never an attribute of some Python object.
+    """
+    out: list[str] = []
+    for literal, name in _parts(template, "TargetURI"):
+        out.append(literal)
+        if name is None:
+            continue
+        tag = name[len(_TAG_PREFIX) :] if name.startswith(_TAG_PREFIX) else None
+        source: Mapping[str, object] = (tags or {}) if tag is not None else variables
+        lookup = tag if tag is not None else name
+        if lookup not in source:
+            raise TargetUriTemplateError(f"TargetURI {template!r}: no value for variable {name!r}")
+        out.append(str(source[lookup]))
+    return "".join(out)
 
 
-class _Tags:
-    """Makes ``{tags.x}`` resolve through attribute access, as ``str.format`` does."""
-
-    def __init__(self, tags: Mapping[str, object]) -> None:
-        self._tags = tags
-
-    def __getattr__(self, name: str) -> str:
-        try:
-            return str(self._tags[name])
-        except KeyError:
-            raise KeyError(f"tags.{name}") from None
+def escape_literal(text: str) -> str:
+    """``text`` written so that the template reproduces it verbatim (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
