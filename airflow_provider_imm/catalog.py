@@ -114,7 +114,7 @@ _OPERATIONS = (
         "AlignmentIndex CredentialConfig Sources Tags TargetGroups Targets",
         required=(("Sources",), ("Targets", "TargetGroups")),
         sources=("Sources[].URI",),
-        targets=("Targets[].URI",),
+        targets=("Targets[].URI", "TargetGroups[].URI"),
         extra_vars=frozenset({"streamindex", "index", "resolution", "autoext"}),
     ),
     _op(
