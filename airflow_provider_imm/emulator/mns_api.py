@@ -1,25 +1,675 @@
-"""MNS's XML API. PLACEHOLDER: being written."""
+"""MNS's XML API (2015-06-06) over HTTP, as the unchanged ``mns`` SDK calls it.
+
+Each call is counted (``mns:<Action>``), then delayed or failed by armed faults, then
+authenticated, then served from :class:`MnsStore`. Every answer carries ``x-mns-request-id``
+(spelled so: the SDK reads it case-sensitively); errors are MNS's ``<Error>`` document with all
+four elements the SDK requires.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from aiohttp import web
+
+from airflow_provider_imm.emulator.mns_signature import AuthFailure, authenticate
+from airflow_provider_imm.emulator.mns_store import (
+    MAX_BATCH,
+    MAX_WAIT_SECONDS,
+    TOPIC_RETENTION,
+    XMLNS,
+    MnsError,
+    MnsQueue,
+    MnsStore,
+    QueueAttributes,
+    QueuedMessage,
+    check_range,
+    invalid_argument,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_imm.emulator.server import ImmEmulator
 
+API_VERSION = "2015-06-06"
+MAX_LIST = 1000
+
+#: XML element of a queue attribute -> field of :class:`QueueAttributes`.
+_QUEUE_FIELDS = {
+    "VisibilityTimeout": "visibility_timeout",
+    "MaximumMessageSize": "maximum_message_size",
+    "MessageRetentionPeriod": "message_retention_period",
+    "DelaySeconds": "delay_seconds",
+    "PollingWaitSeconds": "polling_wait_seconds",
+}
+# Carriage returns would be normalised away by the client's XML parser; keep them as references.
+_TEXT_ENTITIES = {"\r": "&#13;"}
+
+
+@dataclass(frozen=True)
+class _Call:
+    request: web.Request
+    body: bytes
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.request.host}"
+
+
+_Impl = Callable[[_Call], Awaitable[web.Response]]
+
 
 class MnsService:
+    """The MNS side of the emulator; state lives in :attr:`store`, touched only on the server loop."""
+
     def __init__(self, emulator: ImmEmulator) -> None:
         self.emulator = emulator
+        self.store = MnsStore(emulator.accounts.account_id, emulator.clock.time)
+        self._closing = asyncio.Event()
 
+    # HTTP
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        pass
+        router.add_route("*", "/queues", self._queues)
+        router.add_route("*", "/queues/{queue}", self._queue)
+        router.add_route("*", "/queues/{queue}/messages", self._queue_messages)
+        router.add_route("*", "/topics", self._topics)
+        router.add_route("*", "/topics/{topic}", self._topic)
+        router.add_route("*", "/topics/{topic}/messages", self._topic_messages)
+        router.add_route("*", "/topics/{topic}/subscriptions", self._subscriptions)
+        router.add_route("*", "/topics/{topic}/subscriptions/{subscription}", self._subscription)
 
+    async def _queues(self, request: web.Request) -> web.Response:
+        if request.method == "GET":
+            return await self._serve(request, "ListQueue", self._list_queues)
+        return self._unsupported(request)
+
+    async def _queue(self, request: web.Request) -> web.Response:
+        override = request.query.get("metaoverride") == "true"
+        routes: dict[str, tuple[str, _Impl]] = {
+            "PUT": ("SetQueueAttributes", self._set_queue_attributes)
+            if override
+            else ("CreateQueue", self._create_queue),
+            "GET": ("GetQueueAttributes", self._get_queue_attributes),
+            "DELETE": ("DeleteQueue", self._delete_queue),
+        }
+        return await self._route(request, routes)
+
+    async def _queue_messages(self, request: web.Request) -> web.Response:
+        query = request.query
+        batch = "numOfMessages" in query
+        if query.get("peekonly") == "true":
+            get = ("BatchPeekMessage" if batch else "PeekMessage", self._peek)
+        else:
+            get = ("BatchReceiveMessage" if batch else "ReceiveMessage", self._receive)
+        routes: dict[str, tuple[str, _Impl]] = {
+            "GET": get,
+            "POST": ("SendMessage", self._send),
+            "DELETE": ("DeleteMessage", self._delete_message)
+            if "ReceiptHandle" in query
+            else ("BatchDeleteMessage", self._batch_delete),
+            "PUT": ("ChangeMessageVisibility", self._change_visibility),
+        }
+        if request.method == "POST":
+            head = (await request.read())[:256]
+            if b"<Messages" in head:
+                routes["POST"] = ("BatchSendMessage", self._batch_send)
+        return await self._route(request, routes)
+
+    async def _topics(self, request: web.Request) -> web.Response:
+        if request.method == "GET":
+            return await self._serve(request, "ListTopic", self._list_topics)
+        return self._unsupported(request)
+
+    async def _topic(self, request: web.Request) -> web.Response:
+        override = request.query.get("metaoverride") == "true"
+        routes: dict[str, tuple[str, _Impl]] = {
+            "PUT": ("SetTopicAttributes", self._set_topic_attributes)
+            if override
+            else ("CreateTopic", self._create_topic),
+            "GET": ("GetTopicAttributes", self._get_topic_attributes),
+            "DELETE": ("DeleteTopic", self._delete_topic),
+        }
+        return await self._route(request, routes)
+
+    async def _topic_messages(self, request: web.Request) -> web.Response:
+        return await self._route(request, {"POST": ("PublishMessage", self._publish)})
+
+    async def _subscriptions(self, request: web.Request) -> web.Response:
+        return await self._route(request, {"GET": ("ListSubscriptionByTopic", self._list_subscriptions)})
+
+    async def _subscription(self, request: web.Request) -> web.Response:
+        override = request.query.get("metaoverride") == "true"
+        routes: dict[str, tuple[str, _Impl]] = {
+            "PUT": ("SetSubscriptionAttributes", self._set_subscription_attributes)
+            if override
+            else ("Subscribe", self._subscribe),
+            "GET": ("GetSubscriptionAttributes", self._get_subscription_attributes),
+            "DELETE": ("Unsubscribe", self._unsubscribe),
+        }
+        return await self._route(request, routes)
+
+    async def _route(self, request: web.Request, routes: dict[str, tuple[str, _Impl]]) -> web.Response:
+        route = routes.get(request.method)
+        if route is None:
+            return self._unsupported(request)
+        return await self._serve(request, *route)
+
+    def _unsupported(self, request: web.Request) -> web.Response:
+        error = MnsError(
+            400, "InvalidRequestURL", f"{request.method} {request.path} is not an MNS operation."
+        )
+        return self._error(error, request, _request_id())
+
+    async def _serve(self, request: web.Request, action: str, impl: _Impl) -> web.Response:
+        request_id = _request_id()
+        self.emulator.counters.incr("mns", action)
+        try:
+            await self._apply_faults()
+            body = await request.read()
+            try:
+                authenticate(
+                    self.emulator.accounts,
+                    request.method,
+                    request.headers,
+                    request.raw_path,
+                    body,
+                    now=time.time(),
+                    credential_time=self.emulator.clock.time(),
+                )
+            except AuthFailure as err:
+                raise MnsError(err.status, err.code, err.message) from None
+            response = await impl(_Call(request, body))
+        except MnsError as err:
+            return self._error(err, request, request_id)
+        response.headers["x-mns-request-id"] = request_id
+        response.headers["x-mns-version"] = API_VERSION
+        return response
+
+    async def _apply_faults(self) -> None:
+        faults = self.emulator.faults
+        if faults.mns_latency > 0:
+            await self._sleep(faults.mns_latency)
+        fault = faults.take_mns()
+        if fault is not None:
+            if fault.delay > 0:
+                await self._sleep(fault.delay)
+            if fault.status:
+                raise MnsError(fault.status, fault.code, fault.message)
+        if self._closing.is_set():
+            raise MnsError(503, "ServiceUnavailable", "The emulator is stopping.")
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep that ends early when the server stops, so a hung call never delays shutdown."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    def _error(self, error: MnsError, request: web.Request, request_id: str) -> web.Response:
+        inner = _elements(
+            ("Code", error.code),
+            ("Message", error.message),
+            ("RequestId", request_id),
+            ("HostId", f"http://{request.host}"),
+        )
+        return _xml(error.status, "Error", inner, request_id)
+
+    # Queues
+    async def _create_queue(self, call: _Call) -> web.Response:
+        name = call.request.match_info["queue"]
+        values = _parse(call.body, "Queue")
+        attributes = QueueAttributes(**_queue_changes(values))
+        created = self.store.create_queue(name, attributes)
+        location = f"{call.base_url}/queues/{name}"
+        return web.Response(status=201 if created else 204, headers={"Location": location})
+
+    async def _set_queue_attributes(self, call: _Call) -> web.Response:
+        values = _parse(call.body, "Queue")
+        self.store.set_queue_attributes(call.request.match_info["queue"], **_queue_changes(values))
+        return web.Response(status=204)
+
+    async def _get_queue_attributes(self, call: _Call) -> web.Response:
+        queue = self.store.queue(call.request.match_info["queue"])
+        return _xml(200, "Queue", _elements(*_queue_meta(queue)))
+
+    async def _delete_queue(self, call: _Call) -> web.Response:
+        self.store.delete_queue(call.request.match_info["queue"])
+        return web.Response(status=204)
+
+    async def _list_queues(self, call: _Call) -> web.Response:
+        page, next_marker = _page(sorted(self.store.queues), call.request)
+        with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
+        items = []
+        for name in page:
+            fields: list[tuple[str, object]] = [("QueueURL", f"{call.base_url}/queues/{name}")]
+            if with_meta:
+                fields += _queue_meta(self.store.queues[name])
+            items.append(f"<Queue>{_elements(*fields)}</Queue>")
+        marker = _elements(("NextMarker", next_marker)) if next_marker else ""
+        return _xml(200, "Queues", "".join(items) + marker)
+
+    # Messages
+    async def _send(self, call: _Call) -> web.Response:
+        queue = self.store.queue(call.request.match_info["queue"])
+        message = _send_one(queue, _parse(call.body, "Message"))
+        return _xml(
+            201, "Message", _elements(("MessageId", message.message_id), ("MessageBodyMD5", message.body_md5))
+        )
+
+    async def _batch_send(self, call: _Call) -> web.Response:
+        queue = self.store.queue(call.request.match_info["queue"])
+        entries = _parse_list(call.body, "Messages", "Message")
+        if not 1 <= len(entries) <= MAX_BATCH:
+            raise invalid_argument(f"A batch holds 1 to {MAX_BATCH} messages.")
+        sent = [_send_one(queue, entry) for entry in entries]
+        items = "".join(
+            f"<Message>{_elements(('MessageId', m.message_id), ('MessageBodyMD5', m.body_md5))}</Message>"
+            for m in sent
+        )
+        return _xml(201, "Messages", items)
+
+    async def _receive(self, call: _Call) -> web.Response:
+        query = call.request.query
+        queue = self.store.queue(call.request.match_info["queue"])
+        batch = "numOfMessages" in query
+        limit = _int_param("numOfMessages", query.get("numOfMessages"), 1, MAX_BATCH) if batch else 1
+        wait = query.get("waitseconds")
+        seconds = (
+            queue.attributes.polling_wait_seconds
+            if wait is None
+            else _int_param("waitseconds", wait, 0, MAX_WAIT_SECONDS)
+        )
+        messages = await queue.wait_receive(limit, seconds)
+        if not messages:
+            raise MnsError(404, "MessageNotExist", "Message not exist.")
+        if batch:
+            return _xml(200, "Messages", "".join(f"<Message>{_received(m)}</Message>" for m in messages))
+        return _xml(200, "Message", _received(messages[0]))
+
+    async def _peek(self, call: _Call) -> web.Response:
+        query = call.request.query
+        queue = self.store.queue(call.request.match_info["queue"])
+        batch = "numOfMessages" in query
+        limit = _int_param("numOfMessages", query.get("numOfMessages"), 1, MAX_BATCH) if batch else 1
+        messages = queue.peek(limit)
+        if not messages:
+            raise MnsError(404, "MessageNotExist", "Message not exist.")
+        if batch:
+            return _xml(200, "Messages", "".join(f"<Message>{_peeked(m)}</Message>" for m in messages))
+        return _xml(200, "Message", _peeked(messages[0]))
+
+    async def _delete_message(self, call: _Call) -> web.Response:
+        queue = self.store.queue(call.request.match_info["queue"])
+        queue.delete(call.request.query["ReceiptHandle"])
+        return web.Response(status=204)
+
+    async def _batch_delete(self, call: _Call) -> web.Response:
+        queue = self.store.queue(call.request.match_info["queue"])
+        handles = _parse_texts(call.body, "ReceiptHandles", "ReceiptHandle")
+        if not 1 <= len(handles) <= MAX_BATCH:
+            raise invalid_argument(f"A batch holds 1 to {MAX_BATCH} receipt handles.")
+        failures = []
+        for handle in handles:
+            try:
+                queue.delete(handle)
+            except MnsError as err:
+                fields = (("ErrorCode", err.code), ("ErrorMessage", err.message), ("ReceiptHandle", handle))
+                failures.append(f"<Error>{_elements(*fields)}</Error>")
+        if failures:
+            return _xml(404, "Errors", "".join(failures))
+        return web.Response(status=204)
+
+    async def _change_visibility(self, call: _Call) -> web.Response:
+        query = call.request.query
+        queue = self.store.queue(call.request.match_info["queue"])
+        handle = query.get("ReceiptHandle")
+        if not handle:
+            raise MnsError(400, "MissingReceiptHandle", "ReceiptHandle is required.")
+        if "VisibilityTimeout" not in query:
+            raise MnsError(400, "MissingVisibilityTimeout", "VisibilityTimeout is required.")
+        timeout = _int_param("VisibilityTimeout", query["VisibilityTimeout"], None, None)
+        changed = queue.change_visibility(handle, timeout)
+        fields = (
+            ("ReceiptHandle", changed.receipt_handle),
+            ("NextVisibleTime", _ms(changed.next_visible_time)),
+        )
+        return _xml(200, "ChangeVisibility", _elements(*fields))
+
+    # Topics
+    async def _create_topic(self, call: _Call) -> web.Response:
+        name = call.request.match_info["topic"]
+        created = self.store.create_topic(name, **_topic_changes(_parse(call.body, "Topic")))
+        location = f"{call.base_url}/topics/{name}"
+        return web.Response(status=201 if created else 204, headers={"Location": location})
+
+    async def _set_topic_attributes(self, call: _Call) -> web.Response:
+        changes = _topic_changes(_parse(call.body, "Topic"))
+        self.store.set_topic_attributes(call.request.match_info["topic"], **changes)
+        return web.Response(status=204)
+
+    async def _get_topic_attributes(self, call: _Call) -> web.Response:
+        topic = self.store.topic(call.request.match_info["topic"])
+        return _xml(200, "Topic", _elements(*_topic_meta(self.store, topic.name)))
+
+    async def _delete_topic(self, call: _Call) -> web.Response:
+        self.store.delete_topic(call.request.match_info["topic"])
+        return web.Response(status=204)
+
+    async def _list_topics(self, call: _Call) -> web.Response:
+        page, next_marker = _page(sorted(self.store.topics), call.request)
+        with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
+        items = []
+        for name in page:
+            fields: list[tuple[str, object]] = [("TopicURL", f"{call.base_url}/topics/{name}")]
+            if with_meta:
+                fields += _topic_meta(self.store, name)
+            items.append(f"<Topic>{_elements(*fields)}</Topic>")
+        marker = _elements(("NextMarker", next_marker)) if next_marker else ""
+        return _xml(200, "Topics", "".join(items) + marker)
+
+    async def _publish(self, call: _Call) -> web.Response:
+        values = _parse(call.body, "Message")
+        body = values.get("MessageBody", "")
+        if not body:
+            raise invalid_argument("The message body should not be empty.")
+        published = self.store.publish(call.request.match_info["topic"], body, values.get("MessageTag", ""))
+        fields = (("MessageId", published.message_id), ("MessageBodyMD5", published.body_md5))
+        return _xml(201, "Message", _elements(*fields))
+
+    # Subscriptions
+    async def _subscribe(self, call: _Call) -> web.Response:
+        topic, name = call.request.match_info["topic"], call.request.match_info["subscription"]
+        values = _parse(call.body, "Subscription")
+        endpoint = values.get("Endpoint", "")
+        if not endpoint:
+            raise invalid_argument("Endpoint is required.")
+        created = self.store.subscribe(
+            topic,
+            name,
+            endpoint,
+            notify_strategy=values.get("NotifyStrategy") or "BACKOFF_RETRY",
+            content_format=values.get("NotifyContentFormat") or "XML",
+            filter_tag=values.get("FilterTag", ""),
+        )
+        location = f"{call.base_url}/topics/{topic}/subscriptions/{name}"
+        return web.Response(status=201 if created else 204, headers={"Location": location})
+
+    async def _set_subscription_attributes(self, call: _Call) -> web.Response:
+        values = _parse(call.body, "Subscription")
+        info = call.request.match_info
+        self.store.set_subscription_strategy(
+            info["topic"], info["subscription"], values.get("NotifyStrategy", "")
+        )
+        return web.Response(status=204)
+
+    async def _get_subscription_attributes(self, call: _Call) -> web.Response:
+        info = call.request.match_info
+        sub = self.store.subscription(info["topic"], info["subscription"])
+        fields: tuple[tuple[str, object], ...] = (
+            ("TopicOwner", self.store.account_id),
+            ("TopicName", sub.topic_name),
+            ("SubscriptionName", sub.name),
+            ("Endpoint", sub.endpoint),
+            ("NotifyStrategy", sub.notify_strategy),
+            ("NotifyContentFormat", sub.content_format),
+            ("FilterTag", sub.filter_tag),
+            ("CreateTime", int(sub.create_time)),
+            ("LastModifyTime", int(sub.last_modify_time)),
+        )
+        return _xml(200, "Subscription", _elements(*fields))
+
+    async def _unsubscribe(self, call: _Call) -> web.Response:
+        info = call.request.match_info
+        self.store.unsubscribe(info["topic"], info["subscription"])
+        return web.Response(status=204)
+
+    async def _list_subscriptions(self, call: _Call) -> web.Response:
+        topic = self.store.topic(call.request.match_info["topic"])
+        page, next_marker = _page(sorted(topic.subscriptions), call.request)
+        base = f"{call.base_url}/topics/{topic.name}/subscriptions"
+        items = "".join(
+            f"<Subscription>{_elements(('SubscriptionURL', f'{base}/{n}'))}</Subscription>" for n in page
+        )
+        marker = _elements(("NextMarker", next_marker)) if next_marker else ""
+        return _xml(200, "Subscriptions", items + marker)
+
+    # Python API for tests and the IMM side (thread-safe: runs on the server loop)
     def publish(self, topic: str, body: str, tag: str = "") -> bool:
         """Publish ``body`` to ``topic`` (on the server loop); False when the topic does not exist."""
-        return False
+
+        def run() -> bool:
+            try:
+                self.store.publish(topic, body, tag)
+            except MnsError:
+                return False
+            return True
+
+        return self.emulator.call(run)
+
+    def create_queue(self, name: str, **attributes: Any) -> None:
+        """Create a queue; ``attributes`` are :class:`QueueAttributes` fields (``visibility_timeout=5``)."""
+        self.emulator.call(self.store.create_queue, name, QueueAttributes(**attributes))
+
+    def create_topic(self, name: str) -> None:
+        self.emulator.call(self.store.create_topic, name)
+
+    def subscribe(
+        self,
+        topic: str,
+        subscription: str,
+        queue: str,
+        *,
+        content_format: str = "XML",
+        filter_tag: str = "",
+        notify_strategy: str = "BACKOFF_RETRY",
+    ) -> None:
+        """Subscribe ``queue`` to ``topic``; ``content_format`` is SIMPLIFIED, JSON or XML (MNS's default)."""
+
+        def run() -> None:
+            self.store.subscribe(
+                topic,
+                subscription,
+                self.queue_endpoint(queue),
+                notify_strategy=notify_strategy,
+                content_format=content_format,
+                filter_tag=filter_tag,
+            )
+
+        self.emulator.call(run)
+
+    def send_message(
+        self, queue: str, body: str, *, delay_seconds: int | None = None, priority: int | None = None
+    ) -> str:
+        """Put a message in ``queue`` as SendMessage would; returns its MessageId."""
+
+        def run() -> str:
+            return (
+                self.store.queue(queue).send(body, delay_seconds=delay_seconds, priority=priority).message_id
+            )
+
+        return self.emulator.call(run)
+
+    def queue_messages(self, queue: str) -> list[QueuedMessage]:
+        """Every message in ``queue`` (active, delayed and in flight), oldest first, without receiving."""
+        return self.emulator.call(lambda: self.store.queue(queue).messages())
+
+    def queue_endpoint(self, queue: str) -> str:
+        """The subscription endpoint of ``queue``, as ``TopicHelper.generate_queue_endpoint`` builds it."""
+        return f"acs:mns:{self.emulator.region}:{self.store.account_id}:queues/{queue}"
 
     async def shutdown(self) -> None:
-        pass
+        self._closing.set()
+        self.store.close()
+
+
+# Request parsing
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _root(body: bytes, root: str) -> ElementTree.Element:
+    try:
+        element = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise MnsError(400, "MalformedXML", "The XML you provided was not well-formed.") from None
+    if _local(element.tag) != root:
+        raise invalid_argument(f"The XML you provided did not validate against our published schema: {root}.")
+    return element
+
+
+def _parse(body: bytes, root: str) -> dict[str, str]:
+    """Child elements of ``<root>`` as name -> text; an empty body means no values."""
+    if not body.strip():
+        return {}
+    return {_local(child.tag): child.text or "" for child in _root(body, root)}
+
+
+def _parse_list(body: bytes, root: str, item: str) -> list[dict[str, str]]:
+    return [
+        {_local(child.tag): child.text or "" for child in element}
+        for element in _root(body, root)
+        if _local(element.tag) == item
+    ]
+
+
+def _parse_texts(body: bytes, root: str, item: str) -> list[str]:
+    return [(element.text or "").strip() for element in _root(body, root) if _local(element.tag) == item]
+
+
+def _int_param(name: str, text: str | None, low: int | None, high: int | None) -> int:
+    try:
+        value = int(text or "")
+    except ValueError:
+        raise invalid_argument(f"The value of {name} should be an integer.") from None
+    if low is not None and high is not None:
+        check_range(name, value, low, high)
+    return value
+
+
+def _bool_param(text: str) -> bool:
+    return text.strip().lower() == "true"
+
+
+def _queue_changes(values: dict[str, str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        field: _int_param(element, values[element], None, None)
+        for element, field in _QUEUE_FIELDS.items()
+        if values.get(element)
+    }
+    if values.get("LoggingEnabled"):
+        changes["logging_enabled"] = _bool_param(values["LoggingEnabled"])
+    return changes
+
+
+def _topic_changes(values: dict[str, str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if values.get("MaximumMessageSize"):
+        changes["maximum_message_size"] = _int_param(
+            "MaximumMessageSize", values["MaximumMessageSize"], None, None
+        )
+    if values.get("LoggingEnabled"):
+        changes["logging_enabled"] = _bool_param(values["LoggingEnabled"])
+    return changes
+
+
+def _send_one(queue: MnsQueue, values: dict[str, str]) -> QueuedMessage:
+    delay = values.get("DelaySeconds")
+    priority = values.get("Priority")
+    return queue.send(
+        values.get("MessageBody", ""),
+        delay_seconds=_int_param("DelaySeconds", delay, None, None) if delay else None,
+        priority=_int_param("Priority", priority, None, None) if priority else None,
+    )
+
+
+def _page(names: Sequence[str], request: web.Request) -> tuple[list[str], str]:
+    """One page of ``names`` (sorted) after the ``x-mns-*`` list headers, and the next marker."""
+    headers = request.headers
+    prefix = headers.get("x-mns-prefix", "")
+    marker = headers.get("x-mns-marker", "")
+    limit = _int_param("x-mns-ret-number", headers.get("x-mns-ret-number", str(MAX_LIST)), 1, MAX_LIST)
+    matching = [name for name in names if name.startswith(prefix) and name >= marker]
+    page = matching[:limit]
+    return page, matching[limit] if len(matching) > limit else ""
+
+
+# Response rendering
+def _request_id() -> str:
+    return uuid.uuid4().hex[:24].upper()
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _elements(*fields: tuple[str, object]) -> str:
+    return "".join(f"<{name}>{escape(str(value), _TEXT_ENTITIES)}</{name}>" for name, value in fields)
+
+
+def _xml(status: int, root: str, inner: str, request_id: str | None = None) -> web.Response:
+    text = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{XMLNS}">{inner}</{root}>'
+    response = web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
+    if request_id is not None:
+        response.headers["x-mns-request-id"] = request_id
+        response.headers["x-mns-version"] = API_VERSION
+    return response
+
+
+def _peeked_fields(message: QueuedMessage) -> list[tuple[str, object]]:
+    return [
+        ("MessageId", message.message_id),
+        ("MessageBodyMD5", message.body_md5),
+        ("MessageBody", message.body),
+        ("EnqueueTime", _ms(message.enqueue_time)),
+        ("FirstDequeueTime", _ms(message.first_dequeue_time)),
+        ("DequeueCount", message.dequeue_count),
+        ("Priority", message.priority),
+    ]
+
+
+def _peeked(message: QueuedMessage) -> str:
+    return _elements(*_peeked_fields(message))
+
+
+def _received(message: QueuedMessage) -> str:
+    fields = _peeked_fields(message)
+    fields[1:1] = [("ReceiptHandle", message.receipt_handle)]
+    fields.append(("NextVisibleTime", _ms(message.next_visible_time)))
+    return _elements(*fields)
+
+
+def _queue_meta(queue: MnsQueue) -> list[tuple[str, object]]:
+    stats = queue.stats()
+    attributes = queue.attributes
+    return [
+        ("QueueName", queue.name),
+        ("CreateTime", int(queue.create_time)),
+        ("LastModifyTime", int(queue.last_modify_time)),
+        ("DelaySeconds", attributes.delay_seconds),
+        ("MaximumMessageSize", attributes.maximum_message_size),
+        ("MessageRetentionPeriod", attributes.message_retention_period),
+        ("VisibilityTimeout", attributes.visibility_timeout),
+        ("PollingWaitSeconds", attributes.polling_wait_seconds),
+        ("ActiveMessages", stats.active),
+        ("InactiveMessages", stats.inflight),
+        ("DelayMessages", stats.delayed),
+        ("LoggingEnabled", "True" if attributes.logging_enabled else "False"),
+    ]
+
+
+def _topic_meta(store: MnsStore, name: str) -> Iterable[tuple[str, object]]:
+    topic = store.topic(name)
+    return [
+        ("TopicName", topic.name),
+        ("CreateTime", int(topic.create_time)),
+        ("LastModifyTime", int(topic.last_modify_time)),
+        ("MaximumMessageSize", topic.maximum_message_size),
+        ("MessageRetentionPeriod", TOPIC_RETENTION),
+        ("MessageCount", 0),
+        ("LoggingEnabled", "True" if topic.logging_enabled else "False"),
+    ]
