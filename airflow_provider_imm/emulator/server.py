@@ -27,6 +27,7 @@ from airflow_provider_imm.emulator.faults import Faults
 from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
 from airflow_provider_imm.emulator.oss import LocalOss
+from airflow_provider_imm.emulator.sts_api import StsService
 
 T = TypeVar("T")
 
@@ -74,6 +75,7 @@ class ImmEmulator:
         self.oss = LocalOss(root)
         self.mns = MnsService(self)
         self.imm = ImmService(self, task_duration=task_duration)
+        self.sts = StsService(self)
         for project in projects:
             self.imm.add_project(project)
         self._runner: web.AppRunner | None = None
@@ -100,6 +102,8 @@ class ImmEmulator:
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/", self.imm.handle)
+        self.imm.add_admin_routes(app.router)
+        app.router.add_get("/", self.sts.handle)  # STS: alibabacloud-credentials sends GET /?Action=...
         self.mns.add_routes(app.router)
         add_admin_routes(app.router, self)
         return app
