@@ -1,0 +1,59 @@
+"""IMM's error answers: the exception the emulated API raises and the JSON body the SDK parses.
+
+The SDK reads ``Code``, ``Message`` and ``RequestId`` from the body and raises ``ClientException``
+for 4xx, ``ServerException`` for 5xx, and ``ThrottlingException`` when ``x-acs-retry-after`` is
+present; the other fields are there because Alibaba Cloud's gateway sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from aiohttp import web
+
+
+class ImmError(Exception):
+    """An error answer; ``message`` goes to the client, so it must never carry a secret."""
+
+    def __init__(self, status: int, code: str, message: str, *, retry_after_ms: int | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after_ms = retry_after_ms
+
+
+def new_request_id() -> str:
+    """A request id shaped like Alibaba Cloud's (upper-case UUID)."""
+    return str(uuid.uuid4()).upper()
+
+
+def error_response(err: ImmError, request_id: str, host_id: str) -> web.Response:
+    body = {
+        "RequestId": request_id,
+        "HostId": host_id,
+        "Code": err.code,
+        "Message": err.message,
+        "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}&product=imm&requestId={request_id}",
+    }
+    headers = {"x-acs-request-id": request_id}
+    if err.retry_after_ms is not None:
+        headers["x-acs-retry-after"] = str(err.retry_after_ms)
+    return web.Response(
+        status=err.status, text=json.dumps(body), headers=headers, content_type="application/json"
+    )
+
+
+def missing_parameter(name: str, alternatives: tuple[str, ...] = ()) -> ImmError:
+    """``Missing<Param>``: IMM names the absent field in the code itself."""
+    names = " or ".join((name, *alternatives))
+    return ImmError(400, f"Missing{name}", f"The parameter {names} is required but missing.")
+
+
+def invalid_argument(message: str) -> ImmError:
+    return ImmError(400, "InvalidArgument", message)
+
+
+def resource_not_found(message: str) -> ImmError:
+    return ImmError(404, "ResourceNotFound", message)
