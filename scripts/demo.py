@@ -15,6 +15,7 @@ from alibabacloud_imm20200930 import models as imm_models
 from alibabacloud_imm20200930.client import Client as ImmClient
 from alibabacloud_tea_openapi.models import Config
 from mns.account import Account
+from mns.mns_common import TopicHelper
 from mns.queue import QueueMeta
 from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMeta
@@ -31,7 +32,7 @@ def main() -> int:
         account.get_queue("imm-events").create(QueueMeta())
         topic = account.get_topic("imm-topic")
         topic.create(TopicMeta())
-        endpoint = topic.generate_queue_endpoint(emu.region, emu.account_id, "imm-events")
+        endpoint = TopicHelper.generate_queue_endpoint(emu.region, emu.account_id, "imm-events")
         topic.get_subscription("airflow").subscribe(
             SubscriptionMeta(endpoint, notify_content_format="SIMPLIFIED")
         )
