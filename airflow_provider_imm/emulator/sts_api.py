@@ -17,6 +17,7 @@ import re
 import secrets
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -42,7 +43,7 @@ class StsService:
 
     async def handle(self, request: web.Request) -> web.Response:
         request_id = new_request_id()
-        query = dict(request.query)
+        query = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
         action = query.get("Action", "")
         self.emulator.counters.incr("sts", action or "Unknown")
         try:

@@ -1,0 +1,118 @@
+"""Errors raised by the IMM and MNS hooks: one class per service, never carrying a secret.
+
+The SDKs raise a zoo of exception types (``ClientException``, ``ServerException``,
+``ThrottlingException``, ``UnretryableException`` around a ``requests`` or ``aiohttp`` error,
+``MNSServerException``, ...), some of which hold the signed request. Callers get one class per service
+with the fields that matter, and text that has been scrubbed of the credentials in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+#: How an IMM call failed, which decides whether it may be retried.
+#: ``throttled``: IMM refused it for flow control (nothing was done).
+#: ``connect``: no connection could be made (the request never left).
+#: ``network``: the connection broke or timed out after the request may have been sent.
+#: ``server``: HTTP 5xx.  ``client``: any other error answer (4xx), final.
+ErrorKind = Literal["throttled", "connect", "network", "server", "client"]
+
+_REDACTED = "***"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every occurrence of each secret replaced."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+    return text
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """Collapse whitespace so a message fits one log or UI line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class ImmApiError(Exception):
+    """An IMM call failed: the service said no, or could not be reached.
+
+    ``code`` is IMM's error code (``ResourceNotFound``, ``Throttling.User``, ...) or, when there was
+    no answer, ``EndpointUnreachable`` / ``NetworkError``. ``status_code`` is None without an answer.
+    ``retry_after`` is the wait in seconds the service asked for, if any.
+    """
+
+    def __init__(
+        self,
+        *,
+        action: str,
+        code: str,
+        message: str,
+        kind: ErrorKind,
+        request_id: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.action = action
+        self.code = code
+        self.message = message
+        self.kind: ErrorKind = kind
+        self.request_id = request_id
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.attempts = attempts
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        details = [f"HTTP {self.status_code}" if self.status_code is not None else "no response"]
+        if self.request_id:
+            details.append(f"request id {self.request_id}")
+        if self.attempts > 1:
+            details.append(f"{self.attempts} attempts")
+        return f"IMM {self.action} failed: {self.code}: {self.message} ({', '.join(details)})"
+
+    def __str__(self) -> str:
+        return self._text()
+
+    @property
+    def summary(self) -> str:
+        """``<Code>: <message>`` on one line, as shown by ``test_connection``."""
+        return one_line(f"{self.code}: {self.message}")
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_rebuild_imm_error, (self.__dict__.copy(),))
+
+
+def _rebuild_imm_error(state: dict[str, Any]) -> ImmApiError:
+    return ImmApiError(**state)
+
+
+class MnsApiError(Exception):
+    """An MNS call failed (other than the normal "no message arrived" answer of a receive)."""
+
+    def __init__(
+        self, *, operation: str, code: str, message: str, request_id: str | None = None, network: bool = False
+    ) -> None:
+        self.operation = operation
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        #: True when MNS could not be reached or the connection broke: worth retrying later.
+        self.network = network
+        suffix = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"MNS {operation} failed: {code}: {message}{suffix}")
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (
+            _rebuild_mns_error,
+            (self.operation, self.code, self.message, self.request_id, self.network),
+        )
+
+
+def _rebuild_mns_error(
+    operation: str, code: str, message: str, request_id: str | None, network: bool
+) -> MnsApiError:
+    return MnsApiError(
+        operation=operation, code=code, message=message, request_id=request_id, network=network
+    )

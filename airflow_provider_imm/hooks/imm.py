@@ -1,0 +1,527 @@
+"""ImmHook: IMM's asynchronous task API for workers (sync) and triggers (async).
+
+Requests use IMM's own PascalCase field names (``SourceURI``, ``TargetURI``, ``Notification``, ...)
+and answers come back as plain dicts with the names IMM answers with (``TaskId``, ``Status``, ...),
+so IMM's documentation applies unchanged. Every action fact comes from
+:mod:`airflow_provider_imm.catalog`.
+
+Importing this module does not import the IMM or MNS SDK (DAG files parse fast); building a client
+does. Async methods fetch the connection with the Task SDK's async API, so a trigger never does a
+synchronous connection lookup on the triggerer's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_imm.catalog import TaskOperation, get_operation
+from airflow_provider_imm.hooks.connection import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    ImmConnectionConfigError,
+    ImmConnectionSettings,
+)
+from airflow_provider_imm.hooks.errors import ErrorKind, ImmApiError, one_line, redact
+from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
+
+if TYPE_CHECKING:
+    from alibabacloud_imm20200930.client import Client as ImmClient
+
+__all__ = ["ImmApiError", "ImmConnectionConfigError", "ImmHook", "RetryPolicy"]
+
+_MS = 1000
+_LIST_PAGE_MAX = 100
+# Exception types (by name, so nothing is imported to classify) meaning no connection was ever made.
+_NO_CONNECTION = frozenset(
+    {
+        "NewConnectionError",
+        "ConnectTimeoutError",
+        "ConnectTimeout",
+        "NameResolutionError",
+        "ClientConnectorError",
+        "ClientConnectorDNSError",
+        "ConnectionTimeoutError",
+        "ConnectionRefusedError",
+        "gaierror",
+    }
+)
+
+
+class ImmHook(BaseHook):
+    """Submit, look up and list IMM tasks through the ``imm`` connection.
+
+    :param imm_conn_id: the ``imm`` connection.
+    :param project: IMM project, overriding the connection's ``project`` extra.
+    :param retry_policy: overrides the retry settings of the connection's extras.
+    :param sleep: how to wait between attempts in sync calls (for tests; default ``time.sleep``).
+    :param async_sleep: the same for async calls (default ``asyncio.sleep``).
+    """
+
+    conn_name_attr = "imm_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Alibaba Cloud IMM"
+
+    def __init__(
+        self,
+        imm_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        project: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        logger_name: str | None = None,
+    ) -> None:
+        super().__init__(logger_name=logger_name)
+        self.imm_conn_id = imm_conn_id
+        self.project = project
+        self._retry_policy = retry_policy
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+        self._settings: ImmConnectionSettings | None = None
+        self._client: ImmClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(imm_conn_id={self.imm_conn_id!r}, project={self.project!r})"
+
+    # Connection and clients
+    @property
+    def settings(self) -> ImmConnectionSettings:
+        """The connection, validated (fetched synchronously once per hook)."""
+        if self._settings is None:
+            self._settings = ImmConnectionSettings.from_connection(self.get_connection(self.imm_conn_id))
+        return self._settings
+
+    async def aget_settings(self) -> ImmConnectionSettings:
+        """The connection, validated, fetched with the Task SDK's async connection API."""
+        if self._settings is None:
+            conn = await self.aget_connection(self.imm_conn_id)
+            self._settings = ImmConnectionSettings.from_connection(conn)
+        return self._settings
+
+    def get_conn(self) -> ImmClient:
+        """The IMM SDK client for synchronous calls, built once per hook."""
+        if self._client is None:
+            self._client = build_imm_client(self.settings)
+        return self._client
+
+    async def aget_conn(self) -> ImmClient:
+        """The IMM SDK client for async calls (its ``*_async`` methods), from an async-fetched connection."""
+        if self._client is None:
+            self._client = build_imm_client(await self.aget_settings())
+        return self._client
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        if self._retry_policy is None:
+            retry = self.settings.retry
+            self._retry_policy = RetryPolicy(
+                max_attempts=retry.max_attempts,
+                max_seconds=retry.max_seconds,
+                base_delay=retry.base_delay,
+                max_delay=retry.max_delay,
+            )
+        return self._retry_policy
+
+    def _retrier(self, policy: RetryPolicy | None = None) -> Retrier:
+        return Retrier(
+            policy or self.retry_policy, sleep=self._sleep, async_sleep=self._async_sleep, log=self.log
+        )
+
+    def _translate(self, exc: BaseException, action: str) -> ImmApiError:
+        return translate_sdk_error(exc, action, self.settings)
+
+    def _project(self, project: str | None) -> str:
+        name = project or self.project or self.settings.project
+        if not name:
+            raise ValueError(
+                f"No IMM project: pass project=... or set extra 'project' on connection {self.imm_conn_id!r}."
+            )
+        return name
+
+    # Create*Task
+    def create_task(
+        self, action: str, request: Mapping[str, Any], project: str | None = None
+    ) -> dict[str, Any]:
+        """Submit a Create*Task ``action`` with ``request`` in IMM's field names.
+
+        Returns IMM's answer, ``{"TaskId", "EventId", "RequestId"}``. Throttling is retried; a 5xx or a
+        broken connection is not (the task may exist: look it up with :meth:`find_tasks`).
+        """
+        op = get_operation(action)
+        model = _request_model(op, self._payload(op, request, project))
+        method = getattr(self.get_conn(), op.sdk_method)
+        response = self._retrier().call(op.action, lambda: method(model), self._translate, idempotent=False)
+        return _body(response)
+
+    async def acreate_task(
+        self, action: str, request: Mapping[str, Any], project: str | None = None
+    ) -> dict[str, Any]:
+        """Async :meth:`create_task`."""
+        await self.aget_settings()
+        op = get_operation(action)
+        model = _request_model(op, self._payload(op, request, project))
+        method = getattr(await self.aget_conn(), f"{op.sdk_method}_async")
+        response = await self._retrier().acall(
+            op.action, lambda: method(model), self._translate, idempotent=False
+        )
+        return _body(response)
+
+    def _payload(self, op: TaskOperation, request: Mapping[str, Any], project: str | None) -> dict[str, Any]:
+        if not isinstance(request, Mapping):
+            raise TypeError(
+                f"{op.action} request must be a mapping of IMM field names, got {type(request).__name__}"
+            )
+        unknown = sorted(set(request) - op.all_fields)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(op.all_fields), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"{op.action} has no field {unknown[0]!r}.{hint} "
+                f"Its fields: {', '.join(sorted(op.all_fields))}."
+            )
+        payload = dict(request)
+        in_request = payload.get("ProjectName")
+        if in_request and project and in_request != project:
+            raise ValueError(f"ProjectName {in_request!r} in the request disagrees with project={project!r}.")
+        payload["ProjectName"] = in_request or self._project(project)
+        return payload
+
+    # GetTask
+    def get_task(
+        self, project: str | None, task_type: str, task_id: str, *, request_definition: bool = False
+    ) -> dict[str, Any]:
+        """GetTask: the task's ``Status``, ``Code``, ``Message``, times, ``Tags``, ``UserData``, ..."""
+        from alibabacloud_imm20200930 import models
+
+        model = models.GetTaskRequest(
+            project_name=self._project(project),
+            task_type=task_type,
+            task_id=task_id,
+            request_definition=request_definition or None,
+        )
+        client = self.get_conn()
+        response = self._retrier().call(
+            "GetTask", lambda: client.get_task(model), self._translate, idempotent=True
+        )
+        return _body(response)
+
+    async def aget_task(
+        self, project: str | None, task_type: str, task_id: str, *, request_definition: bool = False
+    ) -> dict[str, Any]:
+        """Async :meth:`get_task`."""
+        client = await self.aget_conn()
+        from alibabacloud_imm20200930 import models
+
+        model = models.GetTaskRequest(
+            project_name=self._project(project),
+            task_type=task_type,
+            task_id=task_id,
+            request_definition=request_definition or None,
+        )
+        response = await self._retrier().acall(
+            "GetTask", lambda: client.get_task_async(model), self._translate, idempotent=True
+        )
+        return _body(response)
+
+    # ListTasks
+    def list_tasks(
+        self,
+        project: str | None = None,
+        *,
+        task_types: Sequence[str] | None = None,
+        status: str | None = None,
+        tag_selector: str | None = None,
+        start_time_range: Mapping[str, str] | None = None,
+        end_time_range: Mapping[str, str] | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+        request_definition: bool | None = None,
+        page_size: int = _LIST_PAGE_MAX,
+    ) -> Iterator[dict[str, Any]]:
+        """Every task matching the filters (ListTasks ``TaskInfo`` dicts), following ``NextToken``."""
+        query = self._list_query(
+            project, task_types, status, tag_selector, start_time_range, end_time_range, sort, order,
+            request_definition, page_size,
+        )  # fmt: skip
+        client = self.get_conn()
+        retrier = self._retrier()
+        while True:
+            model = _list_request(query)
+            call = functools.partial(client.list_tasks, model)
+            page = _body(retrier.call("ListTasks", call, self._translate, idempotent=True))
+            yield from page.get("Tasks") or []
+            if not page.get("NextToken"):
+                return
+            query["NextToken"] = page["NextToken"]
+
+    async def alist_tasks(
+        self,
+        project: str | None = None,
+        *,
+        task_types: Sequence[str] | None = None,
+        status: str | None = None,
+        tag_selector: str | None = None,
+        start_time_range: Mapping[str, str] | None = None,
+        end_time_range: Mapping[str, str] | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+        request_definition: bool | None = None,
+        page_size: int = _LIST_PAGE_MAX,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Async :meth:`list_tasks`."""
+        client = await self.aget_conn()
+        query = self._list_query(
+            project, task_types, status, tag_selector, start_time_range, end_time_range, sort, order,
+            request_definition, page_size,
+        )  # fmt: skip
+        retrier = self._retrier()
+        while True:
+            acall = functools.partial(client.list_tasks_async, _list_request(query))
+            page = _body(await retrier.acall("ListTasks", acall, self._translate, idempotent=True))
+            for task in page.get("Tasks") or []:
+                yield task
+            if not page.get("NextToken"):
+                return
+            query["NextToken"] = page["NextToken"]
+
+    def _list_query(
+        self,
+        project: str | None,
+        task_types: Sequence[str] | None,
+        status: str | None,
+        tag_selector: str | None,
+        start_time_range: Mapping[str, str] | None,
+        end_time_range: Mapping[str, str] | None,
+        sort: str | None,
+        order: str | None,
+        request_definition: bool | None,
+        page_size: int,
+    ) -> dict[str, Any]:
+        if not 1 <= page_size <= _LIST_PAGE_MAX:
+            raise ValueError(f"page_size must be between 1 and {_LIST_PAGE_MAX}, got {page_size}")
+        if isinstance(task_types, str):
+            raise TypeError("task_types must be a list of TaskType names, not a string")
+        query: dict[str, Any] = {
+            "ProjectName": self._project(project),
+            "TaskTypes": list(task_types) if task_types else None,
+            "Status": status,
+            "TagSelector": tag_selector,
+            "StartTimeRange": dict(start_time_range) if start_time_range else None,
+            "EndTimeRange": dict(end_time_range) if end_time_range else None,
+            "Sort": sort,
+            "Order": order,
+            "RequestDefinition": request_definition,
+            "MaxResults": page_size,
+        }
+        return {k: v for k, v in query.items() if v is not None}
+
+    # Tag search
+    def find_tasks(
+        self,
+        tags: Mapping[str, str],
+        project: str | None = None,
+        *,
+        task_types: Sequence[str] | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Tasks carrying every one of ``tags`` (e.g. to find a task an earlier try created).
+
+        The service narrows the list with ListTasks ``TagSelector`` on one tag (``key=value``); all
+        tags are then checked here on each task's ``Tags``, so the result does not depend on how the
+        service combines several tags in one selector.
+        """
+        selector = tag_selector_for(tags)
+        tasks = self.list_tasks(project, task_types=task_types, status=status, tag_selector=selector)
+        return [task for task in tasks if has_tags(task, tags)]
+
+    async def afind_tasks(
+        self,
+        tags: Mapping[str, str],
+        project: str | None = None,
+        *,
+        task_types: Sequence[str] | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Async :meth:`find_tasks`."""
+        selector = tag_selector_for(tags)
+        tasks = self.alist_tasks(project, task_types=task_types, status=status, tag_selector=selector)
+        return [task async for task in tasks if has_tags(task, tags)]
+
+    # Test connection
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated read, no retries: GetProject of the connection's project, else
+        ListProjects with MaxResults=1. The message is one line; on failure ``<Code>: <message>``.
+        """
+        try:
+            settings = self.settings
+            client = self.get_conn()
+            from alibabacloud_imm20200930 import models
+
+            retrier = self._retrier(RetryPolicy(max_attempts=1))
+            where = f"{settings.protocol}://{settings.imm_endpoint}"
+            project = self.project or settings.project
+            if project:
+                get = functools.partial(client.get_project, models.GetProjectRequest(project_name=project))
+                retrier.call("GetProject", get, self._translate, idempotent=True)
+                return True, f"Connected to IMM at {where}: project {project!r} is reachable."
+            listing = functools.partial(client.list_projects, models.ListProjectsRequest(max_results=1))
+            retrier.call("ListProjects", listing, self._translate, idempotent=True)
+            return True, f"Connected to IMM at {where}: credentials accepted (no default project set)."
+        except ImmApiError as err:
+            return False, err.summary
+        except ImmConnectionConfigError as err:
+            return False, one_line(f"InvalidConnection: {err}")
+        except Exception as err:
+            secrets = self._settings.secrets if self._settings else ()
+            return False, one_line(redact(f"{type(err).__name__}: {err}", secrets))
+
+
+def build_imm_client(settings: ImmConnectionSettings) -> ImmClient:
+    """The IMM SDK client for ``settings``: region -> ``imm.<region>.aliyuncs.com`` unless overridden."""
+    from alibabacloud_imm20200930.client import Client
+    from alibabacloud_tea_openapi.utils_models import Config
+
+    from airflow_provider_imm.hooks.credentials import build_credential_client
+
+    config = Config(
+        credential=build_credential_client(settings),
+        endpoint=settings.imm_endpoint,
+        region_id=settings.region,
+        protocol=settings.protocol,
+    )
+    if settings.connect_timeout is not None:
+        config.connect_timeout = int(settings.connect_timeout * _MS)
+    if settings.read_timeout is not None:
+        config.read_timeout = int(settings.read_timeout * _MS)
+    return Client(config)
+
+
+def tag_selector_for(tags: Mapping[str, str]) -> str:
+    """ListTasks ``TagSelector`` for the first tag in key order, ``key=value``."""
+    if not tags:
+        raise ValueError("find_tasks needs at least one tag")
+    key = min(tags)
+    return f"{key}={tags[key]}"
+
+
+def has_tags(task: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
+    found = task.get("Tags") or {}
+    return isinstance(found, Mapping) and all(found.get(k) == v for k, v in tags.items())
+
+
+def translate_sdk_error(exc: BaseException, action: str, settings: ImmConnectionSettings) -> ImmApiError:
+    """One :class:`ImmApiError` for whatever the SDK raised; re-raises anything that is not the SDK's."""
+    from alibabacloud_credentials.exceptions import CredentialException
+    from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
+    from darabonba.exceptions import UnretryableException
+
+    if isinstance(exc, ImmApiError):
+        return exc
+    secrets = settings.secrets
+    if isinstance(exc, AlibabaCloudException):
+        data = exc.data if isinstance(exc.data, dict) else {}
+        code = str(data.get("Code") or exc.code or "Unknown")
+        message = str(data.get("Message") or exc.message or "")
+        request_id = data.get("RequestId") or (None if exc.request_id in (None, "None") else exc.request_id)
+        status = exc.status_code
+        kind: ErrorKind
+        if isinstance(exc, ThrottlingException) or code.startswith("Throttling") or status == 429:
+            kind = "throttled"
+        elif status is not None and status >= 500:
+            kind = "server"
+        else:
+            kind = "client"
+        retry_after_ms = getattr(exc, "retry_after", None)
+        return ImmApiError(
+            action=action,
+            code=code,
+            message=one_line(redact(message, secrets)),
+            kind=kind,
+            request_id=str(request_id) if request_id else None,
+            status_code=status,
+            retry_after=retry_after_ms / 1000 if retry_after_ms else None,
+        )
+    if isinstance(exc, UnretryableException):
+        inner = exc.inner_exception
+        where = f"{settings.protocol}://{settings.imm_endpoint}"
+        if isinstance(inner, CredentialException | ValueError):
+            return ImmApiError(
+                action=action,
+                code="CredentialError",
+                message=one_line(redact(f"could not obtain credentials: {inner}", secrets)),
+                kind="client",
+            )
+        reason = _root_reason(inner)
+        if _never_connected(inner):
+            return ImmApiError(
+                action=action,
+                code="EndpointUnreachable",
+                message=f"cannot connect to {where}" + (f" ({reason})" if reason else ""),
+                kind="connect",
+            )
+        return ImmApiError(
+            action=action,
+            code="NetworkError",
+            message=f"connection to {where} failed" + (f" ({reason})" if reason else ""),
+            kind="network",
+        )
+    raise exc
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (cause, context, args, urllib3's ``reason``)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend([current.__cause__, current.__context__])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        for attr in ("reason", "os_error", "inner_exception"):
+            nested = getattr(current, attr, None)
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+
+
+def _never_connected(exc: BaseException | None) -> bool:
+    return any(type(e).__name__ in _NO_CONNECTION for e in _chain(exc))
+
+
+def _root_reason(exc: BaseException | None) -> str:
+    """A short, secret-free reason: the OS error text, else the innermost exception type."""
+    names = []
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.strerror:
+            return str(e.strerror)
+        if isinstance(e, TimeoutError):
+            return "timed out"
+        names.append(type(e).__name__)
+    return names[-1] if names else ""
+
+
+def _request_model(op: TaskOperation, payload: Mapping[str, Any]) -> Any:
+    from alibabacloud_imm20200930 import models
+
+    return getattr(models, op.request_model)().from_map(dict(payload))
+
+
+def _list_request(query: Mapping[str, Any]) -> Any:
+    from alibabacloud_imm20200930 import models
+
+    return models.ListTasksRequest().from_map(dict(query))
+
+
+def _body(response: Any) -> dict[str, Any]:
+    body = response.body
+    return dict(body.to_map()) if body is not None else {}

@@ -1,0 +1,153 @@
+"""Retrying IMM calls: exponential backoff with jitter, honouring the service's ``x-acs-retry-after``.
+
+:class:`RetryPolicy` is the decision alone (pure: no clock, no sleep, no randomness of its own), so
+the synchronous and the asynchronous call loops of :class:`Retrier` share it and tests can check it
+directly. Create*Task is not idempotent: after a 5xx or a connection that broke mid-request the task
+may exist, so only refusals that certainly did nothing (throttling, no connection at all) are retried
+for it; the operator's reattach logic handles the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from airflow_provider_imm.hooks.errors import ErrorKind, ImmApiError
+
+T = TypeVar("T")
+
+
+class _Log(Protocol):
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+
+_SAFE_FOR_ANY_CALL: frozenset[ErrorKind] = frozenset({"throttled", "connect"})
+_SAFE_FOR_IDEMPOTENT_CALL: frozenset[ErrorKind] = frozenset({"throttled", "connect", "network", "server"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded in attempts (first one included) and in total seconds spent on one logical call."""
+
+    max_attempts: int = 5
+    max_seconds: float = 60.0
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    #: Share of each backoff delay that is random ("equal jitter": 0.5 waits 50-100% of the step).
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.max_seconds < 0 or self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("retry times must not be negative")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be between 0 and 1")
+
+    @staticmethod
+    def retryable(kind: ErrorKind, *, idempotent: bool) -> bool:
+        return kind in (_SAFE_FOR_IDEMPOTENT_CALL if idempotent else _SAFE_FOR_ANY_CALL)
+
+    def backoff(self, failures: int, rand: float) -> float:
+        """Delay after the ``failures``-th failure, ``rand`` drawn uniformly from [0, 1)."""
+        step = min(self.max_delay, self.base_delay * 2 ** (failures - 1))
+        return step * (1.0 - self.jitter) + step * self.jitter * rand
+
+    def next_delay(
+        self, error: ImmApiError, *, attempts: int, elapsed: float, rand: float, idempotent: bool
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up and raise ``error``.
+
+        A retry-after from the service is a floor: waiting less would only be refused again.
+        """
+        if not self.retryable(error.kind, idempotent=idempotent) or attempts >= self.max_attempts:
+            return None
+        delay = self.backoff(attempts, rand)
+        if error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        if elapsed + delay > self.max_seconds:
+            return None
+        return delay
+
+
+class Retrier:
+    """Runs one logical IMM call under a :class:`RetryPolicy`, sync or async.
+
+    ``sleep``, ``async_sleep``, ``clock`` and ``rand`` are injectable so tests can record the waits.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        log: _Log | None = None,
+    ) -> None:
+        self.policy = policy
+        self.sleep = sleep
+        self.async_sleep = async_sleep
+        self.clock = clock
+        self.rand = rand
+        self.log: _Log = log or logging.getLogger(__name__)
+
+    def call(
+        self,
+        action: str,
+        fn: Callable[[], T],
+        translate: Callable[[BaseException, str], ImmApiError],
+        *,
+        idempotent: bool,
+    ) -> T:
+        start = self.clock()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return fn()
+            except Exception as exc:
+                error = translate(exc, action)
+            self.sleep(self._delay_or_raise(error, attempts, start, idempotent))
+
+    async def acall(
+        self,
+        action: str,
+        fn: Callable[[], Awaitable[T]],
+        translate: Callable[[BaseException, str], ImmApiError],
+        *,
+        idempotent: bool,
+    ) -> T:
+        start = self.clock()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await fn()
+            except Exception as exc:
+                error = translate(exc, action)
+            await self.async_sleep(self._delay_or_raise(error, attempts, start, idempotent))
+
+    def _delay_or_raise(self, error: ImmApiError, attempts: int, start: float, idempotent: bool) -> float:
+        delay = self.policy.next_delay(
+            error, attempts=attempts, elapsed=self.clock() - start, rand=self.rand(), idempotent=idempotent
+        )
+        if delay is None:
+            error.attempts = attempts
+            raise error from None
+        self.log.warning(
+            "IMM %s attempt %d/%d failed with %s (%s); retrying in %.2f s",
+            error.action,
+            attempts,
+            self.policy.max_attempts,
+            error.code,
+            f"HTTP {error.status_code}" if error.status_code is not None else "no response",
+            delay,
+        )
+        return delay
