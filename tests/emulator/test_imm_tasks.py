@@ -1,0 +1,394 @@
+"""Every Create*Task action of the catalog, run to its end through the unchanged IMM SDK (sync and async)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+import urllib.request
+import zipfile
+from typing import Any
+
+import pytest
+from alibabacloud_imm20200930 import models
+from alibabacloud_imm20200930.client import Client
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.utils_models import Config
+
+from airflow_provider_imm.catalog import OPERATIONS, TaskOperation
+from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+
+PROJECT = DEFAULT_PROJECT
+DOC = "oss://in-bucket/docs/report.docx"
+VIDEO = "oss://in-bucket/video/clip.mov"
+PHOTO = "oss://in-bucket/images/photo.jpg"
+LOGO = "oss://in-bucket/images/logo.png"
+CLOUD = "oss://in-bucket/cloud/scan.pcd"
+BUNDLE = "oss://in-bucket/archive/bundle.zip"
+BUNDLE_FILES = {"readme.txt": b"read me\n", "data/values.csv": b"a,b\n1,2\n"}
+
+#: A minimal valid request per action and the objects its task must leave in OSS.
+MINIMAL: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "CreateOfficeConversionTask": (
+        {"SourceURI": DOC, "TargetType": "pdf", "TargetURI": "oss://out-bucket/office/{barename}.{autoext}"},
+        ["oss://out-bucket/office/report.pdf"],
+    ),
+    "CreateMediaConvertTask": (
+        {
+            "Sources": [{"URI": VIDEO}],
+            "Targets": [{"URI": "oss://out-bucket/media/{barename}.{autoext}", "Container": "mp4"}],
+        },
+        ["oss://out-bucket/media/clip.mp4"],
+    ),
+    "CreateFileCompressionTask": (
+        {"Sources": [{"URI": DOC}, {"URI": PHOTO}], "TargetURI": "oss://out-bucket/zip/bundle.zip"},
+        ["oss://out-bucket/zip/bundle.zip"],
+    ),
+    "CreateFileUncompressionTask": (
+        {"SourceURI": BUNDLE, "TargetURI": "oss://out-bucket/unzipped/"},
+        ["oss://out-bucket/unzipped/readme.txt", "oss://out-bucket/unzipped/data/values.csv"],
+    ),
+    "CreateArchiveFileInspectionTask": ({"SourceURI": BUNDLE}, []),
+    "CreateImageToPDFTask": (
+        {"Sources": [{"URI": PHOTO}, {"URI": LOGO}], "TargetURI": "oss://out-bucket/pdf/{barename}.pdf"},
+        ["oss://out-bucket/pdf/photo.pdf"],
+    ),
+    "CreateImageSplicingTask": (
+        {
+            "Sources": [{"URI": PHOTO}, {"URI": LOGO}],
+            "TargetURI": "oss://out-bucket/spliced/{barename}-long.jpg",
+        },
+        ["oss://out-bucket/spliced/photo-long.jpg"],
+    ),
+    "CreateImageModerationTask": ({"SourceURI": PHOTO}, []),
+    "CreateVideoModerationTask": ({"SourceURI": VIDEO}, []),
+    "CreateVideoLabelClassificationTask": ({"SourceURI": VIDEO}, []),
+    "CreateFigureClusteringTask": ({"DatasetName": "faces"}, []),
+    "CreateCompressPointCloudTask": (
+        {"SourceURI": CLOUD, "TargetURI": "oss://out-bucket/cloud/{barename}.bin"},
+        ["oss://out-bucket/cloud/scan.bin"],
+    ),
+    "CreateLocationDateClusteringTask": (
+        {
+            "DatasetName": "photos",
+            "DateOptions": {"GapDays": 1, "MaxDays": 7, "MinDays": 1},
+            "LocationOptions": {"LocationDateClusterLevels": ["city"]},
+        },
+        [],
+    ),
+    "CreateFacesSearchingTask": ({"DatasetName": "faces", "Sources": [{"URI": PHOTO}]}, []),
+    "CreateSimilarImageClusteringTask": ({"DatasetName": "photos"}, []),
+    "CreateFigureClustersMergingTask": ({"DatasetName": "faces", "From": "Cluster-a", "To": "Cluster-b"}, []),
+    "CreateHighlightTask": ({"Sources": [{"URI": VIDEO}]}, []),
+    "CreateDecodeBlindWatermarkTask": (
+        {"SourceURI": PHOTO, "TargetURI": "oss://out-bucket/watermark/{barename}.png"},
+        ["oss://out-bucket/watermark/photo.png"],
+    ),
+}
+
+
+def make_client(emulator: ImmEmulator) -> Client:
+    return Client(
+        Config(
+            access_key_id=emulator.access_key_id,
+            access_key_secret=emulator.access_key_secret,
+            endpoint=emulator.endpoint,
+            protocol="http",
+            region_id=emulator.region,
+        )
+    )
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def put(emulator: ImmEmulator, uri: str, data: bytes) -> None:
+    bucket, _, key = uri.removeprefix("oss://").partition("/")
+    emulator.oss.put(bucket, key, data)
+
+
+def get(emulator: ImmEmulator, uri: str) -> bytes:
+    bucket, _, key = uri.removeprefix("oss://").partition("/")
+    return emulator.oss.get(bucket, key)
+
+
+def exists(emulator: ImmEmulator, uri: str) -> bool:
+    bucket, _, key = uri.removeprefix("oss://").partition("/")
+    return emulator.oss.exists(bucket, key)
+
+
+@pytest.fixture
+def seeded(emulator: ImmEmulator) -> ImmEmulator:
+    for uri in (DOC, VIDEO, PHOTO, LOGO, CLOUD):
+        put(emulator, uri, f"content of {uri}".encode())
+    put(emulator, BUNDLE, zip_bytes(BUNDLE_FILES))
+    return emulator
+
+
+@pytest.fixture
+def client(emulator: ImmEmulator) -> Client:
+    return make_client(emulator)
+
+
+def create(client: Client, action: str, fields: dict[str, Any]) -> models.GetTaskRequest:
+    """Submit through the SDK method the catalog names; returns the GetTask request for the task."""
+    op = OPERATIONS[action]
+    request = getattr(models, op.request_model)().from_map({"ProjectName": PROJECT, **fields})
+    body = getattr(client, op.sdk_method)(request).body
+    assert body.task_id.startswith(f"{op.task_type}-") and body.event_id and body.request_id
+    return models.GetTaskRequest(project_name=PROJECT, task_type=op.task_type, task_id=body.task_id)
+
+
+def wait(client: Client, request: models.GetTaskRequest, timeout: float = 5.0) -> models.GetTaskResponseBody:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get_task(request).body
+        if body.status != "Running":
+            return body
+        assert time.monotonic() < deadline, f"task {request.task_id} still running"
+        time.sleep(0.02)
+
+
+def test_minimal_requests_cover_the_whole_catalog() -> None:
+    assert set(MINIMAL) == set(OPERATIONS)
+
+
+@pytest.mark.parametrize("action", sorted(OPERATIONS))
+def test_every_action_succeeds_through_the_sync_client(
+    seeded: ImmEmulator, client: Client, action: str
+) -> None:
+    fields, outputs = MINIMAL[action]
+
+    body = wait(client, create(client, action, fields))
+
+    assert (body.status, body.code, body.message, body.progress) == ("Succeeded", "", "", 100)
+    assert body.task_type == OPERATIONS[action].task_type and body.project_name == PROJECT
+    assert all(exists(seeded, uri) for uri in outputs), seeded.imm.tasks()[0]["Outputs"]
+    assert seeded.imm.tasks()[0]["Outputs"] == outputs
+
+
+@pytest.mark.parametrize("action", sorted(OPERATIONS))
+async def test_every_action_succeeds_through_the_async_client(
+    seeded: ImmEmulator, client: Client, action: str
+) -> None:
+    fields, outputs = MINIMAL[action]
+    op: TaskOperation = OPERATIONS[action]
+    request = getattr(models, op.request_model)().from_map({"ProjectName": PROJECT, **fields})
+
+    created = (await getattr(client, f"{op.sdk_method}_async")(request)).body
+    get = models.GetTaskRequest(project_name=PROJECT, task_type=op.task_type, task_id=created.task_id)
+    for _ in range(250):
+        body = (await client.get_task_async(get)).body
+        if body.status != "Running":
+            break
+        await asyncio.sleep(0.02)
+
+    assert (body.status, body.task_id, body.event_id) == ("Succeeded", created.task_id, created.event_id)
+    assert all(exists(seeded, uri) for uri in outputs)
+
+
+def test_get_task_answers_every_field_the_sdk_model_has(seeded: ImmEmulator, client: Client) -> None:
+    fields = {**MINIMAL["CreateOfficeConversionTask"][0], "Tags": {"team": "docs"}, "UserData": "run 7 + x"}
+    get = create(client, "CreateOfficeConversionTask", fields)
+    get.request_definition = True
+
+    body = wait(client, get)
+
+    assert body.tags == {"team": "docs"} and body.user_data == "run 7 + more"
+    assert body.start_time.endswith("Z") and body.end_time.endswith("Z") and body.start_time <= body.end_time
+    definition = json.loads(body.task_request_definition)
+    assert definition["SourceURI"] == DOC and definition["Tags"] == {"team": "docs"}
+    get.request_definition = False
+    assert client.get_task(get).body.task_request_definition is None
+
+
+def test_a_running_task_reports_progress_and_no_end_time(seeded: ImmEmulator, client: Client) -> None:
+    user_data = json.dumps({"imm-emulator": {"duration": 0.6}})
+    get = create(client, "CreateImageModerationTask", {"SourceURI": PHOTO, "UserData": user_data})
+    time.sleep(0.2)
+
+    running = client.get_task(get).body
+
+    assert running.status == "Running" and running.end_time is None
+    assert 10 <= running.progress <= 90
+    assert wait(client, get).progress == 100
+
+
+def test_a_task_whose_source_is_missing_fails(seeded: ImmEmulator, client: Client) -> None:
+    fields = {**MINIMAL["CreateOfficeConversionTask"][0], "SourceURI": "oss://in-bucket/docs/absent.docx"}
+
+    body = wait(client, create(client, "CreateOfficeConversionTask", fields))
+
+    assert (body.status, body.code) == ("Failed", "ResourceNotFound")
+    assert "does not exist" in body.message and "absent.docx" in body.message
+    assert seeded.oss.list("out-bucket") == []
+
+
+def test_user_data_overrides_the_outcome_of_one_request(seeded: ImmEmulator, client: Client) -> None:
+    override = {"duration": 0.01, "status": "Failed", "code": "InvalidDocument", "message": "no"}
+    user_data = json.dumps({"job": 42, "imm-emulator": override})
+    fields = {"SourceURI": PHOTO, "UserData": user_data}
+    failed = wait(client, create(client, "CreateImageModerationTask", fields))
+    plain = wait(client, create(client, "CreateImageModerationTask", {"SourceURI": PHOTO}))
+
+    assert (failed.status, failed.code, failed.message, failed.user_data) == (
+        "Failed",
+        "InvalidDocument",
+        "no",
+        user_data,
+    )
+    assert plain.status == "Succeeded"
+
+
+def test_an_invalid_override_is_refused(seeded: ImmEmulator, client: Client) -> None:
+    user_data = json.dumps({"imm-emulator": {"status": "Done"}})
+
+    with pytest.raises(ClientException) as err:
+        create(client, "CreateImageModerationTask", {"SourceURI": PHOTO, "UserData": user_data})
+
+    assert err.value.code == "InvalidArgument" and "Done" in err.value.message
+
+
+def test_set_behaviour_applies_to_every_task_of_the_operation(seeded: ImmEmulator, client: Client) -> None:
+    seeded.imm.set_behaviour("FaceClustering", duration=0.0, status="Failed", code="DatasetNotFound")
+
+    clustering = wait(client, create(client, "CreateFigureClusteringTask", {"DatasetName": "faces"}))
+    other = wait(client, create(client, "CreateSimilarImageClusteringTask", {"DatasetName": "faces"}))
+
+    assert (clustering.status, clustering.code, clustering.message) == ("Failed", "DatasetNotFound", "")
+    assert other.status == "Succeeded"
+    seeded.imm.clear_behaviours()
+    again = wait(client, create(client, "CreateFigureClusteringTask", {"DatasetName": "faces"}))
+    assert again.status == "Succeeded"
+
+
+def test_a_task_without_duration_runs_until_finished_by_hand(seeded: ImmEmulator, client: Client) -> None:
+    seeded.imm.set_behaviour("CreateVideoModerationTask", duration=None)
+    get = create(client, "CreateVideoModerationTask", {"SourceURI": VIDEO})
+    time.sleep(0.1)
+    assert client.get_task(get).body.status == "Running"
+
+    assert seeded.imm.finish_task(get.task_id, status="Failed", code="Timeout", message="gave up") is True
+
+    body = client.get_task(get).body
+    assert (body.status, body.code, body.message) == ("Failed", "Timeout", "gave up")
+    assert seeded.imm.finish_task(get.task_id) is False
+    with pytest.raises(KeyError):
+        seeded.imm.finish_task("VideoModeration-unknown")
+
+
+def test_admin_routes_list_and_finish_tasks(seeded: ImmEmulator, client: Client) -> None:
+    user_data = json.dumps({"imm-emulator": {"duration": None}})
+    get = create(client, "CreateVideoLabelClassificationTask", {"SourceURI": VIDEO, "UserData": user_data})
+
+    with urllib.request.urlopen(f"{seeded.url}/_emulator/imm/tasks?project={PROJECT}") as response:
+        listed = json.load(response)["tasks"]
+    finish = urllib.request.Request(
+        f"{seeded.url}/_emulator/imm/tasks/{get.task_id}/finish",
+        data=json.dumps({"status": "Succeeded"}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(finish) as response:
+        finished = json.load(response)
+
+    assert [(t["TaskId"], t["Status"]) for t in listed] == [(get.task_id, "Running")]
+    assert finished == {"finished": True}
+    assert client.get_task(get).body.status == "Succeeded"
+
+
+def test_placeholders_follow_the_template_tags_and_prefix(seeded: ImmEmulator, client: Client) -> None:
+    templated = {
+        "Sources": [{"URI": VIDEO}],
+        "Tags": {"team": "media"},
+        "Targets": [
+            {
+                "URI": "oss://out-bucket/{tags.team}/{dirname}/{barename}-{resolution}.{autoext}",
+                "Container": "TS",
+            },
+            {"URI": "oss://out-bucket/snap/{barename}-{index}.{autoext}", "Container": "jpg"},
+        ],
+    }
+    prefixed = {"SourceURI": DOC, "TargetType": "png", "TargetURIPrefix": "oss://out-bucket/pages/"}
+
+    wait(client, create(client, "CreateMediaConvertTask", templated))
+    wait(client, create(client, "CreateOfficeConversionTask", prefixed))
+
+    written = ["media/video/clip-1920x1080.ts", "pages/1.png", "snap/clip-1.jpg"]
+    assert seeded.oss.list("out-bucket") == written
+    placeholder = seeded.oss.get("out-bucket", "pages/1.png").decode()
+    assert "OfficeConversion" in placeholder and DOC in placeholder
+
+
+def test_compression_and_uncompression_round_trip(seeded: ImmEmulator, client: Client) -> None:
+    files = {"oss://in-bucket/set/a.txt": b"alpha", "oss://in-bucket/set/sub/b.txt": b"beta"}
+    for uri, data in files.items():
+        put(seeded, uri, data)
+    compress = {
+        "Sources": [{"URI": "oss://in-bucket/set/"}, {"URI": PHOTO, "Alias": "/pictures/"}],
+        "TargetURI": "oss://out-bucket/set.zip",
+    }
+
+    assert wait(client, create(client, "CreateFileCompressionTask", compress)).status == "Succeeded"
+    with zipfile.ZipFile(io.BytesIO(get(seeded, "oss://out-bucket/set.zip"))) as archive:
+        assert sorted(archive.namelist()) == ["a.txt", "pictures/photo.jpg", "sub/b.txt"]
+
+    uncompress = {"SourceURI": "oss://out-bucket/set.zip", "TargetURI": "oss://back/restored/"}
+    assert wait(client, create(client, "CreateFileUncompressionTask", uncompress)).status == "Succeeded"
+    assert get(seeded, "oss://back/restored/a.txt") == b"alpha"
+    assert get(seeded, "oss://back/restored/sub/b.txt") == b"beta"
+    assert get(seeded, "oss://back/restored/pictures/photo.jpg") == get(seeded, PHOTO)
+
+
+def test_uncompression_honours_selected_files(seeded: ImmEmulator, client: Client) -> None:
+    fields = {"SourceURI": BUNDLE, "TargetURI": "oss://out-bucket/only", "SelectedFiles": ["data/"]}
+
+    assert wait(client, create(client, "CreateFileUncompressionTask", fields)).status == "Succeeded"
+
+    assert seeded.oss.list("out-bucket") == ["only/data/values.csv"]
+
+
+@pytest.mark.parametrize("entry", ["../escape.txt", "inner/../../escape.txt", "/etc/escape.txt"])
+def test_uncompression_refuses_entries_that_escape_the_target(
+    seeded: ImmEmulator, client: Client, entry: str
+) -> None:
+    put(seeded, "oss://in-bucket/evil.zip", zip_bytes({"fine.txt": b"ok", entry: b"boom"}))
+    fields = {"SourceURI": "oss://in-bucket/evil.zip", "TargetURI": "oss://out-bucket/x/"}
+
+    body = wait(client, create(client, "CreateFileUncompressionTask", fields))
+
+    assert (body.status, body.code) == ("Failed", "InvalidArgument") and entry in body.message
+    assert seeded.oss.list("out-bucket") == [] and not exists(seeded, "oss://in-bucket/escape.txt")
+
+
+def test_compression_refuses_an_alias_that_escapes(seeded: ImmEmulator, client: Client) -> None:
+    fields = {
+        "Sources": [{"URI": PHOTO, "Alias": "../../outside.jpg"}],
+        "TargetURI": "oss://out-bucket/a.zip",
+    }
+
+    body = wait(client, create(client, "CreateFileCompressionTask", fields))
+
+    assert (body.status, body.code) == ("Failed", "InvalidArgument")
+    assert not exists(seeded, "oss://out-bucket/a.zip")
+
+
+def test_task_information_is_kept_seven_days(seeded: ImmEmulator, client: Client) -> None:
+    get = create(client, "CreateImageModerationTask", {"SourceURI": PHOTO})
+    wait(client, get)
+    listed = models.ListTasksRequest(project_name=PROJECT)
+
+    seeded.clock.advance(7 * 24 * 3600 - 60)
+    assert client.get_task(get).body.status == "Succeeded"
+    assert len(client.list_tasks(listed).body.tasks) == 1
+
+    seeded.clock.advance(120)
+    with pytest.raises(ClientException) as err:
+        client.get_task(get)
+    assert (err.value.status_code, err.value.code) == (404, "ResourceNotFound")
+    assert client.list_tasks(listed).body.tasks == []
