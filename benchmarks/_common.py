@@ -25,7 +25,9 @@ class EmulatorProcess:
     event loop. Controlled through its admin HTTP API.
     """
 
-    def __init__(self, *, projects: list[str], task_duration: float = 0.05, region: str = "cn-hangzhou") -> None:
+    def __init__(
+        self, *, projects: list[str], task_duration: float = 0.05, region: str = "cn-hangzhou"
+    ) -> None:
         self.projects = projects
         self.task_duration = task_duration
         self.region = region
@@ -38,8 +40,17 @@ class EmulatorProcess:
         self._peak_rss = 0
 
     def __enter__(self) -> EmulatorProcess:
-        command = [sys.executable, "-m", "airflow_provider_imm.emulator", "--port", "0",
-                   "--region", self.region, "--task-duration", str(self.task_duration)]
+        command = [
+            sys.executable,
+            "-m",
+            "airflow_provider_imm.emulator",
+            "--port",
+            "0",
+            "--region",
+            self.region,
+            "--task-duration",
+            str(self.task_duration),
+        ]
         for project in self.projects:
             command += ["--project", project]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
