@@ -254,12 +254,12 @@ def main() -> int:
     }
     write_results(args.output, results)
     print(
-        f"Create*Task: {creates['per_second']} calls/s ({creates['calls']} calls, {creates['failures']} failures, "
-        f"concurrency {args.concurrency})"
+        f"Create*Task: {creates['per_second']} calls/s ({creates['calls']} calls, "
+        f"{creates['failures']} failures, concurrency {args.concurrency})"
     )
     print(
-        f"notifications: {notifications['per_second']} delivered/s to {args.receivers} long-polling receivers "
-        f"({notifications['received']}/{notifications['notifications']} received)"
+        f"notifications: {notifications['per_second']} delivered/s to {args.receivers} long-polling "
+        f"receivers ({notifications['received']}/{notifications['notifications']} received)"
     )
     for name, target in results["targets"].items():
         print(f"target {name} >= {target['target']}: {'met' if target['met'] else 'NOT MET'}")
