@@ -1,0 +1,456 @@
+"""Wait, deferred, for an IMM task to end: on its MNS notification, with GetTask as the safety net.
+
+IMM publishes a task's end to an MNS topic; a queue subscribed to it is read by ONE shared
+listener per triggerer (:mod:`airflow_provider_imm.triggers.mns_listener`), so a thousand waiting
+tasks cost one long-poll loop, not a thousand. GetTask stays the source of truth: the trigger asks
+once on start (the task may have ended before it ran, or while the triggerer was down), then
+reconciles rarely and with jitter, so a lost or foreign notification delays a task by at most the
+reconciliation interval and never loses it. Without a queue it polls GetTask instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_imm.triggers.mns_listener import ListenerKey, ListenerRegistry, Registration
+
+if TYPE_CHECKING:
+    from airflow_provider_imm.hooks.connection import ImmConnectionSettings
+    from airflow_provider_imm.hooks.imm import ImmHook
+    from airflow_provider_imm.notifications import ImmNotification
+
+
+#: ``status`` of the event: how the wait ended.
+EventStatus = Literal["succeeded", "failed", "timeout", "error"]
+#: ``source`` of the event: what told the trigger.
+EventSource = Literal["notification", "get_task", "deadline", "connection"]
+
+FINAL_STATUSES: dict[str, EventStatus] = {"Succeeded": "succeeded", "Failed": "failed"}
+
+DEFAULT_RECONCILE_INTERVAL = 300.0
+DEFAULT_POLL_INTERVAL = 30.0
+#: Longest a failing or throttled GetTask pushes the next one back, as a multiple of the interval.
+MAX_BACKOFF_FACTOR = 8
+#: Time allowed for the last GetTask when the deadline is reached.
+FINAL_CHECK_TIMEOUT = 10.0
+#: How long a connection fetched for one trigger is reused by the others of the same process.
+HOOK_TTL = 300.0
+
+
+class ImmTaskCompletedTrigger(BaseTrigger):
+    """Fires once when IMM task ``task_id`` ends, fails to be looked up, or ``deadline`` passes.
+
+    :param task_id: the IMM TaskId (``<TaskType>-<uuid>``).
+    :param task_type: its TaskType, as GetTask wants it (``OfficeConversion``, ``FaceClustering``...).
+    :param project: the IMM project (default: the connection's ``project`` extra).
+    :param imm_conn_id: the ``imm`` connection; the trigger holds its id, never its secrets.
+    :param mns_queue: the MNS queue IMM's notifications reach; None to poll GetTask.
+    :param deadline: when to stop waiting: epoch seconds or an ISO-8601 time; None waits forever.
+    :param reconcile_interval: seconds between GetTask checks while notifications are awaited.
+    :param poll_interval: seconds between GetTask checks without a queue.
+
+    The event's payload: ``status`` (``succeeded``, ``failed``, ``timeout``, ``error``), ``imm_status``
+    (IMM's ``Status`` when known), ``code`` and ``message`` (IMM's, or the error's), ``task_id``,
+    ``task_type``, ``project``, ``start_time`` and ``end_time`` (ISO-8601 or None), and ``source``:
+    ``notification`` or ``get_task`` for an end, ``deadline`` for a timeout, ``get_task`` or
+    ``connection`` for an error.
+    """
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        task_type: str,
+        project: str | None = None,
+        imm_conn_id: str = DEFAULT_CONN_ID,
+        mns_queue: str | None = None,
+        deadline: float | str | None = None,
+        reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        super().__init__()
+        if not task_id or not task_type:
+            raise ValueError("task_id and task_type are required")
+        if reconcile_interval <= 0 or poll_interval <= 0:
+            raise ValueError("reconcile_interval and poll_interval must be positive")
+        # Not ``self.task_id``: BaseTrigger uses that name for the Airflow task.
+        self.imm_task_id = task_id
+        self.task_type = task_type
+        self.project = project
+        self.imm_conn_id = imm_conn_id
+        self.mns_queue = mns_queue or None
+        self.deadline = parse_deadline(deadline)
+        self.reconcile_interval = float(reconcile_interval)
+        self.poll_interval = float(poll_interval)
+        self._registration: Registration | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "task_id": self.imm_task_id,
+                "task_type": self.task_type,
+                "project": self.project,
+                "imm_conn_id": self.imm_conn_id,
+                "mns_queue": self.mns_queue,
+                "deadline": self.deadline,
+                "reconcile_interval": self.reconcile_interval,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        finally:
+            self._release(finished=False)
+        yield TriggerEvent(event)
+
+    async def cleanup(self) -> None:
+        """Deregister from the listener; the IMM task itself keeps running (IMM cannot cancel it)."""
+        self._release(finished=False)
+
+    async def on_kill(self) -> None:
+        """IMM has no cancel operation: only local resources are released."""
+        self._release(finished=False)
+
+    # The wait
+    async def _wait(self) -> dict[str, Any]:
+        try:
+            hook, settings = await _shared_hook(self.imm_conn_id, self.project)
+            self.project = self.project or settings.project
+        except Exception as err:
+            return self._error_event(err, "connection", ())
+        if self.mns_queue and settings.mns_endpoint:
+            # Registered BEFORE the first GetTask: a notification arriving in between is kept.
+            self._registration = _register(self.imm_conn_id, settings, self.mns_queue, self.imm_task_id)
+        else:
+            self.log.warning(
+                "IMM task %s: %s, polling GetTask every %.0f s",
+                self.imm_task_id,
+                f"connection {self.imm_conn_id!r} names no MNS endpoint"
+                if self.mns_queue
+                else "no MNS queue configured",
+                self.poll_interval,
+            )
+        return await _Waiter(self, hook, self._registration, settings.secrets).wait()
+
+    def _release(self, *, finished: bool) -> None:
+        registration, self._registration = self._registration, None
+        if registration is not None:
+            registration.close(finished=finished)
+
+    # Events
+    def _event(
+        self,
+        status: EventStatus,
+        source: EventSource,
+        *,
+        imm_status: str | None = None,
+        code: str = "",
+        message: str = "",
+        start_time: object = None,
+        end_time: object = None,
+    ) -> dict[str, Any]:
+        return {
+            "status": status,
+            "imm_status": imm_status,
+            "code": code,
+            "message": message,
+            "task_id": self.imm_task_id,
+            "task_type": self.task_type,
+            "project": self.project,
+            "start_time": _iso(start_time),
+            "end_time": _iso(end_time),
+            "source": source,
+        }
+
+    def _error_event(
+        self, err: BaseException, source: EventSource, secrets: tuple[str, ...]
+    ) -> dict[str, Any]:
+        from airflow_provider_imm.hooks.errors import redact
+
+        code = str(getattr(err, "code", "") or type(err).__name__)
+        # Hook errors are already free of secrets; anything else is scrubbed of the known ones.
+        message = str(err) if _is_hook_error(err) else redact(f"{type(err).__name__}: {err}", secrets)
+        return self._event("error", source, code=code, message=message[:1000])
+
+    def _finished_event(self, info: dict[str, Any], source: EventSource) -> dict[str, Any]:
+        imm_status = str(info.get("Status"))
+        return self._event(
+            FINAL_STATUSES[imm_status],
+            source,
+            imm_status=imm_status,
+            code=str(info.get("Code") or ""),
+            message=str(info.get("Message") or ""),
+            start_time=info.get("StartTime"),
+            end_time=info.get("EndTime"),
+        )
+
+    def _notification_event(self, notification: ImmNotification) -> dict[str, Any]:
+        return self._event(
+            FINAL_STATUSES[notification.status.value],
+            "notification",
+            imm_status=notification.status.value,
+            code=notification.code,
+            message=notification.message,
+            start_time=notification.start_time,
+            end_time=notification.end_time,
+        )
+
+    def _trusts(self, notification: ImmNotification) -> bool:
+        """A notification counts only for the task it names, in this project and of this type."""
+        return (
+            notification.task_id == self.imm_task_id
+            and notification.project in (None, self.project)
+            and notification.task_type in (None, self.task_type)
+        )
+
+
+@dataclass
+class _Check:
+    """What one GetTask said: the task's information, or the error it raised."""
+
+    info: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.info is not None and self.info.get("Status") in FINAL_STATUSES
+
+    @property
+    def transient(self) -> bool:
+        """Throttling, a 5xx or the network: worth asking again later, not worth failing the task."""
+        return self.error is not None and getattr(self.error, "kind", None) in (
+            "throttled",
+            "connect",
+            "network",
+            "server",
+        )
+
+
+class _Waiter:
+    """One trigger's wait: notification | reconciliation GetTask | deadline, whichever comes first."""
+
+    def __init__(
+        self,
+        trigger: ImmTaskCompletedTrigger,
+        hook: ImmHook,
+        registration: Registration | None,
+        secrets: tuple[str, ...],
+    ) -> None:
+        self.trigger = trigger
+        self.secrets = secrets
+        self.hook = hook
+        self.registration = registration
+        self.interval = trigger.reconcile_interval if registration is not None else trigger.poll_interval
+        self.failures = 0
+        self.checked = False
+
+    async def wait(self) -> dict[str, Any]:
+        trigger = self.trigger
+        loop = asyncio.get_running_loop()
+        notified: asyncio.Task[ImmNotification] | None = None
+        check: asyncio.Task[_Check] | None = asyncio.ensure_future(self._get_task())
+        next_check = float("inf")
+        try:
+            while True:
+                if notified is None and self.registration is not None:
+                    notified = asyncio.ensure_future(self.registration.notifications.get())
+                pending: set[asyncio.Future[Any]] = {t for t in (notified, check) if t is not None}
+                wake_at = _loop_time_of(trigger.deadline, loop)
+                if check is None:
+                    wake_at = min(wake_at, next_check)
+                timeout = None if wake_at == float("inf") else max(0.0, wake_at - loop.time())
+                done: set[asyncio.Future[Any]] = set()
+                if pending:
+                    done, _ = await asyncio.wait(
+                        pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                else:
+                    await asyncio.sleep(timeout or 0.0)
+                if notified is not None and notified in done:
+                    notification = notified.result()
+                    notified = None
+                    if trigger._trusts(notification):
+                        self._finish(known=True)
+                        return trigger._notification_event(notification)
+                    trigger.log.warning(
+                        "IMM task %s: ignored a notification naming project %r / type %r",
+                        trigger.imm_task_id,
+                        notification.project,
+                        notification.task_type,
+                    )
+                if check is not None and check in done:
+                    result = check.result()
+                    check = None
+                    if result.final:
+                        assert result.info is not None
+                        self._finish(known=True)
+                        return trigger._finished_event(result.info, "get_task")
+                    if result.error is not None and not result.transient:
+                        return trigger._error_event(result.error, "get_task", self.secrets)
+                    next_check = loop.time() + self._next_delay(result)
+                now = loop.time()
+                if trigger.deadline is not None and now >= _loop_time_of(trigger.deadline, loop):
+                    if check is not None:
+                        check.cancel()
+                        check = None
+                    return await self._at_deadline()
+                if check is None and now >= next_check:
+                    check = asyncio.ensure_future(self._get_task())
+        finally:
+            for task in (notified, check):
+                if task is not None and not task.done():
+                    task.cancel()
+
+    async def _at_deadline(self) -> dict[str, Any]:
+        """One last GetTask, so a task that ended unnoticed is not reported as timed out."""
+        trigger = self.trigger
+        with contextlib.suppress(asyncio.TimeoutError):
+            result = await asyncio.wait_for(self._get_task(), FINAL_CHECK_TIMEOUT)
+            if result.final:
+                assert result.info is not None
+                self._finish(known=True)
+                return trigger._finished_event(result.info, "get_task")
+        deadline = datetime.fromtimestamp(trigger.deadline or time.time(), tz=timezone.utc)
+        return trigger._event(
+            "timeout",
+            "deadline",
+            code="DeadlineExceeded",
+            message=f"IMM task {trigger.imm_task_id} had not ended at the deadline {deadline.isoformat()}",
+        )
+
+    async def _get_task(self) -> _Check:
+        trigger = self.trigger
+        try:
+            info = await self.hook.aget_task(trigger.project, trigger.task_type, trigger.imm_task_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            return _Check(error=err)
+        return _Check(info=info)
+
+    def _next_delay(self, result: _Check) -> float:
+        """The interval, jittered so that triggers started together do not ask together; longer
+        while GetTask fails or is throttled, and never shorter than a retry-after IMM asked for."""
+        first, self.checked = not self.checked, True
+        if result.error is None:
+            self.failures = 0
+            # Triggers often start together (a DAG run fans out): spread their first checks widely.
+            return self.interval * (random.uniform(0.5, 1.0) if first else random.uniform(0.8, 1.2))
+        self.failures += 1
+        self.trigger.log.warning(
+            "IMM task %s: GetTask failed (%s); asking again later",
+            self.trigger.imm_task_id,
+            getattr(result.error, "code", type(result.error).__name__),
+        )
+        delay = self.interval * min(MAX_BACKOFF_FACTOR, 2 ** (self.failures - 1)) * random.uniform(0.8, 1.2)
+        retry_after = getattr(result.error, "retry_after", None)
+        return max(delay, float(retry_after)) if retry_after else delay
+
+    def _finish(self, *, known: bool) -> None:
+        self.trigger._release(finished=known)
+
+
+def parse_deadline(value: float | int | str | datetime | None) -> float | None:
+    """Epoch seconds from epoch seconds (number or numeric string), an ISO-8601 time or a datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value)
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"deadline {value!r} is neither epoch seconds nor an ISO-8601 time") from None
+        return parse_deadline(parsed)
+    raise TypeError(f"deadline must be epoch seconds or an ISO-8601 string, got {type(value).__name__}")
+
+
+def _loop_time_of(epoch: float | None, loop: asyncio.AbstractEventLoop) -> float:
+    return float("inf") if epoch is None else loop.time() + (epoch - time.time())
+
+
+def _iso(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    from airflow_provider_imm.notifications import parse_timestamp
+
+    parsed = parse_timestamp(value)
+    return parsed.isoformat() if parsed is not None else str(value)
+
+
+def _is_hook_error(err: BaseException) -> bool:
+    from airflow_provider_imm.hooks.connection import ImmConnectionConfigError
+    from airflow_provider_imm.hooks.errors import ImmApiError, MnsApiError
+
+    return isinstance(err, ImmApiError | MnsApiError | ImmConnectionConfigError)
+
+
+# Sharing across the triggers of one process (one event loop)
+_HookEntry = tuple[float, "asyncio.Future[tuple[ImmHook, ImmConnectionSettings]]"]
+_hooks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str | None], _HookEntry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _shared_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConnectionSettings]:
+    """One hook (connection fetched asynchronously, one IMM client) per connection, reused a while,
+    so a thousand triggers starting together fetch the connection once."""
+    cache = _hooks.setdefault(asyncio.get_running_loop(), {})
+    key = (conn_id, project)
+    entry = cache.get(key)
+    if entry is None or time.monotonic() - entry[0] > HOOK_TTL:
+        entry = cache[key] = (time.monotonic(), asyncio.ensure_future(_new_hook(conn_id, project)))
+    try:
+        return await asyncio.shield(entry[1])
+    except Exception:
+        if cache.get(key) is entry:
+            del cache[key]  # the next trigger tries again
+        raise
+
+
+async def _new_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConnectionSettings]:
+    from airflow_provider_imm.hooks.imm import ImmHook
+    from airflow_provider_imm.hooks.retry import RetryPolicy
+
+    # Few quick retries: a failed reconciliation is simply tried again later.
+    hook = ImmHook(conn_id, project=project, retry_policy=RetryPolicy(max_attempts=3, max_seconds=15.0))
+    return hook, await hook.aget_settings()
+
+
+def _register(conn_id: str, settings: ImmConnectionSettings, queue: str, task_id: str) -> Registration:
+    from airflow_provider_imm.hooks.mns import MnsHook
+
+    mns = MnsHook(conn_id, settings=settings)
+    key = ListenerKey.build(
+        mns.endpoint,
+        queue,
+        settings.auth_type,
+        settings.access_key_id,
+        settings.access_key_secret,
+        settings.security_token,
+        settings.role_arn,
+        settings.oidc_provider_arn,
+        settings.role_name,
+    )
+    listener = ListenerRegistry.current().listener(key, lambda: mns)
+    return listener.register(task_id)

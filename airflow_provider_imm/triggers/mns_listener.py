@@ -1,0 +1,533 @@
+"""One MNS long-poll loop per queue in a triggerer process, however many triggers wait on it.
+
+A thousand deferred tasks must not mean a thousand receive loops: every
+:class:`~airflow_provider_imm.triggers.imm.ImmTaskCompletedTrigger` of one event loop registers its
+TaskId with the :class:`QueueListener` of its queue (key: endpoint, a digest of the credentials'
+identity, queue name), which receives in batches on one worker thread and hands each notification to
+the registration waiting for it.
+
+What happens to each received message (bodies as in ``reference/notifications.md``):
+
+* An IMM notification for a TaskId registered here is handed to every registration of that TaskId,
+  then deleted. Deletes are coalesced into batch calls (at most ``delete_delay`` late).
+* A notification for a TaskId whose trigger here has already ended (a duplicate) is deleted at once.
+* A notification for any other TaskId (an orphan) goes back to the queue: visible again at once the
+  first time it is received, so another triggerer, or a trigger about to register here, gets it;
+  hidden for longer on each further receive (1, 3, 7, ... seconds, capped) so that a message nobody
+  wants does not spin. Once older than ``orphan_grace`` (by enqueue time) or received
+  ``orphan_max_receives`` times, it is deleted: GetTask reconciliation makes that safe.
+* A body that is not an IMM notification, or is malformed, follows the orphan rule (another consumer
+  of a shared queue may understand it) and is logged once per message, without its content.
+
+MNS errors back off exponentially (jittered, capped) and are logged once per streak; meanwhile the
+triggers still finish through GetTask reconciliation. The loop ends when nobody waits and starts
+again with the next registration. The synchronous MNS SDK only ever runs on the listener's own
+worker thread (one per active listener), so the event loop never blocks and the thread count does
+not grow with the number of triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from airflow_provider_imm.notifications import ImmNotification
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Error code MNS answers a receive with when nothing arrived during the wait.
+EMPTY_QUEUE_CODE = "MessageNotExist"
+
+
+class ReceivedMessage(Protocol):
+    """A received message as :class:`~airflow_provider_imm.hooks.mns.MnsHook` returns it."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def receipt_handle(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def dequeue_count(self) -> int: ...
+    #: Milliseconds since the epoch, as MNS gives it.
+    @property
+    def enqueue_time(self) -> int: ...
+
+
+class QueueClient(Protocol):
+    """Blocking access to MNS queues (what ``MnsHook`` offers); used from the worker thread only."""
+
+    def receive(self, queue: str | None = None, *, wait_seconds: int, max_messages: int) -> Sequence[Any]:
+        """Long-poll for up to ``max_messages`` :class:`ReceivedMessage`; empty when none arrived."""
+        ...
+
+    def delete(self, receipt_handles: Iterable[str], queue: str | None = None) -> Sequence[Any]:
+        """Batch delete; returns the handles refused (expired ones)."""
+        ...
+
+    def change_visibility(
+        self, receipt_handle: str, visibility_timeout: int, queue: str | None = None
+    ) -> Any:
+        """Make a received message visible again after ``visibility_timeout`` seconds."""
+        ...
+
+
+#: Builds a :class:`QueueClient`; called on the worker thread (the MNS SDK is not thread-safe).
+QueueClientFactory = Callable[[], QueueClient]
+
+#: Turns a message body into a notification, or None when it is not an IMM notification.
+NotificationParser = Callable[[Any], "ImmNotification | None"]
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    """Tuning of the receive loop; defaults suit production, tests shorten them."""
+
+    batch_size: int = 16
+    #: Long-poll wait of one receive, seconds (MNS allows 0..30).
+    wait_seconds: int = 20
+    #: Pause after a receive that returned a partial batch, so that the next receive collects several
+    #: notifications: fewer MNS requests for at most this much extra latency.
+    receive_pause: float = 0.25
+    #: Longest a handed-over message waits for its (batched) delete, seconds.
+    delete_delay: float = 1.0
+    #: Orphans and unreadable bodies older than this (by enqueue time) are deleted, seconds.
+    orphan_grace: float = 600.0
+    #: ... and so are those received this many times, whatever their age.
+    orphan_max_receives: int = 64
+    #: Cap on how long a returned orphan stays hidden, seconds.
+    orphan_max_hidden: int = 30
+    backoff_initial: float = 1.0
+    backoff_cap: float = 60.0
+    #: How long finished TaskIds are remembered, to delete their duplicate notifications at once.
+    finished_memory: float = 900.0
+
+
+@dataclass(frozen=True)
+class ListenerKey:
+    """Identifies one listener: same endpoint, same credentials, same queue. Holds no secret."""
+
+    endpoint: str
+    queue: str
+    identity: str
+
+    @classmethod
+    def build(cls, endpoint: str, queue: str, *credential_parts: str | None) -> ListenerKey:
+        """``credential_parts`` (key id, secret, role, ...) are digested, never kept in clear."""
+        digest = hashlib.sha256("\x00".join(p or "" for p in credential_parts).encode()).hexdigest()
+        return cls(endpoint.rstrip("/"), queue, digest[:32])
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}/queues/{self.queue}"
+
+
+@dataclass
+class ListenerStats:
+    """Counters for logs, tests and benchmarks."""
+
+    receives: int = 0
+    received: int = 0
+    delivered: int = 0
+    deleted: int = 0
+    duplicates: int = 0
+    returned: int = 0
+    dropped: int = 0
+    unreadable: int = 0
+    errors: int = 0
+    requests: int = 0
+    loops_started: int = 0
+
+
+class Registration:
+    """One trigger waiting for one TaskId; notifications for it arrive on :attr:`notifications`."""
+
+    def __init__(self, listener: QueueListener, task_id: str) -> None:
+        self.listener = listener
+        self.task_id = task_id
+        self.notifications: asyncio.Queue[ImmNotification] = asyncio.Queue()
+        self.closed = False
+
+    def close(self, *, finished: bool = False) -> None:
+        """Stop waiting. ``finished``: the task's end is known, so later copies of its notification
+        are duplicates to delete at once. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self.listener._unregister(self, finished=finished)
+
+
+class _ThreadState:
+    """The client of one run, created and used on that run's worker thread only."""
+
+    def __init__(self, factory: QueueClientFactory) -> None:
+        self.factory = factory
+        self.client: QueueClient | None = None
+
+    def call(self, fn: Callable[[QueueClient], T]) -> T:
+        if self.client is None:
+            self.client = self.factory()
+        return fn(self.client)
+
+
+def _receive(queue: str, params: tuple[int, int], client: QueueClient) -> list[ReceivedMessage]:
+    batch, wait = params
+    return list(client.receive(queue, wait_seconds=wait, max_messages=batch))
+
+
+def _delete(queue: str, handles: list[str], client: QueueClient) -> int:
+    """Deletes and returns how many MNS refused (their handles had expired: they come back)."""
+    return len(client.delete(handles, queue))
+
+
+def _change_visibility(queue: str, params: tuple[str, int], client: QueueClient) -> None:
+    client.change_visibility(params[0], params[1], queue)
+
+
+@dataclass
+class _Backoff:
+    initial: float
+    cap: float
+    failures: int = 0
+    streak_started: float = field(default=0.0)
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.initial * 2 ** min(self.failures - 1, 30))
+        return delay * random.uniform(0.5, 1.0)
+
+
+class QueueListener:
+    """The receive loop of one queue on one event loop. Use :meth:`ListenerRegistry.listener`."""
+
+    def __init__(
+        self,
+        key: ListenerKey,
+        client_factory: QueueClientFactory,
+        settings: ListenerSettings,
+        parser: NotificationParser | None = None,
+    ) -> None:
+        self.key = key
+        self.settings = settings
+        self.stats = ListenerStats()
+        self._client_factory = client_factory
+        self._parser = parser
+        self._waiting: dict[str, set[Registration]] = {}
+        self._finished: OrderedDict[str, float] = OrderedDict()
+        self._logged: OrderedDict[str, None] = OrderedDict()
+        self._pending_deletes: list[str] = []
+        self._oldest_pending: float = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._thread_state: _ThreadState | None = None
+        self._wakeup = asyncio.Event()
+        self._closing = False
+
+    # Registration (event loop only)
+    def register(self, task_id: str) -> Registration:
+        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed."""
+        if self._closing:
+            raise RuntimeError(f"listener for {self.key} is closed")
+        registration = Registration(self, task_id)
+        self._waiting.setdefault(task_id, set()).add(registration)
+        self._finished.pop(task_id, None)
+        self._ensure_running()
+        return registration
+
+    @property
+    def waiting(self) -> int:
+        """Number of registrations currently waiting."""
+        return sum(len(regs) for regs in self._waiting.values())
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _unregister(self, registration: Registration, *, finished: bool) -> None:
+        regs = self._waiting.get(registration.task_id)
+        if regs is not None:
+            regs.discard(registration)
+            if not regs:
+                del self._waiting[registration.task_id]
+        if finished:
+            self._remember_finished(registration.task_id)
+        if not self._waiting:
+            self._wakeup.set()
+
+    def _remember_finished(self, task_id: str) -> None:
+        now = time.monotonic()
+        self._finished[task_id] = now
+        self._finished.move_to_end(task_id)
+        horizon = now - self.settings.finished_memory
+        while self._finished and (
+            next(iter(self._finished.values())) < horizon or len(self._finished) > 100_000
+        ):
+            self._finished.popitem(last=False)
+
+    def _ensure_running(self) -> None:
+        if self.running:
+            return
+        self.stats.loops_started += 1
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-mns-listener {self.key}")
+
+    async def aclose(self) -> None:
+        """Stop the loop once its current MNS call returns and release its thread."""
+        self._closing = True
+        self._wakeup.set()
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._release_thread(wait=True)
+
+    # The loop
+    async def _run(self) -> None:
+        settings = self.settings
+        backoff = _Backoff(settings.backoff_initial, settings.backoff_cap)
+        # A fresh thread and client per run: a call abandoned by a cancelled run may still be using
+        # the previous ones.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imm-mns-listener")
+        self._thread_state = _ThreadState(self._client_factory)
+        log.debug("MNS listener for %s started", self.key)
+        try:
+            while True:
+                while self._waiting and not self._closing:
+                    await self._flush_deletes(force=False)
+                    try:
+                        messages = await self._call(partial(_receive, self.key.queue, self._receive_wait()))
+                    except Exception as err:
+                        if _error_code(err) == EMPTY_QUEUE_CODE:
+                            messages = []
+                        else:
+                            await self._failed(err, backoff)
+                            continue
+                    self._recovered(backoff)
+                    self.stats.receives += 1
+                    self.stats.received += len(messages)
+                    await self._handle(messages)
+                    if messages and len(messages) < settings.batch_size and self._waiting:
+                        await self._pause(settings.receive_pause)
+                await self._flush_deletes(force=True)
+                # A trigger may have registered during the flush; from here on nothing awaits, so
+                # a later registration finds this task done and starts a new one.
+                if not self._waiting or self._closing:
+                    break
+        finally:
+            await self._release_thread(wait=False)
+            log.debug("MNS listener for %s stopped", self.key)
+
+    def _receive_wait(self) -> tuple[int, int]:
+        """Batch size and long-poll wait; shorter when deletes are due soon."""
+        wait = self.settings.wait_seconds
+        if self._pending_deletes:
+            due = self._oldest_pending + self.settings.delete_delay - time.monotonic()
+            wait = max(0, min(wait, int(due + 0.999)))
+        return self.settings.batch_size, wait
+
+    async def _handle(self, messages: list[ReceivedMessage]) -> None:
+        returns: list[tuple[str, int]] = []
+        for message in messages:
+            action = self._classify(message)
+            if action is None:
+                self._queue_delete(message.receipt_handle)
+            else:
+                returns.append((message.receipt_handle, action))
+        for handle, hidden in returns:
+            try:
+                await self._call(partial(_change_visibility, self.key.queue, (handle, hidden)))
+                self.stats.returned += 1
+            except Exception as err:
+                # The message comes back by itself when its visibility timeout ends.
+                log.debug("MNS listener for %s: could not return a message: %s", self.key, _describe(err))
+
+    def _classify(self, message: ReceivedMessage) -> int | None:
+        """Hand over what is awaited; None to delete the message, else seconds to hide it for."""
+        notification = self._parse(message)
+        if notification is not None:
+            regs = self._waiting.get(notification.task_id)
+            if regs:
+                for registration in regs:
+                    registration.notifications.put_nowait(notification)
+                self.stats.delivered += 1
+                self._remember_finished(notification.task_id)
+                return None
+            if notification.task_id in self._finished:
+                self.stats.duplicates += 1
+                return None
+        else:
+            self.stats.unreadable += 1
+            self._log_unreadable(message)
+        age = time.time() - message.enqueue_time / 1000
+        if age > self.settings.orphan_grace or message.dequeue_count >= self.settings.orphan_max_receives:
+            self.stats.dropped += 1
+            return None
+        return min(self.settings.orphan_max_hidden, 2 ** max(0, message.dequeue_count - 1) - 1)
+
+    def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
+        parser = self._parser
+        if parser is None:
+            from airflow_provider_imm.notifications import parse_notification
+
+            parser = self._parser = parse_notification
+        try:
+            return parser(message.body)
+        except Exception:
+            return None
+
+    def _log_unreadable(self, message: ReceivedMessage) -> None:
+        if message.message_id in self._logged:
+            return
+        self._logged[message.message_id] = None
+        if len(self._logged) > 10_000:
+            self._logged.popitem(last=False)
+        log.warning(
+            "MNS queue %s: message %s (%d bytes, received %d times) is not an IMM task notification; "
+            "left for other consumers, deleted after %.0f s",
+            self.key,
+            message.message_id,
+            len(message.body),
+            message.dequeue_count,
+            self.settings.orphan_grace,
+        )
+
+    def _queue_delete(self, receipt_handle: str) -> None:
+        if not self._pending_deletes:
+            self._oldest_pending = time.monotonic()
+        self._pending_deletes.append(receipt_handle)
+
+    async def _flush_deletes(self, *, force: bool) -> None:
+        settings = self.settings
+        while self._pending_deletes:
+            due = time.monotonic() - self._oldest_pending >= settings.delete_delay
+            if not (force or due or len(self._pending_deletes) >= settings.batch_size):
+                return
+            batch = self._pending_deletes[: settings.batch_size]
+            del self._pending_deletes[: settings.batch_size]
+            self._oldest_pending = time.monotonic()
+            try:
+                refused = await self._call(partial(_delete, self.key.queue, batch))
+                self.stats.deleted += len(batch) - refused
+            except Exception as err:
+                # Messages not deleted come back as duplicates and are deleted then.
+                log.debug("MNS listener for %s: batch delete failed: %s", self.key, _describe(err))
+
+    async def _pause(self, seconds: float) -> None:
+        self._wakeup.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+
+    async def _failed(self, err: BaseException, backoff: _Backoff) -> None:
+        self.stats.errors += 1
+        backoff.failures += 1
+        if self._thread_state is not None:
+            self._thread_state.client = None  # reconnect: the connection may be broken
+        if backoff.failures == 1:
+            backoff.streak_started = time.monotonic()
+            log.warning(
+                "MNS queue %s: receive failed (%s); retrying with backoff, waiting triggers fall back "
+                "to GetTask reconciliation",
+                self.key,
+                _describe(err),
+            )
+        else:
+            log.debug("MNS queue %s: receive failed again (%s)", self.key, _describe(err))
+        await self._pause(backoff.next_delay())
+
+    def _recovered(self, backoff: _Backoff) -> None:
+        if backoff.failures:
+            log.warning(
+                "MNS queue %s: receiving again after %d failures over %.1f s",
+                self.key,
+                backoff.failures,
+                time.monotonic() - backoff.streak_started,
+            )
+            backoff.failures = 0
+
+    async def _call(self, fn: Callable[[QueueClient], T]) -> T:
+        executor, state = self._executor, self._thread_state
+        if executor is None or state is None:
+            raise RuntimeError("listener is not running")
+        self.stats.requests += 1
+        return await asyncio.get_running_loop().run_in_executor(executor, state.call, fn)
+
+    async def _release_thread(self, *, wait: bool) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        executor.shutdown(wait=False, cancel_futures=True)
+        if wait:
+            await asyncio.to_thread(executor.shutdown, True)
+
+
+class ListenerRegistry:
+    """The listeners of one event loop (a triggerer process runs all its triggers on one loop)."""
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ListenerRegistry] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, settings: ListenerSettings | None = None) -> None:
+        self.settings = settings or ListenerSettings()
+        self._listeners: dict[ListenerKey, QueueListener] = {}
+
+    @classmethod
+    def current(cls) -> ListenerRegistry:
+        """The registry of the running event loop, created on first use."""
+        loop = asyncio.get_running_loop()
+        registry = cls._by_loop.get(loop)
+        if registry is None:
+            registry = cls._by_loop[loop] = cls()
+        return registry
+
+    @classmethod
+    def install(cls, settings: ListenerSettings) -> ListenerRegistry:
+        """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
+        loop = asyncio.get_running_loop()
+        previous = cls._by_loop.get(loop)
+        if previous is not None and any(lst.running for lst in previous._listeners.values()):
+            raise RuntimeError("cannot replace a registry whose listeners are running")
+        registry = cls._by_loop[loop] = cls(settings)
+        return registry
+
+    def listener(
+        self, key: ListenerKey, client_factory: QueueClientFactory, parser: NotificationParser | None = None
+    ) -> QueueListener:
+        """The listener for ``key``; ``client_factory`` is used only when a new one is created."""
+        listener = self._listeners.get(key)
+        if listener is None or listener._closing:
+            listener = self._listeners[key] = QueueListener(key, client_factory, self.settings, parser)
+        return listener
+
+    @property
+    def listeners(self) -> list[QueueListener]:
+        return list(self._listeners.values())
+
+    async def aclose(self) -> None:
+        """Stop every listener and wait for their threads (tests; a triggerer simply exits)."""
+        listeners, self._listeners = list(self._listeners.values()), {}
+        await asyncio.gather(*(listener.aclose() for listener in listeners))
+
+
+def _error_code(err: BaseException) -> str:
+    return str(getattr(err, "type", "") or getattr(err, "code", "") or type(err).__name__)
+
+
+def _describe(err: BaseException) -> str:
+    """Error code and a short message; never the request (it carries a signature) nor a body."""
+    message = str(getattr(err, "message", "") or "")
+    if _error_code(err) == "RespDataDamaged":
+        message = ""  # its message is the raw response, message bodies included
+    return f"{_error_code(err)}: {message[:200]}" if message else _error_code(err)
