@@ -113,11 +113,11 @@ def validate_request(
     _check_names(operation, request, model_fields, problems)
     _check_project(request, project, problems)
     _check_required(operation, request, problems)
+    _check_tags(request, problems)
+    _check_user_data(request, problems)
     for name, value in request.items():
         if isinstance(name, str) and name in model_fields and value is not None:
             _check_shape(name, value, model_fields[name], problems)
-    _check_tags(request, problems)
-    _check_user_data(request, problems)
     template_paths = set(operation.target_paths)
     for path, pattern, text in _strings(request):
         _check_jinja(path, text, pattern in template_paths, problems)
@@ -152,7 +152,7 @@ def _check_names(
                 name, f"{operation.action} does not accept {name} (the SDK would drop it): remove it"
             )
         elif name not in operation.all_fields:
-            problems.add(name, f"is not a field of {operation.action}: {_suggest(name, valid)}")
+            problems.add(name or repr(name), f"is not a field of {operation.action}: {_suggest(name, valid)}")
 
 
 def _suggest(name: str, valid: Sequence[str], noun: str = "fields") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 import typing
+from typing import Any
 
 import pytest
 from alibabacloud_imm20200930 import models
@@ -25,12 +26,12 @@ ACTIONS = sorted(OPERATIONS)
 MODEL_LACKS = {"CreateDecodeBlindWatermarkTask": {"UserData"}}
 
 
-def wire_keys(model: type) -> set[str]:
+def wire_keys(model: Any) -> set[str]:
     """The keys ``model.to_map`` can emit, read off its source."""
     return set(re.findall(r"result\['(\w+)'\]", inspect.getsource(model.to_map)))
 
 
-def list_item_model(request_model: type, key: str) -> type | None:
+def list_item_model(request_model: Any, key: str) -> Any:
     """The model of the items of list field ``key`` (``Sources`` -> ``...RequestSources``)."""
     source = inspect.getsource(request_model.from_map)
     match = re.search(rf"m\.get\('{key}'\):\n\s+temp_model = main_models\.(\w+)\(\)", source)

@@ -438,10 +438,8 @@ def test_offsets_are_honoured(when: datetime, minutes: int) -> None:
 
 # --- Properties ---------------------------------------------------------------------------------------
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-_ID = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(
-    lambda s: s == s.strip()
-)
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+_ID = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40).filter(lambda s: s == s.strip())
 _SHAPES = st.sampled_from(COMBINATIONS)
 
 

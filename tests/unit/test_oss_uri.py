@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from airflow_provider_imm.utils.oss_uri import MAX_KEY_BYTES, InvalidOssUriError, OssUri, parse_oss_uri
 
 BUCKETS = st.from_regex(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", fullmatch=True)
-_KEY_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_KEY_CHARS = st.characters(codec="utf-8", exclude_characters="\x00")
 KEYS = (
     st.text(_KEY_CHARS, min_size=1, max_size=80)
     .filter(lambda k: not k.startswith("/") and k == k.strip())
