@@ -12,15 +12,24 @@ Imports of the library happen inside the functions: importing this module stays 
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_imm.hooks.connection import ImmConnectionSettings
+from airflow_provider_imm.hooks.errors import ErrorKind, never_connected, one_line, redact, root_reason
 
 if TYPE_CHECKING:
     from alibabacloud_credentials.client import Client as CredentialClient
     from alibabacloud_credentials.models import Config as CredentialConfig
 
 _MS = 1000
+#: The library's own logger, which prints refresh failures with tracebacks and signed URLs.
+_LIBRARY_LOGGER = "credentials"
+_STS_ANSWER = re.compile(r"result: (\{.*\})\s*$", re.DOTALL)
 
 
 def credential_config(settings: ImmConnectionSettings) -> CredentialConfig | None:
@@ -64,6 +73,7 @@ def build_credential_client(settings: ImmConnectionSettings) -> CredentialClient
     """A credentials client that signs IMM calls and feeds MNS, refreshing role credentials itself."""
     from alibabacloud_credentials.client import Client
 
+    _scrubber.protect(settings.secrets)
     config = credential_config(settings)
     return Client() if config is None else Client(config)
 
@@ -88,3 +98,85 @@ class MnsCredentialsProvider:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+@dataclass(frozen=True)
+class CredentialFailure:
+    code: str
+    message: str
+    kind: ErrorKind
+    request_id: str | None = None
+
+
+def is_credential_failure(exc: BaseException | None) -> bool:
+    """True for errors raised while obtaining credentials rather than while calling the service."""
+    if exc is None:
+        return False
+    from alibabacloud_credentials.exceptions import CredentialException
+
+    return isinstance(exc, CredentialException | ValueError) or type(exc).__module__.startswith("Tea.")
+
+
+def describe_credential_failure(exc: BaseException, settings: ImmConnectionSettings) -> CredentialFailure:
+    """Code and one-line message for a failure to obtain credentials; STS's own code when it answered."""
+    text = str(exc)
+    answer = _STS_ANSWER.search(text)
+    if answer:
+        try:
+            document = json.loads(answer.group(1))
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and document.get("Code"):
+            message = one_line(redact(str(document.get("Message", "")), settings.secrets))
+            return CredentialFailure(
+                code=str(document["Code"]),
+                message=f"STS refused to issue {settings.auth_type} credentials: {message}",
+                kind="client",
+                request_id=str(document["RequestId"]) if document.get("RequestId") else None,
+            )
+    if type(exc).__module__.startswith("Tea."):
+        reason = root_reason(exc)
+        connected = not never_connected(exc)
+        where = settings.sts_endpoint or "the credentials service"
+        return CredentialFailure(
+            code="NetworkError" if connected else "EndpointUnreachable",
+            message=f"cannot obtain {settings.auth_type} credentials from {where}"
+            + (f" ({reason})" if reason else ""),
+            kind="network" if connected else "connect",
+        )
+    return CredentialFailure(
+        code="CredentialError",
+        message=one_line(redact(f"cannot obtain {settings.auth_type} credentials: {text}", settings.secrets)),
+        kind="client",
+    )
+
+
+class _ScrubLibraryLog(logging.Filter):
+    """Redacts the connection's secrets from the credentials library's own log records.
+
+    That logger prints refresh failures with their traceback, whose text holds the signed STS URL
+    (with ``SecurityToken`` when the base credentials are themselves STS ones).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+
+    def protect(self, secrets: tuple[str, ...]) -> None:
+        with self._lock:
+            if not self._secrets:
+                logging.getLogger(_LIBRARY_LOGGER).addFilter(self)
+            self._secrets.update(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            secrets = tuple(self._secrets)
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args, record.exc_info, record.exc_text = redact(message, secrets), (), None, None
+        return True
+
+
+_scrubber = _ScrubLibraryLog()

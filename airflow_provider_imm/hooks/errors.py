@@ -8,7 +8,7 @@ with the fields that matter, and text that has been scrubbed of the credentials 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 #: How an IMM call failed, which decides whether it may be retried.
@@ -19,6 +19,21 @@ from typing import Any, Literal
 ErrorKind = Literal["throttled", "connect", "network", "server", "client"]
 
 _REDACTED = "***"
+
+# Exception types (by name, so nothing is imported to classify) meaning no connection was ever made.
+_NO_CONNECTION = frozenset(
+    {
+        "NewConnectionError",
+        "ConnectTimeoutError",
+        "ConnectTimeout",
+        "NameResolutionError",
+        "ClientConnectorError",
+        "ClientConnectorDNSError",
+        "ConnectionTimeoutError",
+        "ConnectionRefusedError",
+        "gaierror",
+    }
+)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -116,3 +131,37 @@ def _rebuild_mns_error(
     return MnsApiError(
         operation=operation, code=code, message=message, request_id=request_id, network=network
     )
+
+
+def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (cause, context, args, urllib3's ``reason``)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend([current.__cause__, current.__context__])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        for attr in ("reason", "os_error", "inner_exception"):
+            nested = getattr(current, attr, None)
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+
+
+def never_connected(exc: BaseException | None) -> bool:
+    return any(type(e).__name__ in _NO_CONNECTION for e in exception_chain(exc))
+
+
+def root_reason(exc: BaseException | None) -> str:
+    """A short, secret-free reason: the OS error text, else the innermost exception type."""
+    names = []
+    for e in exception_chain(exc):
+        if isinstance(e, OSError) and e.strerror:
+            return str(e.strerror)
+        if isinstance(e, TimeoutError):
+            return "timed out"
+        names.append(type(e).__name__)
+    return names[-1] if names else ""

@@ -28,7 +28,15 @@ from airflow_provider_imm.hooks.connection import (
     ImmConnectionConfigError,
     ImmConnectionSettings,
 )
-from airflow_provider_imm.hooks.errors import ErrorKind, ImmApiError, one_line, redact
+from airflow_provider_imm.hooks.credentials import describe_credential_failure, is_credential_failure
+from airflow_provider_imm.hooks.errors import (
+    ErrorKind,
+    ImmApiError,
+    never_connected,
+    one_line,
+    redact,
+    root_reason,
+)
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
@@ -38,20 +46,6 @@ __all__ = ["ImmApiError", "ImmConnectionConfigError", "ImmHook", "RetryPolicy"]
 
 _MS = 1000
 _LIST_PAGE_MAX = 100
-# Exception types (by name, so nothing is imported to classify) meaning no connection was ever made.
-_NO_CONNECTION = frozenset(
-    {
-        "NewConnectionError",
-        "ConnectTimeoutError",
-        "ConnectTimeout",
-        "NameResolutionError",
-        "ClientConnectorError",
-        "ClientConnectorDNSError",
-        "ConnectionTimeoutError",
-        "ConnectionRefusedError",
-        "gaierror",
-    }
-)
 
 
 class ImmHook(BaseHook):
@@ -419,7 +413,6 @@ def has_tags(task: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
 
 def translate_sdk_error(exc: BaseException, action: str, settings: ImmConnectionSettings) -> ImmApiError:
     """One :class:`ImmApiError` for whatever the SDK raised; re-raises anything that is not the SDK's."""
-    from alibabacloud_credentials.exceptions import CredentialException
     from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
     from darabonba.exceptions import UnretryableException
 
@@ -451,16 +444,18 @@ def translate_sdk_error(exc: BaseException, action: str, settings: ImmConnection
         )
     if isinstance(exc, UnretryableException):
         inner = exc.inner_exception
-        where = f"{settings.protocol}://{settings.imm_endpoint}"
-        if isinstance(inner, CredentialException | ValueError):
+        if is_credential_failure(inner):
+            failure = describe_credential_failure(inner, settings)
             return ImmApiError(
                 action=action,
-                code="CredentialError",
-                message=one_line(redact(f"could not obtain credentials: {inner}", secrets)),
-                kind="client",
+                code=failure.code,
+                message=failure.message,
+                kind=failure.kind,
+                request_id=failure.request_id,
             )
-        reason = _root_reason(inner)
-        if _never_connected(inner):
+        where = f"{settings.protocol}://{settings.imm_endpoint}"
+        reason = root_reason(inner)
+        if never_connected(inner):
             return ImmApiError(
                 action=action,
                 code="EndpointUnreachable",
@@ -474,40 +469,6 @@ def translate_sdk_error(exc: BaseException, action: str, settings: ImmConnection
             kind="network",
         )
     raise exc
-
-
-def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    """``exc`` and every exception it wraps (cause, context, args, urllib3's ``reason``)."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        stack.extend([current.__cause__, current.__context__])
-        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
-        for attr in ("reason", "os_error", "inner_exception"):
-            nested = getattr(current, attr, None)
-            if isinstance(nested, BaseException):
-                stack.append(nested)
-
-
-def _never_connected(exc: BaseException | None) -> bool:
-    return any(type(e).__name__ in _NO_CONNECTION for e in _chain(exc))
-
-
-def _root_reason(exc: BaseException | None) -> str:
-    """A short, secret-free reason: the OS error text, else the innermost exception type."""
-    names = []
-    for e in _chain(exc):
-        if isinstance(e, OSError) and e.strerror:
-            return str(e.strerror)
-        if isinstance(e, TimeoutError):
-            return "timed out"
-        names.append(type(e).__name__)
-    return names[-1] if names else ""
 
 
 def _request_model(op: TaskOperation, payload: Mapping[str, Any]) -> Any:

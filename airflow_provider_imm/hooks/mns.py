@@ -25,6 +25,7 @@ from airflow_provider_imm.hooks.connection import (
     ImmConnectionConfigError,
     ImmConnectionSettings,
 )
+from airflow_provider_imm.hooks.credentials import describe_credential_failure, is_credential_failure
 from airflow_provider_imm.hooks.errors import MnsApiError, one_line, redact
 
 if TYPE_CHECKING:
@@ -347,15 +348,16 @@ class MnsHook(BaseHook):
         except ImmConnectionConfigError:
             raise
         except Exception as err:
-            from alibabacloud_credentials.exceptions import CredentialException
-
-            if isinstance(err, CredentialException | ValueError):
-                raise MnsApiError(
-                    operation=operation,
-                    code="CredentialError",
-                    message=one_line(redact(f"could not obtain credentials: {err}", secrets)),
-                ) from None
-            raise
+            if not is_credential_failure(err):
+                raise
+            failure = describe_credential_failure(err, self.settings)
+            raise MnsApiError(
+                operation=operation,
+                code=failure.code,
+                message=failure.message,
+                request_id=failure.request_id,
+                network=failure.kind in ("connect", "network"),
+            ) from None
 
 
 class _PartialFailure(Exception):
