@@ -200,7 +200,7 @@ def test_get_task_answers_every_field_the_sdk_model_has(seeded: ImmEmulator, cli
 
     body = wait(client, get)
 
-    assert body.tags == {"team": "docs"} and body.user_data == "run 7 + more"
+    assert body.tags == {"team": "docs"} and body.user_data == "run 7 + x"
     assert body.start_time.endswith("Z") and body.end_time.endswith("Z") and body.start_time <= body.end_time
     definition = json.loads(body.task_request_definition)
     assert definition["SourceURI"] == DOC and definition["Tags"] == {"team": "docs"}
