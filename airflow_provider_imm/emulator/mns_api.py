@@ -76,6 +76,7 @@ class MnsService:
 
     # HTTP
     def add_routes(self, router: web.UrlDispatcher) -> None:
+        self._closing = asyncio.Event()  # once per start: a stopped emulator may be started again
         router.add_route("*", "/queues", self._queues)
         router.add_route("*", "/queues/{queue}", self._queue)
         router.add_route("*", "/queues/{queue}/messages", self._queue_messages)
