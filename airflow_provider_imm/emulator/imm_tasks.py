@@ -25,6 +25,9 @@ from airflow_provider_imm.emulator.oss import LocalOss
 #: Seconds IMM keeps a task's information after it starts.
 RETENTION = 7 * 24 * 3600.0
 FINAL_STATUSES = frozenset({"Succeeded", "Failed"})
+#: Request fields never echoed back (TaskRequestDefinition shows MASK instead).
+SECRET_FIELDS = frozenset({"Password"})
+MASK = "******"
 #: Sort fields ListTasks accepts.
 SORT_FIELDS = frozenset({"TaskId", "StartTime", "EndTime"})
 
@@ -113,7 +116,8 @@ class TaskRecord:
         if self.end_time is not None:
             info["EndTime"] = format_time(self.end_time)
         if with_definition:
-            info["TaskRequestDefinition"] = json.dumps(self.request, separators=(",", ":"))
+            definition = {k: MASK if k in SECRET_FIELDS else v for k, v in self.request.items()}
+            info["TaskRequestDefinition"] = json.dumps(definition, separators=(",", ":"))
         return info
 
 

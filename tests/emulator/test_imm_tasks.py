@@ -8,6 +8,7 @@ import json
 import time
 import urllib.request
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,6 +346,16 @@ def test_compression_and_uncompression_round_trip(seeded: ImmEmulator, client: C
     assert get(seeded, "oss://back/restored/pictures/photo.jpg") == get(seeded, PHOTO)
 
 
+def test_the_request_definition_never_echoes_a_password(seeded: ImmEmulator, client: Client) -> None:
+    fields = {"SourceURI": BUNDLE, "TargetURI": "oss://out-bucket/p/", "Password": "zip-pass-123"}
+    get = create(client, "CreateFileUncompressionTask", fields)
+    get.request_definition = True
+
+    definition = wait(client, get).task_request_definition
+
+    assert "zip-pass-123" not in definition and json.loads(definition)["Password"] == "******"
+
+
 def test_uncompression_honours_selected_files(seeded: ImmEmulator, client: Client) -> None:
     fields = {"SourceURI": BUNDLE, "TargetURI": "oss://out-bucket/only", "SelectedFiles": ["data/"]}
 
@@ -392,3 +403,17 @@ def test_task_information_is_kept_seven_days(seeded: ImmEmulator, client: Client
         client.get_task(get)
     assert (err.value.status_code, err.value.code) == (404, "ResourceNotFound")
     assert client.list_tasks(listed).body.tasks == []
+
+
+async def test_shutdown_cancels_tasks_still_running(tmp_path: Path) -> None:
+    emulator = ImmEmulator(tmp_path / "oss")
+    async with emulator:
+        put(emulator, PHOTO, b"jpeg")
+        request = models.CreateImageModerationTaskRequest(
+            project_name=PROJECT, source_uri=PHOTO, user_data=json.dumps({"imm-emulator": {"duration": 0.2}})
+        )
+        await make_client(emulator).create_image_moderation_task_async(request)
+
+    await asyncio.sleep(0.4)
+
+    assert [t["Status"] for t in emulator.imm.tasks()] == ["Running"]
