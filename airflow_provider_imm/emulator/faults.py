@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 NotificationFaultKind = Literal["drop", "duplicate", "delay", "corrupt", "base64"]
 
@@ -41,7 +42,9 @@ class Faults:
         self.mns_latency = 0.0
 
     # IMM
-    def throttle_imm(self, n: int = 1, *, retry_after: float | None = None, code: str = "Throttling.User") -> None:
+    def throttle_imm(
+        self, n: int = 1, *, retry_after: float | None = None, code: str = "Throttling.User"
+    ) -> None:
         """The next ``n`` IMM calls answer HTTP 400 throttling (with ``x-acs-retry-after`` if given)."""
         self._arm(
             self._imm, n, HttpFault(400, code, "Request was denied due to user flow control.", retry_after)
@@ -94,7 +97,7 @@ class Faults:
 
     def arm(self, kind: str, **params: object) -> None:
         """Arm a fault by name, as the admin endpoint receives it (``{"kind": "throttle_imm", "n": 3}``)."""
-        methods = {
+        methods: dict[str, Callable[..., None]] = {
             "throttle_imm": self.throttle_imm,
             "fail_imm": self.fail_imm,
             "fail_mns": self.fail_mns,
@@ -106,21 +109,22 @@ class Faults:
             "base64_notifications": self.base64_notifications,
         }
         if kind in ("imm_latency", "mns_latency"):
-            setattr(self, kind, float(params.get("seconds", 0.0)))  # type: ignore[arg-type]
+            setattr(self, kind, float(str(params.get("seconds", 0.0))))
             return
         if kind == "clear":
             self.clear()
             return
         if kind not in methods:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {sorted([*methods, 'imm_latency', 'mns_latency', 'clear'])}")
-        methods[kind](**params)  # type: ignore[operator]
+            known = sorted([*methods, "imm_latency", "mns_latency", "clear"])
+            raise ValueError(f"unknown fault kind {kind!r}; one of {known}")
+        methods[kind](**params)
 
-    def _arm(self, queue: deque, n: int, fault: object) -> None:  # type: ignore[type-arg]
+    def _arm(self, queue: deque[Any], n: int, fault: object) -> None:
         if n < 1:
             raise ValueError("n must be at least 1")
         with self._lock:
             queue.extend([fault] * n)
 
-    def _take(self, queue: deque):  # type: ignore[no-untyped-def,type-arg]
+    def _take(self, queue: deque[Any]) -> Any:
         with self._lock:
             return queue.popleft() if queue else None

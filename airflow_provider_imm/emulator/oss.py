@@ -21,7 +21,8 @@ class LocalOss:
         if not bucket or "/" in bucket or bucket in (".", "..") or "\\" in bucket:
             raise OssKeyError(f"invalid bucket {bucket!r}")
         parts = PurePosixPath(key).parts
-        if not key or key.startswith("/") or "\\" in key or any(p in ("..", ".") for p in parts) or "\x00" in key:
+        escapes = any(p in ("..", ".") for p in parts)
+        if not key or key.startswith("/") or "\\" in key or escapes or "\x00" in key:
             raise OssKeyError(f"invalid object key {key!r}: absolute, empty or containing '..'")
         path = (self.root / bucket / key).resolve()
         if not path.is_relative_to(self.root / bucket):
