@@ -1,0 +1,65 @@
+"""The emulator's OSS: a local folder that no bucket or key can escape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_imm.emulator.oss import LocalOss, OssKeyError
+
+
+@pytest.fixture
+def oss(tmp_path: Path) -> LocalOss:
+    return LocalOss(tmp_path / "root")
+
+
+def test_put_get_list_round_trip(oss: LocalOss) -> None:
+    oss.put("docs", "inbox/b.docx", b"B")
+    oss.put("docs", "inbox/a.docx", "A")
+    oss.put("docs", "outbox/a.pdf", b"P")
+
+    assert oss.get("docs", "inbox/a.docx") == b"A"
+    assert oss.list("docs", "inbox/") == ["inbox/a.docx", "inbox/b.docx"]
+    assert oss.list("docs") == ["inbox/a.docx", "inbox/b.docx", "outbox/a.pdf"]
+    assert oss.list("nobucket") == []
+    assert oss.exists("docs", "outbox/a.pdf") and not oss.exists("docs", "outbox/b.pdf")
+    assert (oss.root / "docs" / "inbox" / "a.docx").read_bytes() == b"A"
+
+
+def test_missing_object_is_file_not_found(oss: LocalOss) -> None:
+    with pytest.raises(FileNotFoundError, match="oss://docs/nothing"):
+        oss.get("docs", "nothing")
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key"),
+    [
+        ("docs", "../other/secret"),
+        ("docs", "a/../../escape"),
+        ("docs", "/etc/passwd"),
+        ("docs", "a/./b"),
+        ("docs", ""),
+        ("docs", "a\\..\\b"),
+        ("docs", "nul\x00byte"),
+        ("..", "key"),
+        ("a/b", "key"),
+        ("", "key"),
+    ],
+)
+def test_keys_and_buckets_that_would_escape_are_refused(oss: LocalOss, bucket: str, key: str) -> None:
+    with pytest.raises(OssKeyError):
+        oss.put(bucket, key, b"x")
+    assert not oss.exists(bucket, key)
+    assert not any(p.is_file() for p in oss.root.parent.rglob("*"))
+
+
+def test_symlink_out_of_the_bucket_is_refused(oss: LocalOss, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (oss.root / "docs").mkdir()
+    (oss.root / "docs" / "link").symlink_to(outside)
+
+    with pytest.raises(OssKeyError, match="escapes"):
+        oss.put("docs", "link/file", b"x")
+    assert list(outside.iterdir()) == []
