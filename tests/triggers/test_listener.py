@@ -1,0 +1,228 @@
+"""The shared MNS listener: one loop per queue, and what it does with every kind of message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_imm.triggers.mns_listener import ListenerKey, ListenerRegistry
+from tests.triggers.conftest import FAST, Imm, eventually, run_trigger
+
+LISTENER_THREAD = "imm-mns-listener"
+
+
+def listener_threads() -> int:
+    return sum(t.name.startswith(LISTENER_THREAD) for t in threading.enumerate())
+
+
+async def test_many_triggers_share_one_receive_loop_and_thread(imm: Imm, registry: ListenerRegistry) -> None:
+    task_ids = [await imm.create_task(duration=random.uniform(0.3, 1.2)) for _ in range(40)]
+    threads_seen: list[int] = []
+
+    async def sample_threads() -> None:
+        while True:
+            threads_seen.append(listener_threads())
+            await asyncio.sleep(0.05)
+
+    sampler = asyncio.ensure_future(sample_threads())
+    events = await asyncio.gather(*(run_trigger(imm.trigger(t)) for t in task_ids))
+    sampler.cancel()
+
+    assert {e["status"] for e in events} == {"succeeded"}
+    assert {e["source"] for e in events} == {"notification"}
+    assert sorted(e["task_id"] for e in events) == sorted(task_ids)
+    (listener,) = registry.listeners
+    assert listener.stats.loops_started == 1
+    assert max(threads_seen) == 1
+    assert imm.get_task_calls() == len(task_ids)
+    # Batched: far fewer MNS requests than one receive and one delete per notification.
+    assert imm.emulator.counters.total("mns") < len(task_ids)
+    await eventually(lambda: imm.queue_messages() == 0)
+
+
+async def test_the_loop_stops_when_nobody_waits_and_starts_again(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    first = await run_trigger(imm.trigger(await imm.create_task(duration=0.1)))
+    (listener,) = registry.listeners
+    await eventually(lambda: not listener.running and listener_threads() == 0, timeout=3)
+    receives = imm.emulator.counters.get("mns", "BatchReceiveMessage")
+    await asyncio.sleep(1.5)
+    assert imm.emulator.counters.get("mns", "BatchReceiveMessage") == receives  # idle: no polling
+
+    second = await run_trigger(imm.trigger(await imm.create_task(duration=0.1)))
+
+    assert (first["source"], second["source"]) == ("notification", "notification")
+    assert registry.listeners == [listener]
+    assert listener.stats.loops_started == 2
+
+
+async def test_duplicate_notifications_are_deleted_at_once(imm: Imm, registry: ListenerRegistry) -> None:
+    other = await imm.create_task(duration=None)  # someone else keeps the loop running meanwhile
+    running = asyncio.ensure_future(run_trigger(imm.trigger(other)))
+    imm.emulator.faults.duplicate_notifications(1)
+    task_id = await imm.create_task(duration=0.2)
+
+    event = await run_trigger(imm.trigger(task_id))
+
+    assert (event["status"], event["source"]) == ("succeeded", "notification")
+    stats = registry.listeners[0].stats
+    await eventually(lambda: stats.delivered + stats.duplicates == 2, timeout=1.5)
+    await eventually(lambda: imm.queue_messages() == 0, timeout=1.5)
+    assert stats.dropped == 0 and stats.returned == 0  # not left to the grace period
+    imm.finish(other)
+    assert (await running)["source"] == "notification"
+
+
+async def test_foreign_and_unreadable_messages_go_back_then_expire_without_disturbing_anyone(
+    imm: Imm, registry: ListenerRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="airflow_provider_imm.triggers.mns_listener")
+    waiting = await imm.create_task(duration=FAST.orphan_grace + 1.5)  # keeps the loop running
+    other = {"TaskId": "OfficeConversion-someone-else", "Status": "Succeeded", "ProjectName": "p"}
+    foreign = [
+        "hello, not JSON",
+        json.dumps({"event": "order-shipped", "id": 7}),
+        '{"id": "x", "source": "acs.imm", "content": "{\\"TaskId\\": ',  # truncated
+        json.dumps(other),  # an IMM notification nobody here waits for
+    ]
+    trigger = imm.trigger(waiting)
+    running = asyncio.ensure_future(run_trigger(trigger))
+    await eventually(lambda: bool(registry.listeners) and registry.listeners[0].running)
+    for body in foreign:
+        imm.publish(body)
+    ours = await imm.create_task(duration=0.3)
+
+    event = await run_trigger(imm.trigger(ours))
+
+    assert (event["status"], event["source"]) == ("succeeded", "notification")
+    assert imm.queue_messages() >= len(foreign) - 1  # given back, not deleted on sight
+    stats = registry.listeners[0].stats
+    assert stats.returned >= len(foreign)
+    assert (await running)["source"] == "notification"
+    # Past the grace period they are deleted; the unreadable ones were logged once each.
+    await eventually(lambda: stats.dropped == len(foreign), timeout=FAST.orphan_grace + 3)
+    await eventually(lambda: imm.queue_messages() == 0, timeout=1.5)
+    unreadable = [r for r in caplog.records if "is not an IMM task notification" in r.getMessage()]
+    assert len(unreadable) == 3
+    assert stats.unreadable > 3  # received more than once each, logged once each
+
+
+async def test_a_damaged_notification_is_made_up_for_by_reconciliation(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    imm.emulator.faults.corrupt_notifications(1)
+    task_id = await imm.create_task(duration=0.2)
+
+    event = await run_trigger(imm.trigger(task_id, reconcile_interval=1.0))
+
+    assert (event["status"], event["source"]) == ("succeeded", "get_task")
+    assert registry.listeners[0].stats.unreadable >= 1
+
+
+async def test_a_base64_notification_is_understood(imm: Imm, registry: ListenerRegistry) -> None:
+    imm.emulator.faults.base64_notifications(1)
+    task_id = await imm.create_task(duration=0.2)
+
+    event = await run_trigger(imm.trigger(task_id))
+
+    assert (event["status"], event["source"]) == ("succeeded", "notification")
+
+
+async def test_mns_failing_for_a_while_is_backed_off_and_logged_once(
+    imm: Imm, registry: ListenerRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_imm.triggers.mns_listener")
+    imm.emulator.faults.fail_mns(5)
+    task_id = await imm.create_task(duration=0.2)
+
+    event = await run_trigger(imm.trigger(task_id))
+
+    assert (event["status"], event["source"]) == ("succeeded", "notification")
+    assert registry.listeners[0].stats.errors == 5
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("receive failed" in m for m in warnings) == 1
+    assert sum("receiving again after 5 failures" in m for m in warnings) == 1
+
+
+async def test_while_mns_is_down_triggers_finish_through_reconciliation(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    imm.emulator.faults.fail_mns(10_000)
+    task_ids = [await imm.create_task(duration=0.2) for _ in range(3)]
+
+    events = await asyncio.gather(*(run_trigger(imm.trigger(t, reconcile_interval=0.6)) for t in task_ids))
+
+    assert [(e["status"], e["source"]) for e in events] == [("succeeded", "get_task")] * 3
+    imm.emulator.faults.clear()
+
+
+def test_two_triggerer_processes_on_one_queue_lose_nothing(imm: Imm) -> None:
+    """Two event loops in two threads stand for two triggerers (an HA deployment)."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    stats: dict[str, Any] = {}
+
+    async def triggerer(name: str, count: int) -> None:
+        registry = ListenerRegistry.install(FAST)
+        try:
+            task_ids = [await imm.create_task(duration=random.uniform(0.2, 1.5)) for _ in range(count)]
+            triggers = [imm.trigger(t) for t in task_ids]
+            results[name] = list(await asyncio.gather(*(run_trigger(t, timeout=20) for t in triggers)))
+            (listener,) = registry.listeners
+            stats[name] = listener.stats
+        finally:
+            await registry.aclose()
+
+    threads = [
+        threading.Thread(target=asyncio.run, args=(triggerer(name, 12),), name=f"triggerer-{name}")
+        for name in ("a", "b")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=40)
+
+    assert set(results) == {"a", "b"}
+    for events in results.values():
+        assert len(events) == 12
+        # Every task ended through its own notification: none was lost to the other triggerer.
+        assert {(e["status"], e["source"]) for e in events} == {("succeeded", "notification")}
+    assert stats["a"].delivered + stats["b"].delivered == 24
+    assert imm.queue_messages() == 0
+
+
+def test_the_listener_key_digests_credentials() -> None:
+    a = ListenerKey.build("http://127.0.0.1:1/", "q", "access_key", "AKID", "s3cr3t-value")
+    b = ListenerKey.build("http://127.0.0.1:1", "q", "access_key", "AKID", "s3cr3t-value")
+    c = ListenerKey.build("http://127.0.0.1:1", "q", "access_key", "AKID", "other-secret")
+
+    assert a == b and a != c
+    assert "s3cr3t-value" not in repr(a) and "s3cr3t-value" not in str(a)
+    assert str(a) == "http://127.0.0.1:1/queues/q"
+
+
+def test_time_is_spent_waiting_not_spinning(imm: Imm) -> None:
+    """An idle listener long-polls: a handful of receives over seconds, not a busy loop."""
+
+    async def main() -> int:
+        registry = ListenerRegistry.install(FAST)
+        try:
+            task_id = await imm.create_task(duration=2.5)
+            started = time.monotonic()
+            event = await run_trigger(imm.trigger(task_id))
+            assert event["source"] == "notification"
+            assert time.monotonic() - started >= 2.0
+            return registry.listeners[0].stats.receives
+        finally:
+            await registry.aclose()
+
+    receives = asyncio.run(main())
+
+    assert receives <= 5  # one per wait_seconds (1 s) plus the one that got the notification
