@@ -9,10 +9,15 @@ changes nothing. Names default to the connection's ``mns_topic`` / ``mns_queue``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, SUBSCRIPTION_FORMATS
+
+if TYPE_CHECKING:
+    from airflow_provider_imm.hooks.mns import NotificationChannel
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Airflow logs to stdout; stdout is kept for the result (the --json output must parse).
+    with contextlib.redirect_stdout(sys.stderr):
+        outcome = _setup(args)
+    if isinstance(outcome, str):
+        print(f"imm-setup-notifications: {outcome}", file=sys.stderr)
+        return 1
+    print(_render(outcome, as_json=args.json))
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> NotificationChannel | str:
+    """The channel, or the one-line reason it could not be set up."""
     # Imported here so --help answers without loading Airflow.
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -42,36 +59,37 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_provider_imm.hooks.errors import MnsApiError
     from airflow_provider_imm.hooks.mns import MnsHook
 
-    hook = MnsHook(args.conn_id)
     try:
-        channel = hook.ensure_notification_channel(args.topic, args.queue, args.subscription, args.format)
-    except (AirflowNotFoundException, ImmConnectionConfigError, MnsApiError, ValueError) as err:
-        print(f"imm-setup-notifications: {err}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "topic": channel.topic,
-                    "queue": channel.queue,
-                    "subscription": channel.subscription,
-                    "queue_endpoint": channel.queue_endpoint,
-                    "format": channel.format,
-                    "created": list(channel.created),
-                }
-            )
+        return MnsHook(args.conn_id).ensure_notification_channel(
+            args.topic, args.queue, args.subscription, args.format
         )
-        return 0
-    for part, name in (
-        ("topic", channel.topic),
-        ("queue", channel.queue),
-        ("subscription", channel.subscription),
-    ):
-        state = "created" if part in channel.created else "exists "
-        print(f"{state} {part:<12} {name}")
-    print(f"Queue endpoint: {channel.queue_endpoint} ({channel.format})")
-    print(f'Submit tasks with Notification={{"MNS": {{"TopicName": "{channel.topic}"}}}}.')
-    return 0
+    except (AirflowNotFoundException, ImmConnectionConfigError, MnsApiError, ValueError) as err:
+        return str(err)
+
+
+def _render(channel: NotificationChannel, *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(
+            {
+                "topic": channel.topic,
+                "queue": channel.queue,
+                "subscription": channel.subscription,
+                "queue_endpoint": channel.queue_endpoint,
+                "format": channel.format,
+                "created": list(channel.created),
+            }
+        )
+    lines = [
+        f"{'created' if part in channel.created else 'exists '} {part:<12} {name}"
+        for part, name in (
+            ("topic", channel.topic),
+            ("queue", channel.queue),
+            ("subscription", channel.subscription),
+        )
+    ]
+    lines.append(f"Queue endpoint: {channel.queue_endpoint} ({channel.format})")
+    lines.append(f'Submit tasks with Notification={{"MNS": {{"TopicName": "{channel.topic}"}}}}.')
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

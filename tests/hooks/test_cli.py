@@ -1,0 +1,70 @@
+"""``imm-setup-notifications`` reads the connection through Airflow and sets up the channel once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_imm.cli import main
+from airflow_provider_imm.emulator import ImmEmulator
+from tests.hooks.conftest import MakeConn
+
+
+def test_creates_the_channel_then_reports_it_exists(
+    emulator: ImmEmulator, emulator_conn: MakeConn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn_id = emulator_conn()
+    assert main(["--conn-id", conn_id]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert first[:3] == [
+        "created topic        imm-events",
+        "created queue        airflow-imm",
+        "created subscription airflow-imm",
+    ]
+    assert (
+        first[3]
+        == f"Queue endpoint: acs:mns:{emulator.region}:{emulator.account_id}:queues/airflow-imm (JSON)"
+    )
+
+    assert main(["--conn-id", conn_id, "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert (second["created"], second["topic"], second["format"]) == ([], "imm-events", "JSON")
+    assert emulator.counters.get("mns", "CreateTopic") == 1
+
+
+def test_names_and_format_from_the_command_line(
+    emulator: ImmEmulator, emulator_conn: MakeConn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn_id = emulator_conn(mns_topic=None, mns_queue=None, mns_subscription=None)
+    args = [
+        "--conn-id",
+        conn_id,
+        "--topic",
+        "t1",
+        "--queue",
+        "q1",
+        "--subscription",
+        "s1",
+        "--format",
+        "xml",
+        "--json",
+    ]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["topic"], result["queue"], result["subscription"], result["format"]) == (
+        "t1",
+        "q1",
+        "s1",
+        "XML",
+    )
+    assert result["created"] == ["topic", "queue", "subscription"]
+
+
+def test_errors_are_one_line_and_exit_1(emulator_conn: MakeConn, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--conn-id", "imm_cli_undefined"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "imm-setup-notifications: The conn_id `imm_cli_undefined` isn't defined"
+    )
+    assert main(["--conn-id", emulator_conn(mns_queue=None)]) == 1
+    assert "No MNS queue given" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""Secrets (AccessKey secret, STS token) never reach logs, exception text or reprs, whatever fails."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_imm.emulator import ImmEmulator
+from airflow_provider_imm.hooks.credentials import MnsCredentialsProvider, build_credential_client
+from airflow_provider_imm.hooks.errors import ImmApiError, MnsApiError
+from airflow_provider_imm.hooks.imm import ImmHook
+from airflow_provider_imm.hooks.mns import MnsHook
+from airflow_provider_imm.hooks.retry import RetryPolicy
+from tests.hooks.conftest import MakeConn
+
+KEY_ID = "LTAIsecretsTestKey"
+SECRET = "Sup3rSecret-AccessKeySecret-7731"
+WRONG_SECRET = "WrongSecret-NotTheRealOne-4410"
+STS_KEY_ID = "STS.secretsTestKey"
+STS_SECRET = "StsSecret-Temporary-9902"
+TOKEN = "CAISsecurityTokenValue-5518"
+WRONG_TOKEN = "CAISotherTokenValue-6627"
+ALL_SECRETS = (SECRET, WRONG_SECRET, STS_SECRET, TOKEN, WRONG_TOKEN)
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
+
+
+def _failure(fn: Callable[[], Any]) -> BaseException:
+    with pytest.raises((ImmApiError, MnsApiError)) as info:
+        fn()
+    return info.value
+
+
+def test_no_secret_in_logs_errors_or_reprs(
+    emulator: ImmEmulator,
+    emulator_conn: MakeConn,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emulator.accounts.add_key(KEY_ID, SECRET)
+    emulator.accounts.add_sts(STS_KEY_ID, STS_SECRET, TOKEN)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+
+    good = ImmHook(emulator_conn(login=KEY_ID, password=SECRET), retry_policy=FAST)
+    wrong_secret = ImmHook(emulator_conn(login=KEY_ID, password=WRONG_SECRET), retry_policy=FAST)
+    sts = ImmHook(
+        emulator_conn(login=STS_KEY_ID, password=STS_SECRET, security_token=TOKEN), retry_policy=FAST
+    )
+    wrong_token = ImmHook(
+        emulator_conn(login=STS_KEY_ID, password=STS_SECRET, security_token=WRONG_TOKEN), retry_policy=FAST
+    )
+    # Role credentials from STS credentials, with STS down: the library logs the signed URL it tried.
+    role_via_sts_down = ImmHook(
+        emulator_conn(
+            login=STS_KEY_ID,
+            password=STS_SECRET,
+            security_token=TOKEN,
+            role_arn=f"acs:ram::{emulator.account_id}:role/r",
+            sts_endpoint=f"http://127.0.0.1:{closed_port}",
+        ),
+        retry_policy=RetryPolicy(max_attempts=1),
+    )
+    mns_wrong_token = MnsHook(
+        emulator_conn(login=STS_KEY_ID, password=STS_SECRET, security_token=WRONG_TOKEN)
+    )
+
+    errors: list[BaseException] = [
+        _failure(lambda: wrong_secret.get_task(None, "OfficeConversion", "x")),
+        _failure(lambda: wrong_token.get_task(None, "OfficeConversion", "x")),
+        _failure(lambda: role_via_sts_down.get_task(None, "OfficeConversion", "x")),
+        _failure(lambda: mns_wrong_token.receive(wait_seconds=0)),
+    ]
+    assert good.test_connection()[0]
+    emulator.faults.throttle_imm(2, retry_after=0.01)
+    assert list(good.list_tasks()) == []  # throttled twice, then answered
+    emulator.faults.throttle_imm(5, retry_after=0.01)
+    errors.append(_failure(lambda: sts.get_task(None, "OfficeConversion", "x")))
+    outcomes = [hook.test_connection() for hook in (wrong_secret, wrong_token, role_via_sts_down)]
+
+    assert [type(e) for e in errors] == [ImmApiError, ImmApiError, ImmApiError, MnsApiError, ImmApiError]
+    assert [getattr(e, "code", None) for e in errors] == [
+        "SignatureDoesNotMatch",
+        "InvalidSecurityToken.MismatchWithAccessKey",
+        "EndpointUnreachable",
+        "AccessDenied",
+        "Throttling.User",
+    ]
+    assert not any(ok for ok, _ in outcomes)
+    captured = capfd.readouterr()
+    # The retries were logged (Airflow routes hook loggers to its own handler, hence stdout too).
+    assert "IMM GetTask attempt 1/3 failed with Throttling.User" in caplog.text + captured.out
+    assert "SecurityToken=***" in caplog.text  # the library's own log was scrubbed, not silenced
+    reprs = [repr(h) for h in (good, sts, wrong_token, role_via_sts_down, mns_wrong_token)]
+    reprs += [repr(sts.settings), repr(MnsCredentialsProvider(build_credential_client(sts.settings)))]
+    texts = {
+        "logs": caplog.text,
+        "log records": "\n".join(str(r.__dict__) for r in caplog.records),
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "errors": "\n".join(f"{e}\n{e!r}\n{e.args}\n{e.__dict__}" for e in errors),
+        "test_connection": "\n".join(message for _, message in outcomes),
+        "reprs": "\n".join(reprs),
+    }
+    for where, text in texts.items():
+        for secret in ALL_SECRETS:
+            assert secret not in text, f"a secret leaked into {where}"
