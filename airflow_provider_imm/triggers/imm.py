@@ -46,6 +46,9 @@ MAX_BACKOFF_FACTOR = 8
 FINAL_CHECK_TIMEOUT = 10.0
 #: How long a connection fetched for one trigger is reused by the others of the same process.
 HOOK_TTL = 300.0
+#: GetTask calls in flight per triggerer: a thousand triggers starting together neither stall the
+#: event loop (each call costs some CPU) nor burst into IMM's flow control.
+MAX_CONCURRENT_GET_TASK = 16
 
 
 class ImmTaskCompletedTrigger(BaseTrigger):
@@ -335,7 +338,8 @@ class _Waiter:
     async def _get_task(self) -> _Check:
         trigger = self.trigger
         try:
-            info = await self.hook.aget_task(trigger.project, trigger.task_type, trigger.imm_task_id)
+            async with _get_task_slots():
+                info = await self.hook.aget_task(trigger.project, trigger.task_type, trigger.imm_task_id)
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -435,6 +439,17 @@ async def _new_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConn
     # Few quick retries: a failed reconciliation is simply tried again later.
     hook = ImmHook(conn_id, project=project, retry_policy=RetryPolicy(max_attempts=3, max_seconds=15.0))
     return hook, await hook.aget_settings()
+
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _get_task_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_GET_TASK)
+    return slots
 
 
 def _register(conn_id: str, settings: ImmConnectionSettings, queue: str, task_id: str) -> Registration:

@@ -29,15 +29,17 @@ not grow with the number of triggers.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import logging
+import queue
 import random
+import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -230,7 +232,7 @@ class QueueListener:
         self._pending_deletes: list[str] = []
         self._oldest_pending: float = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker: _WorkerThread | None = None
         self._thread_state: _ThreadState | None = None
         self._wakeup = asyncio.Event()
         self._closing = False
@@ -299,7 +301,7 @@ class QueueListener:
         backoff = _Backoff(settings.backoff_initial, settings.backoff_cap)
         # A fresh thread and client per run: a call abandoned by a cancelled run may still be using
         # the previous ones.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imm-mns-listener")
+        self._worker = _WorkerThread(f"imm-mns-listener {self.key.queue}")
         self._thread_state = _ThreadState(self._client_factory)
         log.debug("MNS listener for %s started", self.key)
         try:
@@ -457,19 +459,56 @@ class QueueListener:
             backoff.failures = 0
 
     async def _call(self, fn: Callable[[QueueClient], T]) -> T:
-        executor, state = self._executor, self._thread_state
-        if executor is None or state is None:
+        worker, state = self._worker, self._thread_state
+        if worker is None or state is None:
             raise RuntimeError("listener is not running")
         self.stats.requests += 1
-        return await asyncio.get_running_loop().run_in_executor(executor, state.call, fn)
+        return await worker.submit(partial(state.call, fn))
 
     async def _release_thread(self, *, wait: bool) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
+        worker, self._worker = self._worker, None
+        if worker is None:
             return
-        executor.shutdown(wait=False, cancel_futures=True)
+        worker.stop()
         if wait:
-            await asyncio.to_thread(executor.shutdown, True)
+            await asyncio.to_thread(worker.join)
+
+
+class _WorkerThread:
+    """One daemon thread running blocking calls in order.
+
+    Daemon, so a triggerer that exits during a long poll is not held up by it: the poll is
+    abandoned, and whatever it received becomes visible again when its visibility timeout ends.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._calls.put((fn, future))
+        return asyncio.wrap_future(future)
+
+    def stop(self) -> None:
+        """The thread ends once the call in progress, if any, returns."""
+        self._calls.put(None)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as err:
+                future.set_exception(err)
 
 
 class ListenerRegistry:
