@@ -21,12 +21,22 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["alibaba"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Alibaba Cloud IMM",
+                "python-modules": ["airflow_provider_imm.operators.imm"],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Alibaba Cloud IMM", "python-modules": ["airflow_provider_imm.sensors.imm"]}
+        ],
         "hooks": [
             {
                 "integration-name": "Alibaba Cloud IMM",
                 "python-modules": ["airflow_provider_imm.hooks.imm", "airflow_provider_imm.hooks.mns"],
             }
         ],
+        "extra-links": ["airflow_provider_imm.links.imm.ImmConsoleLink"],
         "connection-types": [
             {
                 "connection-type": "imm",

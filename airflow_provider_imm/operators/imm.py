@@ -1,0 +1,779 @@
+"""Submit IMM's asynchronous Create*Task operations and wait, deferred, for them to end.
+
+:class:`ImmCreateTaskOperator` runs any of the 18 actions of :mod:`airflow_provider_imm.catalog`
+from a request written with IMM's own field names; the typed operators below it take the fields of
+the most used actions as keyword arguments. What a run does, in order:
+
+1. Render the request (Jinja: ``oss://out/{{ ds }}/{barename}.{autoext}`` keeps IMM's variables),
+   record the task instance's identity in it (:mod:`.task_identity`), add the connection's MNS
+   topic as ``Notification`` and validate it: a bad request fails here, before any IMM call and
+   without retries (it cannot get better by itself).
+2. On a retry, look for the task an earlier try submitted: reuse it if it runs or succeeded.
+3. Otherwise submit, then GetTask once: a task that already ended completes without deferring.
+4. Wait: deferred on the MNS notification (GetTask as the safety net), or on the worker with
+   backoff polling (``deferrable=False``), or not at all (``wait_for_completion=False``).
+
+Importing this module imports neither the IMM nor the MNS SDK, so DAG files parse fast.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_imm.catalog import TaskOperation, get_operation
+from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_imm.links.imm import IMM_TASK_XCOM_KEY, ImmConsoleLink
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+    from airflow.sdk import Context
+
+    from airflow_provider_imm.hooks.connection import ImmConnectionSettings
+    from airflow_provider_imm.hooks.imm import ImmHook
+    from airflow_provider_imm.operators.task_identity import (
+        EarlierTask,
+        HowMarked,
+        TaskInstanceIdentity,
+        TaskLedger,
+    )
+    from airflow_provider_imm.utils.request_validation import InvalidRequestError
+
+__all__ = [
+    "ImmCreateTaskOperator",
+    "ImmFileCompressionOperator",
+    "ImmFileUncompressionOperator",
+    "ImmImageToPdfOperator",
+    "ImmInvalidRequestError",
+    "ImmMediaConvertOperator",
+    "ImmOfficeConversionOperator",
+    "ImmTaskError",
+    "ImmTaskFailedError",
+    "ImmTaskTimeoutError",
+    "default_deferrable",
+]
+
+#: Seconds between GetTask checks while a notification is awaited (the trigger's default).
+DEFAULT_RECONCILE_INTERVAL = 300.0
+#: Longest pause between GetTask checks when polling (no MNS queue, or ``deferrable=False``).
+DEFAULT_POLL_INTERVAL = 30.0
+#: First pause of worker-side polling; it doubles up to ``poll_interval``.
+_FIRST_POLL = 1.0
+#: Extra time Airflow gives a deferred task beyond ``timeout``: the trigger reports the timeout
+#: itself, with IMM's view of the task; Airflow's own deferral timeout is only the safety net.
+_DEFERRAL_GRACE = timedelta(minutes=5)
+_TRANSIENT = frozenset({"throttled", "connect", "network", "server"})
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` when the deployment sets it, else True.
+
+    Official providers default ``deferrable`` to that option. Airflow's built-in default for it is
+    False, which would make every IMM wait hold a worker slot for minutes or hours, so an option the
+    deployment left unset means True here; an explicit False is honoured.
+    """
+    from airflow.sdk import conf
+
+    in_file = configparser.RawConfigParser.has_option(conf, "operators", "default_deferrable")
+    if in_file or os.environ.get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "").strip():
+        return conf.getboolean("operators", "default_deferrable")
+    return True
+
+
+class ImmTaskError(AirflowException):
+    """An IMM task could not be waited for, or ended badly. Names the task; never a secret."""
+
+    def __init__(self, message: str, *, task_id: str, task_type: str, project: str | None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.task_type = task_type
+        self.project = project
+
+
+class ImmTaskFailedError(ImmTaskError):
+    """IMM says the task Failed; ``code`` and ``message`` are IMM's."""
+
+    def __init__(self, *, task_id: str, task_type: str, project: str | None, code: str, message: str) -> None:
+        super().__init__(
+            f"IMM task {task_id} ({task_type}, project {project}) failed: {code or 'no code'}: "
+            f"{message or 'no message'}",
+            task_id=task_id,
+            task_type=task_type,
+            project=project,
+        )
+        self.code = code
+        self.imm_message = message
+
+
+class ImmTaskTimeoutError(ImmTaskError):
+    """The task had not ended by the deadline; it keeps running in IMM, which cannot cancel it."""
+
+
+class ImmInvalidRequestError(AirflowFailException):
+    """The request would be rejected or silently changed: fixed by editing the DAG, not by a retry."""
+
+    def __init__(self, error: InvalidRequestError) -> None:
+        super().__init__(str(error))
+        self.action = error.action
+        self.field = error.field
+        self.problems = error.problems
+
+
+def _seconds(value: timedelta | float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return seconds
+
+
+class ImmCreateTaskOperator(BaseOperator):
+    """Submit one IMM asynchronous task (any Create*Task action) and wait for it to end.
+
+    :param action: the action (``CreateOfficeConversionTask``) or its TaskType (``OfficeConversion``).
+    :param request: the request in IMM's field names, exactly as IMM's documentation shows them
+        (``SourceURI``, ``TargetURI``, ``Sources: [{"URI": ...}]``, ...). Templated, nested.
+        ``Notification`` is added from the connection when absent; ``ProjectName`` is optional.
+    :param project: the IMM project (templated); default: the connection's ``project`` extra.
+    :param imm_conn_id: the ``imm`` connection.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
+        else True). Without an MNS queue on the connection the trigger polls GetTask.
+    :param wait_for_completion: False returns the TaskId as soon as IMM accepted the task.
+    :param timeout: how long IMM may take (timedelta or seconds); None waits as long as IMM runs.
+        On expiry the Airflow task fails; the IMM task keeps running (IMM cannot cancel tasks).
+    :param reconcile_interval: seconds between GetTask checks while a notification is awaited.
+    :param poll_interval: longest pause between GetTask checks when polling.
+    :param reattach: on a retry, reuse the task an earlier try submitted instead of submitting anew.
+
+    Returns (XCom) ``{"task_id", "task_type", "project", "action", "status", "code", "message",
+    "start_time", "end_time", "target_uris", "output_uris", "learned_from"}``: ``target_uris`` are
+    the rendered targets with IMM's variables intact, ``output_uris`` the output objects the request
+    fixes (see :mod:`airflow_provider_imm.utils.lineage`). With ``wait_for_completion=False``: the
+    TaskId.
+    """
+
+    template_fields: Sequence[str] = ("request", "project")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"request": "json"}
+    operator_extra_links = (ImmConsoleLink(),)
+    ui_color = "#ffd8b8"
+
+    def __init__(
+        self,
+        *,
+        action: str,
+        request: Mapping[str, Any] | None = None,
+        project: str | None = None,
+        imm_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool | None = None,
+        wait_for_completion: bool = True,
+        timeout: timedelta | float | None = None,
+        reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        reattach: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.operation: TaskOperation = get_operation(action)
+        self.action = self.operation.action
+        self.request: Any = {} if request is None else request
+        self.project = project
+        self.imm_conn_id = imm_conn_id
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.wait_for_completion = wait_for_completion
+        self.timeout = _seconds(timeout, "timeout")
+        self.reconcile_interval = _seconds(reconcile_interval, "reconcile_interval") or 0.0
+        self.poll_interval = _seconds(poll_interval, "poll_interval") or 0.0
+        self.reattach = reattach
+
+    # The run
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_imm.hooks.errors import ImmApiError
+        from airflow_provider_imm.operators.task_identity import (
+            TaskInstanceIdentity,
+            TaskLedger,
+            mark_request,
+            request_fingerprint,
+        )
+
+        hook = self._hook()
+        project = self._project(hook.settings)
+        request = self._rendered_request()
+        identity = TaskInstanceIdentity.from_context(context)
+        fingerprint = request_fingerprint(self.action, project, request)
+        marked_request, marked = mark_request(self.operation, request, identity, fingerprint)
+        final = self._with_notification(marked_request, hook.settings)
+        self._validate(request, final, project)
+
+        ledger = TaskLedger(context, self.log)
+        if marked == "none" and not ledger.available and self.reattach:
+            self.log.warning(
+                "%s: nothing records this task instance with the IMM task (%s), so a retry submits a new one",
+                self.action,
+                "Tags is not an object"
+                if self.operation.has_tags
+                else "UserData is not a JSON object, or too long to add two keys",
+            )
+        earlier = None
+        if self.reattach and _try_number(context) > 1:
+            earlier = self._find_earlier(hook, project, identity, fingerprint, ledger, marked, context)
+        if earlier is not None:
+            self.log.info(
+                "Reattaching to IMM task %s (%s) submitted by an earlier try, found by %s",
+                earlier.task_id,
+                earlier.status,
+                earlier.found_by,
+            )
+            task_id, info = earlier.task_id, earlier.info
+        else:
+            try:
+                answer = hook.create_task(self.action, final, project)
+                task_id, info = str(answer["TaskId"]), None
+            except ImmApiError as err:
+                # A 5xx or a broken connection: IMM may have accepted the task all the same.
+                found = None
+                if err.kind in ("network", "server") and self.reattach:
+                    found = self._find_earlier(hook, project, identity, fingerprint, ledger, marked, context)
+                if found is None:
+                    raise
+                self.log.info("IMM accepted the task despite %s: it is %s", err.code, found.task_id)
+                task_id, info = found.task_id, found.info
+            self.log.info(
+                "Submitted IMM %s task %s in project %s", self.operation.task_type, task_id, project
+            )
+        ledger.remember(task_id, self.operation.task_type, project, fingerprint)
+        context["ti"].xcom_push(
+            key=IMM_TASK_XCOM_KEY,
+            value={
+                "project": project,
+                "task_type": self.operation.task_type,
+                "task_id": task_id,
+                "region": hook.settings.region,
+            },
+        )
+        if not self.wait_for_completion:
+            return task_id
+
+        if info is None or info.get("Status") not in ("Succeeded", "Failed"):
+            info = hook.get_task(project, self.operation.task_type, task_id)
+        if info.get("Status") in ("Succeeded", "Failed"):
+            return self._finish(context, outcome_of_task_info(info, project, "get_task"), ledger)
+        if self.deferrable:
+            self._defer(hook.settings, final, project, task_id)
+        outcome = self._poll(hook, project, task_id)
+        return self._finish(context, outcome, ledger)
+
+    def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
+        """Resumed by the trigger: the task ended, the deadline passed, or waiting failed."""
+        from airflow_provider_imm.operators.task_identity import TaskLedger
+
+        status = event.get("status")
+        task_id, task_type = str(event.get("task_id")), str(event.get("task_type"))
+        project = event.get("project")
+        if status in ("succeeded", "failed"):
+            outcome = {
+                "task_id": task_id,
+                "task_type": task_type,
+                "project": project,
+                "status": event.get("imm_status") or status.capitalize(),
+                "code": event.get("code") or "",
+                "message": event.get("message") or "",
+                "start_time": event.get("start_time"),
+                "end_time": event.get("end_time"),
+                "learned_from": event.get("source"),
+            }
+            return self._finish(context, outcome, TaskLedger(context, self.log))
+        if status == "timeout":
+            raise self._timeout_error(task_id, project)
+        raise ImmTaskError(
+            f"Waiting for IMM task {task_id} ({task_type}, project {project}) failed: "
+            f"{event.get('code') or 'Error'}: {event.get('message') or 'no message'}",
+            task_id=task_id,
+            task_type=task_type,
+            project=project,
+        )
+
+    # Steps
+    def _hook(self) -> ImmHook:
+        from airflow_provider_imm.hooks.imm import ImmHook
+
+        return ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
+
+    def _project(self, settings: ImmConnectionSettings) -> str:
+        project = self.project or settings.project
+        if not project:
+            raise AirflowFailException(
+                f"{self.action}: no IMM project: pass project=... or set extra 'project' on connection "
+                f"{self.imm_conn_id!r}"
+            )
+        return project
+
+    def _rendered_request(self) -> dict[str, Any]:
+        from airflow_provider_imm.utils.request_validation import InvalidRequestError, RequestProblem
+
+        if not isinstance(self.request, Mapping):
+            problem = RequestProblem(
+                "request", f"must be a dict of IMM fields, got {type(self.request).__name__}"
+            )
+            raise ImmInvalidRequestError(InvalidRequestError(self.action, [problem]))
+        return dict(self.request)
+
+    def _validate(self, request: Mapping[str, Any], final: Mapping[str, Any], project: str) -> None:
+        from airflow_provider_imm.operators.task_identity import reserved_keys_used
+        from airflow_provider_imm.utils.request_validation import (
+            InvalidRequestError,
+            RequestProblem,
+            validate_request,
+        )
+
+        reserved = reserved_keys_used(self.operation, request)
+        if reserved:
+            where = "Tags" if self.operation.has_tags else "UserData"
+            problems = [
+                RequestProblem(f"{where}.{key}", "is written by the operator to recognise retries: remove it")
+                for key in reserved
+            ]
+            raise ImmInvalidRequestError(InvalidRequestError(self.action, problems))
+        try:
+            validate_request(self.operation, final, project=project)
+        except InvalidRequestError as err:
+            raise ImmInvalidRequestError(err) from None
+
+    def _notification_topic(self, settings: ImmConnectionSettings) -> str | None:
+        """The connection's topic when someone will read its queue: a trigger, or a later sensor."""
+        if not (settings.mns_topic and settings.mns_queue):
+            return None
+        return settings.mns_topic if self.deferrable or not self.wait_for_completion else None
+
+    def _with_notification(self, request: dict[str, Any], settings: ImmConnectionSettings) -> dict[str, Any]:
+        topic = self._notification_topic(settings)
+        if topic and request.get("Notification") is None:
+            return {**request, "Notification": {"MNS": {"TopicName": topic}}}
+        return request
+
+    def _find_earlier(
+        self,
+        hook: ImmHook,
+        project: str,
+        identity: TaskInstanceIdentity,
+        fingerprint: str,
+        ledger: TaskLedger,
+        marked: HowMarked,
+        context: Context,
+    ) -> EarlierTask | None:
+        from airflow_provider_imm.operators.task_identity import find_earlier_task
+
+        dag_run = context.get("dag_run")
+        since = getattr(dag_run, "start_date", None)
+        return find_earlier_task(
+            hook,
+            self.operation,
+            project,
+            identity,
+            fingerprint,
+            ledger,
+            marked=marked,
+            since=since if isinstance(since, datetime) else None,
+            log=self.log,
+        )
+
+    def _defer(
+        self, settings: ImmConnectionSettings, request: Mapping[str, Any], project: str, task_id: str
+    ) -> None:
+        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
+
+        queue = None
+        topic = _notified_topic(request)
+        if settings.mns_queue and topic and topic == settings.mns_topic:
+            queue = settings.mns_queue
+        else:
+            reason = (
+                f"the request notifies MNS topic {topic!r}, not the connection's mns_topic"
+                if topic
+                else f"connection {self.imm_conn_id!r} has no mns_topic and mns_queue"
+            )
+            self.log.warning(
+                "IMM task %s: %s, so the trigger polls GetTask every %.0f s instead of waiting for the "
+                "notification",
+                task_id,
+                reason,
+                self.poll_interval,
+            )
+        deadline = time.time() + self.timeout if self.timeout else None
+        self.defer(
+            trigger=ImmTaskCompletedTrigger(
+                task_id=task_id,
+                task_type=self.operation.task_type,
+                project=project,
+                imm_conn_id=self.imm_conn_id,
+                mns_queue=queue,
+                deadline=deadline,
+                reconcile_interval=self.reconcile_interval,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + _DEFERRAL_GRACE if self.timeout else None,
+        )
+
+    def _poll(self, hook: ImmHook, project: str, task_id: str) -> dict[str, Any]:
+        """Wait on the worker: GetTask with a pause that doubles up to ``poll_interval``."""
+        from airflow_provider_imm.hooks.errors import ImmApiError
+
+        deadline = time.time() + self.timeout if self.timeout else None
+        delay = min(self.poll_interval, _FIRST_POLL)
+        while True:
+            if deadline is not None and time.time() >= deadline:
+                raise self._timeout_error(task_id, project)
+            time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.time())))
+            delay = min(delay * 2, self.poll_interval)
+            try:
+                info = hook.get_task(project, self.operation.task_type, task_id)
+            except ImmApiError as err:
+                if err.kind not in _TRANSIENT:
+                    raise
+                self.log.warning("IMM task %s: GetTask failed (%s); asking again later", task_id, err.code)
+                continue
+            if info.get("Status") in ("Succeeded", "Failed"):
+                return outcome_of_task_info(info, project, "get_task")
+
+    def _finish(self, context: Context, outcome: dict[str, Any], ledger: TaskLedger) -> dict[str, Any]:
+        if outcome["status"] != "Succeeded":
+            raise ImmTaskFailedError(
+                task_id=outcome["task_id"],
+                task_type=outcome["task_type"],
+                project=outcome["project"],
+                code=outcome["code"],
+                message=outcome["message"],
+            )
+        from airflow_provider_imm.utils.lineage import task_io
+
+        io = task_io(self.operation, self._rendered_request())
+        ledger.mark_reported(outcome["task_id"])
+        self.log.info(
+            "IMM task %s succeeded%s",
+            outcome["task_id"],
+            f"; outputs: {', '.join(io.outputs)}" if io.outputs else "",
+        )
+        return {
+            **outcome,
+            "action": self.action,
+            "target_uris": list(io.targets),
+            "output_uris": list(io.outputs),
+        }
+
+    def _timeout_error(self, task_id: str, project: str | None) -> ImmTaskTimeoutError:
+        retry = (
+            " A retry of this Airflow task reattaches to it instead of submitting it again."
+            if self.reattach
+            else ""
+        )
+        return ImmTaskTimeoutError(
+            f"IMM task {task_id} ({self.operation.task_type}, project {project}) had not finished after "
+            f"{timedelta(seconds=self.timeout or 0)} (timeout). IMM cannot cancel a task: it keeps running "
+            f"and may still write its outputs.{retry}",
+            task_id=task_id,
+            task_type=self.operation.task_type,
+            project=project,
+        )
+
+    # Lineage
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """Input and output OSS datasets (OpenLineage provider installed); None when it is not."""
+        from airflow_provider_imm.utils.lineage import operator_lineage, task_io
+
+        if not isinstance(self.request, Mapping):
+            return None
+        return operator_lineage(task_io(self.operation, self.request))
+
+
+def _try_number(context: Context) -> int:
+    try:
+        return int(context["ti"].try_number)
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return 1
+
+
+def _notified_topic(request: Mapping[str, Any]) -> str | None:
+    notification = request.get("Notification")
+    mns = notification.get("MNS") if isinstance(notification, Mapping) else None
+    topic = mns.get("TopicName") if isinstance(mns, Mapping) else None
+    return str(topic) if topic else None
+
+
+def outcome_of_task_info(info: Mapping[str, Any], project: str, learned_from: str) -> dict[str, Any]:
+    """GetTask's answer in the shape of the trigger's event (ISO times, IMM's status)."""
+    from airflow_provider_imm.notifications import parse_timestamp
+
+    def iso(value: object) -> str | None:
+        parsed = parse_timestamp(value)
+        return parsed.astimezone(timezone.utc).isoformat() if parsed is not None else None
+
+    return {
+        "task_id": str(info.get("TaskId")),
+        "task_type": str(info.get("TaskType")),
+        "project": str(info.get("ProjectName") or project),
+        "status": str(info.get("Status")),
+        "code": str(info.get("Code") or ""),
+        "message": str(info.get("Message") or ""),
+        "start_time": iso(info.get("StartTime")),
+        "end_time": iso(info.get("EndTime")),
+        "learned_from": learned_from,
+    }
+
+
+# Typed operators
+
+
+def _build_request(action: str, named: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Keyword arguments (already in IMM's names) plus ``request=`` extras; a field set twice is an error."""
+    if extra is not None and not isinstance(extra, Mapping):
+        raise TypeError(f"{action}: request= must be a dict of extra IMM fields, got {type(extra).__name__}")
+    request = {field: value for field, value in named.items() if value is not None}
+    for field, value in (extra or {}).items():
+        if field in request:
+            raise ValueError(
+                f"{action}: {field} is given both as a keyword argument and in request=: set it once"
+            )
+        request[field] = value
+    return request
+
+
+def _uri_items(value: Any) -> Any:
+    """``["oss://b/a.jpg", {"URI": ...}]`` -> ``[{"URI": "oss://b/a.jpg"}, {"URI": ...}]``; anything
+    else is passed on for validation to judge."""
+    if isinstance(value, str):
+        return [{"URI": value}]
+    if isinstance(value, list | tuple):
+        return [{"URI": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+def _one_source(action: str, source_uri: str | None, sources: Any) -> Any:
+    if source_uri is not None and sources is not None:
+        raise ValueError(f"{action}: pass source_uri or sources, not both")
+    return _uri_items(source_uri if source_uri is not None else sources)
+
+
+class ImmOfficeConversionOperator(ImmCreateTaskOperator):
+    """Convert a document (Word, Excel, PowerPoint, PDF, ...) to PDF, images or text
+    (CreateOfficeConversionTask). Other fields go in ``request=`` with IMM's names.
+
+    :param source_uri: the document, ``oss://bucket/key``.
+    :param sources: several documents or images to combine, URIs or ``{"URI": ...}`` objects.
+    :param source_type: the document's type when its name does not tell (``docx``, ``pdf``, ...).
+    :param target_type: ``pdf``, ``png``, ``jpg``, ``txt``, ...
+    :param target_uri: output template, e.g. ``oss://out/{{ ds }}/{barename}.{autoext}``; IMM adds
+        ``{index}``, ``{sheetname}`` and ``{autoext}`` to the usual variables.
+    :param target_uri_prefix: alternative to ``target_uri``: a folder outputs are named in.
+    :param password: password of a protected document (never logged).
+    :param pages: pages to convert, e.g. ``"1,3-5"``.
+    :param start_page: first page (1-based); :param end_page: last page (-1: the last).
+    :param image_dpi: resolution of image outputs; :param quality: image quality (0-100).
+    :param long_picture: join the pages into one long image.
+    :param tags: task tags, usable as ``{tags.<key>}`` in ``target_uri``.
+    :param user_data: up to 2048 bytes echoed in the notification.
+    :param credential_config: roles IMM assumes to read and write OSS.
+    :param request: further fields (``SheetIndex``, ``PaperSize``, ``TrimPolicy``, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        source_uri: str | None = None,
+        sources: Sequence[Any] | None = None,
+        source_type: str | None = None,
+        target_type: str | None = None,
+        target_uri: str | None = None,
+        target_uri_prefix: str | None = None,
+        password: str | None = None,
+        pages: str | None = None,
+        start_page: int | None = None,
+        end_page: int | None = None,
+        image_dpi: int | None = None,
+        quality: int | None = None,
+        long_picture: bool | None = None,
+        tags: Mapping[str, str] | None = None,
+        user_data: str | None = None,
+        credential_config: Mapping[str, Any] | None = None,
+        request: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        action = "CreateOfficeConversionTask"
+        named = {
+            "SourceURI": source_uri,
+            "Sources": _uri_items(sources),
+            "SourceType": source_type,
+            "TargetType": target_type,
+            "TargetURI": target_uri,
+            "TargetURIPrefix": target_uri_prefix,
+            "Password": password,
+            "Pages": pages,
+            "StartPage": start_page,
+            "EndPage": end_page,
+            "ImageDPI": image_dpi,
+            "Quality": quality,
+            "LongPicture": long_picture,
+            "Tags": tags,
+            "UserData": user_data,
+            "CredentialConfig": credential_config,
+        }
+        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+
+
+class ImmMediaConvertOperator(ImmCreateTaskOperator):
+    """Transcode audio and video, cut segments, take frames (CreateMediaConvertTask).
+
+    :param source_uri: one input, ``oss://bucket/key`` (shorthand for ``sources=[source_uri]``).
+    :param sources: inputs, URIs or objects with ``URI`` and ``StartTime``, ``Duration``, ...
+    :param targets: outputs, objects with ``URI`` (a template: ``{barename}``, ``{autoext}``,
+        ``{streamindex}``, ``{index}``, ``{resolution}``), ``Container``, ``Video``, ``Audio``, ...
+    :param target_groups: adaptive-bitrate groups (HLS), with ``URI`` the master playlist.
+    :param alignment_index: index of the output the others are aligned to.
+    :param tags: task tags, usable as ``{tags.<key>}``.
+    :param user_data: up to 2048 bytes echoed in the notification.
+    :param credential_config: roles IMM assumes to read and write OSS.
+    :param request: further fields, IMM's names.
+    """
+
+    def __init__(
+        self,
+        *,
+        source_uri: str | None = None,
+        sources: Sequence[Any] | None = None,
+        targets: Sequence[Mapping[str, Any]] | None = None,
+        target_groups: Sequence[Mapping[str, Any]] | None = None,
+        alignment_index: int | None = None,
+        tags: Mapping[str, str] | None = None,
+        user_data: str | None = None,
+        credential_config: Mapping[str, Any] | None = None,
+        request: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        action = "CreateMediaConvertTask"
+        named = {
+            "Sources": _one_source(action, source_uri, sources),
+            "Targets": targets,
+            "TargetGroups": target_groups,
+            "AlignmentIndex": alignment_index,
+            "Tags": tags,
+            "UserData": user_data,
+            "CredentialConfig": credential_config,
+        }
+        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+
+
+class ImmFileCompressionOperator(ImmCreateTaskOperator):
+    """Zip OSS objects into one archive (CreateFileCompressionTask).
+
+    :param sources: what to pack: URIs (a URI ending in ``/`` packs the folder) or objects with
+        ``URI`` and ``Alias`` (the name inside the archive).
+    :param source_manifest_uri: alternative to ``sources``: an OSS object listing them, one per line.
+    :param target_uri: the archive, ``oss://bucket/key.zip``.
+    :param compressed_format: ``zip``.
+    :param user_data: up to 2048 bytes echoed in the notification.
+    :param credential_config: roles IMM assumes to read and write OSS.
+    :param request: further fields, IMM's names.
+
+    This action has no Tags: retries are recognised through UserData (see ``task_identity``).
+    """
+
+    def __init__(
+        self,
+        *,
+        sources: Sequence[Any] | None = None,
+        source_manifest_uri: str | None = None,
+        target_uri: str | None = None,
+        compressed_format: str | None = None,
+        user_data: str | None = None,
+        credential_config: Mapping[str, Any] | None = None,
+        request: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        action = "CreateFileCompressionTask"
+        named = {
+            "Sources": _uri_items(sources),
+            "SourceManifestURI": source_manifest_uri,
+            "TargetURI": target_uri,
+            "CompressedFormat": compressed_format,
+            "UserData": user_data,
+            "CredentialConfig": credential_config,
+        }
+        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+
+
+class ImmFileUncompressionOperator(ImmCreateTaskOperator):
+    """Unpack an archive into an OSS folder (CreateFileUncompressionTask).
+
+    :param source_uri: the archive, ``oss://bucket/key.zip``.
+    :param target_uri: the folder, ``oss://bucket/prefix/``.
+    :param password: password of an encrypted archive (never logged).
+    :param selected_files: entries to extract (a name ending in ``/`` selects a folder).
+    :param user_data: up to 2048 bytes echoed in the notification.
+    :param credential_config: roles IMM assumes to read and write OSS.
+    :param request: further fields, IMM's names.
+    """
+
+    def __init__(
+        self,
+        *,
+        source_uri: str | None = None,
+        target_uri: str | None = None,
+        password: str | None = None,
+        selected_files: Sequence[str] | None = None,
+        user_data: str | None = None,
+        credential_config: Mapping[str, Any] | None = None,
+        request: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        action = "CreateFileUncompressionTask"
+        named = {
+            "SourceURI": source_uri,
+            "TargetURI": target_uri,
+            "Password": password,
+            "SelectedFiles": list(selected_files)
+            if isinstance(selected_files, list | tuple)
+            else selected_files,
+            "UserData": user_data,
+            "CredentialConfig": credential_config,
+        }
+        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+
+
+class ImmImageToPdfOperator(ImmCreateTaskOperator):
+    """Combine images into one PDF, one page each (CreateImageToPDFTask).
+
+    :param sources: the images in page order: URIs or objects with ``URI`` and ``Rotate``.
+    :param target_uri: the PDF, e.g. ``oss://out/{{ ds }}/album.pdf``.
+    :param tags: task tags, usable as ``{tags.<key>}``.
+    :param user_data: up to 2048 bytes echoed in the notification.
+    :param credential_config: roles IMM assumes to read and write OSS.
+    :param request: further fields, IMM's names.
+    """
+
+    def __init__(
+        self,
+        *,
+        sources: Sequence[Any] | None = None,
+        target_uri: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        user_data: str | None = None,
+        credential_config: Mapping[str, Any] | None = None,
+        request: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        action = "CreateImageToPDFTask"
+        named = {
+            "Sources": _uri_items(sources),
+            "TargetURI": target_uri,
+            "Tags": tags,
+            "UserData": user_data,
+            "CredentialConfig": credential_config,
+        }
+        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
