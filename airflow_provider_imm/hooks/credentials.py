@@ -155,8 +155,14 @@ class _ScrubLibraryLog(logging.Filter):
     """Redacts the connection's secrets from the credentials library's own log records.
 
     That logger prints refresh failures with their traceback, whose text holds the signed STS URL
-    (with ``SecurityToken`` when the base credentials are themselves STS ones).
+    (with ``SecurityToken`` when the base credentials are themselves STS ones). The library also
+    attaches its own stderr handlers to it (one per module, so each failure prints several times, and
+    a stale stream makes ``logging`` dump the raw exception chain); those are removed so its records
+    reach the application's logging, scrubbed, like any other.
     """
+
+    #: Shorter values are not redacted: they would mangle unrelated text, and real secrets are longer.
+    MIN_LENGTH = 8
 
     def __init__(self) -> None:
         super().__init__()
@@ -165,9 +171,13 @@ class _ScrubLibraryLog(logging.Filter):
 
     def protect(self, secrets: tuple[str, ...]) -> None:
         with self._lock:
-            if not self._secrets:
-                logging.getLogger(_LIBRARY_LOGGER).addFilter(self)
-            self._secrets.update(secrets)
+            logger = logging.getLogger(_LIBRARY_LOGGER)
+            if self not in logger.filters:
+                logger.addFilter(self)
+            for handler in list(logger.handlers):
+                if type(handler) is logging.StreamHandler:
+                    logger.removeHandler(handler)
+            self._secrets.update(s for s in secrets if len(s) >= self.MIN_LENGTH)
 
     def filter(self, record: logging.LogRecord) -> bool:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import socket
 import time
 
@@ -125,6 +126,8 @@ def test_final_error_surfaces_at_once_with_its_details(
     assert str(error).startswith("IMM GetTask failed: ResourceNotFound: ")
     assert emulator.counters.get("imm", "GetTask") == 1
     assert sleeps == []
+    copy = pickle.loads(pickle.dumps(error))  # errors cross process boundaries (trigger events, XCom)
+    assert (copy.code, copy.request_id, str(copy)) == (error.code, error.request_id, str(error))
 
 
 def test_attempts_are_bounded(emulator: ImmEmulator, emulator_conn: MakeConn) -> None:

@@ -1,0 +1,64 @@
+"""Airflow discovers the imm connection type, its hook and its declarative form through the provider info."""
+
+from __future__ import annotations
+
+import warnings
+
+from airflow.providers_manager import ProvidersManager
+from airflow.sdk import Connection
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+from airflow_provider_imm.get_provider_info import get_provider_info
+from airflow_provider_imm.hooks.connection import EXTRA_KEYS
+from airflow_provider_imm.hooks.imm import ImmHook
+
+
+def _form_fields() -> dict[str, dict[str, object]]:
+    [conn_type] = get_provider_info()["connection-types"]
+    return conn_type["conn-fields"]
+
+
+def test_providers_manager_finds_the_hook_and_the_form() -> None:
+    manager = ProvidersManager()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated in favour of the task runtime manager, tested below
+        info = manager.hooks["imm"]
+    assert info is not None
+    assert (
+        info.hook_class_name,
+        info.connection_id_attribute_name,
+        info.hook_name,
+        info.connection_testable,
+    ) == (
+        "airflow_provider_imm.hooks.imm.ImmHook",
+        "imm_conn_id",
+        "Alibaba Cloud IMM",
+        True,
+    )
+
+    widgets = manager.connection_form_widgets
+    for name in _form_fields():
+        widget = widgets[f"extra__imm__{name}"]
+        assert widget.field_name == name
+        assert widget.field["schema"]["title"]
+    assert widgets["extra__imm__security_token"].is_sensitive
+    assert not widgets["extra__imm__region"].is_sensitive
+    assert widgets["extra__imm__auth_type"].field["schema"]["enum"] == [
+        "access_key", "sts", "ram_role_arn", "oidc_role_arn", "ecs_ram_role", "default",
+    ]  # fmt: skip
+
+    behaviour = manager.field_behaviours["imm"]
+    assert behaviour["hidden_fields"] == ["host", "port", "schema"]
+    assert behaviour["relabeling"] == {"login": "AccessKey ID", "password": "AccessKey secret"}
+    assert behaviour["placeholders"]["extra__imm__region"] == "cn-hangzhou"
+
+
+def test_every_form_field_is_an_extra_the_hook_accepts() -> None:
+    assert set(_form_fields()) <= set(EXTRA_KEYS)
+
+
+def test_task_runtime_builds_the_hook_from_a_connection() -> None:
+    assert ProvidersManagerTaskRuntime().hooks["imm"] is not None
+    hook = Connection(conn_id="imm_from_runtime", conn_type="imm").get_hook()
+    assert isinstance(hook, ImmHook)
+    assert hook.imm_conn_id == "imm_from_runtime"
