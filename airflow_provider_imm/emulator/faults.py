@@ -54,6 +54,10 @@ class Faults:
         """The next ``n`` IMM calls answer a server error."""
         self._arm(self._imm, n, HttpFault(status, code, "The request has failed due to a temporary failure."))
 
+    def hang_imm(self, n: int = 1, *, seconds: float = 30.0) -> None:
+        """The next ``n`` IMM calls stall ``seconds``, then are served (a client may have given up)."""
+        self._arm(self._imm, n, HttpFault(0, "", "", delay=seconds))
+
     def take_imm(self) -> HttpFault | None:
         return self._take(self._imm)
 
@@ -100,6 +104,7 @@ class Faults:
         methods: dict[str, Callable[..., None]] = {
             "throttle_imm": self.throttle_imm,
             "fail_imm": self.fail_imm,
+            "hang_imm": self.hang_imm,
             "fail_mns": self.fail_mns,
             "hang_mns": self.hang_mns,
             "drop_notifications": self.drop_notifications,
