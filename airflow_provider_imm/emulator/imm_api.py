@@ -232,6 +232,8 @@ class ImmService:
         self.emulator.counters.incr("imm", action)
         host_id = f"imm.{self.emulator.region}.aliyuncs.com"
         faults = self.emulator.faults
+        # Received in full before any delay: a call the client gives up on is still served, as IMM does.
+        body = await request.read()
         if faults.imm_latency > 0:
             await asyncio.sleep(faults.imm_latency)
         fault = faults.take_imm()
@@ -243,7 +245,6 @@ class ImmService:
                 err = ImmError(fault.status, fault.code, fault.message, retry_after_ms=retry_ms)
                 return error_response(err, request_id, host_id)
         try:
-            body = await request.read()
             form: dict[str, str] = {}
             if request.content_type == "application/x-www-form-urlencoded" and body:
                 form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
