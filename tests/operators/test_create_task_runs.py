@@ -1,0 +1,319 @@
+"""ImmCreateTaskOperator in real Airflow task runs (``dag.test()``) against the emulator.
+
+Each test writes a DAG file, runs it with the metadata DB, the Task SDK's task runner and the
+trigger in-process, then looks at what IMM received (the emulator), what Airflow recorded (task
+states, tries, XCom) and what the operator raised.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_imm.hooks.errors import ImmApiError
+from airflow_provider_imm.hooks.imm import ImmHook
+from airflow_provider_imm.operators.imm import ImmTaskFailedError, ImmTaskTimeoutError
+from tests.operators.airflow_env import DS
+from tests.operators.conftest import TOPIC, Imm
+
+HEADER = """
+from datetime import timedelta
+from airflow.sdk import DAG
+from airflow_provider_imm.operators.imm import ImmCreateTaskOperator
+from tests.operators.dag_support import DEFAULT_ARGS
+"""
+DOC = "oss://docs/in/report.docx"
+
+
+def sent_request(imm: Imm, task_id: str, task_type: str = "OfficeConversion") -> dict[str, Any]:
+    """The request IMM received for ``task_id``, as GetTask's TaskRequestDefinition shows it."""
+    info = ImmHook(imm.conn_id).get_task("test-project", task_type, task_id, request_definition=True)
+    return dict(json.loads(info["TaskRequestDefinition"]))
+
+
+def behaviour(**spec: object) -> str:
+    """UserData telling the emulator how the task ends."""
+    return json.dumps({"imm-emulator": spec})
+
+
+def test_templated_target_reaches_imm_rendered_and_outputs_land_there(imm: Imm) -> None:
+    imm.put(DOC)
+    result = imm.run(
+        """
+        with DAG("office_templated", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={
+                    "SourceURI": __DOC__,
+                    "TargetType": "pdf",
+                    "TargetURI": "oss://out/{{ ds }}/{barename}.{autoext}",
+                    "Tags": {"team": "{{ params.team }}"},
+                },
+                params={"team": "media"},
+            )
+        """,
+        header=HEADER,
+        doc=DOC,
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    (task,) = imm.tasks()
+    sent = sent_request(imm, task["TaskId"])
+    assert sent["TargetURI"] == f"oss://out/{DS}/{{barename}}.{{autoext}}"
+    assert sent["Notification"] == {"MNS": {"TopicName": TOPIC}}
+    assert sent["Tags"]["team"] == "media"
+    assert sent["Tags"]["airflow-dag"] == "office_templated"
+    assert sent["Tags"]["airflow-task"] == "convert"
+    assert len(sent["Tags"]["airflow-ti"]) == 16
+    assert task["Outputs"] == [f"oss://out/{DS}/report.pdf"]
+    assert imm.exists(f"oss://out/{DS}/report.pdf")
+    assert run.xcom["task_id"] == task["TaskId"]
+    assert run.xcom["status"] == "Succeeded"
+    assert run.xcom["target_uris"] == [f"oss://out/{DS}/{{barename}}.{{autoext}}"]
+    assert run.xcom["output_uris"] == [f"oss://out/{DS}/report.pdf"]
+    assert run.xcom["learned_from"] == "notification"
+    assert run.xcom["start_time"] and run.xcom["end_time"]
+    link = run.xcoms["_link_ImmConsoleLink"]
+    assert link.startswith("https://imm.console.aliyun.com/cn-hangzhou/project/test-project/")
+    assert task["TaskId"] in link
+    assert imm.creates() == 1
+
+
+def test_failed_imm_task_fails_the_airflow_task_with_imm_code(imm: Imm) -> None:
+    # The source object does not exist: IMM accepts the task, which then fails.
+    result = imm.run(
+        """
+        with DAG("office_fails", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="OfficeConversion",
+                request={"SourceURI": "oss://docs/missing.docx", "TargetType": "pdf",
+                         "TargetURI": "oss://out/{barename}.{autoext}"},
+            )
+        """,
+        header=HEADER,
+    )
+    run = result["convert"]
+    assert run.state == "failed"
+    (error,) = run.errors
+    assert isinstance(error, ImmTaskFailedError)
+    (task,) = imm.tasks()
+    assert error.code == "ResourceNotFound" == task["Code"]
+    assert error.task_id == task["TaskId"]
+    assert "ResourceNotFound" in str(error) and task["TaskId"] in str(error)
+    assert "does not exist" in str(error)
+
+
+def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(imm: Imm) -> None:
+    imm.put(DOC)
+    result = imm.run(
+        """
+        with DAG("office_retry", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={"SourceURI": __DOC__, "TargetType": "pdf",
+                         "TargetURI": "oss://out/{barename}.{autoext}", "UserData": __USER_DATA__},
+                timeout=0.8,
+                retries=1,
+                retry_delay=timedelta(0),
+            )
+        """,
+        header=HEADER,
+        doc=DOC,
+        user_data=behaviour(duration=1.2),
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    assert run.try_number == 2
+    (timeout,) = run.errors
+    assert isinstance(timeout, ImmTaskTimeoutError)
+    assert "IMM cannot cancel a task" in str(timeout)
+    (task,) = imm.tasks()
+    assert timeout.task_id == task["TaskId"] == run.xcom["task_id"]
+    assert str(task["TaskId"]) in str(timeout)
+    assert imm.creates() == 1
+
+
+def test_retry_after_a_lost_create_answer_finds_the_task_by_its_tags(imm: Imm) -> None:
+    """The create call times out on the client while IMM still creates the task: no state store record
+    exists, so the retry finds it through the ``airflow-ti`` tag."""
+    imm.put(DOC)
+    conn = imm.connection(read_timeout=0.4)
+    imm.emulator.faults.hang_imm(1, seconds=1.0)
+    result = imm.run(
+        """
+        with DAG("office_lost_answer", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"},
+                retries=1,
+                retry_delay=timedelta(seconds=2),
+            )
+        """,
+        header=HEADER,
+        doc=DOC,
+        conn=conn,
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    (lost,) = run.errors
+    assert isinstance(lost, ImmApiError) and lost.code == "NetworkError"
+    (task,) = imm.tasks()
+    assert run.xcom["task_id"] == task["TaskId"]
+    assert imm.creates() == 1
+    assert imm.emulator.counters.get("imm", "ListTasks") >= 1
+
+
+def test_without_waiting_the_task_id_is_returned_at_once(imm: Imm) -> None:
+    imm.put(DOC)
+    result = imm.run(
+        """
+        with DAG("office_no_wait", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="submit",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf",
+                         "UserData": __USER_DATA__},
+                wait_for_completion=False,
+            )
+        """,
+        header=HEADER,
+        doc=DOC,
+        user_data=behaviour(duration=None),
+    )
+    run = result["submit"]
+    assert run.state == "success", run.errors
+    (task,) = imm.tasks()
+    assert run.xcom == task["TaskId"]
+    assert task["Status"] == "Running"
+    assert imm.emulator.counters.get("imm", "GetTask") == 0
+    # Someone may wait for it with a sensor: the notification goes to the connection's topic.
+    assert sent_request(imm, task["TaskId"])["Notification"] == {"MNS": {"TopicName": TOPIC}}
+
+
+def test_not_deferrable_polls_on_the_worker(imm: Imm) -> None:
+    imm.put(DOC)
+    result = imm.run(
+        """
+        with DAG("office_polling", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf",
+                         "UserData": __USER_DATA__},
+                deferrable=False,
+                poll_interval=0.2,
+            )
+        """,
+        header=HEADER,
+        doc=DOC,
+        user_data=behaviour(duration=0.6),
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    assert run.xcom["learned_from"] == "get_task"
+    assert imm.emulator.counters.get("imm", "GetTask") >= 3
+    assert imm.emulator.counters.total("mns") == 0
+    (task,) = imm.tasks()
+    assert "Notification" not in sent_request(imm, task["TaskId"])
+
+
+def test_without_an_mns_queue_the_trigger_polls_with_one_warning(
+    imm: Imm, capfd: pytest.CaptureFixture[str]
+) -> None:
+    imm.put(DOC)
+    result = imm.run(
+        """
+        with DAG("office_no_queue", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf",
+                         "UserData": __USER_DATA__},
+                poll_interval=0.2,
+            )
+        """,
+        header=HEADER,
+        doc=DOC,
+        conn=imm.connection(mns=False),
+        user_data=behaviour(duration=0.5),
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    assert run.xcom["learned_from"] == "get_task"
+    assert imm.emulator.counters.total("mns") == 0
+    output = capfd.readouterr()
+    assert (output.out + output.err).count("so the trigger polls GetTask every") == 1
+
+
+def test_a_task_finished_at_the_first_get_task_completes_without_deferring(imm: Imm) -> None:
+    imm.put(DOC)
+    imm.emulator.imm.task_duration = 0.0
+    result = imm.run(
+        """
+        with DAG("office_instant", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"},
+            )
+        """,
+        header=HEADER,
+        doc=DOC,
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    assert run.xcom["learned_from"] == "get_task"
+    # No trigger ran: nobody read the MNS queue.
+    assert imm.emulator.counters.get("mns", "ReceiveMessage") + imm.emulator.counters.get(
+        "mns", "BatchReceiveMessage"
+    ) == 0
+    assert imm.emulator.counters.get("imm", "GetTask") == 1
+
+
+def test_mapping_over_sources_runs_one_task_per_source(imm: Imm) -> None:
+    sources = [f"oss://docs/in/{name}.docx" for name in ("a", "b", "c")]
+    for uri in sources:
+        imm.put(uri)
+    result = imm.run(
+        """
+        from airflow.sdk import DAG
+        from airflow_provider_imm.operators.imm import ImmOfficeConversionOperator
+        from tests.operators.dag_support import DEFAULT_ARGS
+
+        with DAG("office_mapped", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmOfficeConversionOperator.partial(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                target_type="pdf",
+                target_uri="oss://out/{{ ds }}/{barename}.{autoext}",
+            ).expand(source_uri=__SOURCES__)
+        """,
+        header=HEADER,
+        sources=sources,
+    )
+    assert {key: run.state for key, run in result.tasks.items()} == {
+        "convert[0]": "success",
+        "convert[1]": "success",
+        "convert[2]": "success",
+    }
+    for index, name in enumerate(("a", "b", "c")):
+        assert result[f"convert[{index}]"].xcom["output_uris"] == [f"oss://out/{DS}/{name}.pdf"]
+        assert imm.exists(f"oss://out/{DS}/{name}.pdf")
+    tasks = imm.tasks()
+    assert len(tasks) == 3
+    assert len({t["Tags"]["airflow-ti"] for t in tasks}) == 3
+    assert sorted(t["Tags"]["airflow-map-index"] for t in tasks) == ["0", "1", "2"]
