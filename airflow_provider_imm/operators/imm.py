@@ -208,9 +208,11 @@ class ImmCreateTaskOperator(BaseOperator):
         request = self._rendered_request()
         identity = TaskInstanceIdentity.from_context(context)
         fingerprint = request_fingerprint(self.action, project, request)
+        # Validated as the user wrote it (plus Notification), so messages speak of their fields only;
+        # the identity recorded in Tags or UserData is valid by construction.
+        self._validate(self._with_notification(request, hook.settings), project)
         marked_request, marked = mark_request(self.operation, request, identity, fingerprint)
         final = self._with_notification(marked_request, hook.settings)
-        self._validate(request, final, project)
 
         ledger = TaskLedger(context, self.log)
         if marked == "none" and not ledger.available and self.reattach:
@@ -325,7 +327,7 @@ class ImmCreateTaskOperator(BaseOperator):
             raise ImmInvalidRequestError(InvalidRequestError(self.action, [problem]))
         return dict(self.request)
 
-    def _validate(self, request: Mapping[str, Any], final: Mapping[str, Any], project: str) -> None:
+    def _validate(self, request: Mapping[str, Any], project: str) -> None:
         from airflow_provider_imm.operators.task_identity import reserved_keys_used
         from airflow_provider_imm.utils.request_validation import (
             InvalidRequestError,
@@ -342,7 +344,7 @@ class ImmCreateTaskOperator(BaseOperator):
             ]
             raise ImmInvalidRequestError(InvalidRequestError(self.action, problems))
         try:
-            validate_request(self.operation, final, project=project)
+            validate_request(self.operation, request, project=project)
         except InvalidRequestError as err:
             raise ImmInvalidRequestError(err) from None
 

@@ -278,9 +278,8 @@ def test_a_task_finished_at_the_first_get_task_completes_without_deferring(imm: 
     assert run.state == "success", run.errors
     assert run.xcom["learned_from"] == "get_task"
     # No trigger ran: nobody read the MNS queue.
-    assert imm.emulator.counters.get("mns", "ReceiveMessage") + imm.emulator.counters.get(
-        "mns", "BatchReceiveMessage"
-    ) == 0
+    counters = imm.emulator.counters
+    assert counters.get("mns", "ReceiveMessage") + counters.get("mns", "BatchReceiveMessage") == 0
     assert imm.emulator.counters.get("imm", "GetTask") == 1
 
 

@@ -1,0 +1,128 @@
+"""Every kind of bad input fails the Airflow task before any IMM call, naming the field and the fix.
+
+One DAG, one task per kind, run for real: each task fails on its first try although it has retries
+(a request cannot fix itself), and the emulator saw no IMM call at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_imm.emulator import ImmEmulator
+from airflow_provider_imm.operators.imm import ImmInvalidRequestError
+from tests.operators.airflow_env import DagRunResult
+from tests.operators.conftest import Imm
+
+DAG_FILE = """
+from airflow.sdk import DAG
+from airflow_provider_imm.operators.imm import ImmCreateTaskOperator
+from tests.operators.dag_support import DEFAULT_ARGS
+
+GOOD = {"SourceURI": "oss://docs/in/report.docx", "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"}
+CASES = {
+    "unknown_field": ("CreateOfficeConversionTask", {**GOOD, "TargetUri": "oss://out/x.pdf"}),
+    "missing_required": (
+        "CreateOfficeConversionTask",
+        {"SourceURI": "oss://docs/in/report.docx", "TargetURI": "oss://out/{barename}.pdf"},
+    ),
+    "http_url": (
+        "CreateOfficeConversionTask",
+        {**GOOD, "SourceURI": "http://docs.oss-cn-hangzhou.aliyuncs.com/in/report.docx"},
+    ),
+    "endpoint_host": (
+        "CreateOfficeConversionTask",
+        {**GOOD, "SourceURI": "oss://docs.oss-cn-hangzhou.aliyuncs.com/in/report.docx"},
+    ),
+    "variable_not_offered": (
+        "CreateImageToPDFTask",
+        {"Sources": [{"URI": "oss://docs/a.jpg"}], "TargetURI": "oss://out/{barname}.pdf"},
+    ),
+    "tag_missing": ("CreateOfficeConversionTask", {**GOOD, "TargetURI": "oss://out/{tags.team}/{barename}.pdf"}),
+    "tags_not_offered": (
+        "CreateFileCompressionTask",
+        {"Sources": [{"URI": "oss://docs/a.jpg"}], "TargetURI": "oss://out/{tags.team}.zip"},
+    ),
+    "unbalanced_braces": ("CreateOfficeConversionTask", {**GOOD, "TargetURI": "oss://out/{barename.pdf"}),
+    "jinja_leftover": (
+        "CreateOfficeConversionTask",
+        {**GOOD, "TargetURI": "oss://out/{% raw %}{{ ds }}{% endraw %}/{barename}.pdf"},
+    ),
+    "reserved_tag": ("CreateOfficeConversionTask", {**GOOD, "Tags": {"airflow-ti": "mine"}}),
+}
+
+with DAG("bad_input", schedule=None, default_args=DEFAULT_ARGS) as dag:
+    for name, (action, request) in CASES.items():
+        ImmCreateTaskOperator(
+            task_id=name, imm_conn_id=__CONN__, action=action, request=request, retries=2
+        )
+    ImmCreateTaskOperator(
+        task_id="no_project",
+        imm_conn_id=__NO_PROJECT_CONN__,
+        action="CreateOfficeConversionTask",
+        request=GOOD,
+        retries=2,
+    )
+"""
+
+#: task -> (field the error names first, text of the fix it gives).
+EXPECTED = {
+    "unknown_field": ("TargetUri", "did you mean 'TargetURI'?"),
+    "missing_required": ("TargetType", "is required by CreateOfficeConversionTask: set TargetType"),
+    "http_url": ("SourceURI", "is an HTTP URL, not an OSS URI: IMM takes the bucket and key, write "
+                 "'oss://docs/in/report.docx'"),
+    "endpoint_host": ("SourceURI", "names an OSS endpoint host instead of a bucket: write "
+                      "'oss://docs/in/report.docx'"),
+    "variable_not_offered": ("TargetURI", "did you mean '{barename}'?"),
+    "tag_missing": ("TargetURI", "the request has no tag 'team'"),
+    "tags_not_offered": ("TargetURI", "this operation takes no Tags: remove the tag variable"),
+    "unbalanced_braces": ("TargetURI", "unbalanced braces"),
+    "jinja_leftover": ("TargetURI", "contains Jinja markup '{{ ds }}' that Airflow did not render"),
+    "reserved_tag": ("Tags.airflow-ti", "is written by the operator to recognise retries: remove it"),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, airflow_home: Path) -> Iterator[tuple[Imm, DagRunResult]]:
+    """The DAG run once for the module: every test below looks at one of its tasks."""
+    with ImmEmulator(tmp_path_factory.mktemp("oss")) as emulator, pytest.MonkeyPatch.context() as mp:
+        imm = Imm(emulator, airflow_home, mp)
+        imm.conn_id = imm.connection()
+        yield imm, imm.run(DAG_FILE, no_project_conn=imm.connection(project=None))
+
+
+@pytest.fixture
+def result(run: tuple[Imm, DagRunResult]) -> DagRunResult:
+    return run[1]
+
+
+def test_no_imm_call_was_made(run: tuple[Imm, DagRunResult]) -> None:
+    imm, result = run
+    assert result.state == "failed"
+    assert {task.state for task in result.tasks.values()} == {"failed"}
+    assert len(result.tasks) == len(EXPECTED) + 1
+    assert imm.emulator.counters.total("imm") == 0
+
+
+@pytest.mark.parametrize("task", sorted(EXPECTED))
+def test_each_kind_names_the_field_and_the_fix_without_retrying(result: DagRunResult, task: str) -> None:
+    run = result[task]
+    assert run.state == "failed"
+    assert run.try_number == 1
+    (error,) = run.errors
+    assert isinstance(error, ImmInvalidRequestError)
+    field, fix = EXPECTED[task]
+    assert error.field == field
+    assert f"- {field}: " in str(error)
+    assert fix in str(error)
+
+
+def test_a_missing_project_is_named_before_any_call(result: DagRunResult) -> None:
+    run = result["no_project"]
+    (error,) = run.errors
+    assert isinstance(error, AirflowFailException)
+    assert "no IMM project: pass project=... or set extra 'project'" in str(error)
+    assert run.try_number == 1
