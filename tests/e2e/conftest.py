@@ -1,0 +1,47 @@
+"""One emulator and one Airflow deployment for the whole e2e module (starting Airflow takes ~40 s)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from tests.e2e.deployment import AirflowDeployment, emulator_connection
+from tests.e2e.processes import marked_processes
+
+
+@dataclass
+class Stack:
+    emulator: ImmEmulator
+    airflow: AirflowDeployment
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The emulator in this process, Airflow's components as separate processes, all on loopback.
+
+    The MNS topic, queue and subscription are created through ``MnsHook.ensure_notification_channel``
+    with the same connection the deployment uses. On teardown, every process the deployment started
+    must be gone.
+    """
+    root = tmp_path_factory.mktemp("e2e")
+    emulator = ImmEmulator(root / "oss", task_duration=0.5, projects=(DEFAULT_PROJECT,)).start()
+    connection = emulator_connection(emulator, DEFAULT_PROJECT)
+    deployment = AirflowDeployment(root / "airflow", connections={"imm_default": connection})
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIRFLOW_CONN_IMM_DEFAULT", json.dumps(connection))
+            from airflow_provider_imm.hooks.mns import MnsHook
+
+            channel = MnsHook("imm_default").ensure_notification_channel()
+        assert set(channel.created) == {"topic", "queue", "subscription"}
+        deployment.start_all()
+        yield Stack(emulator, deployment)
+    finally:
+        deployment.stop()
+        emulator.stop()
+        assert deployment.survivors == [], f"processes survived the deployment: {deployment.survivors}"
+        assert marked_processes(deployment.marker) == []

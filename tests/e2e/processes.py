@@ -1,0 +1,115 @@
+"""Processes of a deployment: each in its own process group, all findable by an environment marker.
+
+Airflow's task supervisor moves every task process into a process group of its own, so killing the
+group of the scheduler does not reach its tasks. Every process started here therefore carries
+``IMM_E2E_MARKER=<unique value>`` in its environment, which all its descendants inherit; at the end
+every process carrying the marker is killed, and the caller can assert that none is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+MARKER_VARIABLE = "IMM_E2E_MARKER"
+
+
+class Service:
+    """One long-running command, its output in ``log_path``, in a new session (its own group)."""
+
+    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        #: Set once the process was stopped or killed on purpose.
+        self.stopped = False
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                list(command),
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once: no clean shutdown, as when a machine dies."""
+        self.stopped = True
+        _killpg(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def terminate(self) -> None:
+        """SIGTERM the group; :meth:`wait_or_kill` finishes the job."""
+        self.stopped = True
+        if self.alive():
+            _killpg(self.pid, signal.SIGTERM)
+
+    def wait_or_kill(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the process to exit, then SIGKILL its group."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=max(timeout, 0.0))
+        _killpg(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r}, pid={self.pid}, alive={self.alive()})"
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """Live (non-zombie) processes whose environment carries ``marker``."""
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get(MARKER_VARIABLE) == marker:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def kill_marked(marker: str, timeout: float = 20.0) -> list[psutil.Process]:
+    """SIGKILL every process carrying ``marker`` until none is left or ``timeout`` passes.
+
+    Returns the processes still alive at the end (an empty list is success).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        survivors = marked_processes(marker)
+        if not survivors:
+            return []
+        for proc in survivors:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(survivors, timeout=2)
+        if time.monotonic() > deadline:
+            return marked_processes(marker)
