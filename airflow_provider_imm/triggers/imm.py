@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import random
 import time
 import weakref
@@ -433,6 +434,9 @@ async def _shared_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmC
 
 
 async def _new_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConnectionSettings]:
+    # Importing the SDKs takes the better part of a second: done on the loop, it would stall every
+    # trigger of the process; done on a thread, the loop keeps running. A no-op once imported.
+    await asyncio.to_thread(_import_sdks)
     from airflow_provider_imm.hooks.imm import ImmHook
     from airflow_provider_imm.hooks.retry import RetryPolicy
 
@@ -440,6 +444,20 @@ async def _new_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConn
     hook = ImmHook(conn_id, project=project, retry_policy=RetryPolicy(max_attempts=3, max_seconds=15.0))
     return hook, await hook.aget_settings()
 
+
+def _import_sdks() -> None:
+    for module in _SDK_MODULES:
+        importlib.import_module(module)
+
+
+_SDK_MODULES = (
+    "alibabacloud_imm20200930.client",
+    "alibabacloud_credentials.client",
+    "mns.account",
+    "airflow_provider_imm.hooks.imm",
+    "airflow_provider_imm.hooks.mns",
+    "airflow_provider_imm.notifications",
+)
 
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
