@@ -12,9 +12,10 @@ in the task state store:
   FacesSearching, DecodeBlindWatermark): the same two hashes go into ``UserData`` as a JSON object
   (merged into the user's own UserData when that is a JSON object). A retry lists the action's tasks
   started since the DAG run started and reads their UserData.
-* When neither is possible (the user's UserData is not a JSON object, or adding the keys would pass
-  IMM's 2048-byte limit) and Airflow has no task state store, nothing links the IMM task to the task
-  instance: a retry submits a new IMM task. A warning says so at submission.
+* When neither is possible (CreateDecodeBlindWatermarkTask, whose SDK model has neither Tags nor
+  UserData; a user's UserData that is not a JSON object; or adding the keys would pass IMM's
+  2048-byte limit), only the task state store links the IMM task to the task instance. Without one
+  (Airflow before 3.3) a retry submits a new IMM task, and a warning says so at submission.
 
 A found task is reused only if it was submitted for the same request (the request hash matches):
 after a DAG fix and a clear, the new request is submitted. Running: the retry waits for it.
@@ -24,6 +25,7 @@ that success (the task was cleared to run again). Failed, or expired from IMM (7
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -140,6 +142,8 @@ def mark_request(
             marked["Tags"] = {**(tags or {}), **identity.tags(fingerprint)}
             return marked, "tags"
         return marked, "none"
+    if not _accepts_user_data(operation.request_model):
+        return marked, "none"
     user_data = marked.get("UserData")
     keys = {IDENTITY_TAG: identity.key, REQUEST_TAG: fingerprint}
     if user_data is None or user_data == "":
@@ -158,6 +162,16 @@ def mark_request(
         return marked, "none"
     marked["UserData"] = text
     return marked, "user_data"
+
+
+@functools.cache
+def _accepts_user_data(request_model: str) -> bool:
+    """Whether the SDK sends UserData for this action (CreateDecodeBlindWatermarkTask's model has none,
+    and ``from_map`` drops unknown keys without a word)."""
+    from alibabacloud_imm20200930 import models
+
+    model = getattr(models, request_model)().from_map({"UserData": "probe"})
+    return bool(model.to_map().get("UserData") == "probe")
 
 
 def reserved_keys_used(operation: TaskOperation, request: Mapping[str, Any]) -> list[str]:
