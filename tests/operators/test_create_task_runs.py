@@ -141,36 +141,81 @@ def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(imm: Imm) 
     assert imm.creates() == 1
 
 
-def test_retry_after_a_lost_create_answer_finds_the_task_by_its_tags(imm: Imm) -> None:
-    """The create call times out on the client while IMM still creates the task: no state store record
-    exists, so the retry finds it through the ``airflow-ti`` tag."""
+@pytest.mark.parametrize(
+    ("action", "request_fields", "found_by"),
+    [
+        (
+            "CreateOfficeConversionTask",
+            {"SourceURI": DOC, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"},
+            "tags",
+        ),
+        (
+            "CreateFileCompressionTask",
+            {"Sources": [{"URI": DOC}], "TargetURI": "oss://out/a.zip"},
+            "user data",
+        ),
+    ],
+)
+def test_retry_after_a_lost_create_answer_finds_the_task_imm_created(
+    imm: Imm, capfd: pytest.CaptureFixture[str], action: str, request_fields: dict[str, Any], found_by: str
+) -> None:
+    """The create call times out on the client while IMM still creates the task, so no state store
+    record exists: the retry finds the task through the identity it carries (Tags, else UserData)."""
     imm.put(DOC)
     conn = imm.connection(read_timeout=0.4)
     imm.emulator.faults.hang_imm(1, seconds=1.0)
     result = imm.run(
         """
-        with DAG("office_lost_answer", schedule=None, default_args=DEFAULT_ARGS) as dag:
+        with DAG("lost_answer", schedule=None, default_args=DEFAULT_ARGS) as dag:
             ImmCreateTaskOperator(
-                task_id="convert",
+                task_id="submit",
                 imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"},
+                action=__ACTION__,
+                request=__REQUEST__,
                 retries=1,
                 retry_delay=timedelta(seconds=2),
             )
         """,
         header=HEADER,
-        doc=DOC,
+        action=action,
+        request=request_fields,
         conn=conn,
     )
-    run = result["convert"]
+    run = result["submit"]
     assert run.state == "success", run.errors
+    assert run.try_number == 2
     (lost,) = run.errors
     assert isinstance(lost, ImmApiError) and lost.code == "NetworkError"
     (task,) = imm.tasks()
     assert run.xcom["task_id"] == task["TaskId"]
     assert imm.creates() == 1
-    assert imm.emulator.counters.get("imm", "ListTasks") >= 1
+    output = capfd.readouterr()
+    assert f"submitted by an earlier try, found by {found_by}" in output.out + output.err
+
+
+def test_retry_after_a_failed_imm_task_submits_a_new_one(imm: Imm) -> None:
+    result = imm.run(
+        """
+        with DAG("office_fails_twice", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmCreateTaskOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request={"SourceURI": "oss://docs/missing.docx", "TargetType": "pdf",
+                         "TargetURI": "oss://out/{barename}.pdf"},
+                retries=1,
+                retry_delay=timedelta(0),
+            )
+        """,
+        header=HEADER,
+    )
+    run = result["convert"]
+    assert run.state == "failed" and run.try_number == 2
+    first, second = run.errors
+    assert isinstance(first, ImmTaskFailedError) and isinstance(second, ImmTaskFailedError)
+    assert first.task_id != second.task_id
+    assert imm.creates() == 2
+    assert {t["TaskId"] for t in imm.tasks()} == {first.task_id, second.task_id}
 
 
 def test_without_waiting_the_task_id_is_returned_at_once(imm: Imm) -> None:
