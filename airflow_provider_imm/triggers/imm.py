@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
-from airflow_provider_imm.triggers.mns_listener import ListenerKey, ListenerRegistry, Registration
+from airflow_provider_imm.triggers.mns_listener import (
+    ListenerKey,
+    ListenerRegistry,
+    QueueClientFactory,
+    Registration,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_imm.hooks.connection import ImmConnectionSettings
@@ -132,13 +137,14 @@ class ImmTaskCompletedTrigger(BaseTrigger):
     # The wait
     async def _wait(self) -> dict[str, Any]:
         try:
-            hook, settings = await _shared_hook(self.imm_conn_id, self.project)
-            self.project = self.project or settings.project
+            shared = await _shared_for(self.imm_conn_id, self.project)
         except Exception as err:
             return self._error_event(err, "connection", ())
+        settings = shared.settings
+        self.project = self.project or settings.project
         if self.mns_queue and settings.mns_endpoint:
             # Registered BEFORE the first GetTask: a notification arriving in between is kept.
-            self._registration = _register(self.imm_conn_id, settings, self.mns_queue, self.imm_task_id)
+            self._registration = shared.register(self.mns_queue, self.imm_task_id)
         else:
             self.log.warning(
                 "IMM task %s: %s, polling GetTask every %.0f s",
@@ -148,7 +154,7 @@ class ImmTaskCompletedTrigger(BaseTrigger):
                 else "no MNS queue configured",
                 self.poll_interval,
             )
-        return await _Waiter(self, hook, self._registration, settings.secrets).wait()
+        return await _Waiter(self, shared.hook, self._registration, settings.secrets).wait()
 
     def _release(self, *, finished: bool) -> None:
         registration, self._registration = self._registration, None
@@ -411,20 +417,51 @@ def _is_hook_error(err: BaseException) -> bool:
 
 
 # Sharing across the triggers of one process (one event loop)
-_HookEntry = tuple[float, "asyncio.Future[tuple[ImmHook, ImmConnectionSettings]]"]
-_hooks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str | None], _HookEntry]] = (
+class _Shared:
+    """What every trigger of one connection shares: the hook (one connection fetch, one IMM client)
+    and, per queue, the listener key (digesting credentials once, not once per trigger)."""
+
+    def __init__(self, hook: ImmHook, settings: ImmConnectionSettings) -> None:
+        self.hook = hook
+        self.settings = settings
+        self._keys: dict[str, tuple[ListenerKey, QueueClientFactory]] = {}
+
+    def register(self, queue: str, task_id: str) -> Registration:
+        if queue not in self._keys:
+            from airflow_provider_imm.hooks.mns import MnsHook
+
+            settings = self.settings
+            mns = MnsHook(self.hook.imm_conn_id, settings=settings)
+            key = ListenerKey.build(
+                mns.endpoint,
+                queue,
+                settings.auth_type,
+                settings.access_key_id,
+                settings.access_key_secret,
+                settings.security_token,
+                settings.role_arn,
+                settings.oidc_provider_arn,
+                settings.role_name,
+            )
+            self._keys[queue] = (key, lambda: mns)
+        key, factory = self._keys[queue]
+        return ListenerRegistry.current().listener(key, factory).register(task_id)
+
+
+_SharedEntry = tuple[float, "asyncio.Future[_Shared]"]
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str | None], _SharedEntry]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def _shared_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConnectionSettings]:
-    """One hook (connection fetched asynchronously, one IMM client) per connection, reused a while,
-    so a thousand triggers starting together fetch the connection once."""
-    cache = _hooks.setdefault(asyncio.get_running_loop(), {})
+async def _shared_for(conn_id: str, project: str | None) -> _Shared:
+    """Created once per connection and reused a while, so a thousand triggers starting together
+    fetch the connection once."""
+    cache = _shared.setdefault(asyncio.get_running_loop(), {})
     key = (conn_id, project)
     entry = cache.get(key)
     if entry is None or time.monotonic() - entry[0] > HOOK_TTL:
-        entry = cache[key] = (time.monotonic(), asyncio.ensure_future(_new_hook(conn_id, project)))
+        entry = cache[key] = (time.monotonic(), asyncio.ensure_future(_new_shared(conn_id, project)))
     try:
         return await asyncio.shield(entry[1])
     except Exception:
@@ -433,7 +470,7 @@ async def _shared_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmC
         raise
 
 
-async def _new_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConnectionSettings]:
+async def _new_shared(conn_id: str, project: str | None) -> _Shared:
     # Importing the SDKs takes the better part of a second: done on the loop, it would stall every
     # trigger of the process; done on a thread, the loop keeps running. A no-op once imported.
     await asyncio.to_thread(_import_sdks)
@@ -442,7 +479,7 @@ async def _new_hook(conn_id: str, project: str | None) -> tuple[ImmHook, ImmConn
 
     # Few quick retries: a failed reconciliation is simply tried again later.
     hook = ImmHook(conn_id, project=project, retry_policy=RetryPolicy(max_attempts=3, max_seconds=15.0))
-    return hook, await hook.aget_settings()
+    return _Shared(hook, await hook.aget_settings())
 
 
 def _import_sdks() -> None:
@@ -468,22 +505,3 @@ def _get_task_slots() -> asyncio.Semaphore:
     if slots is None:
         slots = _slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_GET_TASK)
     return slots
-
-
-def _register(conn_id: str, settings: ImmConnectionSettings, queue: str, task_id: str) -> Registration:
-    from airflow_provider_imm.hooks.mns import MnsHook
-
-    mns = MnsHook(conn_id, settings=settings)
-    key = ListenerKey.build(
-        mns.endpoint,
-        queue,
-        settings.auth_type,
-        settings.access_key_id,
-        settings.access_key_secret,
-        settings.security_token,
-        settings.role_arn,
-        settings.oidc_provider_arn,
-        settings.role_name,
-    )
-    listener = ListenerRegistry.current().listener(key, lambda: mns)
-    return listener.register(task_id)
