@@ -322,8 +322,10 @@ async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float) -> d
 
     probes = [asyncio.ensure_future(ticker()), asyncio.ensure_future(thread_sampler())]
     started = time.monotonic()
-    triggers = [
-        ImmTaskCompletedTrigger(
+    running_triggers = []
+    for task_id in task_ids:
+        # As the triggerer adds new triggers: build one, start its task, let the loop run.
+        trigger = ImmTaskCompletedTrigger(
             task_id=task_id,
             task_type=TASK_TYPE,
             project=PROJECT,
@@ -331,11 +333,6 @@ async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float) -> d
             mns_queue=QUEUE if mode == "notification" else None,
             poll_interval=poll_interval,
         )
-        for task_id in task_ids
-    ]
-    running_triggers = []
-    for trigger in triggers:
-        # As the triggerer adds new triggers: one task each, letting the loop run in between.
         running_triggers.append(asyncio.ensure_future(wait_one(trigger)))
         await asyncio.sleep(0)
     outcomes = await asyncio.gather(*running_triggers)
@@ -353,7 +350,7 @@ async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float) -> d
         statuses[event["status"]] = statuses.get(event["status"], 0) + 1
     lag_ms = sorted(max(0.0, lag) * 1000 for lag in lags)
     return {
-        "triggers": len(triggers),
+        "triggers": len(outcomes),
         "wall_s": round(wall, 1),
         "latency_s": {
             "p50": round(statistics.median(latencies), 3),

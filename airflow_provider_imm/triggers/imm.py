@@ -55,6 +55,9 @@ HOOK_TTL = 300.0
 #: GetTask calls in flight per triggerer: a thousand triggers starting together neither stall the
 #: event loop (each call costs some CPU) nor burst into IMM's flow control.
 MAX_CONCURRENT_GET_TASK = 16
+#: Triggers setting up at once per triggerer: when thousands wait for the same connection, they
+#: resume a batch per loop iteration rather than all in one long iteration.
+MAX_CONCURRENT_STARTS = 64
 
 
 class ImmTaskCompletedTrigger(BaseTrigger):
@@ -136,25 +139,27 @@ class ImmTaskCompletedTrigger(BaseTrigger):
 
     # The wait
     async def _wait(self) -> dict[str, Any]:
-        try:
-            shared = await _shared_for(self.imm_conn_id, self.project)
-        except Exception as err:
-            return self._error_event(err, "connection", ())
-        settings = shared.settings
-        self.project = self.project or settings.project
-        if self.mns_queue and settings.mns_endpoint:
-            # Registered BEFORE the first GetTask: a notification arriving in between is kept.
-            self._registration = shared.register(self.mns_queue, self.imm_task_id)
-        else:
-            self.log.warning(
-                "IMM task %s: %s, polling GetTask every %.0f s",
-                self.imm_task_id,
-                f"connection {self.imm_conn_id!r} names no MNS endpoint"
-                if self.mns_queue
-                else "no MNS queue configured",
-                self.poll_interval,
-            )
-        return await _Waiter(self, shared.hook, self._registration, settings.secrets).wait()
+        async with _start_slots():
+            try:
+                shared = await _shared_for(self.imm_conn_id, self.project)
+            except Exception as err:
+                return self._error_event(err, "connection", ())
+            settings = shared.settings
+            self.project = self.project or settings.project
+            if self.mns_queue and settings.mns_endpoint:
+                # Registered BEFORE the first GetTask: a notification arriving in between is kept.
+                self._registration = shared.register(self.mns_queue, self.imm_task_id)
+            else:
+                self.log.warning(
+                    "IMM task %s: %s, polling GetTask every %.0f s",
+                    self.imm_task_id,
+                    f"connection {self.imm_conn_id!r} names no MNS endpoint"
+                    if self.mns_queue
+                    else "no MNS queue configured",
+                    self.poll_interval,
+                )
+            waiter = _Waiter(self, shared.hook, self._registration, settings.secrets)
+        return await waiter.wait()
 
     def _release(self, *, finished: bool) -> None:
         registration, self._registration = self._registration, None
@@ -496,12 +501,22 @@ _SDK_MODULES = (
     "airflow_provider_imm.notifications",
 )
 
-_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _limit(name: str, size: int) -> asyncio.Semaphore:
+    """A semaphore shared by the triggers of the running loop."""
+    limits = _semaphores.setdefault(asyncio.get_running_loop(), {})
+    if name not in limits:
+        limits[name] = asyncio.Semaphore(size)
+    return limits[name]
 
 
 def _get_task_slots() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slots = _slots.get(loop)
-    if slots is None:
-        slots = _slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_GET_TASK)
-    return slots
+    return _limit("get_task", MAX_CONCURRENT_GET_TASK)
+
+
+def _start_slots() -> asyncio.Semaphore:
+    return _limit("start", MAX_CONCURRENT_STARTS)

@@ -427,7 +427,10 @@ class QueueListener:
                 log.debug("MNS listener for %s: batch delete failed: %s", self.key, _describe(err))
 
     async def _pause(self, seconds: float) -> None:
+        """Sleep, cut short when the last registration leaves (or the listener closes)."""
         self._wakeup.clear()
+        if not self._waiting or self._closing:
+            return
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
 
