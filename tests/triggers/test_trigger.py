@@ -177,6 +177,53 @@ async def test_a_trigger_recreated_after_a_restart_completes(imm: Imm, registry:
     await eventually(lambda: imm.queue_messages() == 0, timeout=1.5)
 
 
+async def test_a_notification_is_trusted_only_for_its_own_project_and_type(
+    imm: Imm, registry: ListenerRegistry, capfd: pytest.CaptureFixture[str]
+) -> None:
+    task_id = await imm.create_task(duration=None)
+    running = asyncio.ensure_future(run_trigger(imm.trigger(task_id, reconcile_interval=1.0)))
+    await eventually(lambda: bool(registry.listeners) and registry.listeners[0].waiting == 1)
+    forged = {"TaskId": task_id, "TaskType": "OfficeConversion", "ProjectName": "another-project"}
+    imm.publish(json.dumps({**forged, "Status": "Failed", "Code": "Forged", "Message": "not ours"}))
+    await eventually(lambda: registry.listeners[0].stats.delivered == 1)
+    imm.emulator.faults.drop_notifications(1)
+    imm.finish(task_id)
+
+    event = await running
+
+    assert (event["status"], event["source"]) == ("succeeded", "get_task")
+    # Triggers log through Airflow's structlog setup, to the task's log; here, to the terminal.
+    assert "ignored a notification naming project 'another-project'" in "".join(capfd.readouterr())
+
+
+async def test_a_legacy_notification_is_matched_by_task_id(imm: Imm, registry: ListenerRegistry) -> None:
+    task_id = await imm.create_task(duration=None)
+    running = asyncio.ensure_future(run_trigger(imm.trigger(task_id)))
+    await eventually(lambda: bool(registry.listeners) and registry.listeners[0].waiting == 1)
+    legacy = {
+        "eventName": "FormatConvertJob:JobFinished",
+        "eventSource": "acs:imm",
+        "imm": {"code": "NoError", "taskId": task_id},
+    }
+    imm.publish(json.dumps({"events": [legacy]}))
+
+    result = await running
+
+    assert (result["status"], result["source"]) == ("succeeded", "notification")
+    imm.finish(task_id)
+
+
+async def test_two_triggers_waiting_for_one_task_both_hear_of_it(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    task_id = await imm.create_task(duration=0.4)
+
+    events = await asyncio.gather(run_trigger(imm.trigger(task_id)), run_trigger(imm.trigger(task_id)))
+
+    assert [(e["status"], e["source"]) for e in events] == [("succeeded", "notification")] * 2
+    assert registry.listeners[0].stats.delivered == 1
+
+
 def test_kwargs_round_trip_through_airflow_serialisation_and_hold_no_secret() -> None:
     trigger = ImmTaskCompletedTrigger(
         task_id="MediaConvert-1234",
@@ -223,12 +270,12 @@ async def test_a_missing_connection_is_an_error_event(imm: Imm, registry: Listen
 
 
 async def test_secrets_appear_neither_in_logs_nor_in_events(
-    imm: Imm, registry: ListenerRegistry, caplog: pytest.LogCaptureFixture
+    imm: Imm, registry: ListenerRegistry, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    task_id = await imm.create_task(duration=0.3)
+    task_id = await imm.create_task(duration=2.0)  # ends after the first GetTask gave up
     imm.emulator.faults.fail_mns(3)
-    imm.emulator.faults.throttle_imm(2)
+    imm.emulator.faults.throttle_imm(3)  # the hook's three attempts: the trigger logs its failure
 
     event = await run_trigger(imm.trigger(task_id))
     failed = await run_trigger(imm.trigger("OfficeConversion-nope"))
@@ -236,7 +283,9 @@ async def test_secrets_appear_neither_in_logs_nor_in_events(
     secret = imm.emulator.access_key_secret
     assert event["status"] == "succeeded" and failed["status"] == "error"
     assert registry.listeners[0].stats.errors >= 1
-    assert secret not in caplog.text
+    output = "".join(capfd.readouterr())
+    assert "GetTask failed (Throttling.User)" in output  # the trigger's own log, through structlog
+    assert secret not in caplog.text and secret not in output
     assert secret not in json.dumps([event, failed])
     assert secret not in repr(registry.listeners[0].key)
 
