@@ -233,6 +233,8 @@ class QueueListener:
         self._oldest_pending: float = 0.0
         self._task: asyncio.Task[None] | None = None
         self._worker: _WorkerThread | None = None
+        #: Threads told to stop, possibly still finishing a long poll; joined by :meth:`aclose`.
+        self._stopped: list[_WorkerThread] = []
         self._thread_state: _ThreadState | None = None
         self._wakeup = asyncio.Event()
         self._closing = False
@@ -470,11 +472,13 @@ class QueueListener:
 
     async def _release_thread(self, *, wait: bool) -> None:
         worker, self._worker = self._worker, None
-        if worker is None:
-            return
-        worker.stop()
+        if worker is not None:
+            worker.stop()
+            self._stopped = [w for w in self._stopped if w.alive] + [worker]
         if wait:
-            await asyncio.to_thread(worker.join)
+            for stopped in self._stopped:
+                await asyncio.to_thread(stopped.join)
+            self._stopped = []
 
 
 class _WorkerThread:
@@ -502,6 +506,10 @@ class _WorkerThread:
 
     def join(self) -> None:
         self._thread.join()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _serve(self) -> None:
         while (item := self._calls.get()) is not None:

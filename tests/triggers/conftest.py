@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -144,6 +145,8 @@ async def registry() -> AsyncIterator[ListenerRegistry]:
     registry = ListenerRegistry.install(FAST)
     yield registry
     await registry.aclose()
+    leftovers = [t.name for t in threading.enumerate() if t.name.startswith("imm-mns-listener")]
+    assert not leftovers, f"listener threads still running: {leftovers}"
 
 
 async def run_trigger(trigger: ImmTaskCompletedTrigger, timeout: float = 15.0) -> dict[str, Any]:
