@@ -10,7 +10,9 @@ import pytest
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 from tests.e2e.deployment import AirflowDeployment, emulator_connection
-from tests.e2e.processes import marked_processes
+
+#: Triggers one triggerer runs at once: two of them are needed for the 40 tasks of the failover test.
+TRIGGERER_CAPACITY = 24
 
 
 @dataclass
@@ -38,10 +40,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
             channel = MnsHook("imm_default").ensure_notification_channel()
         assert set(channel.created) == {"topic", "queue", "subscription"}
-        deployment.start_all()
+        deployment.start_all(triggerer_capacity=TRIGGERER_CAPACITY)
         yield Stack(emulator, deployment)
     finally:
         deployment.stop()
         emulator.stop()
         assert deployment.survivors == [], f"processes survived the deployment: {deployment.survivors}"
-        assert marked_processes(deployment.marker) == []
+        assert deployment.processes() == []

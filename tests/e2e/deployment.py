@@ -13,10 +13,12 @@ therefore in the processes' environment, never in the database or a DAG file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from airflow_provider_imm.emulator import ImmEmulator
-from tests.e2e.processes import MARKER_VARIABLE, Service, kill_marked
+from tests.e2e.processes import MARKER_VARIABLE, Service, deployment_processes, kill_all
 from tests.e2e.rest import AirflowRest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +53,10 @@ TUNING: Mapping[str, str] = {
     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
     "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "0",
+    # `airflow db migrate` writes every default into the airflow.cfg it generates, Airflow's
+    # `default_deferrable = false` included; the IMM operators honour a value set in the deployment,
+    # so deferral is switched on here explicitly, as a deployment that wants it does.
+    "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
     "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
@@ -120,6 +126,8 @@ class AirflowDeployment:
         self.marker = uuid.uuid4().hex
         self.password = secrets.token_urlsafe(16)
         self.services: dict[str, Service] = {}
+        #: Every service ever started, restarted ones included.
+        self._started: list[Service] = []
         self.survivors: list[str] = []
         self.env = self._environment(connections, extra_env or {})
         self.rest = AirflowRest(self.url, USERNAME, self.password)
@@ -179,6 +187,7 @@ class AirflowDeployment:
             raise RuntimeError(f"{name} is already running")
         service = Service(name, [AIRFLOW, *args], self.env, self.home / "logs" / f"{name}.log")
         self.services[name] = service
+        self._started.append(service)
         return service
 
     def start_api_server(self) -> Service:
@@ -190,15 +199,16 @@ class AirflowDeployment:
     def start_dag_processor(self) -> Service:
         return self.start("dag-processor", "dag-processor")
 
-    def start_triggerer(self, name: str = "triggerer") -> Service:
-        return self.start(name, "triggerer", "--skip-serve-logs")
+    def start_triggerer(self, name: str = "triggerer", capacity: int | None = None) -> Service:
+        extra = () if capacity is None else ("--capacity", str(capacity))
+        return self.start(name, "triggerer", "--skip-serve-logs", *extra)
 
-    def start_all(self) -> None:
+    def start_all(self, *, triggerer_capacity: int | None = None) -> None:
         self.migrate()
         self.start_api_server()
         self.start_dag_processor()
         self.start_scheduler()
-        self.start_triggerer()
+        self.start_triggerer(capacity=triggerer_capacity)
         self.wait_for_api()
 
     def wait_for_api(self, timeout: float = 180.0) -> None:
@@ -233,6 +243,19 @@ class AirflowDeployment:
                 raise TimeoutError(f"DAGs {sorted(missing)} not parsed after {timeout:.0f} s:\n{tail}")
             time.sleep(1.0)
 
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        """Read the metadata database (read-only; SQLite in WAL mode lets readers and writers coexist)."""
+        db = self.home / "airflow.db"
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+    def triggerer_jobs(self, *, alive: bool | None = None) -> list[dict[str, Any]]:
+        """TriggererJob records, oldest first (``alive``: heartbeating within the health threshold)."""
+        query: dict[str, Any] = {"job_type": "TriggererJob", "order_by": "id"}
+        if alive is not None:
+            query["is_alive"] = alive
+        return list(self.rest.paged("/api/v2/jobs", "jobs", **query))
+
     def check_alive(self) -> None:
         """Raise if a component that was not stopped on purpose has exited."""
         for name, service in self.services.items():
@@ -250,12 +273,21 @@ class AirflowDeployment:
         """SIGTERM every component at once, SIGKILL what is left after ``timeout`` seconds, then
         kill whatever still carries the marker (task processes live in process groups of their own).
         """
-        for service in self.services.values():
+        for service in self._started:
             service.terminate()
         deadline = time.monotonic() + timeout
-        for service in self.services.values():
+        for service in self._started:
             service.wait_or_kill(deadline - time.monotonic())
-        self.survivors = [f"{p.pid} {p.name()}" for p in kill_marked(self.marker)]
+        self.survivors = [f"{p.pid} {p.name()}" for p in kill_all(self.sessions, self.marker)]
+
+    @property
+    def sessions(self) -> set[int]:
+        """Session ids of every component started (each is the leader of its own session)."""
+        return {service.pid for service in self._started}
+
+    def processes(self) -> list[Any]:
+        """Every live process of the deployment, components and their descendants."""
+        return deployment_processes(self.sessions, self.marker)
 
     def __enter__(self) -> AirflowDeployment:
         return self

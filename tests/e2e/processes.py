@@ -1,9 +1,12 @@
-"""Processes of a deployment: each in its own process group, all findable by an environment marker.
+"""Processes of a deployment: each component in a session of its own, all descendants findable.
 
 Airflow's task supervisor moves every task process into a process group of its own, so killing the
-group of the scheduler does not reach its tasks. Every process started here therefore carries
-``IMM_E2E_MARKER=<unique value>`` in its environment, which all its descendants inherit; at the end
-every process carrying the marker is killed, and the caller can assert that none is left.
+group of the scheduler does not reach its tasks; and several Airflow processes rename themselves
+(``setproctitle``), which overwrites what ``/proc/<pid>/environ`` shows. Every component therefore
+starts a new session (its pid is the session id, inherited by all descendants whatever their
+process group), and also carries ``IMM_E2E_MARKER=<unique value>`` in its environment for any
+descendant that would start a session of its own. At the end every process found either way is
+killed, and the caller can assert that none is left.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -81,8 +84,8 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def marked_processes(marker: str) -> list[psutil.Process]:
-    """Live (non-zombie) processes whose environment carries ``marker``."""
+def deployment_processes(sessions: Collection[int], marker: str) -> list[psutil.Process]:
+    """Live (non-zombie) processes in one of ``sessions``, or whose environment carries ``marker``."""
     found = []
     for proc in psutil.process_iter():
         if proc.pid == os.getpid():
@@ -90,21 +93,21 @@ def marked_processes(marker: str) -> list[psutil.Process]:
         try:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if proc.environ().get(MARKER_VARIABLE) == marker:
+            if os.getsid(proc.pid) in sessions or proc.environ().get(MARKER_VARIABLE) == marker:
                 found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError, PermissionError):
             continue
     return found
 
 
-def kill_marked(marker: str, timeout: float = 20.0) -> list[psutil.Process]:
-    """SIGKILL every process carrying ``marker`` until none is left or ``timeout`` passes.
+def kill_all(sessions: Collection[int], marker: str, timeout: float = 20.0) -> list[psutil.Process]:
+    """SIGKILL every process of the deployment until none is left or ``timeout`` passes.
 
     Returns the processes still alive at the end (an empty list is success).
     """
     deadline = time.monotonic() + timeout
     while True:
-        survivors = marked_processes(marker)
+        survivors = deployment_processes(sessions, marker)
         if not survivors:
             return []
         for proc in survivors:
@@ -112,4 +115,4 @@ def kill_marked(marker: str, timeout: float = 20.0) -> list[psutil.Process]:
                 proc.kill()
         psutil.wait_procs(survivors, timeout=2)
         if time.monotonic() > deadline:
-            return marked_processes(marker)
+            return deployment_processes(sessions, marker)
