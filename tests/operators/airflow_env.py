@@ -31,6 +31,9 @@ _users = 0
 _saved_env: dict[str, str | None] = {}
 _home: Path | None = None
 _ids = itertools.count()
+#: A dag_id runs once per session: ``dag.test()`` of a second file with the same dag_id finds two
+#: serialized DAGs and stalls.
+_dag_ids: set[str] = set()
 
 
 def acquire(root: Path) -> Path:
@@ -125,6 +128,9 @@ def run_dag_file(home: Path, source: str) -> DagRunResult:
         sys.modules[name] = module
         spec.loader.exec_module(module)
         dag = module.dag
+        if dag.dag_id in _dag_ids:
+            raise ValueError(f"dag_id {dag.dag_id!r} already ran in this session: give each DAG file its own")
+        _dag_ids.add(dag.dag_id)
         run = dag.test(logical_date=LOGICAL_DATE)
         return _collect(dag.dag_id, run.run_id, str(run.state))
     finally:

@@ -166,7 +166,7 @@ def test_retry_after_a_lost_create_answer_finds_the_task_imm_created(
     imm.emulator.faults.hang_imm(1, seconds=1.0)
     result = imm.run(
         """
-        with DAG("lost_answer", schedule=None, default_args=DEFAULT_ARGS) as dag:
+        with DAG(__DAG_ID__, schedule=None, default_args=DEFAULT_ARGS) as dag:
             ImmCreateTaskOperator(
                 task_id="submit",
                 imm_conn_id=__CONN__,
@@ -177,6 +177,7 @@ def test_retry_after_a_lost_create_answer_finds_the_task_imm_created(
             )
         """,
         header=HEADER,
+        dag_id=f"lost_answer_{action}",
         action=action,
         request=request_fields,
         conn=conn,
