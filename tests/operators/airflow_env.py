@@ -98,6 +98,8 @@ class TaskRun:
     errors: list[BaseException] = field(default_factory=list)
     #: Every XCom of the instance by key (``return_value``, ``imm_task``, ``_link_ImmConsoleLink``).
     xcoms: dict[str, Any] = field(default_factory=dict)
+    #: The rendered template fields Airflow stored (and shows in the UI).
+    rendered: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,6 +141,7 @@ def run_dag_file(home: Path, source: str) -> DagRunResult:
 
 
 def _collect(dag_id: str, run_id: str, run_state: str) -> DagRunResult:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rendered
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -162,9 +165,19 @@ def _collect(dag_id: str, run_id: str, run_state: str) -> DagRunResult:
                 )
             ).all()
             xcoms = {row.key: XComModel.deserialize_value(row) for row in rows}
+            rendered = session.scalars(
+                select(Rendered.rendered_fields).where(
+                    Rendered.dag_id == dag_id,
+                    Rendered.run_id == run_id,
+                    Rendered.task_id == ti.task_id,
+                    Rendered.map_index == ti.map_index,
+                )
+            ).first()
             errors = list(dag_support.ERRORS.get(key, []))
             state = str(ti.state) if ti.state is not None else None
-            tasks[key] = TaskRun(state, ti.try_number, xcoms.get("return_value"), errors, xcoms)
+            tasks[key] = TaskRun(
+                state, ti.try_number, xcoms.get("return_value"), errors, xcoms, dict(rendered or {})
+            )
     return DagRunResult(run_state, tasks)
 
 
