@@ -1,79 +1,188 @@
-"""Round trip against the embedded emulator, through the official SDKs only.
+"""The nightly document conversion DAG on a real Airflow deployment, against the embedded emulator.
 
-Starts the emulator, sets up MNS topic -> subscription -> queue, creates an IMM office
-conversion task whose notification goes to the topic, receives the notification from the queue,
-prints it and checks that GetTask agrees. Exits non-zero on any failure.
+What happens, all on 127.0.0.1, nothing left running afterwards:
+
+1. The emulator (IMM + MNS + OSS) starts; three documents land in its OSS inbox.
+2. An ``imm`` connection to it (``AIRFLOW_CONN_IMM_DEFAULT``) sets up the MNS topic, queue and
+   subscription through ``MnsHook.ensure_notification_channel``.
+3. Airflow 3 starts as separate processes: api-server, scheduler (LocalExecutor), dag-processor and
+   triggerer, with ``example_dags/`` as the DAGs folder (the deployment harness of the e2e test).
+4. ``imm_nightly_document_conversion`` is triggered through the REST API. Each conversion submits an
+   IMM task and defers; the emulator keeps each IMM task running until its Airflow task is seen
+   deferred with its trigger started in the triggerer, then ends it. IMM's notification reaches the
+   trigger through MNS, and the Airflow task resumes on a worker.
+5. A summary: per document, the IMM task, its status, its outputs, and how long after the IMM task
+   ended the trigger fired and the Airflow task resumed.
+
+Exits non-zero if the run or any check failed. ``--keep`` keeps the Airflow home and the emulator's
+OSS folder (logs, database, outputs) for a look afterwards; they are kept on failure anyway.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
 
-from alibabacloud_imm20200930 import models as imm_models
-from alibabacloud_imm20200930.client import Client as ImmClient
-from alibabacloud_tea_openapi.models import Config
-from mns.account import Account
-from mns.mns_common import TopicHelper
-from mns.queue import QueueMeta
-from mns.subscription import SubscriptionMeta
-from mns.topic import TopicMeta
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
-from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+DAG_ID = "imm_nightly_document_conversion"
+TASK_ID = "convert_to_pdf"
+BUCKET = "imm-demo-docs"
+#: The DAG's ``documents`` param default: the demo runs the example DAG unchanged.
+DOCUMENTS = ["quarterly-report.docx", "board-minutes.docx", "price-list.xlsx"]
 
 
-def main() -> int:
-    with ImmEmulator(task_duration=0.5) as emu:
-        print(f"emulator listening on {emu.url}")
-        emu.oss.put("demo-docs", "inbox/report.docx", b"a document")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the Airflow home and OSS folder")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="imm-demo-"))
+    # This process reads the connection through Airflow too (to set up MNS): give it a home of its own.
+    os.environ["AIRFLOW_HOME"] = str(workdir / "client")
+    ok = False
+    try:
+        ok = run(workdir)
+    finally:
+        if ok and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"\nAirflow home, logs and the emulator's OSS folder: {workdir}")
+    print("\nDEMO OK" if ok else "\nDEMO FAILED")
+    return 0 if ok else 1
 
-        account = Account(emu.url, emu.access_key_id, emu.access_key_secret)
-        account.get_queue("imm-events").create(QueueMeta())
-        topic = account.get_topic("imm-topic")
-        topic.create(TopicMeta())
-        endpoint = TopicHelper.generate_queue_endpoint(emu.region, emu.account_id, "imm-events")
-        topic.get_subscription("airflow").subscribe(
-            SubscriptionMeta(endpoint, notify_content_format="SIMPLIFIED")
-        )
 
-        client = ImmClient(
-            Config(
-                access_key_id=emu.access_key_id,
-                access_key_secret=emu.access_key_secret,
-                endpoint=emu.endpoint,
-                protocol="http",
-                region_id=emu.region,
+def run(workdir: Path) -> bool:
+    from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+    from tests.e2e.deployment import AirflowDeployment, emulator_connection
+    from tests.e2e.emulator_admin import EmulatorAdmin
+    from tests.e2e.observe import release_when_deferred
+
+    started = time.monotonic()
+    with ImmEmulator(workdir / "oss") as emulator:
+        step(f"Emulator (IMM + MNS + OSS) listening on {emulator.url}")
+        for name in DOCUMENTS:
+            emulator.oss.put(BUCKET, f"inbox/{name}", f"contents of {name}".encode())
+        step(f"Put {len(DOCUMENTS)} documents under oss://{BUCKET}/inbox/")
+        admin = EmulatorAdmin(emulator.url)
+        admin.hold("CreateOfficeConversionTask")
+
+        connection = emulator_connection(emulator, DEFAULT_PROJECT)
+        os.environ["AIRFLOW_CONN_IMM_DEFAULT"] = json.dumps(connection)
+        from airflow_provider_imm.hooks.mns import MnsHook
+
+        channel = MnsHook("imm_default").ensure_notification_channel()
+        route = f"topic {channel.topic!r} -> subscription {channel.subscription!r} -> queue {channel.queue!r}"
+        step(f"MNS channel: {route}")
+
+        airflow = AirflowDeployment(workdir / "airflow", connections={"imm_default": connection})
+        try:
+            step(f"Starting Airflow: api-server on {airflow.url}, scheduler, dag-processor, triggerer ...")
+            airflow.start_all()
+            airflow.wait_for_dags({DAG_ID})
+            step(f"Airflow is up ({time.monotonic() - started:.0f} s); DAG {DAG_ID!r} parsed")
+            airflow.rest.unpause(DAG_ID)
+            logical_date = datetime.combine(date.today(), datetime.min.time(), timezone.utc).replace(hour=2)
+            run_id = airflow.rest.trigger(DAG_ID, logical_date=logical_date.isoformat())
+            step(f"Triggered run {run_id} through the REST API; waiting for the conversions to defer ...")
+            released = release_when_deferred(
+                airflow, admin, {DAG_ID: run_id}, {DAG_ID: {TASK_ID}}, settle=1.0, timeout=600
             )
-        )
-        request = imm_models.CreateOfficeConversionTaskRequest(
-            project_name=DEFAULT_PROJECT,
-            source_uri="oss://demo-docs/inbox/report.docx",
-            target_type="pdf",
-            target_uri="oss://demo-docs/outbox/{barename}.{autoext}",
-            notification=imm_models.Notification(mns=imm_models.MNS(topic_name="imm-topic")),
-        )
-        started = time.monotonic()
-        task = client.create_office_conversion_task(request).body
-        print(f"created IMM task {task.task_id}")
+            state = airflow.rest.run_state(DAG_ID, run_id)
+            step(f"Run finished: {state} ({time.monotonic() - started:.0f} s since the start)")
+            rows = summarize(airflow, emulator, run_id, released)
+        finally:
+            airflow.stop()
+        if airflow.survivors:
+            print(f"Processes left running: {airflow.survivors}")
+    print_table(rows)
+    problems = [f"run state is {state!r}"] if state != "success" else []
+    problems += [f"{row['document']}: {problem}" for row in rows for problem in row["problems"]]
+    problems += ["some Airflow processes survived"] if airflow.survivors else []
+    if len(rows) != len(DOCUMENTS):
+        problems.append(f"{len(rows)} conversions seen deferred, {len(DOCUMENTS)} expected")
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return not problems
 
-        queue = account.get_queue("imm-events")
-        queue.set_encoding(False)
-        message = queue.receive_message(wait_seconds=10)
-        queue.delete_message(message.receipt_handle)
-        waited = time.monotonic() - started
-        body = json.loads(message.message_body)
-        content = json.loads(body["content"])
-        print(f"notification received after {waited:.2f}s:")
-        print(json.dumps({**body, "content": content}, indent=2))
 
-        info = client.get_task(
-            imm_models.GetTaskRequest(project_name=DEFAULT_PROJECT, task_type="OfficeConversion", task_id=task.task_id)
-        ).body
-        print(f"GetTask: {info.status}; outputs: {emu.oss.list('demo-docs', 'outbox/')}")
-        ok = content["TaskId"] == task.task_id and content["Status"] == info.status == "Succeeded"
-        print("round trip OK" if ok else "round trip FAILED")
-        return 0 if ok else 1
+def summarize(airflow: Any, emulator: Any, run_id: str, released: dict[Any, Any]) -> list[dict[str, Any]]:
+    """One row per conversion, from XCom, the trigger and task logs, and the emulator's OSS."""
+    from tests.e2e.observe import fired_events, resumed_at
+
+    rows = []
+    for key, deferral in sorted(released.items(), key=lambda item: item[0][2]):
+        result = airflow.rest.xcom(DAG_ID, run_id, TASK_ID, map_index=key[2])
+        fired = fired_events(airflow, run_id, key).get(deferral.triggerer_job, [])
+        resumed = resumed_at(airflow, run_id, key)
+        ended = datetime.fromisoformat(result["end_time"]) if result.get("end_time") else None
+        problems = []
+        if result.get("status") != "Succeeded":
+            problems.append(f"IMM status {result.get('status')!r}")
+        missing = [uri for uri in result.get("output_uris", []) if not _exists(emulator, uri)]
+        if missing or not result.get("output_uris"):
+            problems.append(f"outputs missing in OSS: {missing or 'none reported'}")
+        if not fired:
+            problems.append("no event fired by the trigger in the triggerer")
+        if resumed is None:
+            problems.append("the task did not resume after its deferral")
+        rows.append(
+            {
+                "document": DOCUMENTS[key[2]] if key[2] < len(DOCUMENTS) else str(key[2]),
+                "imm_task_id": result.get("task_id", deferral.imm_task_id),
+                "status": result.get("status"),
+                "outputs": result.get("output_uris", []),
+                "triggerer_job": deferral.triggerer_job,
+                "source": fired[0].payload.get("source") if fired else None,
+                "fired_after": _seconds(ended, fired[0].at if fired else None),
+                "resumed_after": _seconds(ended, resumed),
+                "problems": problems,
+            }
+        )
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print()
+    for row in rows:
+        print(f"{row['document']}")
+        print(f"  IMM task        {row['imm_task_id']}")
+        print(f"  status          {row['status']}")
+        for uri in row["outputs"]:
+            print(f"  output          {uri}")
+        print(
+            f"  trigger         fired {_fmt(row['fired_after'])} after IMM ended, "
+            f"on the {row['source']} (triggerer job {row['triggerer_job']})"
+        )
+        print(f"  Airflow task    resumed {_fmt(row['resumed_after'])} after IMM ended")
+
+
+def step(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _exists(emulator: Any, uri: str) -> bool:
+    bucket, _, key = uri.removeprefix("oss://").partition("/")
+    return bool(emulator.oss.exists(bucket, key))
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
+def _fmt(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds:.2f} s"
 
 
 if __name__ == "__main__":

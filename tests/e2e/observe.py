@@ -165,6 +165,22 @@ def trigger_started(airflow: AirflowDeployment, run_id: str, key: TiKey, job: in
     return path.exists() and ') starting"' in path.read_text(errors="replace")
 
 
+def resumed_at(airflow: AirflowDeployment, run_id: str, key: TiKey, attempt: int = 1) -> datetime | None:
+    """When the task instance started again after its deferral (from its log), or None."""
+    deferred = False
+    for line in task_log(airflow, run_id, key, attempt).splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        event = str(record.get("event", ""))
+        if event.startswith("Pausing task as DEFERRED"):
+            deferred = True
+        elif deferred and event == "::group::Pre Execute":
+            return _timestamp(record["timestamp"])
+    return None
+
+
 def task_log(airflow: AirflowDeployment, run_id: str, key: TiKey, attempt: int = 1) -> str:
     path = task_log_dir(airflow, run_id, key) / f"attempt={attempt}.log"
     return path.read_text(errors="replace") if path.exists() else ""
