@@ -396,16 +396,14 @@ class ImmCreateTaskOperator(BaseOperator):
         if settings.mns_queue and topic and topic == settings.mns_topic:
             queue = settings.mns_queue
         else:
-            reason = (
+            # The trigger warns that it polls; this says why, and what would make it wait instead.
+            self.log.info(
+                "IMM task %s: %s, so the trigger polls GetTask every %g s; set mns_topic and mns_queue "
+                "on the connection (imm-setup-notifications creates them) to wait for the notification",
+                task_id,
                 f"the request notifies MNS topic {topic!r}, not the connection's mns_topic"
                 if topic
-                else f"connection {self.imm_conn_id!r} has no mns_topic and mns_queue"
-            )
-            self.log.warning(
-                "IMM task %s: %s, so the trigger polls GetTask every %.0f s instead of waiting for the "
-                "notification",
-                task_id,
-                reason,
+                else f"connection {self.imm_conn_id!r} has no mns_topic and mns_queue",
                 self.poll_interval,
             )
         deadline = time.time() + self.timeout if self.timeout else None

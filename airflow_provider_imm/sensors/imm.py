@@ -134,9 +134,10 @@ class ImmTaskSensor(BaseSensorOperator):
         settings = self.hook.settings
         queue = settings.mns_queue if settings.mns_topic and settings.mns_queue else None
         if queue is None:
-            self.log.warning(
+            # The trigger warns that it polls; this says how to make it wait for the notification.
+            self.log.info(
                 "IMM task %s: connection %r has no mns_topic and mns_queue, so the trigger polls GetTask "
-                "every %.0f s",
+                "every %g s",
                 self.imm_task_id,
                 self.imm_conn_id,
                 self.poke_interval,

@@ -301,7 +301,11 @@ def test_without_an_mns_queue_the_trigger_polls_with_one_warning(
     assert run.xcom["learned_from"] == "get_task"
     assert imm.emulator.counters.total("mns") == 0
     output = capfd.readouterr()
-    assert (output.out + output.err).count("so the trigger polls GetTask every") == 1
+    lines = (output.out + output.err).splitlines()
+    assert len([line for line in lines if "warning" in line and "GetTask every" in line]) == 1
+    assert any(
+        "has no mns_topic and mns_queue, so the trigger polls GetTask every 0.2 s" in line for line in lines
+    )
 
 
 def test_a_task_finished_at_the_first_get_task_completes_without_deferring(imm: Imm) -> None:
