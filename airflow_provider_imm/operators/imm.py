@@ -151,7 +151,10 @@ class ImmCreateTaskOperator(BaseOperator):
         On expiry the Airflow task fails; the IMM task keeps running (IMM cannot cancel tasks).
     :param reconcile_interval: seconds between GetTask checks while a notification is awaited.
     :param poll_interval: longest pause between GetTask checks when polling.
-    :param reattach: on a retry, reuse the task an earlier try submitted instead of submitting anew.
+    :param reattach: on a retry, reuse the task an earlier try submitted for the same request instead
+        of submitting anew: a running one is waited for, a succeeded one is the result, a failed one is
+        submitted again. How the earlier task is found, and when it cannot be, is described in
+        :mod:`airflow_provider_imm.operators.task_identity`.
 
     Returns (XCom) ``{"task_id", "task_type", "project", "action", "status", "code", "message",
     "start_time", "end_time", "target_uris", "output_uris", "learned_from"}``: ``target_uris`` are

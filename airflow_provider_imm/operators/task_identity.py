@@ -59,7 +59,7 @@ RESERVED_KEYS: frozenset[str] = frozenset({IDENTITY_TAG, REQUEST_TAG, *_READABLE
 #: the common limit of Alibaba Cloud resource tags, so longer names are shortened, keeping a hash.
 MAX_TAG_VALUE = 128
 MAX_USER_DATA_BYTES = 2048
-#: How far back a UserData search looks when the DAG run's start is unknown (IMM keeps tasks 7 days).
+#: How far back a UserData search looks at most (IMM keeps tasks 7 days).
 _SEARCH_HORIZON = timedelta(days=7)
 #: State store keys.
 _LEDGER_KEY = "imm_task"
@@ -334,9 +334,10 @@ def _by_user_data(
     identity: TaskInstanceIdentity,
     since: datetime | None,
 ) -> list[dict[str, Any]]:
-    start = (
-        (since - timedelta(minutes=5)) if since is not None else datetime.now(timezone.utc) - _SEARCH_HORIZON
-    )
+    # IMM keeps tasks 7 days: nothing older can be found, and a DAG run's start bounds it further.
+    start = datetime.now(timezone.utc) - _SEARCH_HORIZON
+    if since is not None:
+        start = max(start, since - timedelta(minutes=5))
     stamp = start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     tasks = hook.list_tasks(project, task_types=[operation.task_type], start_time_range={"Start": stamp})
     return [t for t in tasks if _user_data(t).get(IDENTITY_TAG) == identity.key]
