@@ -22,6 +22,7 @@ import configparser
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -126,6 +127,16 @@ class ImmInvalidRequestError(AirflowFailException):
         self.problems = error.problems
 
 
+@dataclass(frozen=True)
+class _Submission:
+    """What identifies this task instance's submission, for finding it again."""
+
+    identity: TaskInstanceIdentity
+    fingerprint: str
+    ledger: TaskLedger
+    marked: HowMarked
+
+
 def _seconds(value: timedelta | float | None, name: str) -> float | None:
     if value is None:
         return None
@@ -198,7 +209,6 @@ class ImmCreateTaskOperator(BaseOperator):
 
     # The run
     def execute(self, context: Context) -> Any:
-        from airflow_provider_imm.hooks.errors import ImmApiError
         from airflow_provider_imm.operators.task_identity import (
             TaskInstanceIdentity,
             TaskLedger,
@@ -222,37 +232,14 @@ class ImmCreateTaskOperator(BaseOperator):
             self.log.warning(
                 "%s: nothing records this task instance with the IMM task (%s), so a retry submits a new one",
                 self.action,
-                "Tags is not an object"
+                "the request's Tags is not an object"
                 if self.operation.has_tags
-                else "UserData is not a JSON object, or too long to add two keys",
+                else "the action has no Tags, and its UserData is absent from the SDK, not a JSON object, "
+                "or too long to take two more keys",
             )
-        earlier = None
-        if self.reattach and _try_number(context) > 1:
-            earlier = self._find_earlier(hook, project, identity, fingerprint, ledger, marked, context)
-        if earlier is not None:
-            self.log.info(
-                "Reattaching to IMM task %s (%s) submitted by an earlier try, found by %s",
-                earlier.task_id,
-                earlier.status,
-                earlier.found_by,
-            )
-            task_id, info = earlier.task_id, earlier.info
-        else:
-            try:
-                answer = hook.create_task(self.action, final, project)
-                task_id, info = str(answer["TaskId"]), None
-            except ImmApiError as err:
-                # A 5xx or a broken connection: IMM may have accepted the task all the same.
-                found = None
-                if err.kind in ("network", "server") and self.reattach:
-                    found = self._find_earlier(hook, project, identity, fingerprint, ledger, marked, context)
-                if found is None:
-                    raise
-                self.log.info("IMM accepted the task despite %s: it is %s", err.code, found.task_id)
-                task_id, info = found.task_id, found.info
-            self.log.info(
-                "Submitted IMM %s task %s in project %s", self.operation.task_type, task_id, project
-            )
+        task_id, info = self._reuse_or_submit(
+            hook, final, project, _Submission(identity, fingerprint, ledger, marked), context
+        )
         ledger.remember(task_id, self.operation.task_type, project, fingerprint)
         context["ti"].xcom_push(
             key=IMM_TASK_XCOM_KEY,
@@ -306,6 +293,41 @@ class ImmCreateTaskOperator(BaseOperator):
         )
 
     # Steps
+    def _reuse_or_submit(
+        self,
+        hook: ImmHook,
+        request: Mapping[str, Any],
+        project: str,
+        submission: _Submission,
+        context: Context,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """The TaskId to wait for, and its task information if already known."""
+        from airflow_provider_imm.hooks.errors import ImmApiError
+
+        if self.reattach and _try_number(context) > 1:
+            earlier = self._find_earlier(hook, project, submission, context)
+            if earlier is not None:
+                self.log.info(
+                    "Reattaching to IMM task %s (%s) submitted by an earlier try, found by %s",
+                    earlier.task_id,
+                    earlier.status,
+                    earlier.found_by,
+                )
+                return earlier.task_id, earlier.info
+        try:
+            task_id = str(hook.create_task(self.action, request, project)["TaskId"])
+        except ImmApiError as err:
+            # A 5xx or a broken connection: IMM may have accepted the task all the same.
+            found = None
+            if err.kind in ("network", "server") and self.reattach:
+                found = self._find_earlier(hook, project, submission, context)
+            if found is None:
+                raise
+            self.log.info("IMM accepted the task despite %s: it is %s", err.code, found.task_id)
+            return found.task_id, found.info
+        self.log.info("Submitted IMM %s task %s in project %s", self.operation.task_type, task_id, project)
+        return task_id, None
+
     def _hook(self) -> ImmHook:
         from airflow_provider_imm.hooks.imm import ImmHook
 
@@ -364,27 +386,19 @@ class ImmCreateTaskOperator(BaseOperator):
         return request
 
     def _find_earlier(
-        self,
-        hook: ImmHook,
-        project: str,
-        identity: TaskInstanceIdentity,
-        fingerprint: str,
-        ledger: TaskLedger,
-        marked: HowMarked,
-        context: Context,
+        self, hook: ImmHook, project: str, submission: _Submission, context: Context
     ) -> EarlierTask | None:
         from airflow_provider_imm.operators.task_identity import find_earlier_task
 
-        dag_run = context.get("dag_run")
-        since = getattr(dag_run, "start_date", None)
+        since = getattr(context.get("dag_run"), "start_date", None)
         return find_earlier_task(
             hook,
             self.operation,
             project,
-            identity,
-            fingerprint,
-            ledger,
-            marked=marked,
+            submission.identity,
+            submission.fingerprint,
+            submission.ledger,
+            marked=submission.marked,
             since=since if isinstance(since, datetime) else None,
             log=self.log,
         )

@@ -90,10 +90,10 @@ class Imm:
 
 @pytest.fixture
 def imm(emulator: ImmEmulator, airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> Imm:
-    helper = Imm(emulator, airflow_home, monkeypatch)
-    helper.conn_id = helper.connection()
+    imm_env = Imm(emulator, airflow_home, monkeypatch)
+    imm_env.conn_id = imm_env.connection()
     from airflow_provider_imm.hooks.mns import MnsHook
 
-    MnsHook(helper.conn_id).ensure_notification_channel()
+    MnsHook(imm_env.conn_id).ensure_notification_channel()
     emulator.counters.reset()
-    return helper
+    return imm_env
