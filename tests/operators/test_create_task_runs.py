@@ -109,7 +109,9 @@ def test_failed_imm_task_fails_the_airflow_task_with_imm_code(imm: Imm) -> None:
     assert "does not exist" in str(error)
 
 
-def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(imm: Imm) -> None:
+def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(
+    imm: Imm, capfd: pytest.CaptureFixture[str]
+) -> None:
     imm.put(DOC)
     result = imm.run(
         """
@@ -139,6 +141,9 @@ def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(imm: Imm) 
     assert timeout.task_id == task["TaskId"] == run.xcom["task_id"]
     assert str(task["TaskId"]) in str(timeout)
     assert imm.creates() == 1
+    # Airflow 3.3's task state store told the retry which task its first try submitted.
+    output = capfd.readouterr()
+    assert "submitted by an earlier try, found by state store" in output.out + output.err
 
 
 @pytest.mark.parametrize(
