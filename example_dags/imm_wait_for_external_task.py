@@ -25,6 +25,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
     params={
         "imm_task_id": Param(type="string", minLength=1, description="TaskId IMM returned"),
         "imm_task_type": Param("MediaConvert", type="string", description="its TaskType or action"),

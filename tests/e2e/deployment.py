@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +36,15 @@ from tests.e2e.rest import AirflowRest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
+#: The DAGs ``example_dags/`` defines.
+EXAMPLE_DAG_IDS = frozenset(
+    {
+        "imm_nightly_document_conversion",
+        "imm_media_transcoding",
+        "imm_compress_run_outputs",
+        "imm_wait_for_external_task",
+    }
+)
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 USERNAME = "admin"
@@ -227,7 +236,7 @@ class AirflowDeployment:
                 raise TimeoutError(f"api-server not up after {timeout:.0f} s:\n{self.log_tail('api-server')}")
             time.sleep(0.5)
 
-    def wait_for_dags(self, dag_ids: set[str], timeout: float = 180.0) -> None:
+    def wait_for_dags(self, dag_ids: Collection[str], timeout: float = 180.0) -> None:
         """Until the dag-processor has stored every DAG of ``dag_ids``; import errors fail at once."""
         deadline = time.monotonic() + timeout
         while True:
@@ -235,7 +244,7 @@ class AirflowDeployment:
             errors = self.rest.dag_import_errors()
             if errors:
                 raise AssertionError(f"DAG import errors: {json.dumps(errors, indent=2)}")
-            missing = dag_ids - set(self.rest.dag_ids())
+            missing = set(dag_ids) - set(self.rest.dag_ids())
             if not missing:
                 return
             if time.monotonic() > deadline:

@@ -1,15 +1,18 @@
 """End to end: the example DAGs on a real Airflow 3 deployment (api-server, scheduler, dag-processor,
 triggerers as separate processes, LocalExecutor) against the emulator, everything on loopback.
 
-The emulator holds every IMM task Running until the test has seen its Airflow task deferred, with
-its trigger assigned to a triggerer job; only then does the IMM task end. So a run that succeeds
-went through deferral, the trigger in a triggerer process, the MNS notification and the resume.
+The emulator holds every IMM task Running until the test has seen its Airflow task deferred and
+its trigger started by a triggerer process; only then does the IMM task end. So a run that
+succeeds went through deferral, the trigger in a triggerer, the MNS notification and the resume.
+The second test runs two triggerers, 40 waiting conversions, and kills one triggerer meanwhile.
 """
 
 from __future__ import annotations
 
 import io
+import time
 import zipfile
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -18,15 +21,19 @@ from alibabacloud_imm20200930.client import Client as ImmClient
 from alibabacloud_tea_openapi.models import Config
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from tests.e2e.conftest import Stack
-from tests.e2e.deployment import MNS_TOPIC
+from tests.e2e.conftest import TRIGGERER_CAPACITY, Stack
+from tests.e2e.deployment import EXAMPLE_DAG_IDS, MNS_TOPIC
 from tests.e2e.emulator_admin import EmulatorAdmin
 from tests.e2e.observe import (
+    TiKey,
+    deferred_instances,
     fired_events,
+    imm_task_of,
     release_when_deferred,
     task_log,
+    trigger_started,
+    wait_for_runs,
 )
-from tests.e2e.test_example_dags_parse import EXPECTED_DAG_IDS
 
 pytestmark = pytest.mark.timeout(480)
 
@@ -47,7 +54,7 @@ DOCS_BUCKET, MEDIA_BUCKET = "imm-demo-docs", "imm-demo-media"
 DOCUMENTS = ["quarterly-report.docx", "board-minutes.docx", "price-list.xlsx"]
 DRAFTS = ["sales.xlsx", "support.docx"]
 VIDEO = "uploads/launch-teaser.mov"
-#: Seconds between seeing a task deferred and letting its IMM task end.
+#: Seconds between a trigger's start in the triggerer and the end of its IMM task.
 SETTLE = 4.0
 
 
@@ -92,12 +99,12 @@ def test_example_dags_defer_resume_on_notifications_and_write_their_outputs(stac
     admin.hold(*HELD_ACTIONS)
     _put(emulator, DOCS_BUCKET, [f"inbox/{name}" for name in DOCUMENTS] + [f"drafts/{n}" for n in DRAFTS])
     _put(emulator, MEDIA_BUCKET, [VIDEO, "uploads/app.mov"], b"video")
-    airflow.wait_for_dags(EXPECTED_DAG_IDS)
+    airflow.wait_for_dags(EXAMPLE_DAG_IDS)
     tasks_before = {t["TaskId"] for t in admin.tasks()}
     external = _submit_outside_airflow(emulator)
 
     runs = {}
-    for dag_id in sorted(EXPECTED_DAG_IDS):
+    for dag_id in sorted(EXAMPLE_DAG_IDS):
         airflow.rest.unpause(dag_id)
         conf = {"imm_task_id": external} if dag_id == SENSOR else {}
         runs[dag_id] = airflow.rest.trigger(dag_id, logical_date="2026-11-20T02:00:00Z", conf=conf)
@@ -185,3 +192,88 @@ def task_logs_of(stack: Stack, dag_id: str, run_id: str) -> str:
             f"{key} {ti['state']} try {ti['try_number']}\n{task_log(stack.airflow, run_id, key)[-2000:]}"
         )
     return "\n".join(lines)
+
+
+#: A night with many documents: more triggers than one triggerer's capacity.
+BULK = [f"scan-{index:02d}.docx" for index in range(40)]
+
+
+def test_two_triggerers_share_forty_waits_and_losing_one_loses_and_repeats_nothing(stack: Stack) -> None:
+    emulator, airflow = stack.emulator, stack.airflow
+    admin = EmulatorAdmin(emulator.url)
+    admin.hold("CreateOfficeConversionTask")
+    _put(emulator, DOCS_BUCKET, [f"bulk/{name}" for name in BULK])
+    airflow.wait_for_dags({NIGHTLY})
+    (first,) = (job["id"] for job in airflow.triggerer_jobs(alive=True))
+    airflow.start_triggerer("triggerer-2", capacity=TRIGGERER_CAPACITY)
+    second = _wait_for_new_triggerer(stack, known={first})
+    creates_before = admin.counters().get("imm:CreateOfficeConversionTask", 0)
+
+    airflow.rest.unpause(NIGHTLY)
+    conf = {"inbox": "bulk/", "documents": BULK, "team": "bulk"}
+    run_id = airflow.rest.trigger(NIGHTLY, logical_date="2026-11-19T02:00:00Z", conf=conf)
+    waiting = _wait_until_all_waiting(stack, run_id, count=len(BULK), timeout=300)
+
+    # Both triggerers run a share of the 40 triggers (each can hold at most 24).
+    shares = Counter(waiting.values())
+    assert set(shares) == {first, second}, shares
+    assert max(shares.values()) <= TRIGGERER_CAPACITY
+    time.sleep(SETTLE)
+
+    # The first triggerer dies while all 40 IMM tasks still run; then IMM finishes them all.
+    airflow.kill("triggerer")
+    orphaned = {key for key, job in waiting.items() if job == first}
+    for key in waiting:
+        admin.finish(imm_task_of(airflow, run_id, key))
+    assert wait_for_runs(airflow, {NIGHTLY: run_id}, timeout=300) == {NIGHTLY: "success"}
+
+    # Every wait completed; those of the dead triggerer were taken over by the other one.
+    states = Counter(ti["state"] for ti in airflow.rest.task_instances(NIGHTLY, run_id))
+    assert states == {"success": len(BULK) + 2}
+    for key in waiting:
+        fired = fired_events(airflow, run_id, key)
+        assert [e.payload["status"] for e in fired[second]] == ["succeeded"], (key, fired)
+        if key in orphaned:
+            assert not fired.get(first), (key, fired)
+    assert first not in {job["id"] for job in airflow.triggerer_jobs(alive=True)}
+
+    # Exactly one IMM task per document: nothing resubmitted by a retry or by the takeover.
+    ours = [t for t in admin.tasks() if t["Tags"].get("airflow-run") == run_id]
+    assert sorted(int(t["Tags"]["airflow-map-index"]) for t in ours) == list(range(len(BULK)))
+    assert admin.counters()["imm:CreateOfficeConversionTask"] - creates_before == len(BULK)
+    summary = _xcom(stack, NIGHTLY, run_id, "summarize")
+    assert summary["converted"] == len(BULK)
+    assert sorted(summary["imm_tasks"]) == sorted(t["TaskId"] for t in ours)
+    written = admin.objects(DOCS_BUCKET, "outbox/2026-11-19/bulk/")
+    assert written == [f"outbox/2026-11-19/bulk/{name.removesuffix('.docx')}.pdf" for name in BULK]
+
+
+def _wait_for_new_triggerer(stack: Stack, known: set[int], timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        stack.airflow.check_alive()
+        new = {job["id"] for job in stack.airflow.triggerer_jobs(alive=True)} - known
+        if new:
+            (job,) = new
+            return int(job)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no second triggerer after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def _wait_until_all_waiting(stack: Stack, run_id: str, count: int, timeout: float) -> dict[TiKey, int]:
+    """Until ``count`` conversions are deferred with their trigger started; key -> triggerer job."""
+    airflow = stack.airflow
+    deadline = time.monotonic() + timeout
+    while True:
+        airflow.check_alive()
+        deferred = {
+            key: job
+            for key, job in deferred_instances(airflow, NIGHTLY, run_id).items()
+            if key[1] == "convert_to_pdf" and trigger_started(airflow, run_id, key, job)
+        }
+        if len(deferred) == count:
+            return deferred
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(deferred)} of {count} tasks waiting after {timeout:.0f} s")
+        time.sleep(1.0)
