@@ -31,6 +31,8 @@ TOPIC = "imm-events"
 QUEUE = "airflow-imm"
 BUCKET = "docs"
 _ids = itertools.count()
+#: How a task created or finished with a status other than Succeeded fails.
+FAILURE = {"code": "InvalidDocument", "message": "The document is damaged."}
 
 #: Short waits so each test takes seconds; the rules are the production ones.
 FAST = ListenerSettings(
@@ -59,7 +61,7 @@ class Imm:
         """An OfficeConversion task that ends after ``duration`` s (None: when finished by hand)."""
         behaviour: dict[str, Any] = {"duration": duration}
         if status != "Succeeded":
-            behaviour.update(status=status, code="InvalidDocument", message="The document is damaged.")
+            behaviour.update(status=status, **FAILURE)
         request = imm_models.CreateOfficeConversionTaskRequest(
             project_name=DEFAULT_PROJECT,
             source_uri=f"oss://{BUCKET}/in/report.docx",
@@ -71,8 +73,11 @@ class Imm:
         response = await self.client.create_office_conversion_task_async(request)
         return str(response.body.task_id)
 
-    def finish(self, task_id: str) -> None:
-        self.emulator.imm.finish_task(task_id)
+    def finish(self, task_id: str, status: str = "Succeeded") -> None:
+        """End a task created with ``duration=None`` now, as ``create_task`` would have with ``status``."""
+        failure = FAILURE if status != "Succeeded" else {}
+        if not self.emulator.imm.finish_task(task_id, status=status, **failure):
+            raise AssertionError(f"task {task_id} had already ended")
 
     def trigger(self, task_id: str, **kwargs: Any) -> ImmTaskCompletedTrigger:
         params: dict[str, Any] = {
@@ -158,6 +163,43 @@ async def run_trigger(trigger: ImmTaskCompletedTrigger, timeout: float = 15.0) -
     events = await asyncio.wait_for(collect(), timeout)
     assert len(events) == 1
     return dict(events[0].payload)
+
+
+async def start_triggers(
+    imm: Imm,
+    registry: ListenerRegistry,
+    *triggers: ImmTaskCompletedTrigger,
+    get_task_calls: int | None = None,
+    timeout: float = 15.0,
+) -> list[asyncio.Task[dict[str, Any]]]:
+    """Run ``triggers`` as :func:`run_trigger` does; return once each one that has a queue is registered
+    with the listener and GetTask has reached IMM ``get_task_calls`` times (default: once more per trigger).
+
+    A task the test ends afterwards ends while they wait, however loaded the machine: its end is then
+    learnt the way the test arranges (notification, reconciliation), never from a first GetTask that
+    happened to come after it. Await the returned tasks for the events.
+    """
+    calls = imm.get_task_calls() + len(triggers) if get_task_calls is None else get_task_calls
+    registered = _waiting(registry) + sum(1 for t in triggers if t.mns_queue)
+    running = [asyncio.ensure_future(run_trigger(t, timeout)) for t in triggers]
+
+    def started() -> bool:
+        # A trigger that ended already has nothing to wait for: awaiting it shows the test why.
+        return any(r.done() for r in running) or (
+            imm.get_task_calls() >= calls and _waiting(registry) >= registered
+        )
+
+    try:
+        await eventually(started, timeout)
+    except BaseException:
+        for task in running:
+            task.cancel()
+        raise
+    return running
+
+
+def _waiting(registry: ListenerRegistry) -> int:
+    return sum(listener.waiting for listener in registry.listeners)
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0) -> None:

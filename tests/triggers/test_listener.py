@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import dataclasses
 import json
 import logging
 import random
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_imm.triggers.mns_listener import ListenerKey, ListenerRegistry
-from tests.triggers.conftest import FAST, Imm, eventually, run_trigger
+from tests.triggers.conftest import FAST, Imm, eventually, start_triggers
 
 LISTENER_THREAD = "imm-mns-listener"
 
@@ -23,7 +25,7 @@ def listener_threads() -> int:
 
 
 async def test_many_triggers_share_one_receive_loop_and_thread(imm: Imm, registry: ListenerRegistry) -> None:
-    task_ids = [await imm.create_task(duration=random.uniform(0.3, 1.2)) for _ in range(40)]
+    task_ids = [await imm.create_task(duration=None) for _ in range(40)]
     threads_seen: list[int] = []
 
     async def sample_threads() -> None:
@@ -32,7 +34,11 @@ async def test_many_triggers_share_one_receive_loop_and_thread(imm: Imm, registr
             await asyncio.sleep(0.05)
 
     sampler = asyncio.ensure_future(sample_threads())
-    events = await asyncio.gather(*(run_trigger(imm.trigger(t)) for t in task_ids))
+    running = await start_triggers(imm, registry, *(imm.trigger(t) for t in task_ids))
+    for task_id in random.sample(task_ids, len(task_ids)):  # they end in any order, over about a second
+        imm.finish(task_id)
+        await asyncio.sleep(random.uniform(0.0, 0.05))
+    events = await asyncio.gather(*running)
     sampler.cancel()
 
     assert {e["status"] for e in events} == {"succeeded"}
@@ -50,14 +56,20 @@ async def test_many_triggers_share_one_receive_loop_and_thread(imm: Imm, registr
 async def test_the_loop_stops_when_nobody_waits_and_starts_again(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
-    first = await run_trigger(imm.trigger(await imm.create_task(duration=0.1)))
+    async def one_task() -> dict[str, Any]:
+        task_id = await imm.create_task(duration=None)
+        (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+        imm.finish(task_id)
+        return await running
+
+    first = await one_task()
     (listener,) = registry.listeners
     await eventually(lambda: not listener.running and listener_threads() == 0, timeout=3)
     receives = imm.emulator.counters.get("mns", "BatchReceiveMessage")
     await asyncio.sleep(1.5)
     assert imm.emulator.counters.get("mns", "BatchReceiveMessage") == receives  # idle: no polling
 
-    second = await run_trigger(imm.trigger(await imm.create_task(duration=0.1)))
+    second = await one_task()
 
     assert (first["source"], second["source"]) == ("notification", "notification")
     assert registry.listeners == [listener]
@@ -66,11 +78,13 @@ async def test_the_loop_stops_when_nobody_waits_and_starts_again(
 
 async def test_duplicate_notifications_are_deleted_at_once(imm: Imm, registry: ListenerRegistry) -> None:
     other = await imm.create_task(duration=None)  # someone else keeps the loop running meanwhile
-    running = asyncio.ensure_future(run_trigger(imm.trigger(other)))
+    (other_running,) = await start_triggers(imm, registry, imm.trigger(other))
     imm.emulator.faults.duplicate_notifications(1)
-    task_id = await imm.create_task(duration=0.2)
+    task_id = await imm.create_task(duration=None)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+    imm.finish(task_id)
 
-    event = await run_trigger(imm.trigger(task_id))
+    event = await running
 
     assert (event["status"], event["source"]) == ("succeeded", "notification")
     stats = registry.listeners[0].stats
@@ -78,14 +92,14 @@ async def test_duplicate_notifications_are_deleted_at_once(imm: Imm, registry: L
     await eventually(lambda: imm.queue_messages() == 0, timeout=1.5)
     assert stats.dropped == 0 and stats.returned == 0  # not left to the grace period
     imm.finish(other)
-    assert (await running)["source"] == "notification"
+    assert (await other_running)["source"] == "notification"
 
 
 async def test_foreign_and_unreadable_messages_go_back_then_expire_without_disturbing_anyone(
     imm: Imm, registry: ListenerRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="airflow_provider_imm.triggers.mns_listener")
-    waiting = await imm.create_task(duration=FAST.orphan_grace + 1.5)  # keeps the loop running
+    waiting = await imm.create_task(duration=None)  # keeps the loop running until the end
     other = {"TaskId": "OfficeConversion-someone-else", "Status": "Succeeded", "ProjectName": "p"}
     foreign = [
         "hello, not JSON",
@@ -93,22 +107,24 @@ async def test_foreign_and_unreadable_messages_go_back_then_expire_without_distu
         '{"id": "x", "source": "acs.imm", "content": "{\\"TaskId\\": ',  # truncated
         json.dumps(other),  # an IMM notification nobody here waits for
     ]
-    trigger = imm.trigger(waiting)
-    running = asyncio.ensure_future(run_trigger(trigger))
-    await eventually(lambda: bool(registry.listeners) and registry.listeners[0].running)
+    (running,) = await start_triggers(imm, registry, imm.trigger(waiting))
     for body in foreign:
         imm.publish(body)
-    ours = await imm.create_task(duration=0.3)
+    stats = registry.listeners[0].stats
+    await eventually(lambda: stats.returned >= len(foreign))  # all seen once before ours ends
+    ours = await imm.create_task(duration=None)
+    (ours_running,) = await start_triggers(imm, registry, imm.trigger(ours))
+    imm.finish(ours)
 
-    event = await run_trigger(imm.trigger(ours))
+    event = await ours_running
 
     assert (event["status"], event["source"]) == ("succeeded", "notification")
     assert imm.queue_messages() >= len(foreign) - 1  # given back, not deleted on sight
-    stats = registry.listeners[0].stats
     assert stats.returned >= len(foreign)
-    assert (await running)["source"] == "notification"
     # Past the grace period they are deleted; the unreadable ones were logged once each.
     await eventually(lambda: stats.dropped == len(foreign), timeout=FAST.orphan_grace + 3)
+    imm.finish(waiting)
+    assert (await running)["source"] == "notification"
     await eventually(lambda: imm.queue_messages() == 0, timeout=1.5)
     unreadable = [r for r in caplog.records if "is not an IMM task notification" in r.getMessage()]
     assert len(unreadable) == 3
@@ -119,9 +135,11 @@ async def test_a_damaged_notification_is_made_up_for_by_reconciliation(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
     imm.emulator.faults.corrupt_notifications(1)
-    task_id = await imm.create_task(duration=0.2)
+    task_id = await imm.create_task(duration=None)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id, reconcile_interval=1.0))
+    imm.finish(task_id)
 
-    event = await run_trigger(imm.trigger(task_id, reconcile_interval=1.0))
+    event = await running
 
     assert (event["status"], event["source"]) == ("succeeded", "get_task")
     assert registry.listeners[0].stats.unreadable >= 1
@@ -129,9 +147,11 @@ async def test_a_damaged_notification_is_made_up_for_by_reconciliation(
 
 async def test_a_base64_notification_is_understood(imm: Imm, registry: ListenerRegistry) -> None:
     imm.emulator.faults.base64_notifications(1)
-    task_id = await imm.create_task(duration=0.2)
+    task_id = await imm.create_task(duration=None)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+    imm.finish(task_id)
 
-    event = await run_trigger(imm.trigger(task_id))
+    event = await running
 
     assert (event["status"], event["source"]) == ("succeeded", "notification")
 
@@ -141,9 +161,11 @@ async def test_mns_failing_for_a_while_is_backed_off_and_logged_once(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="airflow_provider_imm.triggers.mns_listener")
     imm.emulator.faults.fail_mns(5)
-    task_id = await imm.create_task(duration=0.2)
+    task_id = await imm.create_task(duration=None)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+    imm.finish(task_id)
 
-    event = await run_trigger(imm.trigger(task_id))
+    event = await running
 
     assert (event["status"], event["source"]) == ("succeeded", "notification")
     assert registry.listeners[0].stats.errors == 5
@@ -156,9 +178,12 @@ async def test_while_mns_is_down_triggers_finish_through_reconciliation(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
     imm.emulator.faults.fail_mns(10_000)
-    task_ids = [await imm.create_task(duration=0.2) for _ in range(3)]
+    task_ids = [await imm.create_task(duration=None) for _ in range(3)]
+    running = await start_triggers(imm, registry, *(imm.trigger(t, reconcile_interval=0.6) for t in task_ids))
+    for task_id in task_ids:
+        imm.finish(task_id)
 
-    events = await asyncio.gather(*(run_trigger(imm.trigger(t, reconcile_interval=0.6)) for t in task_ids))
+    events = await asyncio.gather(*running)
 
     assert [(e["status"], e["source"]) for e in events] == [("succeeded", "get_task")] * 3
     imm.emulator.faults.clear()
@@ -166,28 +191,33 @@ async def test_while_mns_is_down_triggers_finish_through_reconciliation(
 
 def test_two_triggerer_processes_on_one_queue_lose_nothing(imm: Imm) -> None:
     """Two event loops in two threads stand for two triggerers (an HA deployment)."""
+    # A notification the other triggerer keeps receiving is deleted once the grace has passed (safe:
+    # reconciliation). FAST's 2 s allows two rounds of hiding; production allows twenty, and so does this.
+    settings = dataclasses.replace(FAST, orphan_grace=20.0)
     results: dict[str, list[dict[str, Any]]] = {}
     stats: dict[str, Any] = {}
+    count = 12
 
-    async def triggerer(name: str, count: int) -> None:
-        registry = ListenerRegistry.install(FAST)
+    async def triggerer(name: str) -> None:
+        registry = ListenerRegistry.install(settings)
         try:
-            task_ids = [await imm.create_task(duration=random.uniform(0.2, 1.5)) for _ in range(count)]
+            task_ids = [await imm.create_task(duration=None) for _ in range(count)]
             triggers = [imm.trigger(t) for t in task_ids]
-            results[name] = list(await asyncio.gather(*(run_trigger(t, timeout=20) for t in triggers)))
+            # Both triggerers wait for all their tasks before any ends.
+            running = await start_triggers(imm, registry, *triggers, get_task_calls=2 * count, timeout=20)
+            for task_id in random.sample(task_ids, count):
+                imm.finish(task_id)
+                await asyncio.sleep(random.uniform(0.0, 0.1))
+            results[name] = list(await asyncio.gather(*running))
             (listener,) = registry.listeners
             stats[name] = listener.stats
         finally:
             await registry.aclose()
 
-    threads = [
-        threading.Thread(target=asyncio.run, args=(triggerer(name, 12),), name=f"triggerer-{name}")
-        for name in ("a", "b")
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=40)
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="triggerer") as pool:
+        done = [pool.submit(asyncio.run, triggerer(name)) for name in ("a", "b")]
+        for future in done:
+            future.result(timeout=40)  # raises what failed in that triggerer
 
     assert set(results) == {"a", "b"}
     for events in results.values():
@@ -214,9 +244,12 @@ def test_time_is_spent_waiting_not_spinning(imm: Imm) -> None:
     async def main() -> int:
         registry = ListenerRegistry.install(FAST)
         try:
-            task_id = await imm.create_task(duration=2.5)
+            task_id = await imm.create_task(duration=None)
             started = time.monotonic()
-            event = await run_trigger(imm.trigger(task_id))
+            (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+            await asyncio.sleep(2.5)  # the time spent waiting, measured
+            imm.finish(task_id)
+            event = await running
             assert event["source"] == "notification"
             assert time.monotonic() - started >= 2.0
             return registry.listeners[0].stats.receives

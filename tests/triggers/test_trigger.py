@@ -16,16 +16,20 @@ from airflow.serialization.decoders import smart_decode_trigger_kwargs
 from airflow_provider_imm.emulator import DEFAULT_PROJECT
 from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger, parse_deadline
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from tests.triggers.conftest import Imm, eventually, run_trigger
+from tests.triggers.conftest import Imm, eventually, run_trigger, start_triggers
 
 
 async def test_the_notification_ends_the_wait(imm: Imm, registry: ListenerRegistry) -> None:
-    task_id = await imm.create_task(duration=0.3)
-    started = time.monotonic()
+    task_id = await imm.create_task(duration=None)
+    created = time.monotonic()
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+    await asyncio.sleep(max(0.0, created + 0.3 - time.monotonic()))  # the task runs 0.3 s
+    imm.finish(task_id)
+    finished = time.monotonic()
 
-    event = await run_trigger(imm.trigger(task_id))
+    event = await running
 
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - finished < 2.0
     assert event["status"] == "succeeded"
     assert event["imm_status"] == "Succeeded"
     assert event["source"] == "notification"
@@ -41,9 +45,11 @@ async def test_the_notification_ends_the_wait(imm: Imm, registry: ListenerRegist
 
 
 async def test_a_failed_task_reports_imm_code_and_message(imm: Imm, registry: ListenerRegistry) -> None:
-    task_id = await imm.create_task(duration=0.2, status="Failed")
+    task_id = await imm.create_task(duration=None)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+    imm.finish(task_id, status="Failed")
 
-    event = await run_trigger(imm.trigger(task_id))
+    event = await running
 
     assert (event["status"], event["imm_status"], event["source"]) == ("failed", "Failed", "notification")
     assert event["code"] == "InvalidDocument"
@@ -82,36 +88,43 @@ async def test_a_lost_notification_is_made_up_for_by_reconciliation(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
     imm.emulator.faults.drop_notifications(1)
-    task_id = await imm.create_task(duration=0.3)
-    started = time.monotonic()
+    task_id = await imm.create_task(duration=None)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id, reconcile_interval=1.0))
+    imm.finish(task_id)
+    finished = time.monotonic()
 
-    event = await run_trigger(imm.trigger(task_id, reconcile_interval=1.0))
+    event = await running
 
     assert (event["status"], event["source"]) == ("succeeded", "get_task")
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - finished < 3.0
     assert imm.get_task_calls() >= 2
 
 
 async def test_a_notification_arriving_during_the_first_get_task_is_not_lost(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
-    task_id = await imm.create_task(duration=0.3)
+    task_id = await imm.create_task(duration=None)
     imm.emulator.faults.imm_latency = 2.0  # the first GetTask answers long after the task ended
-    started = time.monotonic()
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+    imm.finish(task_id)  # while IMM holds the first GetTask
+    finished = time.monotonic()
 
-    event = await run_trigger(imm.trigger(task_id))
+    event = await running
 
     assert (event["status"], event["source"]) == ("succeeded", "notification")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - finished < 1.5
 
 
 async def test_throttled_get_task_backs_off_and_the_notification_still_ends_the_wait(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
-    task_id = await imm.create_task(duration=0.5)
+    task_id = await imm.create_task(duration=None)
     imm.emulator.faults.throttle_imm(100)
+    trigger = imm.trigger(task_id, reconcile_interval=0.5)
+    (running,) = await start_triggers(imm, registry, trigger, get_task_calls=2)
+    imm.finish(task_id)  # while the hook retries the first GetTask
 
-    event = await run_trigger(imm.trigger(task_id, reconcile_interval=0.5))
+    event = await running
 
     assert (event["status"], event["source"]) == ("succeeded", "notification")
     # The hook tried a few times, then the trigger waited instead of hammering a throttled service.
@@ -181,8 +194,7 @@ async def test_a_notification_is_trusted_only_for_its_own_project_and_type(
     imm: Imm, registry: ListenerRegistry, capfd: pytest.CaptureFixture[str]
 ) -> None:
     task_id = await imm.create_task(duration=None)
-    running = asyncio.ensure_future(run_trigger(imm.trigger(task_id, reconcile_interval=1.0)))
-    await eventually(lambda: bool(registry.listeners) and registry.listeners[0].waiting == 1)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id, reconcile_interval=1.0))
     forged = {"TaskId": task_id, "TaskType": "OfficeConversion", "ProjectName": "another-project"}
     imm.publish(json.dumps({**forged, "Status": "Failed", "Code": "Forged", "Message": "not ours"}))
     await eventually(lambda: registry.listeners[0].stats.delivered == 1)
@@ -198,8 +210,7 @@ async def test_a_notification_is_trusted_only_for_its_own_project_and_type(
 
 async def test_a_legacy_notification_is_matched_by_task_id(imm: Imm, registry: ListenerRegistry) -> None:
     task_id = await imm.create_task(duration=None)
-    running = asyncio.ensure_future(run_trigger(imm.trigger(task_id)))
-    await eventually(lambda: bool(registry.listeners) and registry.listeners[0].waiting == 1)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
     legacy = {
         "eventName": "FormatConvertJob:JobFinished",
         "eventSource": "acs:imm",
@@ -216,9 +227,11 @@ async def test_a_legacy_notification_is_matched_by_task_id(imm: Imm, registry: L
 async def test_two_triggers_waiting_for_one_task_both_hear_of_it(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
-    task_id = await imm.create_task(duration=0.4)
+    task_id = await imm.create_task(duration=None)
+    running = await start_triggers(imm, registry, imm.trigger(task_id), imm.trigger(task_id))
+    imm.finish(task_id)
 
-    events = await asyncio.gather(run_trigger(imm.trigger(task_id)), run_trigger(imm.trigger(task_id)))
+    events = await asyncio.gather(*running)
 
     assert [(e["status"], e["source"]) for e in events] == [("succeeded", "notification")] * 2
     assert registry.listeners[0].stats.delivered == 1
@@ -273,17 +286,25 @@ async def test_secrets_appear_neither_in_logs_nor_in_events(
     imm: Imm, registry: ListenerRegistry, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    task_id = await imm.create_task(duration=2.0)  # ends after the first GetTask gave up
+    task_id = await imm.create_task(duration=None)
     imm.emulator.faults.fail_mns(3)
     imm.emulator.faults.throttle_imm(3)  # the hook's three attempts: the trigger logs its failure
+    captured: list[str] = []
 
-    event = await run_trigger(imm.trigger(task_id))
+    def logged(text: str) -> bool:
+        captured.extend(capfd.readouterr())
+        return text in "".join(captured)
+
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
+    await eventually(lambda: logged("GetTask failed (Throttling.User)"))
+    imm.finish(task_id)  # ends after the first GetTask gave up
+    event = await running
     failed = await run_trigger(imm.trigger("OfficeConversion-nope"))
 
     secret = imm.emulator.access_key_secret
     assert event["status"] == "succeeded" and failed["status"] == "error"
     assert registry.listeners[0].stats.errors >= 1
-    output = "".join(capfd.readouterr())
+    output = "".join(captured) + "".join(capfd.readouterr())
     assert "GetTask failed (Throttling.User)" in output  # the trigger's own log, through structlog
     assert secret not in caplog.text and secret not in output
     assert secret not in json.dumps([event, failed])
