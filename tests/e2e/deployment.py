@@ -107,8 +107,6 @@ def emulator_connection(emulator: ImmEmulator, project: str) -> dict[str, Any]:
             "mns_topic": MNS_TOPIC,
             "mns_queue": MNS_QUEUE,
             "mns_subscription": MNS_SUBSCRIPTION,
-            # Fail fast rather than wait on the SDK's 10 s default when something is wrong.
-            "read_timeout": 30,
         },
     }
 

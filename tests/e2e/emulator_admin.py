@@ -26,13 +26,6 @@ class EmulatorAdmin:
         for action in actions:
             self._call("POST", "/_emulator/imm/behaviour", {"action": action, "duration": None})
 
-    def run_for(self, action: str, seconds: float) -> None:
-        """Tasks of ``action`` end (Succeeded) ``seconds`` after they were created."""
-        self._call("POST", "/_emulator/imm/behaviour", {"action": action, "duration": seconds})
-
-    def reset_behaviours(self) -> None:
-        self._call("DELETE", "/_emulator/imm/behaviour")
-
     def finish(self, task_id: str) -> bool:
         """End a held task now (Succeeded: outputs written, notification published)."""
         return bool(self._call("POST", f"/_emulator/imm/tasks/{task_id}/finish", {})["finished"])

@@ -98,13 +98,6 @@ class AirflowRest:
             self.paged(f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances", "task_instances")
         )
 
-    def tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
-        """The task instance's history: one record per try, the current one included."""
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances/{task_id}"
-        if map_index >= 0:
-            path += f"/{map_index}"
-        return list(self.get(path + "/tries")["task_instances"])
-
     def xcom(
         self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
     ) -> Any:
