@@ -18,8 +18,6 @@ Importing this module imports neither the IMM nor the MNS SDK, so DAG files pars
 
 from __future__ import annotations
 
-import configparser
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -58,7 +56,6 @@ __all__ = [
     "ImmTaskError",
     "ImmTaskFailedError",
     "ImmTaskTimeoutError",
-    "default_deferrable",
 ]
 
 #: Seconds between GetTask checks while a notification is awaited (the trigger's default).
@@ -71,21 +68,6 @@ _FIRST_POLL = 1.0
 #: itself, with IMM's view of the task; Airflow's own deferral timeout is only the safety net.
 _DEFERRAL_GRACE = timedelta(minutes=5)
 _TRANSIENT = frozenset({"throttled", "connect", "network", "server"})
-
-
-def default_deferrable() -> bool:
-    """``[operators] default_deferrable`` when the deployment sets it, else True.
-
-    Official providers default ``deferrable`` to that option. Airflow's built-in default for it is
-    False, which would make every IMM wait hold a worker slot for minutes or hours, so an option the
-    deployment left unset means True here; an explicit False is honoured.
-    """
-    from airflow.sdk import conf
-
-    in_file = configparser.RawConfigParser.has_option(conf, "operators", "default_deferrable")
-    if in_file or os.environ.get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "").strip():
-        return conf.getboolean("operators", "default_deferrable")
-    return True
 
 
 class ImmTaskError(AirflowException):
@@ -155,8 +137,8 @@ class ImmCreateTaskOperator(BaseOperator):
         ``Notification`` is added from the connection when absent; ``ProjectName`` is optional.
     :param project: the IMM project (templated); default: the connection's ``project`` extra.
     :param imm_conn_id: the ``imm`` connection.
-    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
-        else True). Without an MNS queue on the connection the trigger polls GetTask.
+    :param deferrable: wait in the triggerer (default True: an IMM task can run for hours, and a
+        worker slot should not). Without an MNS queue on the connection the trigger polls GetTask.
     :param wait_for_completion: False returns the TaskId as soon as IMM accepted the task.
     :param timeout: how long IMM may take (timedelta or seconds); None waits as long as IMM runs.
         On expiry the Airflow task fails; the IMM task keeps running (IMM cannot cancel tasks).
@@ -186,7 +168,7 @@ class ImmCreateTaskOperator(BaseOperator):
         request: Mapping[str, Any] | None = None,
         project: str | None = None,
         imm_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool | None = None,
+        deferrable: bool = True,
         wait_for_completion: bool = True,
         timeout: timedelta | float | None = None,
         reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
@@ -200,7 +182,7 @@ class ImmCreateTaskOperator(BaseOperator):
         self.request: Any = {} if request is None else request
         self.project = project
         self.imm_conn_id = imm_conn_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deferrable = deferrable
         self.wait_for_completion = wait_for_completion
         self.timeout = _seconds(timeout, "timeout")
         self.reconcile_interval = _seconds(reconcile_interval, "reconcile_interval") or 0.0

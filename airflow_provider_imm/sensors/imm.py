@@ -22,7 +22,6 @@ from airflow_provider_imm.operators.imm import (
     DEFAULT_RECONCILE_INTERVAL,
     ImmTaskError,
     ImmTaskFailedError,
-    default_deferrable,
 )
 
 if TYPE_CHECKING:
@@ -43,8 +42,7 @@ class ImmTaskSensor(BaseSensorOperator):
         templated.
     :param project: the IMM project (templated); default: the connection's ``project`` extra.
     :param imm_conn_id: the ``imm`` connection.
-    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
-        else True).
+    :param deferrable: wait in the triggerer (default True).
     :param reconcile_interval: seconds between GetTask checks while a notification is awaited.
 
     ``timeout`` is the sensor's: when it passes, the sensor fails; the IMM task keeps running.
@@ -63,7 +61,7 @@ class ImmTaskSensor(BaseSensorOperator):
         imm_task_type: str,
         project: str | None = None,
         imm_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool | None = None,
+        deferrable: bool = True,
         reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
         **kwargs: Any,
     ) -> None:
@@ -72,7 +70,7 @@ class ImmTaskSensor(BaseSensorOperator):
         self.imm_task_type = imm_task_type
         self.project = project
         self.imm_conn_id = imm_conn_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deferrable = deferrable
         if reconcile_interval <= 0:
             raise ValueError("reconcile_interval must be positive")
         self.reconcile_interval = float(reconcile_interval)

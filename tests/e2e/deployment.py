@@ -62,10 +62,6 @@ TUNING: Mapping[str, str] = {
     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
     "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "0",
-    # `airflow db migrate` writes every default into the airflow.cfg it generates, Airflow's
-    # `default_deferrable = false` included; the IMM operators honour a value set in the deployment,
-    # so deferral is switched on here explicitly, as a deployment that wants it does.
-    "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
     "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",

@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk import conf
 
 from airflow_provider_imm.links.imm import console_url
-from airflow_provider_imm.operators.imm import ImmCreateTaskOperator, default_deferrable
+from airflow_provider_imm.operators.imm import ImmCreateTaskOperator
 from airflow_provider_imm.sensors.imm import ImmTaskSensor
-
-
-@pytest.fixture
-def no_option(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", raising=False)
-    yield
-    if conf.has_section("operators"):
-        conf.remove_option("operators", "default_deferrable", remove_default=False)
 
 
 def operator(**kwargs: Any) -> ImmCreateTaskOperator:
     return ImmCreateTaskOperator(task_id="t", action="FaceClustering", **kwargs)
 
 
-@pytest.mark.usefixtures("no_option")
-def test_deferrable_unless_the_deployment_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert default_deferrable() is True
-    assert operator().deferrable is True
+def test_deferrable_by_default_whatever_the_deployment_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The airflow.cfg that `airflow db migrate` writes says `default_deferrable = false`; IMM tasks
+    # run for minutes or hours, so the operators defer unless told not to, per task.
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
-    assert operator().deferrable is False
-    assert ImmTaskSensor(task_id="s", imm_task_id="x", imm_task_type="FaceClustering").deferrable is False
-    assert operator(deferrable=True).deferrable is True
-    monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
-    conf.set("operators", "default_deferrable", "false")
-    assert operator().deferrable is False
-    conf.set("operators", "default_deferrable", "true")
     assert operator().deferrable is True
+    assert ImmTaskSensor(task_id="s", imm_task_id="x", imm_task_type="FaceClustering").deferrable is True
+    assert operator(deferrable=False).deferrable is False
+    sensor = ImmTaskSensor(task_id="s", imm_task_id="x", imm_task_type="FaceClustering", deferrable=False)
+    assert sensor.deferrable is False
 
 
 def test_timeouts_and_intervals_are_checked_at_parse_time() -> None:
