@@ -19,74 +19,10 @@ from alibabacloud_tea_openapi.utils_models import Config
 
 from airflow_provider_imm.catalog import OPERATIONS, TaskOperation
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from tests.minimal_requests import BUNDLE, DOC, MINIMAL, PHOTO, VIDEO, put_sources
+from tests.oss_objects import get_object, object_exists, put_object, zip_bytes
 
 PROJECT = DEFAULT_PROJECT
-DOC = "oss://in-bucket/docs/report.docx"
-VIDEO = "oss://in-bucket/video/clip.mov"
-PHOTO = "oss://in-bucket/images/photo.jpg"
-LOGO = "oss://in-bucket/images/logo.png"
-CLOUD = "oss://in-bucket/cloud/scan.pcd"
-BUNDLE = "oss://in-bucket/archive/bundle.zip"
-BUNDLE_FILES = {"readme.txt": b"read me\n", "data/values.csv": b"a,b\n1,2\n"}
-
-#: A minimal valid request per action and the objects its task must leave in OSS.
-MINIMAL: dict[str, tuple[dict[str, Any], list[str]]] = {
-    "CreateOfficeConversionTask": (
-        {"SourceURI": DOC, "TargetType": "pdf", "TargetURI": "oss://out-bucket/office/{barename}.{autoext}"},
-        ["oss://out-bucket/office/report.pdf"],
-    ),
-    "CreateMediaConvertTask": (
-        {
-            "Sources": [{"URI": VIDEO}],
-            "Targets": [{"URI": "oss://out-bucket/media/{barename}.{autoext}", "Container": "mp4"}],
-        },
-        ["oss://out-bucket/media/clip.mp4"],
-    ),
-    "CreateFileCompressionTask": (
-        {"Sources": [{"URI": DOC}, {"URI": PHOTO}], "TargetURI": "oss://out-bucket/zip/bundle.zip"},
-        ["oss://out-bucket/zip/bundle.zip"],
-    ),
-    "CreateFileUncompressionTask": (
-        {"SourceURI": BUNDLE, "TargetURI": "oss://out-bucket/unzipped/"},
-        ["oss://out-bucket/unzipped/readme.txt", "oss://out-bucket/unzipped/data/values.csv"],
-    ),
-    "CreateArchiveFileInspectionTask": ({"SourceURI": BUNDLE}, []),
-    "CreateImageToPDFTask": (
-        {"Sources": [{"URI": PHOTO}, {"URI": LOGO}], "TargetURI": "oss://out-bucket/pdf/{barename}.pdf"},
-        ["oss://out-bucket/pdf/photo.pdf"],
-    ),
-    "CreateImageSplicingTask": (
-        {
-            "Sources": [{"URI": PHOTO}, {"URI": LOGO}],
-            "TargetURI": "oss://out-bucket/spliced/{barename}-long.jpg",
-        },
-        ["oss://out-bucket/spliced/photo-long.jpg"],
-    ),
-    "CreateImageModerationTask": ({"SourceURI": PHOTO}, []),
-    "CreateVideoModerationTask": ({"SourceURI": VIDEO}, []),
-    "CreateVideoLabelClassificationTask": ({"SourceURI": VIDEO}, []),
-    "CreateFigureClusteringTask": ({"DatasetName": "faces"}, []),
-    "CreateCompressPointCloudTask": (
-        {"SourceURI": CLOUD, "TargetURI": "oss://out-bucket/cloud/{barename}.bin"},
-        ["oss://out-bucket/cloud/scan.bin"],
-    ),
-    "CreateLocationDateClusteringTask": (
-        {
-            "DatasetName": "photos",
-            "DateOptions": {"GapDays": 1, "MaxDays": 7, "MinDays": 1},
-            "LocationOptions": {"LocationDateClusterLevels": ["city"]},
-        },
-        [],
-    ),
-    "CreateFacesSearchingTask": ({"DatasetName": "faces", "Sources": [{"URI": PHOTO}]}, []),
-    "CreateSimilarImageClusteringTask": ({"DatasetName": "photos"}, []),
-    "CreateFigureClustersMergingTask": ({"DatasetName": "faces", "From": "Cluster-a", "To": "Cluster-b"}, []),
-    "CreateHighlightTask": ({"Sources": [{"URI": VIDEO}]}, []),
-    "CreateDecodeBlindWatermarkTask": (
-        {"SourceURI": PHOTO, "TargetURI": "oss://out-bucket/watermark/{barename}.png"},
-        ["oss://out-bucket/watermark/photo.png"],
-    ),
-}
 
 
 def make_client(emulator: ImmEmulator) -> Client:
@@ -101,34 +37,9 @@ def make_client(emulator: ImmEmulator) -> Client:
     )
 
 
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def put(emulator: ImmEmulator, uri: str, data: bytes) -> None:
-    bucket, _, key = uri.removeprefix("oss://").partition("/")
-    emulator.oss.put(bucket, key, data)
-
-
-def get(emulator: ImmEmulator, uri: str) -> bytes:
-    bucket, _, key = uri.removeprefix("oss://").partition("/")
-    return emulator.oss.get(bucket, key)
-
-
-def exists(emulator: ImmEmulator, uri: str) -> bool:
-    bucket, _, key = uri.removeprefix("oss://").partition("/")
-    return emulator.oss.exists(bucket, key)
-
-
 @pytest.fixture
 def seeded(emulator: ImmEmulator) -> ImmEmulator:
-    for uri in (DOC, VIDEO, PHOTO, LOGO, CLOUD):
-        put(emulator, uri, f"content of {uri}".encode())
-    put(emulator, BUNDLE, zip_bytes(BUNDLE_FILES))
+    put_sources(emulator)
     return emulator
 
 
@@ -164,13 +75,13 @@ def test_minimal_requests_cover_the_whole_catalog() -> None:
 def test_every_action_succeeds_through_the_sync_client(
     seeded: ImmEmulator, client: Client, action: str
 ) -> None:
-    fields, outputs = MINIMAL[action]
+    fields, outputs = MINIMAL[action].request, MINIMAL[action].written
 
     body = wait(client, create(client, action, fields))
 
     assert (body.status, body.code, body.message, body.progress) == ("Succeeded", "", "", 100)
     assert body.task_type == OPERATIONS[action].task_type and body.project_name == PROJECT
-    assert all(exists(seeded, uri) for uri in outputs), seeded.imm.tasks()[0]["Outputs"]
+    assert all(object_exists(seeded, uri) for uri in outputs), seeded.imm.tasks()[0]["Outputs"]
     assert seeded.imm.tasks()[0]["Outputs"] == outputs
 
 
@@ -178,7 +89,7 @@ def test_every_action_succeeds_through_the_sync_client(
 async def test_every_action_succeeds_through_the_async_client(
     seeded: ImmEmulator, client: Client, action: str
 ) -> None:
-    fields, outputs = MINIMAL[action]
+    fields, outputs = MINIMAL[action].request, MINIMAL[action].written
     op: TaskOperation = OPERATIONS[action]
     request = getattr(models, op.request_model)().from_map({"ProjectName": PROJECT, **fields})
 
@@ -191,11 +102,12 @@ async def test_every_action_succeeds_through_the_async_client(
         await asyncio.sleep(0.02)
 
     assert (body.status, body.task_id, body.event_id) == ("Succeeded", created.task_id, created.event_id)
-    assert all(exists(seeded, uri) for uri in outputs)
+    assert all(object_exists(seeded, uri) for uri in outputs)
 
 
 def test_get_task_answers_every_field_the_sdk_model_has(seeded: ImmEmulator, client: Client) -> None:
-    fields = {**MINIMAL["CreateOfficeConversionTask"][0], "Tags": {"team": "docs"}, "UserData": "run 7 + x"}
+    office = MINIMAL["CreateOfficeConversionTask"].request
+    fields = {**office, "Tags": {"team": "docs"}, "UserData": "run 7 + x"}
     get = create(client, "CreateOfficeConversionTask", fields)
     get.request_definition = True
 
@@ -222,7 +134,10 @@ def test_a_running_task_reports_progress_and_no_end_time(seeded: ImmEmulator, cl
 
 
 def test_a_task_whose_source_is_missing_fails(seeded: ImmEmulator, client: Client) -> None:
-    fields = {**MINIMAL["CreateOfficeConversionTask"][0], "SourceURI": "oss://in-bucket/docs/absent.docx"}
+    fields = {
+        **MINIMAL["CreateOfficeConversionTask"].request,
+        "SourceURI": "oss://in-bucket/docs/absent.docx",
+    }
 
     body = wait(client, create(client, "CreateOfficeConversionTask", fields))
 
@@ -329,21 +244,21 @@ def test_placeholders_follow_the_template_tags_and_prefix(seeded: ImmEmulator, c
 def test_compression_and_uncompression_round_trip(seeded: ImmEmulator, client: Client) -> None:
     files = {"oss://in-bucket/set/a.txt": b"alpha", "oss://in-bucket/set/sub/b.txt": b"beta"}
     for uri, data in files.items():
-        put(seeded, uri, data)
+        put_object(seeded, uri, data)
     compress = {
         "Sources": [{"URI": "oss://in-bucket/set/"}, {"URI": PHOTO, "Alias": "/pictures/"}],
         "TargetURI": "oss://out-bucket/set.zip",
     }
 
     assert wait(client, create(client, "CreateFileCompressionTask", compress)).status == "Succeeded"
-    with zipfile.ZipFile(io.BytesIO(get(seeded, "oss://out-bucket/set.zip"))) as archive:
+    with zipfile.ZipFile(io.BytesIO(get_object(seeded, "oss://out-bucket/set.zip"))) as archive:
         assert sorted(archive.namelist()) == ["a.txt", "pictures/photo.jpg", "sub/b.txt"]
 
     uncompress = {"SourceURI": "oss://out-bucket/set.zip", "TargetURI": "oss://back/restored/"}
     assert wait(client, create(client, "CreateFileUncompressionTask", uncompress)).status == "Succeeded"
-    assert get(seeded, "oss://back/restored/a.txt") == b"alpha"
-    assert get(seeded, "oss://back/restored/sub/b.txt") == b"beta"
-    assert get(seeded, "oss://back/restored/pictures/photo.jpg") == get(seeded, PHOTO)
+    assert get_object(seeded, "oss://back/restored/a.txt") == b"alpha"
+    assert get_object(seeded, "oss://back/restored/sub/b.txt") == b"beta"
+    assert get_object(seeded, "oss://back/restored/pictures/photo.jpg") == get_object(seeded, PHOTO)
 
 
 def test_the_request_definition_never_echoes_a_password(seeded: ImmEmulator, client: Client) -> None:
@@ -368,13 +283,13 @@ def test_uncompression_honours_selected_files(seeded: ImmEmulator, client: Clien
 def test_uncompression_refuses_entries_that_escape_the_target(
     seeded: ImmEmulator, client: Client, entry: str
 ) -> None:
-    put(seeded, "oss://in-bucket/evil.zip", zip_bytes({"fine.txt": b"ok", entry: b"boom"}))
+    put_object(seeded, "oss://in-bucket/evil.zip", zip_bytes({"fine.txt": b"ok", entry: b"boom"}))
     fields = {"SourceURI": "oss://in-bucket/evil.zip", "TargetURI": "oss://out-bucket/x/"}
 
     body = wait(client, create(client, "CreateFileUncompressionTask", fields))
 
     assert (body.status, body.code) == ("Failed", "InvalidArgument") and entry in body.message
-    assert seeded.oss.list("out-bucket") == [] and not exists(seeded, "oss://in-bucket/escape.txt")
+    assert seeded.oss.list("out-bucket") == [] and not object_exists(seeded, "oss://in-bucket/escape.txt")
 
 
 def test_compression_refuses_an_alias_that_escapes(seeded: ImmEmulator, client: Client) -> None:
@@ -386,7 +301,7 @@ def test_compression_refuses_an_alias_that_escapes(seeded: ImmEmulator, client: 
     body = wait(client, create(client, "CreateFileCompressionTask", fields))
 
     assert (body.status, body.code) == ("Failed", "InvalidArgument")
-    assert not exists(seeded, "oss://out-bucket/a.zip")
+    assert not object_exists(seeded, "oss://out-bucket/a.zip")
 
 
 def test_task_information_is_kept_seven_days(seeded: ImmEmulator, client: Client) -> None:
@@ -408,7 +323,7 @@ def test_task_information_is_kept_seven_days(seeded: ImmEmulator, client: Client
 async def test_shutdown_cancels_tasks_still_running(tmp_path: Path) -> None:
     emulator = ImmEmulator(tmp_path / "oss")
     async with emulator:
-        put(emulator, PHOTO, b"jpeg")
+        put_object(emulator, PHOTO, b"jpeg")
         request = models.CreateImageModerationTaskRequest(
             project_name=PROJECT, source_uri=PHOTO, user_data=json.dumps({"imm-emulator": {"duration": 0.2}})
         )

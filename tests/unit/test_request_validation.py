@@ -23,59 +23,20 @@ from airflow_provider_imm.utils.request_validation import (
     InvalidRequestError,
     validate_request,
 )
+from tests.minimal_requests import DOC, LOGO, MINIMAL, PHOTO, VIDEO
 
-#: A minimal valid request for every operation.
+#: Optional fields the minimal requests leave out, set here to show that they pass as well.
+OPTIONAL: dict[str, dict[str, Any]] = {
+    "CreateFileCompressionTask": {"Sources": [{"URI": DOC, "Alias": "/report.docx"}, {"URI": PHOTO}]},
+    "CreateImageToPDFTask": {"Sources": [{"URI": PHOTO}, {"URI": LOGO, "Rotate": 90}]},
+    "CreateVideoModerationTask": {"Scenes": ["porn", "terrorism"]},
+    "CreateCompressPointCloudTask": {"PointCloudFields": ["xyz"], "KdtreeOption": {"CompressionLevel": 5}},
+    "CreateHighlightTask": {"Sources": [{"URI": VIDEO, "StartTime": 1.5}]},
+    "CreateDecodeBlindWatermarkTask": {"OriginalImageURI": "oss://in-bucket/images/original.png"},
+}
+#: A valid request for every operation.
 VALID: dict[str, dict[str, Any]] = {
-    "CreateOfficeConversionTask": {
-        "SourceURI": "oss://in-bucket/docs/a.docx",
-        "TargetType": "pdf",
-        "TargetURI": "oss://out-bucket/{dirname}/{barename}.{autoext}",
-    },
-    "CreateMediaConvertTask": {
-        "Sources": [{"URI": "oss://in-bucket/v/a.mov"}],
-        "Targets": [{"URI": "oss://out-bucket/v/{barename}.mp4", "Container": "mp4"}],
-    },
-    "CreateFileCompressionTask": {
-        "Sources": [{"URI": "oss://in-bucket/a.txt", "Alias": "/a.txt"}],
-        "TargetURI": "oss://out-bucket/a.zip",
-    },
-    "CreateFileUncompressionTask": {
-        "SourceURI": "oss://in-bucket/a.zip",
-        "TargetURI": "oss://out-bucket/unzipped/",
-    },
-    "CreateArchiveFileInspectionTask": {"SourceURI": "oss://in-bucket/a.zip"},
-    "CreateImageToPDFTask": {
-        "Sources": [{"URI": "oss://in-bucket/1.png"}, {"URI": "oss://in-bucket/2.png", "Rotate": 90}],
-        "TargetURI": "oss://out-bucket/book.pdf",
-    },
-    "CreateImageSplicingTask": {
-        "Sources": [{"URI": "oss://in-bucket/1.png"}, {"URI": "oss://in-bucket/2.png"}],
-        "TargetURI": "oss://out-bucket/long.jpg",
-    },
-    "CreateImageModerationTask": {"SourceURI": "oss://in-bucket/1.png"},
-    "CreateVideoModerationTask": {"SourceURI": "oss://in-bucket/1.mp4", "Scenes": ["porn", "terrorism"]},
-    "CreateVideoLabelClassificationTask": {"SourceURI": "oss://in-bucket/1.mp4"},
-    "CreateFigureClusteringTask": {"DatasetName": "faces"},
-    "CreateCompressPointCloudTask": {
-        "SourceURI": "oss://in-bucket/c.pcd",
-        "TargetURI": "oss://out-bucket/c.bin",
-        "PointCloudFields": ["xyz"],
-        "KdtreeOption": {"CompressionLevel": 5},
-    },
-    "CreateLocationDateClusteringTask": {
-        "DatasetName": "photos",
-        "DateOptions": {"GapDays": 4, "MaxDays": 15, "MinDays": 1},
-        "LocationOptions": {"LocationDateClusterLevels": ["city"]},
-    },
-    "CreateFacesSearchingTask": {"DatasetName": "faces", "Sources": [{"URI": "oss://in-bucket/face.jpg"}]},
-    "CreateSimilarImageClusteringTask": {"DatasetName": "photos"},
-    "CreateFigureClustersMergingTask": {"DatasetName": "faces", "From": "Cluster-1", "To": "Cluster-2"},
-    "CreateHighlightTask": {"Sources": [{"URI": "oss://in-bucket/a.mp4", "StartTime": 1.5}]},
-    "CreateDecodeBlindWatermarkTask": {
-        "SourceURI": "oss://in-bucket/marked.png",
-        "TargetURI": "oss://out-bucket/mark.txt",
-        "OriginalImageURI": "oss://in-bucket/original.png",
-    },
+    action: {**minimal.request, **OPTIONAL.get(action, {})} for action, minimal in MINIMAL.items()
 }
 COMMON = {"Notification": {"MNS": {"TopicName": "imm-events"}}, "ProjectName": "proj", "UserData": '{"k": 1}'}
 
