@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 from alibabacloud_imm20200930 import models as imm_models
-from alibabacloud_imm20200930.client import Client as ImmClient
-from alibabacloud_tea_openapi.models import Config
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 from tests.e2e.conftest import TRIGGERER_CAPACITY, Stack
@@ -34,6 +32,7 @@ from tests.e2e.observe import (
     trigger_started,
     wait_for_runs,
 )
+from tests.sdk_clients import imm_client_for
 
 pytestmark = pytest.mark.timeout(480)
 
@@ -65,15 +64,7 @@ def _put(emulator: ImmEmulator, bucket: str, keys: list[str], content: bytes = b
 
 def _submit_outside_airflow(emulator: ImmEmulator) -> str:
     """An application's MediaConvert task, submitted with the official SDK, notifying the topic."""
-    client = ImmClient(
-        Config(
-            access_key_id=emulator.access_key_id,
-            access_key_secret=emulator.access_key_secret,
-            endpoint=emulator.endpoint,
-            protocol="http",
-            region_id=emulator.region,
-        )
-    )
+    client = imm_client_for(emulator)
     request = imm_models.CreateMediaConvertTaskRequest(
         project_name=DEFAULT_PROJECT,
         sources=[

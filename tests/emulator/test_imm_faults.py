@@ -8,68 +8,53 @@ import pytest
 from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
-from alibabacloud_tea_openapi.utils_models import Config
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from tests.sdk_clients import imm_client_for
 
 GET_PROJECT = models.GetProjectRequest(project_name=DEFAULT_PROJECT)
 
 
-def make_client(emulator: ImmEmulator, *, secret: str | None = None) -> Client:
-    return Client(
-        Config(
-            access_key_id=emulator.access_key_id,
-            access_key_secret=secret or emulator.access_key_secret,
-            endpoint=emulator.endpoint,
-            protocol="http",
-            region_id=emulator.region,
-        )
-    )
-
-
-@pytest.fixture
-def client(emulator: ImmEmulator) -> Client:
-    return make_client(emulator)
-
-
 def test_throttling_with_retry_after_raises_throttling_exception(
-    emulator: ImmEmulator, client: Client
+    emulator: ImmEmulator, imm_client: Client
 ) -> None:
     emulator.faults.throttle_imm(1, retry_after=1.5)
 
     with pytest.raises(ThrottlingException) as err:
-        client.get_project(GET_PROJECT)
+        imm_client.get_project(GET_PROJECT)
 
     assert (err.value.status_code, err.value.code, err.value.retry_after) == (400, "Throttling.User", 1500)
     assert "flow control" in err.value.message
-    assert client.get_project(GET_PROJECT).body.project.project_name == DEFAULT_PROJECT
+    assert imm_client.get_project(GET_PROJECT).body.project.project_name == DEFAULT_PROJECT
 
 
-async def test_the_async_client_sees_throttling_too(emulator: ImmEmulator, client: Client) -> None:
+async def test_the_async_client_sees_throttling_too(emulator: ImmEmulator, imm_client: Client) -> None:
     emulator.faults.throttle_imm(1, retry_after=0.25)
 
     with pytest.raises(ThrottlingException) as err:
-        await client.get_project_async(GET_PROJECT)
+        await imm_client.get_project_async(GET_PROJECT)
 
     assert err.value.retry_after == 250
 
 
-def test_throttling_without_retry_after_is_a_client_exception(emulator: ImmEmulator, client: Client) -> None:
+def test_throttling_without_retry_after_is_a_client_exception(
+    emulator: ImmEmulator, imm_client: Client
+) -> None:
     emulator.faults.throttle_imm(2)
 
     for _ in range(2):
         with pytest.raises(ClientException) as err:
-            client.get_project(GET_PROJECT)
+            imm_client.get_project(GET_PROJECT)
         assert not isinstance(err.value, ThrottlingException)
         assert (err.value.status_code, err.value.code) == (400, "Throttling.User")
-    assert client.get_project(GET_PROJECT).body.project
+    assert imm_client.get_project(GET_PROJECT).body.project
 
 
-def test_server_errors_raise_server_exception(emulator: ImmEmulator, client: Client) -> None:
+def test_server_errors_raise_server_exception(emulator: ImmEmulator, imm_client: Client) -> None:
     emulator.faults.fail_imm(1, status=503, code="ServiceUnavailable")
 
     with pytest.raises(ServerException) as err:
-        client.create_figure_clustering_task(
+        imm_client.create_figure_clustering_task(
             models.CreateFigureClusteringTaskRequest(project_name=DEFAULT_PROJECT, dataset_name="faces")
         )
 
@@ -77,32 +62,32 @@ def test_server_errors_raise_server_exception(emulator: ImmEmulator, client: Cli
     assert emulator.imm.tasks() == []
 
 
-def test_latency_delays_every_call(emulator: ImmEmulator, client: Client) -> None:
+def test_latency_delays_every_call(emulator: ImmEmulator, imm_client: Client) -> None:
     emulator.faults.imm_latency = 0.2
     started = time.monotonic()
 
-    client.get_project(GET_PROJECT)
+    imm_client.get_project(GET_PROJECT)
 
     assert time.monotonic() - started >= 0.2
 
 
 def test_every_call_is_counted_including_refused_and_faulted_ones(
-    emulator: ImmEmulator, client: Client
+    emulator: ImmEmulator, imm_client: Client
 ) -> None:
     request = models.CreateFigureClusteringTaskRequest(project_name=DEFAULT_PROJECT, dataset_name="faces")
-    created = client.create_figure_clustering_task(request).body
-    client.get_task(
+    created = imm_client.create_figure_clustering_task(request).body
+    imm_client.get_task(
         models.GetTaskRequest(
             project_name=DEFAULT_PROJECT, task_type="FaceClustering", task_id=created.task_id
         )
     )
     emulator.faults.fail_imm(1)
     with pytest.raises(ServerException):
-        client.get_project(GET_PROJECT)
+        imm_client.get_project(GET_PROJECT)
     with pytest.raises(ClientException):
-        make_client(emulator, secret="wrong").get_project(GET_PROJECT)
+        imm_client_for(emulator, access_key_secret="wrong").get_project(GET_PROJECT)
     with pytest.raises(ClientException):
-        client.get_project(models.GetProjectRequest(project_name="missing"))
+        imm_client.get_project(models.GetProjectRequest(project_name="missing"))
 
     assert emulator.counters.snapshot() == {
         "imm:CreateFigureClusteringTask": 1,

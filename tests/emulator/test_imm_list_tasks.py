@@ -9,24 +9,11 @@ import pytest
 from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
-from alibabacloud_tea_openapi.utils_models import Config
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 
 PROJECT = DEFAULT_PROJECT
 PHOTO = "oss://in-bucket/photo.jpg"
-
-
-def make_client(emulator: ImmEmulator) -> Client:
-    return Client(
-        Config(
-            access_key_id=emulator.access_key_id,
-            access_key_secret=emulator.access_key_secret,
-            endpoint=emulator.endpoint,
-            protocol="http",
-            region_id=emulator.region,
-        )
-    )
 
 
 def moderation(client: Client, *, tags: dict[str, str] | None = None, user_data: str | None = None) -> str:
@@ -54,9 +41,9 @@ def settle(emulator: ImmEmulator, count: int) -> None:
 
 
 @pytest.fixture
-def client(emulator: ImmEmulator) -> Client:
+def client(emulator: ImmEmulator, imm_client: Client) -> Client:
     emulator.oss.put("in-bucket", "photo.jpg", b"jpeg")
-    return make_client(emulator)
+    return imm_client
 
 
 def test_filters_by_task_type_status_and_tags(emulator: ImmEmulator, client: Client) -> None:

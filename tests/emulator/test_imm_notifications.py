@@ -10,7 +10,6 @@ import uuid
 import pytest
 from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
-from alibabacloud_tea_openapi.utils_models import Config
 
 from airflow_provider_imm.catalog import OPERATIONS
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
@@ -87,20 +86,12 @@ def test_a_running_task_has_no_notification() -> None:
 
 
 @pytest.fixture
-def client(emulator: ImmEmulator) -> Client:
+def client(emulator: ImmEmulator, imm_client: Client) -> Client:
     emulator.oss.put("in-bucket", "photo.jpg", b"jpeg")
     emulator.mns.create_topic(TOPIC)
     emulator.mns.create_queue(QUEUE)
     emulator.mns.subscribe(TOPIC, "sub", QUEUE, content_format="SIMPLIFIED")
-    return Client(
-        Config(
-            access_key_id=emulator.access_key_id,
-            access_key_secret=emulator.access_key_secret,
-            endpoint=emulator.endpoint,
-            protocol="http",
-            region_id=emulator.region,
-        )
-    )
+    return imm_client
 
 
 def submit(client: Client, *, topic: str | None = TOPIC) -> str:

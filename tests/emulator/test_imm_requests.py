@@ -6,30 +6,13 @@ import pytest
 from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
-from alibabacloud_tea_openapi.utils_models import Config, OpenApiRequest, Params
+from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
 from darabonba.runtime import RuntimeOptions
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from tests.sdk_clients import imm_client_for
 
 DOC = "oss://in-bucket/docs/report.docx"
-
-
-def make_client(emulator: ImmEmulator, algorithm: str | None = None) -> Client:
-    config = Config(
-        access_key_id=emulator.access_key_id,
-        access_key_secret=emulator.access_key_secret,
-        endpoint=emulator.endpoint,
-        protocol="http",
-        region_id=emulator.region,
-    )
-    if algorithm:
-        config.signature_algorithm = algorithm
-    return Client(config)
-
-
-@pytest.fixture
-def client(emulator: ImmEmulator) -> Client:
-    return make_client(emulator)
 
 
 def office(**fields: object) -> models.CreateOfficeConversionTaskRequest:
@@ -68,13 +51,17 @@ def raw_call(client: Client, action: str, query: dict[str, str]) -> dict[str, ob
 
 def test_a_valid_request_through_both_signature_forms_creates_a_task(emulator: ImmEmulator) -> None:
     for algorithm in (None, "v2"):
-        body = make_client(emulator, algorithm).create_office_conversion_task(office()).body
+        body = (
+            imm_client_for(emulator, signature_algorithm=algorithm)
+            .create_office_conversion_task(office())
+            .body
+        )
         assert body.task_id.startswith("OfficeConversion-")
     assert len(emulator.imm.tasks()) == 2
 
 
-def test_an_unknown_project_is_resource_not_found(client: Client) -> None:
-    err = refused(client.create_office_conversion_task, office(ProjectName="ghost"))
+def test_an_unknown_project_is_resource_not_found(imm_client: Client) -> None:
+    err = refused(imm_client.create_office_conversion_task, office(ProjectName="ghost"))
 
     assert (err.status_code, err.code) == (404, "ResourceNotFound") and "ghost" in err.message
 
@@ -87,16 +74,16 @@ def test_an_unknown_project_is_resource_not_found(client: Client) -> None:
         ("TargetURI", "MissingTargetURI"),
     ],
 )
-def test_a_missing_required_field_names_it_in_the_code(client: Client, missing: str, code: str) -> None:
-    err = refused(client.create_office_conversion_task, office(**{missing: None}))
+def test_a_missing_required_field_names_it_in_the_code(imm_client: Client, missing: str, code: str) -> None:
+    err = refused(imm_client.create_office_conversion_task, office(**{missing: None}))
 
     assert (err.status_code, err.code) == (400, code)
 
 
-def test_a_missing_project_name_is_missing_project_name(client: Client) -> None:
+def test_a_missing_project_name_is_missing_project_name(imm_client: Client) -> None:
     request = models.CreateFigureClusteringTaskRequest(dataset_name="faces")
 
-    assert refused(client.create_figure_clustering_task, request).code == "MissingProjectName"
+    assert refused(imm_client.create_figure_clustering_task, request).code == "MissingProjectName"
 
 
 @pytest.mark.parametrize(
@@ -113,34 +100,34 @@ def test_a_missing_project_name_is_missing_project_name(client: Client) -> None:
         ({"UserData": "x" * 2049}, "2048"),
     ],
 )
-def test_invalid_fields_are_invalid_argument(client: Client, fields: dict[str, str], hint: str) -> None:
-    err = refused(client.create_office_conversion_task, office(**fields))
+def test_invalid_fields_are_invalid_argument(imm_client: Client, fields: dict[str, str], hint: str) -> None:
+    err = refused(imm_client.create_office_conversion_task, office(**fields))
 
     assert (err.status_code, err.code) == (400, "InvalidArgument") and hint in err.message
 
 
-def test_target_templates_may_use_request_tags(client: Client) -> None:
+def test_target_templates_may_use_request_tags(imm_client: Client) -> None:
     request = office(TargetURI="oss://out-bucket/{tags.team}/{barename}.pdf", Tags={"team": "docs"})
 
-    assert client.create_office_conversion_task(request).body.task_id
+    assert imm_client.create_office_conversion_task(request).body.task_id
 
 
-def test_a_field_that_is_not_json_is_invalid_argument(client: Client) -> None:
+def test_a_field_that_is_not_json_is_invalid_argument(imm_client: Client) -> None:
     query = {"ProjectName": DEFAULT_PROJECT, "DatasetName": "faces", "Tags": "{not json"}
 
-    err = refused(raw_call, client, "CreateFigureClusteringTask", query)
+    err = refused(raw_call, imm_client, "CreateFigureClusteringTask", query)
 
     assert (err.code, err.message.count("Tags")) == ("InvalidArgument", 1)
 
 
-def test_an_unknown_action_is_invalid_action_not_found(client: Client) -> None:
-    err = refused(raw_call, client, "CreateTeleportationTask", {"ProjectName": DEFAULT_PROJECT})
+def test_an_unknown_action_is_invalid_action_not_found(imm_client: Client) -> None:
+    err = refused(raw_call, imm_client, "CreateTeleportationTask", {"ProjectName": DEFAULT_PROJECT})
 
     assert (err.status_code, err.code) == (404, "InvalidAction.NotFound")
 
 
-def test_get_task_of_an_unknown_task_is_resource_not_found(client: Client) -> None:
-    created = client.create_office_conversion_task(office()).body
+def test_get_task_of_an_unknown_task_is_resource_not_found(imm_client: Client) -> None:
+    created = imm_client.create_office_conversion_task(office()).body
     wrong_type = models.GetTaskRequest(
         project_name=DEFAULT_PROJECT, task_type="MediaConvert", task_id=created.task_id
     )
@@ -148,25 +135,27 @@ def test_get_task_of_an_unknown_task_is_resource_not_found(client: Client) -> No
         project_name=DEFAULT_PROJECT, task_type="OfficeConversion", task_id="nope"
     )
 
-    assert refused(client.get_task, wrong_type).code == "ResourceNotFound"
-    assert refused(client.get_task, unknown).status_code == 404
+    assert refused(imm_client.get_task, wrong_type).code == "ResourceNotFound"
+    assert refused(imm_client.get_task, unknown).status_code == 404
     assert (
-        refused(client.get_task, models.GetTaskRequest(project_name=DEFAULT_PROJECT)).code
+        refused(imm_client.get_task, models.GetTaskRequest(project_name=DEFAULT_PROJECT)).code
         == "MissingTaskType"
     )
 
 
-def test_projects_can_be_created_read_listed_and_deleted(emulator: ImmEmulator, client: Client) -> None:
+def test_projects_can_be_created_read_listed_and_deleted(emulator: ImmEmulator, imm_client: Client) -> None:
     tag = models.CreateProjectRequestTag(key="owner", value="data")
-    created = client.create_project(
+    created = imm_client.create_project(
         models.CreateProjectRequest(project_name="media-2", description="media", tag=[tag])
     ).body.project
-    client.create_project(models.CreateProjectRequest(project_name="media-1"))
+    imm_client.create_project(models.CreateProjectRequest(project_name="media-1"))
 
-    project = client.get_project(models.GetProjectRequest(project_name="media-2")).body.project
-    page = client.list_projects(models.ListProjectsRequest(prefix="media-", max_results=1)).body
-    rest = client.list_projects(models.ListProjectsRequest(prefix="media-", next_token=page.next_token)).body
-    by_tag = client.list_projects(
+    project = imm_client.get_project(models.GetProjectRequest(project_name="media-2")).body.project
+    page = imm_client.list_projects(models.ListProjectsRequest(prefix="media-", max_results=1)).body
+    rest = imm_client.list_projects(
+        models.ListProjectsRequest(prefix="media-", next_token=page.next_token)
+    ).body
+    by_tag = imm_client.list_projects(
         models.ListProjectsRequest(tag=[models.ListProjectsRequestTag("owner", "data")])
     )
 
@@ -181,24 +170,24 @@ def test_projects_can_be_created_read_listed_and_deleted(emulator: ImmEmulator, 
     assert [p.project_name for p in rest.projects] == ["media-2"] and rest.next_token == ""
     assert [p.project_name for p in by_tag.body.projects] == ["media-2"]
 
-    client.delete_project(models.DeleteProjectRequest(project_name="media-2"))
+    imm_client.delete_project(models.DeleteProjectRequest(project_name="media-2"))
     assert (
-        refused(client.get_project, models.GetProjectRequest(project_name="media-2")).code
+        refused(imm_client.get_project, models.GetProjectRequest(project_name="media-2")).code
         == "ResourceNotFound"
     )
     assert sorted(emulator.imm.projects) == sorted([DEFAULT_PROJECT, "media-1"])
 
 
-def test_creating_an_existing_project_is_resource_already_exists(client: Client) -> None:
-    err = refused(client.create_project, models.CreateProjectRequest(project_name=DEFAULT_PROJECT))
+def test_creating_an_existing_project_is_resource_already_exists(imm_client: Client) -> None:
+    err = refused(imm_client.create_project, models.CreateProjectRequest(project_name=DEFAULT_PROJECT))
 
     assert (err.status_code, err.code) == (409, "ResourceAlreadyExists")
 
 
-def test_deleting_a_project_forgets_its_tasks(emulator: ImmEmulator, client: Client) -> None:
-    client.create_project(models.CreateProjectRequest(project_name="short-lived"))
-    client.create_office_conversion_task(office(ProjectName="short-lived"))
+def test_deleting_a_project_forgets_its_tasks(emulator: ImmEmulator, imm_client: Client) -> None:
+    imm_client.create_project(models.CreateProjectRequest(project_name="short-lived"))
+    imm_client.create_office_conversion_task(office(ProjectName="short-lived"))
 
-    client.delete_project(models.DeleteProjectRequest(project_name="short-lived"))
+    imm_client.delete_project(models.DeleteProjectRequest(project_name="short-lived"))
 
     assert emulator.imm.tasks() == []

@@ -11,34 +11,14 @@ import pytest
 from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
-from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.runtime import ExtendsParameters, RuntimeOptions
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from tests.sdk_clients import imm_client_for
 
 ALGORITHMS = [pytest.param(None, id="acs3"), pytest.param("v2", id="rpc-v2")]
 GET_PROJECT = models.GetProjectRequest(project_name=DEFAULT_PROJECT)
-
-
-def make_client(
-    emulator: ImmEmulator,
-    algorithm: str | None,
-    *,
-    key_id: str | None = None,
-    secret: str | None = None,
-    token: str | None = None,
-) -> Client:
-    config = Config(
-        access_key_id=key_id or emulator.access_key_id,
-        access_key_secret=secret or emulator.access_key_secret,
-        security_token=token,
-        endpoint=emulator.endpoint,
-        protocol="http",
-        region_id=emulator.region,
-    )
-    if algorithm:
-        config.signature_algorithm = algorithm
-    return Client(config)
+STS_KEY = {"access_key_id": "STS.key", "access_key_secret": "sts-secret"}
 
 
 def refused(client: Client, runtime: RuntimeOptions | None = None) -> ClientException:
@@ -62,14 +42,14 @@ def stamp(delta: timedelta) -> str:
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_a_correctly_signed_call_is_served(emulator: ImmEmulator, algorithm: str | None) -> None:
-    body = make_client(emulator, algorithm).get_project(GET_PROJECT).body
+    body = imm_client_for(emulator, signature_algorithm=algorithm).get_project(GET_PROJECT).body
 
     assert body.project.project_name == DEFAULT_PROJECT and body.request_id
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_a_wrong_secret_is_signature_does_not_match(emulator: ImmEmulator, algorithm: str | None) -> None:
-    err = refused(make_client(emulator, algorithm, secret="not-the-secret"))
+    err = refused(imm_client_for(emulator, signature_algorithm=algorithm, access_key_secret="not-the-secret"))
 
     assert (err.status_code, err.code) == (400, "SignatureDoesNotMatch")
     assert "not-the-secret" not in str(err) and emulator.access_key_secret not in str(err)
@@ -78,7 +58,7 @@ def test_a_wrong_secret_is_signature_does_not_match(emulator: ImmEmulator, algor
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_an_unknown_access_key_is_not_found(emulator: ImmEmulator, algorithm: str | None) -> None:
-    err = refused(make_client(emulator, algorithm, key_id="LTAI5tUnknown"))
+    err = refused(imm_client_for(emulator, signature_algorithm=algorithm, access_key_id="LTAI5tUnknown"))
 
     assert (err.status_code, err.code) == (404, "InvalidAccessKeyId.NotFound")
 
@@ -88,7 +68,7 @@ def test_an_unknown_access_key_is_not_found(emulator: ImmEmulator, algorithm: st
 def test_a_date_far_from_now_is_expired(
     emulator: ImmEmulator, algorithm: str | None, delta: timedelta
 ) -> None:
-    client = make_client(emulator, algorithm)
+    client = imm_client_for(emulator, signature_algorithm=algorithm)
 
     err = refused(client, overriding(algorithm, date=stamp(delta)))
 
@@ -102,7 +82,7 @@ def test_a_date_near_the_advanced_emulated_clock_is_accepted(
     emulator: ImmEmulator, algorithm: str | None
 ) -> None:
     emulator.clock.advance(3 * 3600)
-    client = make_client(emulator, algorithm)
+    client = imm_client_for(emulator, signature_algorithm=algorithm)
 
     assert client.get_project(GET_PROJECT).body.project
     advanced = overriding(algorithm, date=stamp(timedelta(hours=3)))
@@ -115,7 +95,7 @@ def test_a_date_near_the_advanced_emulated_clock_is_accepted(
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_a_reused_nonce_is_refused(emulator: ImmEmulator, algorithm: str | None) -> None:
-    client = make_client(emulator, algorithm)
+    client = imm_client_for(emulator, signature_algorithm=algorithm)
     runtime = overriding(algorithm, nonce="0f3b2c1d-fixed-nonce")
 
     assert client.get_project_with_options(GET_PROJECT, runtime).body.project
@@ -127,16 +107,18 @@ def test_a_reused_nonce_is_refused(emulator: ImmEmulator, algorithm: str | None)
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_a_badly_signed_call_does_not_use_up_its_nonce(emulator: ImmEmulator, algorithm: str | None) -> None:
     runtime = overriding(algorithm, nonce="nonce-of-a-forged-call")
-    assert refused(make_client(emulator, algorithm, secret="forged"), runtime).code == "SignatureDoesNotMatch"
+    forged = imm_client_for(emulator, signature_algorithm=algorithm, access_key_secret="forged")
+    assert refused(forged, runtime).code == "SignatureDoesNotMatch"
 
-    assert make_client(emulator, algorithm).get_project_with_options(GET_PROJECT, runtime).body.project
+    client = imm_client_for(emulator, signature_algorithm=algorithm)
+    assert client.get_project_with_options(GET_PROJECT, runtime).body.project
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_sts_credentials_with_their_token_are_accepted(emulator: ImmEmulator, algorithm: str | None) -> None:
     emulator.accounts.add_sts("STS.key", "sts-secret", "token-123", expires_at=emulator.clock.time() + 3600)
 
-    client = make_client(emulator, algorithm, key_id="STS.key", secret="sts-secret", token="token-123")
+    client = imm_client_for(emulator, signature_algorithm=algorithm, **STS_KEY, security_token="token-123")
 
     assert client.get_project(GET_PROJECT).body.project.project_name == DEFAULT_PROJECT
 
@@ -148,7 +130,7 @@ def test_sts_credentials_with_a_wrong_or_no_token_are_refused(
 ) -> None:
     emulator.accounts.add_sts("STS.key", "sts-secret", "token-123")
 
-    err = refused(make_client(emulator, algorithm, key_id="STS.key", secret="sts-secret", token=token))
+    err = refused(imm_client_for(emulator, signature_algorithm=algorithm, **STS_KEY, security_token=token))
 
     assert (err.status_code, err.code) == (400, "InvalidSecurityToken.MismatchWithAccessKey")
     assert "token-123" not in str(err) and "token-999" not in str(err)
@@ -157,7 +139,7 @@ def test_sts_credentials_with_a_wrong_or_no_token_are_refused(
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_expired_sts_credentials_are_refused(emulator: ImmEmulator, algorithm: str | None) -> None:
     emulator.accounts.add_sts("STS.key", "sts-secret", "token-123", expires_at=emulator.clock.time() + 600)
-    client = make_client(emulator, algorithm, key_id="STS.key", secret="sts-secret", token="token-123")
+    client = imm_client_for(emulator, signature_algorithm=algorithm, **STS_KEY, security_token="token-123")
     assert client.get_project(GET_PROJECT).body.project
 
     emulator.clock.advance(601)

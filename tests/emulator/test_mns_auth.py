@@ -21,15 +21,15 @@ from mns.mns_http import RequestInternal
 from mns.queue import Message, QueueMeta
 
 from airflow_provider_imm.emulator import ImmEmulator
+from tests.sdk_clients import mns_account_for
 
 NS = "{http://mns.aliyuncs.com/doc/v1/}"
+STS_KEY = {"access_key_id": "STS.key", "access_key_secret": "sts-secret"}
 
 
 @pytest.fixture
-def queue_name(emulator: ImmEmulator) -> str:
-    Account(emulator.url, emulator.access_key_id, emulator.access_key_secret).get_queue("jobs").create(
-        QueueMeta()
-    )
+def queue_name(mns_account: Account) -> str:
+    mns_account.get_queue("jobs").create(QueueMeta())
     return "jobs"
 
 
@@ -70,7 +70,7 @@ def error_of(body: bytes) -> dict[str, str]:
 def test_wrong_secret_is_signature_does_not_match_without_revealing_secrets(
     emulator: ImmEmulator, queue_name: str
 ) -> None:
-    account = Account(emulator.url, emulator.access_key_id, "not-the-secret")
+    account = mns_account_for(emulator, access_key_secret="not-the-secret")
     with pytest.raises(MNSServerException) as err:
         account.get_queue(queue_name).get_attributes()
 
@@ -86,29 +86,29 @@ def test_wrong_secret_is_signature_does_not_match_without_revealing_secrets(
 
 
 def test_unknown_access_key_is_invalid_access_key_id(emulator: ImmEmulator, queue_name: str) -> None:
+    unknown = mns_account_for(emulator, access_key_id="LTAI-unknown", access_key_secret="whatever")
     with pytest.raises(MNSServerException) as err:
-        Account(emulator.url, "LTAI-unknown", "whatever").get_queue(queue_name).get_attributes()
+        unknown.get_queue(queue_name).get_attributes()
     assert err.value.type == "InvalidAccessKeyId"
 
 
 def test_additional_key_pairs_are_accepted(emulator: ImmEmulator, queue_name: str) -> None:
     emulator.accounts.add_key("LTAI-second", "second-secret")
-    assert Account(emulator.url, "LTAI-second", "second-secret").get_queue(queue_name).get_attributes()
+    second = mns_account_for(emulator, access_key_id="LTAI-second", access_key_secret="second-secret")
+    assert second.get_queue(queue_name).get_attributes()
 
 
 def test_sts_credentials_need_their_token_and_expire(emulator: ImmEmulator, queue_name: str) -> None:
     emulator.accounts.add_sts("STS.key", "sts-secret", "token-1", expires_at=emulator.clock.time() + 3600)
 
-    good = Account(emulator.url, "STS.key", "sts-secret", security_token="token-1").get_queue(queue_name)
+    good = mns_account_for(emulator, **STS_KEY, security_token="token-1").get_queue(queue_name)
     good.set_encoding(False)
     good.send_message(Message("with sts"))
     assert good.receive_message(0).message_body == "with sts"
 
     for token in ("token-2", ""):
         with pytest.raises(MNSServerException) as err:
-            Account(emulator.url, "STS.key", "sts-secret", security_token=token).get_queue(
-                queue_name
-            ).peek_message()
+            mns_account_for(emulator, **STS_KEY, security_token=token).get_queue(queue_name).peek_message()
         assert err.value.type == "AccessDenied"
         assert "token-1" not in err.value.message
 

@@ -15,15 +15,13 @@ from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMessage, TopicMeta
 
 from airflow_provider_imm.emulator import ImmEmulator
+from tests.sdk_clients import mns_account_for
 
 
-@pytest.fixture
-def account(emulator: ImmEmulator) -> Account:
-    return Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
-
-
-def test_failed_calls_answer_the_armed_error_then_recover(emulator: ImmEmulator, account: Account) -> None:
-    queue = account.get_queue("jobs")
+def test_failed_calls_answer_the_armed_error_then_recover(
+    emulator: ImmEmulator, mns_account: Account
+) -> None:
+    queue = mns_account.get_queue("jobs")
     emulator.faults.fail_mns(2)
 
     for _ in range(2):
@@ -37,19 +35,19 @@ def test_failed_calls_answer_the_armed_error_then_recover(emulator: ImmEmulator,
     assert emulator.mns.queue_messages("jobs") == []
 
 
-def test_fault_status_and_code_are_configurable(emulator: ImmEmulator, account: Account) -> None:
+def test_fault_status_and_code_are_configurable(emulator: ImmEmulator, mns_account: Account) -> None:
     emulator.mns.create_queue("jobs")
     emulator.faults.fail_mns(status=500, code="InternalError")
 
     with pytest.raises(MNSServerException) as err:
-        account.get_queue("jobs").receive_message(0)
+        mns_account.get_queue("jobs").receive_message(0)
 
     assert err.value.type == "InternalError"
 
 
-def test_a_failed_send_stores_nothing(emulator: ImmEmulator, account: Account) -> None:
+def test_a_failed_send_stores_nothing(emulator: ImmEmulator, mns_account: Account) -> None:
     emulator.mns.create_queue("jobs")
-    queue = account.get_queue("jobs")
+    queue = mns_account.get_queue("jobs")
     emulator.faults.fail_mns()
 
     with pytest.raises(MNSServerException):
@@ -58,10 +56,10 @@ def test_a_failed_send_stores_nothing(emulator: ImmEmulator, account: Account) -
     assert emulator.mns.queue_messages("jobs") == []
 
 
-def test_hung_call_is_served_normally_after_the_delay(emulator: ImmEmulator, account: Account) -> None:
+def test_hung_call_is_served_normally_after_the_delay(emulator: ImmEmulator, mns_account: Account) -> None:
     emulator.mns.create_queue("jobs")
     emulator.mns.send_message("jobs", "eventually")
-    queue = account.get_queue("jobs")
+    queue = mns_account.get_queue("jobs")
     queue.set_encoding(False)
     emulator.faults.hang_mns(seconds=0.6)
 
@@ -75,9 +73,9 @@ def test_hung_call_is_served_normally_after_the_delay(emulator: ImmEmulator, acc
     assert time.monotonic() - started < 0.5
 
 
-def test_latency_applies_to_every_call_until_cleared(emulator: ImmEmulator, account: Account) -> None:
+def test_latency_applies_to_every_call_until_cleared(emulator: ImmEmulator, mns_account: Account) -> None:
     emulator.mns.create_queue("jobs")
-    queue = account.get_queue("jobs")
+    queue = mns_account.get_queue("jobs")
     emulator.faults.mns_latency = 0.3
 
     started = time.monotonic()
@@ -91,7 +89,7 @@ def test_latency_applies_to_every_call_until_cleared(emulator: ImmEmulator, acco
     assert time.monotonic() - started < 0.3
 
 
-def test_faults_armed_over_the_admin_endpoint_reach_mns(emulator: ImmEmulator, account: Account) -> None:
+def test_faults_armed_over_the_admin_endpoint_reach_mns(emulator: ImmEmulator, mns_account: Account) -> None:
     request = urllib.request.Request(
         f"{emulator.url}/_emulator/faults",
         data=json.dumps({"kind": "fail_mns", "n": 1, "status": 503, "code": "ServiceUnavailable"}).encode(),
@@ -102,18 +100,18 @@ def test_faults_armed_over_the_admin_endpoint_reach_mns(emulator: ImmEmulator, a
         assert response.status == 200
 
     with pytest.raises(MNSServerException) as err:
-        account.list_queue()
+        mns_account.list_queue()
     assert err.value.type == "ServiceUnavailable"
-    assert account.list_queue() == ([], "")
+    assert mns_account.list_queue() == ([], "")
 
 
-def test_every_call_is_counted_by_action(emulator: ImmEmulator, account: Account) -> None:
-    queue = account.get_queue("jobs")
+def test_every_call_is_counted_by_action(emulator: ImmEmulator, mns_account: Account) -> None:
+    queue = mns_account.get_queue("jobs")
     queue.set_encoding(False)
     queue.create(QueueMeta(vis_timeout=30))
     queue.set_attributes(QueueMeta(polling_wait_sec=0))
     queue.get_attributes()
-    account.list_queue()
+    mns_account.list_queue()
     queue.send_message(Message("one"))
     queue.batch_send_message([Message("two"), Message("three"), Message("four")])
     queue.peek_message()
@@ -123,11 +121,11 @@ def test_every_call_is_counted_by_action(emulator: ImmEmulator, account: Account
     changed = queue.change_message_visibility(one.receipt_handle, 60)
     queue.delete_message(changed.receipt_handle)
     queue.batch_delete_message([two.receipt_handle, three.receipt_handle])
-    topic = account.get_topic("imm")
+    topic = mns_account.get_topic("imm")
     topic.create(TopicMeta())
     topic.set_attributes(TopicMeta(maximum_message_size=4096))
     topic.get_attributes()
-    account.list_topic()
+    mns_account.list_topic()
     subscription = topic.get_subscription("airflow")
     subscription.subscribe(
         SubscriptionMeta(TopicHelper.generate_queue_endpoint(emulator.region, emulator.account_id, "jobs"))
@@ -140,7 +138,7 @@ def test_every_call_is_counted_by_action(emulator: ImmEmulator, account: Account
     topic.delete()
     queue.delete()
     with pytest.raises(MNSServerException):
-        Account(emulator.url, emulator.access_key_id, "wrong").list_queue()  # refused calls count too
+        mns_account_for(emulator, access_key_secret="wrong").list_queue()  # refused calls count too
 
     assert emulator.counters.snapshot() == {
         "mns:CreateQueue": 1,

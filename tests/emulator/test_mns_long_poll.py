@@ -7,17 +7,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mns.account import Account
 from mns.mns_exception import MNSClientException, MNSServerException
 from mns.queue import Message, Queue
 from mns.topic import TopicMessage
 
 from airflow_provider_imm.emulator import ImmEmulator
+from tests.sdk_clients import mns_account_for
 
 
 def new_queue(emulator: ImmEmulator, name: str = "jobs") -> Queue:
     """A handle on ``name`` with its own connection: the SDK is one connection per Account."""
-    queue = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret).get_queue(name)
+    queue = mns_account_for(emulator).get_queue(name)
     queue.set_encoding(False)
     return queue
 
@@ -79,7 +79,7 @@ def test_a_published_notification_wakes_a_waiting_receiver(emulator: ImmEmulator
     wait_for_waiters(emulator, "events", 1)
 
     sent_at = time.monotonic()
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
+    account = mns_account_for(emulator)
     account.get_topic("imm").publish_message(TopicMessage('{"Status": "Succeeded"}'))
     receiver.join(timeout=5)
 
@@ -175,7 +175,7 @@ def test_200_receivers_get_well_over_300_notifications_per_second(emulator: ImmE
     wait_until(lambda: waiting(emulator, "events-a") + waiting(emulator, "events-b") >= 150, timeout=15)
 
     def publish_over_http(count: int) -> None:
-        topic = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret).get_topic("imm")
+        topic = mns_account_for(emulator).get_topic("imm")
         for i in range(count):
             topic.publish_message(TopicMessage(f'{{"n": {i}}}'))
 

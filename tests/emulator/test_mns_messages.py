@@ -6,17 +6,17 @@ import hashlib
 import time
 
 import pytest
-from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.queue import Message, Queue, QueueMeta
 
 from airflow_provider_imm.emulator import ImmEmulator
+from tests.sdk_clients import mns_account_for
 
 
 @pytest.fixture
 def queue(emulator: ImmEmulator) -> Queue:
     """A queue with a 2 s visibility timeout, raw (not base64) bodies."""
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
+    account = mns_account_for(emulator)
     queue = account.get_queue("jobs")
     queue.create(QueueMeta(vis_timeout=2))
     queue.set_encoding(False)
@@ -62,7 +62,7 @@ def test_receiving_from_an_empty_queue_answers_message_not_exist_after_the_wait(
 
 
 def test_without_waitseconds_the_queue_polling_wait_applies(emulator: ImmEmulator) -> None:
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
+    account = mns_account_for(emulator)
     queue = account.get_queue("patient")
     queue.create(QueueMeta(polling_wait_sec=1))
 
@@ -232,7 +232,7 @@ def test_delete_and_batch_delete_with_partial_errors(emulator: ImmEmulator, queu
 
 
 def test_handle_of_another_queue_is_not_valid_here(emulator: ImmEmulator, queue: Queue) -> None:
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
+    account = mns_account_for(emulator)
     other = account.get_queue("other")
     other.create(QueueMeta())
     other.send_message(Message("x"))
@@ -244,7 +244,7 @@ def test_handle_of_another_queue_is_not_valid_here(emulator: ImmEmulator, queue:
 
 
 def test_retention_period_expires_messages(emulator: ImmEmulator) -> None:
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
+    account = mns_account_for(emulator)
     queue = account.get_queue("short-lived")
     queue.create(QueueMeta(msg_ttl=60))
     queue.set_encoding(False)
@@ -258,7 +258,7 @@ def test_retention_period_expires_messages(emulator: ImmEmulator) -> None:
 
 
 def test_message_larger_than_the_queue_maximum_is_refused(emulator: ImmEmulator) -> None:
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
+    account = mns_account_for(emulator)
     queue = account.get_queue("small")
     queue.create(QueueMeta(max_msg_size=1024))
     queue.set_encoding(False)

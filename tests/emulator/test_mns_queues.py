@@ -10,15 +10,10 @@ from mns.queue import Message, QueueMeta
 from airflow_provider_imm.emulator import ImmEmulator
 
 
-@pytest.fixture
-def account(emulator: ImmEmulator) -> Account:
-    return Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
-
-
 def test_create_returns_the_queue_url_and_attributes_round_trip(
-    emulator: ImmEmulator, account: Account
+    emulator: ImmEmulator, mns_account: Account
 ) -> None:
-    queue = account.get_queue("jobs")
+    queue = mns_account.get_queue("jobs")
     url = queue.create(
         QueueMeta(vis_timeout=45, max_msg_size=2048, msg_ttl=120, delay_sec=3, polling_wait_sec=7)
     )
@@ -31,8 +26,8 @@ def test_create_returns_the_queue_url_and_attributes_round_trip(
     assert abs(meta.create_time - emulator.clock.time()) < 5
 
 
-def test_defaults_are_those_of_mns(account: Account) -> None:
-    queue = account.get_queue("plain")
+def test_defaults_are_those_of_mns(mns_account: Account) -> None:
+    queue = mns_account.get_queue("plain")
     queue.create(QueueMeta())
 
     meta = queue.get_attributes()
@@ -44,8 +39,8 @@ def test_defaults_are_those_of_mns(account: Account) -> None:
     assert (meta.delay_seconds, meta.polling_wait_seconds) == (0, 0)
 
 
-def test_create_is_idempotent_with_same_attributes_and_conflicts_otherwise(account: Account) -> None:
-    queue = account.get_queue("jobs")
+def test_create_is_idempotent_with_same_attributes_and_conflicts_otherwise(mns_account: Account) -> None:
+    queue = mns_account.get_queue("jobs")
     queue.create(QueueMeta(vis_timeout=10))
     queue.create(QueueMeta(vis_timeout=10))
 
@@ -55,8 +50,8 @@ def test_create_is_idempotent_with_same_attributes_and_conflicts_otherwise(accou
     assert queue.get_attributes().visibility_timeout == 10
 
 
-def test_set_attributes_changes_only_what_is_given(account: Account) -> None:
-    queue = account.get_queue("jobs")
+def test_set_attributes_changes_only_what_is_given(mns_account: Account) -> None:
+    queue = mns_account.get_queue("jobs")
     queue.create(QueueMeta(vis_timeout=10, polling_wait_sec=2))
 
     queue.set_attributes(QueueMeta(polling_wait_sec=20, logging_enabled=True))
@@ -74,29 +69,29 @@ def test_set_attributes_changes_only_what_is_given(account: Account) -> None:
         QueueMeta(polling_wait_sec=31),
     ],
 )
-def test_out_of_range_attributes_are_refused(account: Account, meta: QueueMeta) -> None:
+def test_out_of_range_attributes_are_refused(mns_account: Account, meta: QueueMeta) -> None:
     with pytest.raises(MNSServerException) as err:
-        account.get_queue("jobs").create(meta)
+        mns_account.get_queue("jobs").create(meta)
     assert err.value.type == "InvalidArgument"
-    assert account.list_queue()[0] == []
+    assert mns_account.list_queue()[0] == []
 
 
-def test_invalid_queue_name_is_refused(account: Account) -> None:
+def test_invalid_queue_name_is_refused(mns_account: Account) -> None:
     with pytest.raises(MNSServerException) as err:
-        account.get_queue("9-starts-with-a-digit").create(QueueMeta())
+        mns_account.get_queue("9-starts-with-a-digit").create(QueueMeta())
     assert err.value.type == "InvalidQueueName"
 
 
-def test_missing_queue_answers_queue_not_exist(account: Account) -> None:
-    queue = account.get_queue("nowhere")
+def test_missing_queue_answers_queue_not_exist(mns_account: Account) -> None:
+    queue = mns_account.get_queue("nowhere")
     for call in (queue.get_attributes, lambda: queue.receive_message(0), queue.peek_message):
         with pytest.raises(MNSServerException) as err:
             call()
         assert err.value.type == "QueueNotExist"
 
 
-def test_delete_removes_the_queue(account: Account) -> None:
-    queue = account.get_queue("jobs")
+def test_delete_removes_the_queue(mns_account: Account) -> None:
+    queue = mns_account.get_queue("jobs")
     queue.create(QueueMeta())
     queue.delete()
 
@@ -106,27 +101,27 @@ def test_delete_removes_the_queue(account: Account) -> None:
     queue.delete()  # deleting again is not an error
 
 
-def test_list_filters_by_prefix_and_pages_with_a_marker(emulator: ImmEmulator, account: Account) -> None:
+def test_list_filters_by_prefix_and_pages_with_a_marker(emulator: ImmEmulator, mns_account: Account) -> None:
     for name in ("imm-a", "imm-b", "imm-c", "other"):
-        account.get_queue(name).create(QueueMeta())
+        mns_account.get_queue(name).create(QueueMeta())
 
-    urls, marker = account.list_queue(prefix="imm-", ret_number=2)
+    urls, marker = mns_account.list_queue(prefix="imm-", ret_number=2)
     assert urls == [f"{emulator.url}/queues/imm-a", f"{emulator.url}/queues/imm-b"]
     assert marker
 
-    urls, marker = account.list_queue(prefix="imm-", ret_number=2, marker=marker)
+    urls, marker = mns_account.list_queue(prefix="imm-", ret_number=2, marker=marker)
     assert urls == [f"{emulator.url}/queues/imm-c"]
     assert marker == ""
 
-    all_urls, _ = account.list_queue()
+    all_urls, _ = mns_account.list_queue()
     assert [url.rsplit("/", 1)[1] for url in all_urls] == ["imm-a", "imm-b", "imm-c", "other"]
 
 
 @pytest.mark.filterwarnings(
     "ignore::DeprecationWarning"
 )  # the SDK deprecates the counters, MNS still sends them
-def test_attributes_count_active_inflight_and_delayed_messages(account: Account) -> None:
-    queue = account.get_queue("jobs")
+def test_attributes_count_active_inflight_and_delayed_messages(mns_account: Account) -> None:
+    queue = mns_account.get_queue("jobs")
     queue.create(QueueMeta())
     queue.set_encoding(False)
     for body in ("a", "b", "c"):

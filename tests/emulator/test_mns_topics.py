@@ -21,13 +21,8 @@ BODY = '{"content": "<Status>Succeeded & done</Status>", "id": "évènement"}'
 
 
 @pytest.fixture
-def account(emulator: ImmEmulator) -> Account:
-    return Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
-
-
-@pytest.fixture
-def topic(account: Account) -> Topic:
-    topic = account.get_topic("imm-events")
+def topic(mns_account: Account) -> Topic:
+    topic = mns_account.get_topic("imm-events")
     topic.create(TopicMeta())
     return topic
 
@@ -47,12 +42,12 @@ def md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest().upper()
 
 
-def test_topic_create_get_list_delete(emulator: ImmEmulator, account: Account) -> None:
+def test_topic_create_get_list_delete(emulator: ImmEmulator, mns_account: Account) -> None:
     for name in ("imm-a", "imm-b", "other"):
-        url = account.get_topic(name).create(TopicMeta(maximum_message_size=4096))
+        url = mns_account.get_topic(name).create(TopicMeta(maximum_message_size=4096))
         assert url == f"{emulator.url}/topics/{name}"
 
-    meta = account.get_topic("imm-a").get_attributes()
+    meta = mns_account.get_topic("imm-a").get_attributes()
     assert (meta.topic_name, meta.maximum_message_size, meta.message_retention_period) == (
         "imm-a",
         4096,
@@ -60,18 +55,18 @@ def test_topic_create_get_list_delete(emulator: ImmEmulator, account: Account) -
     )
     assert meta.message_count == 0
 
-    urls, marker = account.list_topic(prefix="imm-", ret_number=1)
+    urls, marker = mns_account.list_topic(prefix="imm-", ret_number=1)
     assert (urls, bool(marker)) == ([f"{emulator.url}/topics/imm-a"], True)
-    urls, marker = account.list_topic(prefix="imm-", ret_number=1, marker=marker)
+    urls, marker = mns_account.list_topic(prefix="imm-", ret_number=1, marker=marker)
     assert (urls, marker) == ([f"{emulator.url}/topics/imm-b"], "")
 
-    account.get_topic("imm-a").delete()
+    mns_account.get_topic("imm-a").delete()
     with pytest.raises(MNSServerException) as err:
-        account.get_topic("imm-a").get_attributes()
+        mns_account.get_topic("imm-a").get_attributes()
     assert err.value.type == "TopicNotExist"
 
 
-def test_topic_create_conflicts_on_different_attributes(account: Account, topic: Topic) -> None:
+def test_topic_create_conflicts_on_different_attributes(mns_account: Account, topic: Topic) -> None:
     topic.create(TopicMeta())  # same attributes: fine
     with pytest.raises(MNSServerException) as err:
         topic.create(TopicMeta(maximum_message_size=2048))
@@ -81,8 +76,10 @@ def test_topic_create_conflicts_on_different_attributes(account: Account, topic:
     assert topic.get_attributes().maximum_message_size == 2048
 
 
-def test_subscribe_get_set_list_unsubscribe(emulator: ImmEmulator, account: Account, topic: Topic) -> None:
-    make_queue(account, "events")
+def test_subscribe_get_set_list_unsubscribe(
+    emulator: ImmEmulator, mns_account: Account, topic: Topic
+) -> None:
+    make_queue(mns_account, "events")
     subscription = topic.get_subscription("airflow")
 
     url = subscription.subscribe(SubscriptionMeta(endpoint(emulator, "events"), notify_content_format="JSON"))
@@ -112,7 +109,7 @@ def test_subscribe_get_set_list_unsubscribe(emulator: ImmEmulator, account: Acco
 
 
 def test_subscribe_conflict_and_invalid_endpoint(
-    emulator: ImmEmulator, account: Account, topic: Topic
+    emulator: ImmEmulator, mns_account: Account, topic: Topic
 ) -> None:
     subscription = topic.get_subscription("airflow")
     subscription.subscribe(SubscriptionMeta(endpoint(emulator, "events"), notify_content_format="JSON"))
@@ -125,16 +122,16 @@ def test_subscribe_conflict_and_invalid_endpoint(
         topic.get_subscription("mail").subscribe(SubscriptionMeta("mail:directmail:someone@example.com"))
     assert err.value.type == "InvalidArgument"
     with pytest.raises(MNSServerException) as err:
-        account.get_topic("missing").get_subscription("s").subscribe(
+        mns_account.get_topic("missing").get_subscription("s").subscribe(
             SubscriptionMeta(endpoint(emulator, "q"))
         )
     assert err.value.type == "TopicNotExist"
 
 
 def test_publish_delivers_in_each_subscriptions_format(
-    emulator: ImmEmulator, account: Account, topic: Topic
+    emulator: ImmEmulator, mns_account: Account, topic: Topic
 ) -> None:
-    queues = {fmt: make_queue(account, f"q-{fmt.lower()}") for fmt in ("SIMPLIFIED", "JSON", "XML")}
+    queues = {fmt: make_queue(mns_account, f"q-{fmt.lower()}") for fmt in ("SIMPLIFIED", "JSON", "XML")}
     for fmt in queues:
         topic.get_subscription(f"s-{fmt.lower()}").subscribe(
             SubscriptionMeta(endpoint(emulator, f"q-{fmt.lower()}"), notify_content_format=fmt)
@@ -170,8 +167,10 @@ def test_publish_delivers_in_each_subscriptions_format(
     assert fields == {**envelope, "SubscriptionName": "s-xml"}
 
 
-def test_filter_tag_selects_messages_by_tag(emulator: ImmEmulator, account: Account, topic: Topic) -> None:
-    tagged, untagged = make_queue(account, "tagged"), make_queue(account, "everything")
+def test_filter_tag_selects_messages_by_tag(
+    emulator: ImmEmulator, mns_account: Account, topic: Topic
+) -> None:
+    tagged, untagged = make_queue(mns_account, "tagged"), make_queue(mns_account, "everything")
     topic.get_subscription("tagged").subscribe(
         SubscriptionMeta(endpoint(emulator, "tagged"), notify_content_format="SIMPLIFIED", filter_tag="imm")
     )
@@ -190,9 +189,9 @@ def test_filter_tag_selects_messages_by_tag(emulator: ImmEmulator, account: Acco
 
 
 def test_base64_topic_message_is_delivered_as_published(
-    emulator: ImmEmulator, account: Account, topic: Topic
+    emulator: ImmEmulator, mns_account: Account, topic: Topic
 ) -> None:
-    queue = make_queue(account, "events")
+    queue = make_queue(mns_account, "events")
     topic.get_subscription("s").subscribe(
         SubscriptionMeta(endpoint(emulator, "events"), notify_content_format="SIMPLIFIED")
     )
@@ -222,21 +221,21 @@ def test_python_publish_delivers_like_http_and_reports_missing_topics(emulator: 
 
 
 def test_publish_to_a_missing_topic_or_a_deleted_queue(
-    emulator: ImmEmulator, account: Account, topic: Topic
+    emulator: ImmEmulator, mns_account: Account, topic: Topic
 ) -> None:
     with pytest.raises(MNSServerException) as err:
-        account.get_topic("missing").publish_message(TopicMessage("x"))
+        mns_account.get_topic("missing").publish_message(TopicMessage("x"))
     assert err.value.type == "TopicNotExist"
 
-    make_queue(account, "gone").delete()
+    make_queue(mns_account, "gone").delete()
     topic.get_subscription("orphan").subscribe(SubscriptionMeta(endpoint(emulator, "gone")))
     published = topic.publish_message(TopicMessage("nowhere to go"))  # accepted, delivered to nobody
     assert published.message_id
     assert emulator.call(lambda: list(emulator.mns.store.queues)) == []
 
 
-def test_publish_larger_than_the_topic_maximum_is_refused(account: Account) -> None:
-    topic = account.get_topic("small")
+def test_publish_larger_than_the_topic_maximum_is_refused(mns_account: Account) -> None:
+    topic = mns_account.get_topic("small")
     topic.create(TopicMeta(maximum_message_size=1024))
 
     with pytest.raises(MNSServerException) as err:
@@ -245,9 +244,9 @@ def test_publish_larger_than_the_topic_maximum_is_refused(account: Account) -> N
 
 
 def test_deleting_a_topic_drops_its_subscriptions(
-    emulator: ImmEmulator, account: Account, topic: Topic
+    emulator: ImmEmulator, mns_account: Account, topic: Topic
 ) -> None:
-    make_queue(account, "events")
+    make_queue(mns_account, "events")
     topic.get_subscription("s").subscribe(SubscriptionMeta(endpoint(emulator, "events")))
     topic.delete()
     topic.create(TopicMeta())

@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET
 import pytest
 from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
-from alibabacloud_tea_openapi.models import Config
 from mns.account import Account
 from mns.mns_common import TopicHelper
 from mns.queue import QueueMeta
@@ -29,31 +28,17 @@ MNS_NS = "{http://mns.aliyuncs.com/doc/v1/}"
 
 
 @pytest.fixture
-def account(emulator: ImmEmulator) -> Account:
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
-    topic = account.get_topic(TOPIC)
+def account(emulator: ImmEmulator, mns_account: Account) -> Account:
+    topic = mns_account.get_topic(TOPIC)
     topic.create(TopicMeta())
     for fmt in FORMATS:
         queue = f"q-{fmt.lower()}"
-        account.get_queue(queue).create(QueueMeta())
+        mns_account.get_queue(queue).create(QueueMeta())
         endpoint = TopicHelper.generate_queue_endpoint(emulator.region, emulator.account_id, queue)
         topic.get_subscription(f"sub-{fmt.lower()}").subscribe(
             SubscriptionMeta(endpoint, notify_content_format=fmt)
         )
-    return account
-
-
-@pytest.fixture
-def client(emulator: ImmEmulator) -> Client:
-    return Client(
-        Config(
-            access_key_id=emulator.access_key_id,
-            access_key_secret=emulator.access_key_secret,
-            endpoint=emulator.endpoint,
-            protocol="http",
-            region_id=emulator.region,
-        )
-    )
+    return mns_account
 
 
 def _receive(account: Account, fmt: str) -> str:
@@ -67,13 +52,13 @@ def _receive(account: Account, fmt: str) -> str:
 
 @pytest.mark.parametrize("status", ["Succeeded", "Failed"])
 def test_notification_arrives_in_every_format_and_agrees_with_get_task(
-    emulator: ImmEmulator, account: Account, client: Client, status: str
+    emulator: ImmEmulator, account: Account, imm_client: Client, status: str
 ) -> None:
     emulator.oss.put("media", "in/clip.mp4", b"video bytes")
     override = {"duration": 0.1, "status": status}
     if status == "Failed":
         override |= {"code": "InvalidMedia", "message": "the media cannot be decoded"}
-    created = client.create_video_label_classification_task(
+    created = imm_client.create_video_label_classification_task(
         models.CreateVideoLabelClassificationTaskRequest(
             project_name=DEFAULT_PROJECT,
             source_uri="oss://media/in/clip.mp4",
@@ -111,7 +96,7 @@ def test_notification_arrives_in_every_format_and_agrees_with_get_task(
     assert root.findtext(f"{MNS_NS}TopicName") == TOPIC
     assert root.findtext(f"{MNS_NS}Message") == published
 
-    info = client.get_task(
+    info = imm_client.get_task(
         models.GetTaskRequest(
             project_name=DEFAULT_PROJECT, task_type="VideoLabelClassification", task_id=created.task_id
         )

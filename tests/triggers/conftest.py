@@ -16,7 +16,6 @@ import pytest
 from airflow.models import Connection
 from alibabacloud_imm20200930 import models as imm_models
 from alibabacloud_imm20200930.client import Client as ImmClient
-from alibabacloud_tea_openapi.models import Config
 from mns.account import Account
 from mns.mns_common import TopicHelper
 from mns.queue import QueueMeta
@@ -105,10 +104,11 @@ class Imm:
 
 
 @pytest.fixture
-def imm(emulator: ImmEmulator, monkeypatch: pytest.MonkeyPatch) -> Imm:
-    account = Account(emulator.url, emulator.access_key_id, emulator.access_key_secret)
-    account.get_queue(QUEUE).create(QueueMeta())
-    topic = account.get_topic(TOPIC)
+def imm(
+    emulator: ImmEmulator, imm_client: ImmClient, mns_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> Imm:
+    mns_account.get_queue(QUEUE).create(QueueMeta())
+    topic = mns_account.get_topic(TOPIC)
     topic.create(TopicMeta())
     endpoint = TopicHelper.generate_queue_endpoint(emulator.region, emulator.account_id, QUEUE)
     topic.get_subscription("airflow").subscribe(SubscriptionMeta(endpoint, notify_content_format="JSON"))
@@ -131,17 +131,8 @@ def imm(emulator: ImmEmulator, monkeypatch: pytest.MonkeyPatch) -> Imm:
         extra=json.dumps(extras),
     )
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn.as_json())
-    client = ImmClient(
-        Config(
-            access_key_id=emulator.access_key_id,
-            access_key_secret=emulator.access_key_secret,
-            endpoint=emulator.endpoint,
-            protocol="http",
-            region_id=emulator.region,
-        )
-    )
     emulator.counters.reset()
-    return Imm(emulator, conn_id, client, account)
+    return Imm(emulator, conn_id, imm_client, mns_account)
 
 
 @pytest.fixture
