@@ -16,6 +16,7 @@ from airflow.models import Connection
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 from tests.operators import airflow_env
 from tests.operators.airflow_env import DagRunResult, dag_source, run_dag_file
+from tests.oss_objects import object_exists, put_object
 
 TOPIC = "imm-events"
 QUEUE = "airflow-imm"
@@ -66,12 +67,10 @@ class Imm:
         return conn_id
 
     def put(self, uri: str, data: bytes | str = b"content") -> None:
-        bucket, _, key = uri.removeprefix("oss://").partition("/")
-        self.emulator.oss.put(bucket, key, data)
+        put_object(self.emulator, uri, data)
 
     def exists(self, uri: str) -> bool:
-        bucket, _, key = uri.removeprefix("oss://").partition("/")
-        return self.emulator.oss.exists(bucket, key)
+        return object_exists(self.emulator, uri)
 
     def creates(self) -> int:
         """Create*Task calls the emulator received."""

@@ -8,6 +8,7 @@ states, tries, XCom) and what the operator raised.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,16 +16,54 @@ import pytest
 from airflow_provider_imm.hooks.errors import ImmApiError
 from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.operators.imm import ImmTaskFailedError, ImmTaskTimeoutError
-from tests.operators.airflow_env import DS
+from tests.operators.airflow_env import DS, TaskRun
 from tests.operators.conftest import TOPIC, Imm
 
+#: ``import datetime``: options such as ``retry_delay`` reach the DAG file as their repr.
 HEADER = """
-from datetime import timedelta
+import datetime
 from airflow.sdk import DAG
 from airflow_provider_imm.operators.imm import ImmCreateTaskOperator
 from tests.operators.dag_support import DEFAULT_ARGS
 """
+#: A DAG of one ImmCreateTaskOperator; ``__OPTIONS__`` are its further keyword arguments.
+ONE_TASK = """
+with DAG(__DAG_ID__, schedule=None, default_args=DEFAULT_ARGS) as dag:
+    ImmCreateTaskOperator(
+        task_id=__TASK_ID__, imm_conn_id=__CONN__, action=__ACTION__, request=__REQUEST__, **__OPTIONS__
+    )
+"""
 DOC = "oss://docs/in/report.docx"
+
+
+def run_task(
+    imm: Imm,
+    dag_id: str,
+    request: dict[str, Any],
+    *,
+    action: str = "CreateOfficeConversionTask",
+    task_id: str = "convert",
+    conn: str | None = None,
+    **options: object,
+) -> TaskRun:
+    """Run :data:`ONE_TASK` (on ``conn``, else the test's connection) and return its task's run."""
+    connection = {"conn": conn} if conn else {}
+    result = imm.run(
+        ONE_TASK,
+        header=HEADER,
+        dag_id=dag_id,
+        task_id=task_id,
+        action=action,
+        request=request,
+        options=options,
+        **connection,
+    )
+    return result[task_id]
+
+
+def office(source: str = DOC, target: str = "oss://out/{barename}.pdf", **fields: object) -> dict[str, Any]:
+    """An OfficeConversion request to PDF."""
+    return {"SourceURI": source, "TargetType": "pdf", "TargetURI": target, **fields}
 
 
 def sent_request(imm: Imm, task_id: str, task_type: str = "OfficeConversion") -> dict[str, Any]:
@@ -40,26 +79,8 @@ def behaviour(**spec: object) -> str:
 
 def test_templated_target_reaches_imm_rendered_and_outputs_land_there(imm: Imm) -> None:
     imm.put(DOC)
-    result = imm.run(
-        """
-        with DAG("office_templated", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={
-                    "SourceURI": __DOC__,
-                    "TargetType": "pdf",
-                    "TargetURI": "oss://out/{{ ds }}/{barename}.{autoext}",
-                    "Tags": {"team": "{{ params.team }}"},
-                },
-                params={"team": "media"},
-            )
-        """,
-        header=HEADER,
-        doc=DOC,
-    )
-    run = result["convert"]
+    request = office(target="oss://out/{{ ds }}/{barename}.{autoext}", Tags={"team": "{{ params.team }}"})
+    run = run_task(imm, "office_templated", request, params={"team": "media"})
     assert run.state == "success", run.errors
     (task,) = imm.tasks()
     sent = sent_request(imm, task["TaskId"])
@@ -85,20 +106,8 @@ def test_templated_target_reaches_imm_rendered_and_outputs_land_there(imm: Imm) 
 
 def test_failed_imm_task_fails_the_airflow_task_with_imm_code(imm: Imm) -> None:
     # The source object does not exist: IMM accepts the task, which then fails.
-    result = imm.run(
-        """
-        with DAG("office_fails", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="OfficeConversion",
-                request={"SourceURI": "oss://docs/missing.docx", "TargetType": "pdf",
-                         "TargetURI": "oss://out/{barename}.{autoext}"},
-            )
-        """,
-        header=HEADER,
-    )
-    run = result["convert"]
+    request = office("oss://docs/missing.docx", "oss://out/{barename}.{autoext}")
+    run = run_task(imm, "office_fails", request, action="OfficeConversion")
     assert run.state == "failed"
     (error,) = run.errors
     assert isinstance(error, ImmTaskFailedError)
@@ -113,25 +122,8 @@ def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(
     imm: Imm, capfd: pytest.CaptureFixture[str]
 ) -> None:
     imm.put(DOC)
-    result = imm.run(
-        """
-        with DAG("office_retry", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={"SourceURI": __DOC__, "TargetType": "pdf",
-                         "TargetURI": "oss://out/{barename}.{autoext}", "UserData": __USER_DATA__},
-                timeout=0.8,
-                retries=1,
-                retry_delay=timedelta(0),
-            )
-        """,
-        header=HEADER,
-        doc=DOC,
-        user_data=behaviour(duration=1.2),
-    )
-    run = result["convert"]
+    request = office(target="oss://out/{barename}.{autoext}", UserData=behaviour(duration=1.2))
+    run = run_task(imm, "office_retry", request, timeout=0.8, retries=1, retry_delay=timedelta(0))
     assert run.state == "success", run.errors
     assert run.try_number == 2
     (timeout,) = run.errors
@@ -151,7 +143,7 @@ def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(
     [
         (
             "CreateOfficeConversionTask",
-            {"SourceURI": DOC, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"},
+            office(),
             "tags",
         ),
         (
@@ -169,25 +161,16 @@ def test_retry_after_a_lost_create_answer_finds_the_task_imm_created(
     imm.put(DOC)
     conn = imm.connection(read_timeout=0.4)
     imm.emulator.faults.hang_imm(1, seconds=1.0)
-    result = imm.run(
-        """
-        with DAG(__DAG_ID__, schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="submit",
-                imm_conn_id=__CONN__,
-                action=__ACTION__,
-                request=__REQUEST__,
-                retries=1,
-                retry_delay=timedelta(seconds=2),
-            )
-        """,
-        header=HEADER,
-        dag_id=f"lost_answer_{action}",
+    run = run_task(
+        imm,
+        f"lost_answer_{action}",
+        request_fields,
         action=action,
-        request=request_fields,
+        task_id="submit",
         conn=conn,
+        retries=1,
+        retry_delay=timedelta(seconds=2),
     )
-    run = result["submit"]
     assert run.state == "success", run.errors
     assert run.try_number == 2
     (lost,) = run.errors
@@ -200,22 +183,8 @@ def test_retry_after_a_lost_create_answer_finds_the_task_imm_created(
 
 
 def test_retry_after_a_failed_imm_task_submits_a_new_one(imm: Imm) -> None:
-    result = imm.run(
-        """
-        with DAG("office_fails_twice", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={"SourceURI": "oss://docs/missing.docx", "TargetType": "pdf",
-                         "TargetURI": "oss://out/{barename}.pdf"},
-                retries=1,
-                retry_delay=timedelta(0),
-            )
-        """,
-        header=HEADER,
-    )
-    run = result["convert"]
+    request = office("oss://docs/missing.docx")
+    run = run_task(imm, "office_fails_twice", request, retries=1, retry_delay=timedelta(0))
     assert run.state == "failed" and run.try_number == 2
     first, second = run.errors
     assert isinstance(first, ImmTaskFailedError) and isinstance(second, ImmTaskFailedError)
@@ -226,23 +195,8 @@ def test_retry_after_a_failed_imm_task_submits_a_new_one(imm: Imm) -> None:
 
 def test_without_waiting_the_task_id_is_returned_at_once(imm: Imm) -> None:
     imm.put(DOC)
-    result = imm.run(
-        """
-        with DAG("office_no_wait", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="submit",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf",
-                         "UserData": __USER_DATA__},
-                wait_for_completion=False,
-            )
-        """,
-        header=HEADER,
-        doc=DOC,
-        user_data=behaviour(duration=None),
-    )
-    run = result["submit"]
+    request = office(UserData=behaviour(duration=None))
+    run = run_task(imm, "office_no_wait", request, task_id="submit", wait_for_completion=False)
     assert run.state == "success", run.errors
     (task,) = imm.tasks()
     assert run.xcom == task["TaskId"]
@@ -254,24 +208,8 @@ def test_without_waiting_the_task_id_is_returned_at_once(imm: Imm) -> None:
 
 def test_not_deferrable_polls_on_the_worker(imm: Imm) -> None:
     imm.put(DOC)
-    result = imm.run(
-        """
-        with DAG("office_polling", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf",
-                         "UserData": __USER_DATA__},
-                deferrable=False,
-                poll_interval=0.2,
-            )
-        """,
-        header=HEADER,
-        doc=DOC,
-        user_data=behaviour(duration=0.6),
-    )
-    run = result["convert"]
+    request = office(UserData=behaviour(duration=0.6))
+    run = run_task(imm, "office_polling", request, deferrable=False, poll_interval=0.2)
     assert run.state == "success", run.errors
     assert run.xcom["learned_from"] == "get_task"
     assert imm.emulator.counters.get("imm", "GetTask") >= 3
@@ -284,24 +222,8 @@ def test_without_an_mns_queue_the_trigger_polls_with_one_warning(
     imm: Imm, capfd: pytest.CaptureFixture[str]
 ) -> None:
     imm.put(DOC)
-    result = imm.run(
-        """
-        with DAG("office_no_queue", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf",
-                         "UserData": __USER_DATA__},
-                poll_interval=0.2,
-            )
-        """,
-        header=HEADER,
-        doc=DOC,
-        conn=imm.connection(mns=False),
-        user_data=behaviour(duration=0.5),
-    )
-    run = result["convert"]
+    request = office(UserData=behaviour(duration=0.5))
+    run = run_task(imm, "office_no_queue", request, conn=imm.connection(mns=False), poll_interval=0.2)
     assert run.state == "success", run.errors
     assert run.xcom["learned_from"] == "get_task"
     assert imm.emulator.counters.total("mns") == 0
@@ -316,20 +238,7 @@ def test_without_an_mns_queue_the_trigger_polls_with_one_warning(
 def test_a_task_finished_at_the_first_get_task_completes_without_deferring(imm: Imm) -> None:
     imm.put(DOC)
     imm.emulator.imm.task_duration = 0.0
-    result = imm.run(
-        """
-        with DAG("office_instant", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmCreateTaskOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request={"SourceURI": __DOC__, "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"},
-            )
-        """,
-        header=HEADER,
-        doc=DOC,
-    )
-    run = result["convert"]
+    run = run_task(imm, "office_instant", office())
     assert run.state == "success", run.errors
     assert run.xcom["learned_from"] == "get_task"
     # No trigger ran: nobody read the MNS queue.

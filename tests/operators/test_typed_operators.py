@@ -78,14 +78,6 @@ def test_a_field_given_twice_or_two_source_forms_fail_at_parse_time() -> None:
         ImmCreateTaskOperator(task_id="t", action="CreateOfficeConvertionTask")
 
 
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_typed_operators_run_and_the_password_stays_hidden(
     imm: Imm, capfd: pytest.CaptureFixture[str]
 ) -> None:
