@@ -22,6 +22,8 @@ class HttpFault:
     #: Seconds to wait before answering; with ``status == 0`` the call hangs that long, then answers
     #: normally.
     delay: float = 0.0
+    #: Only calls of this action take the fault (None: any call).
+    action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,16 +64,26 @@ class Faults:
         return self._take(self._imm)
 
     # MNS
-    def fail_mns(self, n: int = 1, *, status: int = 503, code: str = "ServiceUnavailable") -> None:
-        """The next ``n`` MNS calls answer an XML error."""
-        self._arm(self._mns, n, HttpFault(status, code, "Service is temporarily unavailable."))
+    def fail_mns(
+        self, n: int = 1, *, status: int = 503, code: str = "ServiceUnavailable", action: str | None = None
+    ) -> None:
+        """The next ``n`` MNS calls (of ``action`` only, e.g. ``BatchDeleteMessage``, if given) answer
+        an XML error."""
+        message = "Service is temporarily unavailable."
+        self._arm(self._mns, n, HttpFault(status, code, message, action=action))
 
     def hang_mns(self, n: int = 1, *, seconds: float = 30.0) -> None:
         """The next ``n`` MNS calls stall ``seconds`` before being served."""
         self._arm(self._mns, n, HttpFault(0, "", "", delay=seconds))
 
-    def take_mns(self) -> HttpFault | None:
-        return self._take(self._mns)
+    def take_mns(self, action: str = "") -> HttpFault | None:
+        """The first armed MNS fault that applies to ``action``, removed from the queue."""
+        with self._lock:
+            for index, fault in enumerate(self._mns):
+                if fault.action is None or fault.action == action:
+                    del self._mns[index]
+                    return fault
+            return None
 
     # Notifications
     def drop_notifications(self, n: int = 1) -> None:

@@ -172,7 +172,7 @@ class MnsService:
         request_id = _request_id()
         self.emulator.counters.incr("mns", action)
         try:
-            await self._apply_faults()
+            await self._apply_faults(action)
             body = await request.read()
             try:
                 authenticate(
@@ -193,11 +193,11 @@ class MnsService:
         response.headers["x-mns-version"] = API_VERSION
         return response
 
-    async def _apply_faults(self) -> None:
+    async def _apply_faults(self, action: str) -> None:
         faults = self.emulator.faults
         if faults.mns_latency > 0:
             await self._sleep(faults.mns_latency)
-        fault = faults.take_mns()
+        fault = faults.take_mns(action)
         if fault is not None:
             if fault.delay > 0:
                 await self._sleep(fault.delay)

@@ -238,6 +238,7 @@ class QueueListener:
         self._thread_state: _ThreadState | None = None
         self._wakeup = asyncio.Event()
         self._closing = False
+        self._failing_upkeep: set[str] = set()
 
     # Registration (event loop only)
     def register(self, task_id: str) -> Registration:
@@ -286,6 +287,12 @@ class QueueListener:
         self.stats.loops_started += 1
         self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-mns-listener {self.key}")
+        self._task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that dies of a bug says so; waiting triggers carry on through reconciliation."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("MNS listener for %s stopped", self.key, exc_info=task.exception())
 
     async def aclose(self) -> None:
         """Stop the loop once its current MNS call returns and release its thread."""
@@ -353,9 +360,10 @@ class QueueListener:
             try:
                 await self._call(partial(_change_visibility, self.key.queue, (handle, hidden)))
                 self.stats.returned += 1
+                self._upkeep_ok("ChangeMessageVisibility")
             except Exception as err:
                 # The message comes back by itself when its visibility timeout ends.
-                log.debug("MNS listener for %s: could not return a message: %s", self.key, _describe(err))
+                self._upkeep_failed("ChangeMessageVisibility", err)
 
     def _classify(self, message: ReceivedMessage) -> int | None:
         """Hand over what is awaited; None to delete the message, else seconds to hide it for."""
@@ -424,9 +432,29 @@ class QueueListener:
             try:
                 refused = await self._call(partial(_delete, self.key.queue, batch))
                 self.stats.deleted += len(batch) - refused
+                self._upkeep_ok("BatchDeleteMessage")
             except Exception as err:
                 # Messages not deleted come back as duplicates and are deleted then.
-                log.debug("MNS listener for %s: batch delete failed: %s", self.key, _describe(err))
+                self._upkeep_failed("BatchDeleteMessage", err)
+
+    def _upkeep_failed(self, action: str, err: BaseException) -> None:
+        """Warn once per streak: a RAM policy without this action redelivers every message forever."""
+        if action in self._failing_upkeep:
+            log.debug("MNS listener for %s: %s failed again: %s", self.key, action, _describe(err))
+            return
+        self._failing_upkeep.add(action)
+        log.warning(
+            "MNS listener for %s: %s failed (%s); messages come back and are handled again, "
+            "check the credentials' MNS permissions",
+            self.key,
+            action,
+            _describe(err),
+        )
+
+    def _upkeep_ok(self, action: str) -> None:
+        if action in self._failing_upkeep:
+            self._failing_upkeep.discard(action)
+            log.info("MNS listener for %s: %s works again", self.key, action)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, cut short when the last registration leaves (or the listener closes)."""
