@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import signal
 import sys
@@ -29,6 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _run(args: argparse.Namespace) -> None:
     emulator = ImmEmulator(
         args.root,
@@ -51,7 +61,13 @@ async def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not _is_loopback(args.host):
+        # The admin API writes files and arms faults without authentication.
+        parser.error(
+            f"--host {args.host!r} is not a loopback address: the emulator serves 127.0.0.1 or ::1 only"
+        )
     asyncio.run(_run(args))
     return 0
 
