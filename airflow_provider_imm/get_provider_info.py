@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_imm import __version__
+from airflow_provider_imm.hooks.connection import MIN_TIMEOUT
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -29,6 +30,9 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [
             {"integration-name": "Alibaba Cloud IMM", "python-modules": ["airflow_provider_imm.sensors.imm"]}
+        ],
+        "triggers": [
+            {"integration-name": "Alibaba Cloud IMM", "python-modules": ["airflow_provider_imm.triggers.imm"]}
         ],
         "hooks": [
             {
@@ -116,6 +120,10 @@ _CONN_FIELDS: dict[str, Any] = {
         "Max attempts", "Attempts per IMM call, first included.", "integer", minimum=1
     ),
     "retry_max_seconds": _number("Retry time budget", "Seconds one IMM call may spend retrying.", minimum=0),
-    "connect_timeout": _number("Connect timeout", "Seconds.", minimum=0),
-    "read_timeout": _number("Read timeout", "Seconds.", minimum=0),
+    "retry_base_delay": _number(
+        "First retry delay", "Seconds before the first retry; doubled for each further one.", minimum=0
+    ),
+    "retry_max_delay": _number("Longest retry delay", "Most seconds between two attempts.", minimum=0),
+    "connect_timeout": _number("Connect timeout", "Seconds.", minimum=MIN_TIMEOUT),
+    "read_timeout": _number("Read timeout", "Seconds.", minimum=MIN_TIMEOUT),
 }

@@ -28,6 +28,8 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_RETRY_SECONDS = 60.0
 DEFAULT_BASE_DELAY = 0.5
 DEFAULT_MAX_DELAY = 20.0
+#: Smallest connect or read timeout, in seconds (the SDKs take whole milliseconds).
+MIN_TIMEOUT = 0.001
 
 #: Every extras key the connection understands, with what it is for (shown in error messages).
 EXTRA_KEYS: Mapping[str, str] = {
@@ -239,8 +241,8 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
         mns_subscription_format=reader.choice("mns_subscription_format", SUBSCRIPTION_FORMATS, upper=True)
         or "JSON",
         retry=retry,
-        connect_timeout=reader.number("connect_timeout", minimum=0.001),
-        read_timeout=reader.number("read_timeout", minimum=0.001),
+        connect_timeout=reader.number("connect_timeout", minimum=MIN_TIMEOUT),
+        read_timeout=reader.number("read_timeout", minimum=MIN_TIMEOUT),
     )
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
+import pytest
 from airflow.providers_manager import ProvidersManager
 from airflow.sdk import Connection
 from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
 from airflow_provider_imm.get_provider_info import get_provider_info
-from airflow_provider_imm.hooks.connection import EXTRA_KEYS
+from airflow_provider_imm.hooks.connection import (
+    EXTRA_KEYS,
+    ImmConnectionConfigError,
+    ImmConnectionSettings,
+    parse_connection,
+)
 from airflow_provider_imm.hooks.imm import ImmHook
 
 
@@ -62,3 +69,40 @@ def test_task_runtime_builds_the_hook_from_a_connection() -> None:
     hook = Connection(conn_id="imm_from_runtime", conn_type="imm").get_hook()
     assert isinstance(hook, ImmHook)
     assert hook.imm_conn_id == "imm_from_runtime"
+
+
+def test_providers_manager_lists_the_trigger() -> None:
+    modules = {
+        t.trigger_class_name for t in ProvidersManager().trigger if t.package_name == "airflow-provider-imm"
+    }
+    assert modules == {"airflow_provider_imm.triggers.imm"}
+
+
+def test_every_extra_has_a_form_field_except_the_key_pair() -> None:
+    # The key pair has the login and password fields; the extras are for alibaba_cloud-style connections.
+    assert set(EXTRA_KEYS) - set(_form_fields()) == {"access_key_id", "access_key_secret"}
+
+
+def test_each_number_field_allows_exactly_what_the_hook_accepts() -> None:
+    numbers = {
+        name: field["schema"]
+        for name, field in _form_fields().items()
+        if {"number", "integer"} & set(field["schema"]["type"])  # type: ignore[index]
+    }
+    assert {"connect_timeout", "read_timeout", "retry_base_delay", "retry_max_delay"} <= set(numbers)
+    for name, schema in numbers.items():
+        lowest = schema["minimum"]  # type: ignore[index]
+        step = 1 if "integer" in schema["type"] else lowest / 2 if lowest else 0.5  # type: ignore[index]
+        _settings(**{name: lowest})  # the form's smallest value is accepted...
+        with pytest.raises(ImmConnectionConfigError, match=name):
+            _settings(**{name: lowest - step})  # ...and the form refuses what the hook would
+
+
+def _settings(**extras: object) -> ImmConnectionSettings:
+    extras["region"] = "cn-hangzhou"
+    if "role_session_expiration" in extras:
+        extras["role_arn"] = "acs:ram::1:role/r"
+    conn = Connection(
+        conn_id="form", conn_type="imm", login="LTAIkey", password="secret", extra=json.dumps(extras)
+    )
+    return parse_connection(conn)
