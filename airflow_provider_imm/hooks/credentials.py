@@ -7,17 +7,21 @@ OIDC role ARN, ECS instance role, the default chain); this module only maps sett
 say); ``sts_endpoint`` overrides it, and because the library always speaks https to a bare host, an
 ``http://host:port`` value is the way to reach a plain-http STS such as the emulator's.
 
-Imports of the library happen inside the functions: importing this module stays cheap.
+The IMM SDK signs with a :class:`SigningCredentials` rather than the library's client itself: the
+library's async refresh blocks the event loop (see the class). Imports of the library happen inside the
+functions: importing this module stays cheap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import threading
+from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_imm.hooks.connection import ImmConnectionSettings
 from airflow_provider_imm.hooks.errors import ErrorKind, never_connected, one_line, redact, root_reason
@@ -25,11 +29,18 @@ from airflow_provider_imm.hooks.errors import ErrorKind, never_connected, one_li
 if TYPE_CHECKING:
     from alibabacloud_credentials.client import Client as CredentialClient
     from alibabacloud_credentials.models import Config as CredentialConfig
+    from alibabacloud_credentials.models import CredentialModel
 
 _MS = 1000
 #: The library's own logger, which prints refresh failures with tracebacks and signed URLs.
 _LIBRARY_LOGGER = "credentials"
 _STS_ANSWER = re.compile(r"result: (\{.*\})\s*$", re.DOTALL)
+#: The settings that decide which credentials a connection signs with.
+_CREDENTIAL_FIELDS = (
+    "auth_type", "access_key_id", "access_key_secret", "security_token", "role_arn", "role_session_name",
+    "role_session_expiration", "policy", "external_id", "sts_endpoint", "oidc_provider_arn",
+    "oidc_token_file", "role_name", "connect_timeout", "read_timeout",
+)  # fmt: skip
 
 
 def credential_config(settings: ImmConnectionSettings) -> CredentialConfig | None:
@@ -78,6 +89,77 @@ def build_credential_client(settings: ImmConnectionSettings) -> CredentialClient
     return Client() if config is None else Client(config)
 
 
+class SigningCredentials:
+    """The connection's credentials client, as ``Config(credential=...)`` of the IMM SDK takes it.
+
+    The SDK awaits ``get_credential_async`` on the event loop. For the role kinds, the library's async
+    refresh takes a ``threading.Lock`` (timeout 5 s) on the loop thread: while one caller awaits STS,
+    every other caller blocks the whole loop, and the first one's STS answer cannot even be read. Here
+    the library's synchronous path runs in a worker thread instead, where waiting on that lock is
+    harmless, and the loop keeps running.
+
+    The secrets it handed out last are remembered: temporary role credentials are not in the
+    connection, yet error text that quotes a signed request must be scrubbed of them too, and asking
+    the library again while translating an error could mean a blocking STS call.
+    """
+
+    #: Distinct credential sets remembered (the one in use and those just before a refresh).
+    REMEMBERED = 4
+
+    def __init__(self, client: CredentialClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._issued: deque[tuple[str, ...]] = deque(maxlen=self.REMEMBERED)
+
+    def get_credential(self) -> CredentialModel:
+        credential = self._client.get_credential()
+        values = tuple(v for v in (credential.access_key_secret, credential.security_token) if v)
+        with self._lock:
+            if values not in self._issued:
+                self._issued.append(values)
+        return credential
+
+    async def get_credential_async(self) -> CredentialModel:
+        return await asyncio.to_thread(self.get_credential)
+
+    def issued_secrets(self) -> tuple[str, ...]:
+        """Secrets and tokens recently handed out, to redact from error text."""
+        with self._lock:
+            return tuple(secret for values in self._issued for secret in values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class CredentialPool:
+    """One :class:`SigningCredentials` per connection, shared by the hooks built with this pool.
+
+    The triggerer renews its hook every few minutes; with the pool, the renewed hook signs with role
+    credentials already fetched instead of a cold cache that every waiting trigger would hit at once.
+    A connection whose credential settings changed gets a new client.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[tuple[Any, ...], SigningCredentials]] = {}
+
+    def for_settings(self, settings: ImmConnectionSettings) -> SigningCredentials:
+        fingerprint = tuple(getattr(settings, name) for name in _CREDENTIAL_FIELDS)
+        with self._lock:
+            entry = self._entries.get(settings.conn_id)
+            if entry is None or entry[0] != fingerprint:
+                entry = (fingerprint, SigningCredentials(build_credential_client(settings)))
+                self._entries[settings.conn_id] = entry
+            return entry[1]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self._entries)} connections)"
+
+
+class _CredentialSource(Protocol):
+    def get_credential(self) -> Any: ...
+
+
 class MnsCredentialsProvider:
     """Adapts a credentials client to the ``credentials_provider`` interface of the MNS SDK.
 
@@ -85,7 +167,7 @@ class MnsCredentialsProvider:
     ``""`` there (the SDK would send a ``None`` header otherwise).
     """
 
-    def __init__(self, client: CredentialClient) -> None:
+    def __init__(self, client: _CredentialSource) -> None:
         self._client = client
 
     def get_credentials(self) -> Any:
@@ -109,16 +191,38 @@ class CredentialFailure:
 
 
 def is_credential_failure(exc: BaseException | None) -> bool:
-    """True for errors raised while obtaining credentials rather than while calling the service."""
+    """True for errors raised while obtaining credentials rather than while calling the service.
+
+    That is the library's ``CredentialException``, an error of the Tea core it calls STS with, or
+    anything else raised inside the library's code (an OIDC token file that cannot be read). Not any
+    ``ValueError``: the HTTP stack raises those too, e.g. for an endpoint URL with an invalid port.
+    """
     if exc is None:
         return False
     from alibabacloud_credentials.exceptions import CredentialException
 
-    return isinstance(exc, CredentialException | ValueError) or type(exc).__module__.startswith("Tea.")
+    if isinstance(exc, CredentialException) or type(exc).__module__.startswith("Tea."):
+        return True
+    return _raised_in_library(exc)
 
 
-def describe_credential_failure(exc: BaseException, settings: ImmConnectionSettings) -> CredentialFailure:
-    """Code and one-line message for a failure to obtain credentials; STS's own code when it answered."""
+def _raised_in_library(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("alibabacloud_credentials."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def describe_credential_failure(
+    exc: BaseException, settings: ImmConnectionSettings, extra_secrets: tuple[str, ...] = ()
+) -> CredentialFailure:
+    """Code and one-line message for a failure to obtain credentials; STS's own code when it answered.
+
+    ``extra_secrets`` are scrubbed as well as the connection's own (temporary credentials in use).
+    """
+    secrets = settings.secrets + extra_secrets
     text = str(exc)
     answer = _STS_ANSWER.search(text)
     if answer:
@@ -127,7 +231,7 @@ def describe_credential_failure(exc: BaseException, settings: ImmConnectionSetti
         except ValueError:
             document = None
         if isinstance(document, dict) and document.get("Code"):
-            message = one_line(redact(str(document.get("Message", "")), settings.secrets))
+            message = one_line(redact(str(document.get("Message", "")), secrets))
             return CredentialFailure(
                 code=str(document["Code"]),
                 message=f"STS refused to issue {settings.auth_type} credentials: {message}",
@@ -146,7 +250,7 @@ def describe_credential_failure(exc: BaseException, settings: ImmConnectionSetti
         )
     return CredentialFailure(
         code="CredentialError",
-        message=one_line(redact(f"cannot obtain {settings.auth_type} credentials: {text}", settings.secrets)),
+        message=one_line(redact(f"cannot obtain {settings.auth_type} credentials: {text}", secrets)),
         kind="client",
     )
 

@@ -18,6 +18,15 @@ from typing import Any, Literal
 #: ``server``: HTTP 5xx.  ``client``: any other error answer (4xx), final.
 ErrorKind = Literal["throttled", "connect", "network", "server", "client"]
 
+#: Kinds worth asking again later: throttling, no connection, a broken one, a 5xx (or an answer that
+#: could not be read). Only ``client`` is final. Retries, the trigger and the operator all use this set.
+TRANSIENT_KINDS: frozenset[ErrorKind] = frozenset({"throttled", "connect", "network", "server"})
+
+#: Code of an answer that was not the service's JSON (a gateway's HTML error page, a truncated body).
+INVALID_RESPONSE = "InvalidResponse"
+#: Code of an endpoint whose URL cannot even be built (a port out of range, a malformed host).
+INVALID_ENDPOINT = "InvalidEndpoint"
+
 _REDACTED = "***"
 
 # Exception types (by name, so nothing is imported to classify) meaning no connection was ever made.
@@ -34,6 +43,12 @@ _NO_CONNECTION = frozenset(
         "gaierror",
     }
 )
+# Exception types (by name) of a URL that the HTTP libraries refuse before any connection is tried.
+_INVALID_URL = frozenset(
+    {"InvalidURL", "InvalidUrlClientError", "LocationParseError", "InvalidSchema", "MissingSchema"}
+)
+#: How darabonba words a body it could not parse as JSON (``RuntimeError`` raised from the JSONDecodeError).
+_NOT_JSON = "Failed to parse the value as json"
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -80,7 +95,10 @@ class ImmApiError(Exception):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        details = [f"HTTP {self.status_code}" if self.status_code is not None else "no response"]
+        if self.status_code is not None:
+            details = [f"HTTP {self.status_code}"]
+        else:
+            details = ["unreadable response" if self.code == INVALID_RESPONSE else "no response"]
         if self.request_id:
             details.append(f"request id {self.request_id}")
         if self.attempts > 1:
@@ -153,6 +171,23 @@ def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
 
 def never_connected(exc: BaseException | None) -> bool:
     return any(type(e).__name__ in _NO_CONNECTION for e in exception_chain(exc))
+
+
+def invalid_url(exc: BaseException | None) -> bool:
+    """True when the HTTP library refused the URL itself: nothing was sent, and retrying cannot help."""
+    return any(type(e).__name__ in _INVALID_URL for e in exception_chain(exc))
+
+
+def unparsable_answer(exc: BaseException | None) -> str | None:
+    """The first line of the SDK's "not JSON" error when the service answered something unreadable.
+
+    The SDK raises it after reading a whole body, so the service (or a gateway in front of it) did
+    answer; the chain below it (JSONDecodeError, StopIteration) says nothing useful.
+    """
+    for e in exception_chain(exc):
+        if isinstance(e, RuntimeError) and str(e).startswith(_NOT_JSON):
+            return str(e).splitlines()[0]
+    return None
 
 
 def root_reason(exc: BaseException | None) -> str:

@@ -22,20 +22,30 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_imm.catalog import TaskOperation, get_operation
+from airflow_provider_imm.hooks.airflow_connection import afetch_connection
 from airflow_provider_imm.hooks.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
     ImmConnectionConfigError,
     ImmConnectionSettings,
 )
-from airflow_provider_imm.hooks.credentials import describe_credential_failure, is_credential_failure
+from airflow_provider_imm.hooks.credentials import (
+    CredentialPool,
+    SigningCredentials,
+    describe_credential_failure,
+    is_credential_failure,
+)
 from airflow_provider_imm.hooks.errors import (
+    INVALID_ENDPOINT,
+    INVALID_RESPONSE,
     ErrorKind,
     ImmApiError,
+    invalid_url,
     never_connected,
     one_line,
     redact,
     root_reason,
+    unparsable_answer,
 )
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
 
@@ -54,6 +64,10 @@ class ImmHook(BaseHook):
     :param imm_conn_id: the ``imm`` connection.
     :param project: IMM project, overriding the connection's ``project`` extra.
     :param retry_policy: overrides the retry settings of the connection's extras.
+    :param max_retry_seconds: caps the connection's ``retry_max_seconds`` (where a failed call is simply
+        made again later, as in the triggerer, one call should not retry for a minute).
+    :param credential_pool: where to take the connection's credentials from, so that hooks built one
+        after another keep role credentials already fetched; by default each hook has its own.
     :param sleep: how to wait between attempts in sync calls (for tests; default ``time.sleep``).
     :param async_sleep: the same for async calls (default ``asyncio.sleep``).
     """
@@ -69,6 +83,8 @@ class ImmHook(BaseHook):
         *,
         project: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_retry_seconds: float | None = None,
+        credential_pool: CredentialPool | None = None,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         logger_name: str | None = None,
@@ -77,9 +93,12 @@ class ImmHook(BaseHook):
         self.imm_conn_id = imm_conn_id
         self.project = project
         self._retry_policy = retry_policy
+        self._max_retry_seconds = max_retry_seconds
+        self._credential_pool = credential_pool
         self._sleep = sleep
         self._async_sleep = async_sleep
         self._settings: ImmConnectionSettings | None = None
+        self._credentials: SigningCredentials | None = None
         self._client: ImmClient | None = None
 
     def __repr__(self) -> str:
@@ -94,33 +113,43 @@ class ImmHook(BaseHook):
         return self._settings
 
     async def aget_settings(self) -> ImmConnectionSettings:
-        """The connection, validated, fetched with the Task SDK's async connection API."""
+        """The connection, validated, fetched without blocking the event loop."""
         if self._settings is None:
-            conn = await self.aget_connection(self.imm_conn_id)
+            conn = await afetch_connection(type(self), self.imm_conn_id)
             self._settings = ImmConnectionSettings.from_connection(conn)
         return self._settings
 
     def get_conn(self) -> ImmClient:
         """The IMM SDK client for synchronous calls, built once per hook."""
         if self._client is None:
-            self._client = build_imm_client(self.settings)
+            self._client = self._build_client(self.settings)
         return self._client
 
     async def aget_conn(self) -> ImmClient:
         """The IMM SDK client for async calls (its ``*_async`` methods), from an async-fetched connection."""
         if self._client is None:
-            self._client = build_imm_client(await self.aget_settings())
+            settings = await self.aget_settings()
+            if self._client is None:  # concurrent first calls share one client (and one credential cache)
+                self._client = self._build_client(settings)
         return self._client
+
+    def _build_client(self, settings: ImmConnectionSettings) -> ImmClient:
+        if self._credential_pool is not None:
+            self._credentials = self._credential_pool.for_settings(settings)
+        return build_imm_client(settings, self._signing_credentials(settings))
+
+    def _signing_credentials(self, settings: ImmConnectionSettings) -> SigningCredentials:
+        if self._credentials is None:
+            from airflow_provider_imm.hooks.credentials import build_credential_client
+
+            self._credentials = SigningCredentials(build_credential_client(settings))
+        return self._credentials
 
     @property
     def retry_policy(self) -> RetryPolicy:
         if self._retry_policy is None:
-            retry = self.settings.retry
-            self._retry_policy = RetryPolicy(
-                max_attempts=retry.max_attempts,
-                max_seconds=retry.max_seconds,
-                base_delay=retry.base_delay,
-                max_delay=retry.max_delay,
+            self._retry_policy = RetryPolicy.from_settings(
+                self.settings.retry, max_seconds=self._max_retry_seconds
             )
         return self._retry_policy
 
@@ -130,7 +159,8 @@ class ImmHook(BaseHook):
         )
 
     def _translate(self, exc: BaseException, action: str) -> ImmApiError:
-        return translate_sdk_error(exc, action, self.settings)
+        issued = self._credentials.issued_secrets() if self._credentials is not None else ()
+        return translate_sdk_error(exc, action, self.settings, extra_secrets=issued)
 
     def _project(self, project: str | None) -> str:
         name = project or self.project or self.settings.project
@@ -375,18 +405,26 @@ class ImmHook(BaseHook):
             return False, one_line(f"InvalidConnection: {err}")
         except Exception as err:
             secrets = self._settings.secrets if self._settings else ()
-            return False, one_line(redact(f"{type(err).__name__}: {err}", secrets))
+            issued = self._credentials.issued_secrets() if self._credentials is not None else ()
+            return False, one_line(redact(f"{type(err).__name__}: {err}", secrets + issued))
 
 
-def build_imm_client(settings: ImmConnectionSettings) -> ImmClient:
-    """The IMM SDK client for ``settings``: region -> ``imm.<region>.aliyuncs.com`` unless overridden."""
+def build_imm_client(
+    settings: ImmConnectionSettings, credentials: SigningCredentials | None = None
+) -> ImmClient:
+    """The IMM SDK client for ``settings``: region -> ``imm.<region>.aliyuncs.com`` unless overridden.
+
+    ``credentials`` signs its calls; by default a new credentials client for the connection.
+    """
     from alibabacloud_imm20200930.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
 
-    from airflow_provider_imm.hooks.credentials import build_credential_client
+    if credentials is None:
+        from airflow_provider_imm.hooks.credentials import build_credential_client
 
+        credentials = SigningCredentials(build_credential_client(settings))
     config = Config(
-        credential=build_credential_client(settings),
+        credential=credentials,
         endpoint=settings.imm_endpoint,
         region_id=settings.region,
         protocol=settings.protocol,
@@ -411,14 +449,20 @@ def has_tags(task: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
     return isinstance(found, Mapping) and all(found.get(k) == v for k, v in tags.items())
 
 
-def translate_sdk_error(exc: BaseException, action: str, settings: ImmConnectionSettings) -> ImmApiError:
-    """One :class:`ImmApiError` for whatever the SDK raised; re-raises anything that is not the SDK's."""
+def translate_sdk_error(
+    exc: BaseException, action: str, settings: ImmConnectionSettings, *, extra_secrets: tuple[str, ...] = ()
+) -> ImmApiError:
+    """One :class:`ImmApiError` for whatever the SDK raised; re-raises anything that is not the SDK's.
+
+    ``extra_secrets`` (the temporary credentials a role kind signed with) are scrubbed from the text as
+    well as the connection's own secrets.
+    """
     from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
     from darabonba.exceptions import UnretryableException
 
     if isinstance(exc, ImmApiError):
         return exc
-    secrets = settings.secrets
+    secrets = settings.secrets + extra_secrets
     if isinstance(exc, AlibabaCloudException):
         data = exc.data if isinstance(exc.data, dict) else {}
         code = str(data.get("Code") or exc.code or "Unknown")
@@ -445,7 +489,7 @@ def translate_sdk_error(exc: BaseException, action: str, settings: ImmConnection
     if isinstance(exc, UnretryableException):
         inner = exc.inner_exception
         if is_credential_failure(inner):
-            failure = describe_credential_failure(inner, settings)
+            failure = describe_credential_failure(inner, settings, extra_secrets)
             return ImmApiError(
                 action=action,
                 code=failure.code,
@@ -454,6 +498,24 @@ def translate_sdk_error(exc: BaseException, action: str, settings: ImmConnection
                 request_id=failure.request_id,
             )
         where = f"{settings.protocol}://{settings.imm_endpoint}"
+        unreadable = unparsable_answer(inner)
+        if unreadable is not None:
+            # The service, or a gateway in front of it, answered: retried as a 5xx would be.
+            text = f"{where} answered something other than JSON: {unreadable}"
+            return ImmApiError(
+                action=action,
+                code=INVALID_RESPONSE,
+                message=one_line(redact(text, secrets)),
+                kind="server",
+            )
+        if invalid_url(inner):
+            return ImmApiError(
+                action=action,
+                code=INVALID_ENDPOINT,
+                message=f"cannot call {where}: the HTTP client refuses it as a URL; check the connection's "
+                "endpoint (host[:port], port 1-65535)",
+                kind="client",
+            )
         reason = root_reason(inner)
         if never_connected(inner):
             return ImmApiError(

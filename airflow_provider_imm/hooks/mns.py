@@ -14,10 +14,11 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_imm.hooks.airflow_connection import afetch_connection
 from airflow_provider_imm.hooks.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -25,11 +26,12 @@ from airflow_provider_imm.hooks.connection import (
     ImmConnectionConfigError,
     ImmConnectionSettings,
 )
-from airflow_provider_imm.hooks.credentials import describe_credential_failure, is_credential_failure
+from airflow_provider_imm.hooks.credentials import (
+    SigningCredentials,
+    describe_credential_failure,
+    is_credential_failure,
+)
 from airflow_provider_imm.hooks.errors import MnsApiError, one_line, redact
-
-if TYPE_CHECKING:
-    from alibabacloud_credentials.client import Client as CredentialClient
 
 __all__ = ["DeleteFailure", "MnsApiError", "MnsHook", "MnsMessage", "NotificationChannel", "VisibilityChange"]
 
@@ -106,7 +108,7 @@ class MnsHook(BaseHook):
         super().__init__(logger_name=logger_name)
         self.imm_conn_id = imm_conn_id
         self._settings = settings
-        self._credentials: CredentialClient | None = None
+        self._credentials: SigningCredentials | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -116,7 +118,7 @@ class MnsHook(BaseHook):
     @classmethod
     async def afor_connection(cls, imm_conn_id: str = DEFAULT_CONN_ID) -> MnsHook:
         """A hook whose connection was fetched with the Task SDK's async API (for the triggerer)."""
-        conn = await cls.aget_connection(imm_conn_id)
+        conn = await afetch_connection(cls, imm_conn_id)
         return cls(imm_conn_id, settings=ImmConnectionSettings.from_connection(conn))
 
     @property
@@ -151,14 +153,19 @@ class MnsHook(BaseHook):
             self._local.account = account
         return account
 
-    def _credential_client(self) -> CredentialClient:
+    def _credential_client(self) -> SigningCredentials:
         settings = self.settings
         with self._lock:
             if self._credentials is None:
                 from airflow_provider_imm.hooks.credentials import build_credential_client
 
-                self._credentials = build_credential_client(settings)
+                self._credentials = SigningCredentials(build_credential_client(settings))
             return self._credentials
+
+    def _secrets(self) -> tuple[str, ...]:
+        """The connection's secrets and the temporary credentials recently signed with."""
+        credentials = self._credentials
+        return self.settings.secrets + (credentials.issued_secrets() if credentials is not None else ())
 
     def _name(self, value: str | None, extra: str) -> str:
         name = value or getattr(self.settings, extra)
@@ -321,7 +328,6 @@ class MnsHook(BaseHook):
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         from mns.mns_exception import MNSClientNetworkException, MNSExceptionBase, MNSServerException
 
-        secrets = self.settings.secrets
         try:
             return fn()
         except MNSServerException as err:
@@ -330,7 +336,7 @@ class MnsHook(BaseHook):
             raise MnsApiError(
                 operation=operation,
                 code=str(err.type),
-                message=one_line(redact(str(err.message), secrets)),
+                message=one_line(redact(str(err.message), self._secrets())),
                 request_id=err.request_id,
             ) from None
         except MNSClientNetworkException as err:
@@ -338,19 +344,22 @@ class MnsHook(BaseHook):
             raise MnsApiError(
                 operation=operation,
                 code="NetworkError",
-                message=one_line(redact(str(err.message), secrets)),
+                message=one_line(redact(str(err.message), self._secrets())),
                 network=True,
             ) from None
         except MNSExceptionBase as err:
             raise MnsApiError(
-                operation=operation, code=str(err.type), message=one_line(redact(str(err.message), secrets))
+                operation=operation,
+                code=str(err.type),
+                message=one_line(redact(str(err.message), self._secrets())),
             ) from None
         except ImmConnectionConfigError:
             raise
         except Exception as err:
             if not is_credential_failure(err):
                 raise
-            failure = describe_credential_failure(err, self.settings)
+            issued = self._credentials.issued_secrets() if self._credentials is not None else ()
+            failure = describe_credential_failure(err, self.settings, issued)
             raise MnsApiError(
                 operation=operation,
                 code=failure.code,

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from airflow_provider_imm.hooks.errors import ErrorKind, ImmApiError
+from airflow_provider_imm.hooks.connection import RetrySettings
+from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ErrorKind, ImmApiError
 
 T = TypeVar("T")
 
@@ -27,7 +28,7 @@ class _Log(Protocol):
 
 
 _SAFE_FOR_ANY_CALL: frozenset[ErrorKind] = frozenset({"throttled", "connect"})
-_SAFE_FOR_IDEMPOTENT_CALL: frozenset[ErrorKind] = frozenset({"throttled", "connect", "network", "server"})
+_SAFE_FOR_IDEMPOTENT_CALL: frozenset[ErrorKind] = TRANSIENT_KINDS
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,17 @@ class RetryPolicy:
             raise ValueError("retry times must not be negative")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be between 0 and 1")
+
+    @classmethod
+    def from_settings(cls, retry: RetrySettings, *, max_seconds: float | None = None) -> RetryPolicy:
+        """The connection's retry extras; ``max_seconds`` caps their time budget (never raises it)."""
+        budget = retry.max_seconds if max_seconds is None else min(retry.max_seconds, max_seconds)
+        return cls(
+            max_attempts=retry.max_attempts,
+            max_seconds=budget,
+            base_delay=retry.base_delay,
+            max_delay=retry.max_delay,
+        )
 
     @staticmethod
     def retryable(kind: ErrorKind, *, idempotent: bool) -> bool:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS
 from airflow_provider_imm.triggers.mns_listener import (
     ListenerKey,
     ListenerRegistry,
@@ -33,6 +34,7 @@ from airflow_provider_imm.triggers.mns_listener import (
 
 if TYPE_CHECKING:
     from airflow_provider_imm.hooks.connection import ImmConnectionSettings
+    from airflow_provider_imm.hooks.credentials import CredentialPool
     from airflow_provider_imm.hooks.imm import ImmHook
     from airflow_provider_imm.notifications import ImmNotification
 
@@ -52,6 +54,9 @@ MAX_BACKOFF_FACTOR = 8
 FINAL_CHECK_TIMEOUT = 10.0
 #: How long a connection fetched for one trigger is reused by the others of the same process.
 HOOK_TTL = 300.0
+#: Most seconds one GetTask retries in the triggerer, whatever the connection's ``retry_max_seconds``:
+#: a failed check is simply made again later, and a retrying one holds one of the GetTask slots.
+GET_TASK_RETRY_SECONDS = 15.0
 #: GetTask calls in flight per triggerer: a thousand triggers starting together neither stall the
 #: event loop (each call costs some CPU) nor burst into IMM's flow control.
 MAX_CONCURRENT_GET_TASK = 16
@@ -247,12 +252,7 @@ class _Check:
     @property
     def transient(self) -> bool:
         """Throttling, a 5xx or the network: worth asking again later, not worth failing the task."""
-        return self.error is not None and getattr(self.error, "kind", None) in (
-            "throttled",
-            "connect",
-            "network",
-            "server",
-        )
+        return self.error is not None and getattr(self.error, "kind", None) in TRANSIENT_KINDS
 
 
 class _Waiter:
@@ -480,11 +480,27 @@ async def _new_shared(conn_id: str, project: str | None) -> _Shared:
     # trigger of the process; done on a thread, the loop keeps running. A no-op once imported.
     await asyncio.to_thread(_import_sdks)
     from airflow_provider_imm.hooks.imm import ImmHook
-    from airflow_provider_imm.hooks.retry import RetryPolicy
 
-    # Few quick retries: a failed reconciliation is simply tried again later.
-    hook = ImmHook(conn_id, project=project, retry_policy=RetryPolicy(max_attempts=3, max_seconds=15.0))
+    # The connection's retry settings, with a shorter budget; its credentials outlive the renewal.
+    hook = ImmHook(
+        conn_id,
+        project=project,
+        max_retry_seconds=GET_TASK_RETRY_SECONDS,
+        credential_pool=_credential_pool(),
+    )
     return _Shared(hook, await hook.aget_settings())
+
+
+_credential_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CredentialPool] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _credential_pool() -> CredentialPool:
+    """The running loop's credentials, one client per connection, kept across hook renewals."""
+    from airflow_provider_imm.hooks.credentials import CredentialPool
+
+    return _credential_pools.setdefault(asyncio.get_running_loop(), CredentialPool())
 
 
 def _import_sdks() -> None:

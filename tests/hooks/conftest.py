@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from airflow.models import Connection
+from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_imm.emulator import ImmEmulator
 
@@ -62,3 +65,33 @@ def emulator_conn(emulator: ImmEmulator, make_conn: MakeConn) -> MakeConn:
         )
 
     return make
+
+
+@pytest.fixture
+def finished_task(emulator: ImmEmulator, emulator_conn: MakeConn) -> str:
+    """The TaskId of an OfficeConversion that has already succeeded (submitted with the account's key)."""
+    from airflow_provider_imm.hooks.imm import ImmHook
+
+    hook = ImmHook(emulator_conn())
+    emulator.oss.put("bucket", "in/finished.docx", b"document")
+    request = {
+        "SourceURI": "oss://bucket/in/finished.docx",
+        "TargetType": "pdf",
+        "TargetURI": "oss://bucket/finished/{barename}",
+    }
+    task_id = str(hook.create_task("CreateOfficeConversionTask", request)["TaskId"])
+    deadline = time.monotonic() + 5
+    while hook.get_task(None, "OfficeConversion", task_id)["Status"] != "Succeeded":
+        assert time.monotonic() < deadline, "the emulated task did not end"
+        time.sleep(0.02)
+    return task_id
+
+
+async def run_trigger(trigger: BaseTrigger, timeout: float = 10.0) -> dict[str, Any]:
+    """Run ``trigger`` as the triggerer does and return its one event's payload."""
+
+    async def collect() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    (event,) = await asyncio.wait_for(collect(), timeout)
+    return dict(event.payload)

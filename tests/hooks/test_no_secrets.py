@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.hooks.mns import MnsHook
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from tests.hooks.conftest import MakeConn
+from tests.hooks.stub_servers import stub_server, token_headers
 
 KEY_ID = "LTAIsecretsTestKey"
 SECRET = "Sup3rSecret-AccessKeySecret-7731"
@@ -110,3 +112,55 @@ def test_no_secret_in_logs_errors_or_reprs(
     for where, text in texts.items():
         for secret in ALL_SECRETS:
             assert secret not in text, f"a secret leaked into {where}"
+
+
+def _imm_quoting_tokens(headers: Mapping[str, str]) -> tuple[int, str, str]:
+    """An IMM-style refusal quoting the request's token headers, as a canonical request would show them."""
+    message = (
+        f"Specified signature does not match our calculation. Canonical headers: {token_headers(headers)}"
+    )
+    body = {"RequestId": "5E0A-QUOTE", "HostId": "imm", "Code": "SignatureDoesNotMatch", "Message": message}
+    return 400, "application/json", json.dumps(body)
+
+
+def _mns_quoting_tokens(headers: Mapping[str, str]) -> tuple[int, str, str]:
+    """The same from MNS, in its XML error form."""
+    return (
+        403,
+        "text/xml",
+        (
+            '<?xml version="1.0" encoding="UTF-8"?><Error xmlns="http://mns.aliyuncs.com/doc/v1/">'
+            f"<Code>SignatureDoesNotMatch</Code><Message>Mismatch. {token_headers(headers)}</Message>"
+            "<RequestId>5E0A-QUOTE</RequestId><HostId>mns</HostId></Error>"
+        ),
+    )
+
+
+async def test_temporary_role_credentials_are_scrubbed_from_quoted_requests(
+    emulator: ImmEmulator, emulator_conn: MakeConn
+) -> None:
+    with stub_server(_imm_quoting_tokens) as imm, stub_server(_mns_quoting_tokens) as mns:
+        conn_id = emulator_conn(
+            role_arn=f"acs:ram::{emulator.account_id}:role/imm-runner",
+            sts_endpoint=emulator.url,
+            endpoint=imm.endpoint,
+            mns_endpoint=mns.url,
+        )
+        hook = ImmHook(conn_id, retry_policy=FAST)
+        errors: list[BaseException] = [
+            _failure(lambda: hook.get_task(None, "OfficeConversion", "x")),
+            _failure(lambda: MnsHook(conn_id).receive(wait_seconds=0)),
+        ]
+        with pytest.raises(ImmApiError) as info:
+            await ImmHook(conn_id, retry_policy=FAST).aget_task(None, "OfficeConversion", "x")
+        errors.append(info.value)
+        ok, message = ImmHook(conn_id, retry_policy=FAST).test_connection()
+
+    tokens = {h["x-acs-security-token"] for h in imm.requests} | {h["security-token"] for h in mns.requests}
+    assert emulator.counters.get("sts", "AssumeRole") == 4  # each hook assumed the role
+    assert len(tokens) == 4 and not ok
+    texts = [f"{e}\n{e!r}\n{e.__dict__}" for e in errors] + [message]
+    for text in texts:
+        assert "SignatureDoesNotMatch" in text and "security-token:***" in text  # quoted, then scrubbed
+        for token in tokens:
+            assert token not in text

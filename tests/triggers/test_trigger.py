@@ -14,6 +14,7 @@ from airflow.models.trigger import Trigger
 from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT
+from airflow_provider_imm.hooks.connection import DEFAULT_MAX_ATTEMPTS
 from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger, parse_deadline
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
 from tests.triggers.conftest import Imm, eventually, run_trigger, start_triggers
@@ -288,7 +289,8 @@ async def test_secrets_appear_neither_in_logs_nor_in_events(
     caplog.set_level(logging.DEBUG)
     task_id = await imm.create_task(duration=None)
     imm.emulator.faults.fail_mns(3)
-    imm.emulator.faults.throttle_imm(3)  # the hook's three attempts: the trigger logs its failure
+    # Every attempt the connection's retry settings allow: the trigger logs its failure.
+    imm.emulator.faults.throttle_imm(DEFAULT_MAX_ATTEMPTS)
     captured: list[str] = []
 
     def logged(text: str) -> bool:

@@ -1,0 +1,103 @@
+"""Failures told apart correctly: an unreadable answer is not a network failure, an invalid endpoint
+or an unreadable token file is not blamed on the wrong party, and each is retried only if that helps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_imm.emulator import ImmEmulator
+from airflow_provider_imm.hooks.errors import INVALID_ENDPOINT, INVALID_RESPONSE, ImmApiError
+from airflow_provider_imm.hooks.imm import ImmHook
+from airflow_provider_imm.hooks.retry import RetryPolicy
+from tests.hooks.conftest import MakeConn
+from tests.hooks.stub_servers import bad_gateway, stub_server
+
+FAST = RetryPolicy(max_attempts=3, max_seconds=30, base_delay=0.01, max_delay=0.02)
+REQUEST = {
+    "SourceURI": "oss://bucket/in/a.docx",
+    "TargetType": "pdf",
+    "TargetURI": "oss://bucket/o/{barename}",
+}
+
+
+def _error(call: object) -> ImmApiError:
+    with pytest.raises(ImmApiError) as info:
+        call()  # type: ignore[operator]
+    return info.value
+
+
+async def _aerror(call: object) -> ImmApiError:
+    with pytest.raises(ImmApiError) as info:
+        await call()  # type: ignore[operator]
+    return info.value
+
+
+def _check_unreadable(err: ImmApiError, where: str) -> None:
+    assert (err.code, err.kind, err.status_code) == (INVALID_RESPONSE, "server", None)
+    assert err.message.startswith(f"http://{where} answered something other than JSON: ")
+    assert 'Failed to parse the value as json format, Value: "<html>' in err.message
+    assert "unreadable response" in str(err)
+    assert "StopIteration" not in str(err) and "no response" not in str(err)
+
+
+async def test_an_html_error_page_is_an_unreadable_answer_retried_like_a_5xx(
+    emulator_conn: MakeConn,
+) -> None:
+    with stub_server(bad_gateway) as gateway:
+        hook = ImmHook(emulator_conn(endpoint=gateway.endpoint), retry_policy=FAST, async_sleep=_no_wait)
+
+        read = _error(lambda: hook.get_task(None, "OfficeConversion", "OfficeConversion-x"))
+        _check_unreadable(read, gateway.endpoint)
+        assert read.attempts == len(gateway.requests) == FAST.max_attempts
+
+        aread = await _aerror(lambda: hook.aget_task(None, "OfficeConversion", "OfficeConversion-x"))
+        _check_unreadable(aread, gateway.endpoint)
+        assert len(gateway.requests) == 2 * FAST.max_attempts
+
+        # The request got through to something: a Create*Task may have been passed on, so it is not repeated.
+        submit = _error(lambda: hook.create_task("CreateOfficeConversionTask", REQUEST))
+        _check_unreadable(submit, gateway.endpoint)
+        assert submit.attempts == 1 and len(gateway.requests) == 2 * FAST.max_attempts + 1
+
+
+async def test_an_endpoint_with_an_invalid_port_is_a_final_endpoint_error(emulator_conn: MakeConn) -> None:
+    hook = ImmHook(emulator_conn(endpoint="127.0.0.1:99999"), retry_policy=FAST, async_sleep=_no_wait)
+
+    for err in (
+        _error(lambda: hook.get_task(None, "OfficeConversion", "OfficeConversion-x")),
+        await _aerror(lambda: hook.aget_task(None, "OfficeConversion", "OfficeConversion-x")),
+    ):
+        assert (err.code, err.kind, err.attempts) == (INVALID_ENDPOINT, "client", 1)
+        assert "http://127.0.0.1:99999" in err.message and "endpoint" in err.message
+        assert "credentials" not in str(err)
+    ok, message = hook.test_connection()
+    assert not ok and message.startswith(f"{INVALID_ENDPOINT}: cannot call http://127.0.0.1:99999")
+
+
+def test_an_unreadable_oidc_token_file_is_a_credential_error(
+    emulator: ImmEmulator, emulator_conn: MakeConn, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-token"
+    hook = ImmHook(
+        emulator_conn(
+            login=None,
+            password=None,
+            role_arn=f"acs:ram::{emulator.account_id}:role/imm-runner",
+            oidc_provider_arn=f"acs:ram::{emulator.account_id}:oidc-provider/ack-rrsa",
+            oidc_token_file=str(missing),
+            sts_endpoint=emulator.url,
+        ),
+        retry_policy=FAST,
+    )
+
+    err = _error(lambda: hook.get_task(None, "OfficeConversion", "OfficeConversion-x"))
+
+    assert (err.code, err.kind, err.attempts) == ("CredentialError", "client", 1)
+    assert "cannot obtain oidc_role_arn credentials" in err.message and str(missing) in err.message
+    assert emulator.counters.total("imm") == 0 and emulator.counters.total("sts") == 0
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
