@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 #: Fields that every Create*Task request may carry besides its own.
 COMMON_FIELDS: frozenset[str] = frozenset({"ProjectName", "Notification", "UserData"})
 
+#: Request fields holding a secret (a document's or an archive's password): never logged, shown in a
+#: message, hashed into a tag IMM echoes, or echoed back by the emulator.
+SECRET_FIELDS: frozenset[str] = frozenset({"Password"})
+
 #: TargetURI template variables derived from the source object, offered by every operation.
 BASE_TEMPLATE_VARIABLES: frozenset[str] = frozenset(
     {

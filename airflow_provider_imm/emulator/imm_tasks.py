@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_imm.catalog import TaskOperation
+from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation
 from airflow_provider_imm.emulator.clock import EmulatedClock
 from airflow_provider_imm.emulator.imm_outputs import TaskFailure, check_sources, write_outputs
 from airflow_provider_imm.emulator.oss import LocalOss
@@ -25,8 +25,7 @@ from airflow_provider_imm.emulator.oss import LocalOss
 #: Seconds IMM keeps a task's information after it starts.
 RETENTION = 7 * 24 * 3600.0
 FINAL_STATUSES = frozenset({"Succeeded", "Failed"})
-#: Request fields never echoed back (TaskRequestDefinition shows MASK instead).
-SECRET_FIELDS = frozenset({"Password"})
+#: TaskRequestDefinition shows MASK in place of a secret field (catalog.SECRET_FIELDS).
 MASK = "******"
 #: Sort fields ListTasks accepts.
 SORT_FIELDS = frozenset({"TaskId", "StartTime", "EndTime"})

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_imm.catalog import TaskOperation
+from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import TargetUriTemplateError, check_target_uri
 
@@ -56,8 +56,6 @@ AIRFLOW_CONTEXT_NAMES: frozenset[str] = frozenset(
         "ti", "triggering_asset_events", "try_number", "ts", "ts_nodash", "ts_nodash_with_tz", "var",
     }
 )  # fmt: skip
-#: Fields whose value must never appear in a message.
-_SECRET_FIELDS = frozenset({"Password"})
 #: Fields of the 2017 API that users carry over from old tutorials.
 _LEGACY_FIELDS = {
     "NotifyTopicName": "Notification={'MNS': {'TopicName': '<topic>'}}",
@@ -313,7 +311,7 @@ def _check_jinja(path: str, text: str, is_template: bool, problems: _Problems) -
     fragment = _jinja_fragment(text, is_template)
     if fragment is None:
         return
-    shown = "" if path.split(".")[-1] in _SECRET_FIELDS else f" {fragment!r}"
+    shown = "" if path.split(".")[-1] in SECRET_FIELDS else f" {fragment!r}"
     problems.add(
         path,
         f"contains Jinja markup{shown} that Airflow did not render: make the field templated (it must be in "
