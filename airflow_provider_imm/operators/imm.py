@@ -8,10 +8,14 @@ the most used actions as keyword arguments. What a run does, in order:
    record the task instance's identity in it (:mod:`.task_identity`), add the connection's MNS
    topic as ``Notification`` and validate it: a bad request fails here, before any IMM call and
    without retries (it cannot get better by itself).
-2. On a retry, look for the task an earlier try submitted: reuse it if it runs or succeeded.
-3. Otherwise submit, then GetTask once: a task that already ended completes without deferring.
+2. On a retry, look for the task an earlier try submitted: reuse it if it runs or succeeded. The
+   first try after a clear is not a retry: it submits anew (see :mod:`.task_identity`).
+3. Otherwise submit, then GetTask once: a task that already ended completes without deferring. When
+   that GetTask fails for a passing reason (throttling, network, 5xx), the wait starts all the same:
+   the trigger asks GetTask first, and failing the try would make a retry submit again.
 4. Wait: deferred on the MNS notification (GetTask as the safety net), or on the worker with
-   backoff polling (``deferrable=False``), or not at all (``wait_for_completion=False``).
+   backoff polling (``deferrable=False``), or not at all (``wait_for_completion=False``), until
+   ``timeout`` after the IMM task's StartTime (:mod:`.deadline`).
 
 Importing this module imports neither the IMM nor the MNS SDK, so DAG files parse fast.
 """
@@ -21,15 +25,25 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_imm.catalog import TaskOperation, get_operation
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.links.imm import IMM_TASK_XCOM_KEY, ImmConsoleLink
+from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
+from airflow_provider_imm.operators.outcome import (
+    ImmTaskError,
+    ImmTaskFailedError,
+    ImmTaskTimeoutError,
+    outcome_of_event,
+    outcome_of_task_info,
+)
+from airflow_provider_imm.operators.project import resolve_project
+from airflow_provider_imm.triggers.imm import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -56,47 +70,11 @@ __all__ = [
     "ImmTaskError",
     "ImmTaskFailedError",
     "ImmTaskTimeoutError",
+    "outcome_of_task_info",
 ]
 
-#: Seconds between GetTask checks while a notification is awaited (the trigger's default).
-DEFAULT_RECONCILE_INTERVAL = 300.0
-#: Longest pause between GetTask checks when polling (no MNS queue, or ``deferrable=False``).
-DEFAULT_POLL_INTERVAL = 30.0
 #: First pause of worker-side polling; it doubles up to ``poll_interval``.
 _FIRST_POLL = 1.0
-#: Extra time Airflow gives a deferred task beyond ``timeout``: the trigger reports the timeout
-#: itself, with IMM's view of the task; Airflow's own deferral timeout is only the safety net.
-_DEFERRAL_GRACE = timedelta(minutes=5)
-_TRANSIENT = frozenset({"throttled", "connect", "network", "server"})
-
-
-class ImmTaskError(AirflowException):
-    """An IMM task could not be waited for, or ended badly. Names the task; never a secret."""
-
-    def __init__(self, message: str, *, task_id: str, task_type: str, project: str | None) -> None:
-        super().__init__(message)
-        self.task_id = task_id
-        self.task_type = task_type
-        self.project = project
-
-
-class ImmTaskFailedError(ImmTaskError):
-    """IMM says the task Failed; ``code`` and ``message`` are IMM's."""
-
-    def __init__(self, *, task_id: str, task_type: str, project: str | None, code: str, message: str) -> None:
-        super().__init__(
-            f"IMM task {task_id} ({task_type}, project {project}) failed: {code or 'no code'}: "
-            f"{message or 'no message'}",
-            task_id=task_id,
-            task_type=task_type,
-            project=project,
-        )
-        self.code = code
-        self.imm_message = message
-
-
-class ImmTaskTimeoutError(ImmTaskError):
-    """The task had not ended by the deadline; it keeps running in IMM, which cannot cancel it."""
 
 
 class ImmInvalidRequestError(AirflowFailException):
@@ -140,14 +118,15 @@ class ImmCreateTaskOperator(BaseOperator):
     :param deferrable: wait in the triggerer (default True: an IMM task can run for hours, and a
         worker slot should not). Without an MNS queue on the connection the trigger polls GetTask.
     :param wait_for_completion: False returns the TaskId as soon as IMM accepted the task.
-    :param timeout: how long IMM may take (timedelta or seconds); None waits as long as IMM runs.
-        On expiry the Airflow task fails; the IMM task keeps running (IMM cannot cancel tasks).
+    :param timeout: how long IMM may take (timedelta or seconds), counted from the IMM task's
+        StartTime, so a retry that reattaches does not start it again; None waits as long as IMM
+        runs. On expiry the Airflow task fails; the IMM task keeps running (IMM cannot cancel tasks).
     :param reconcile_interval: seconds between GetTask checks while a notification is awaited.
     :param poll_interval: longest pause between GetTask checks when polling.
     :param reattach: on a retry, reuse the task an earlier try submitted for the same request instead
         of submitting anew: a running one is waited for, a succeeded one is the result, a failed one is
-        submitted again. How the earlier task is found, and when it cannot be, is described in
-        :mod:`airflow_provider_imm.operators.task_identity`.
+        submitted again. A clear starts anew. How the earlier task is found, and when it cannot be, is
+        described in :mod:`airflow_provider_imm.operators.task_identity`.
 
     Returns (XCom) ``{"task_id", "task_type", "project", "action", "status", "code", "message",
     "start_time", "end_time", "target_uris", "output_uris", "learned_from"}``: ``target_uris`` are
@@ -219,6 +198,7 @@ class ImmCreateTaskOperator(BaseOperator):
                 else "the action has no Tags, and its UserData is absent from the SDK, not a JSON object, "
                 "or too long to take two more keys",
             )
+        submitted_at = time.time()
         task_id, info = self._reuse_or_submit(
             hook, final, project, _Submission(identity, fingerprint, ledger, marked), context
         )
@@ -236,43 +216,23 @@ class ImmCreateTaskOperator(BaseOperator):
             return task_id
 
         if info is None or info.get("Status") not in ("Succeeded", "Failed"):
-            info = hook.get_task(project, self.operation.task_type, task_id)
-        if info.get("Status") in ("Succeeded", "Failed"):
+            info = self._current_info(hook, project, task_id) or info
+        if info is not None and info.get("Status") in ("Succeeded", "Failed"):
             return self._finish(context, outcome_of_task_info(info, project, "get_task"), ledger)
+        deadline = task_deadline(self.timeout, info, otherwise=submitted_at)
+        if deadline is not None and time.time() >= deadline:
+            raise self._timeout_error(task_id, self.operation.task_type, project)
         if self.deferrable:
-            self._defer(hook.settings, final, project, task_id)
-        outcome = self._poll(hook, project, task_id)
+            self._defer(hook.settings, final, project, task_id, deadline)
+        outcome = self._poll(hook, project, task_id, deadline)
         return self._finish(context, outcome, ledger)
 
     def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
         """Resumed by the trigger: the task ended, the deadline passed, or waiting failed."""
         from airflow_provider_imm.operators.task_identity import TaskLedger
 
-        status = event.get("status")
-        task_id, task_type = str(event.get("task_id")), str(event.get("task_type"))
-        project = event.get("project")
-        if status in ("succeeded", "failed"):
-            outcome = {
-                "task_id": task_id,
-                "task_type": task_type,
-                "project": project,
-                "status": event.get("imm_status") or status.capitalize(),
-                "code": event.get("code") or "",
-                "message": event.get("message") or "",
-                "start_time": event.get("start_time"),
-                "end_time": event.get("end_time"),
-                "learned_from": event.get("source"),
-            }
-            return self._finish(context, outcome, TaskLedger(context, self.log))
-        if status == "timeout":
-            raise self._timeout_error(task_id, project)
-        raise ImmTaskError(
-            f"Waiting for IMM task {task_id} ({task_type}, project {project}) failed: "
-            f"{event.get('code') or 'Error'}: {event.get('message') or 'no message'}",
-            task_id=task_id,
-            task_type=task_type,
-            project=project,
-        )
+        outcome = outcome_of_event(event, timed_out=self._timeout_error)
+        return self._finish(context, outcome, TaskLedger(context, self.log))
 
     # Steps
     def _reuse_or_submit(
@@ -286,7 +246,8 @@ class ImmCreateTaskOperator(BaseOperator):
         """The TaskId to wait for, and its task information if already known."""
         from airflow_provider_imm.hooks.errors import ImmApiError
 
-        if self.reattach and _try_number(context) > 1:
+        retry = _is_retry(context, self.retries or 0)
+        if self.reattach and retry:
             earlier = self._find_earlier(hook, project, submission, context)
             if earlier is not None:
                 self.log.info(
@@ -299,10 +260,11 @@ class ImmCreateTaskOperator(BaseOperator):
         try:
             task_id = str(hook.create_task(self.action, request, project)["TaskId"])
         except ImmApiError as err:
-            # A 5xx or a broken connection: IMM may have accepted the task all the same.
+            # A 5xx or a broken connection: IMM may have accepted the task all the same. The first try
+            # of a clear takes only a Running task: a Succeeded one may be the previous cycle's result.
             found = None
             if err.kind in ("network", "server") and self.reattach:
-                found = self._find_earlier(hook, project, submission, context)
+                found = self._find_earlier(hook, project, submission, context, reuse_succeeded=retry)
             if found is None:
                 raise
             self.log.info("IMM accepted the task despite %s: it is %s", err.code, found.task_id)
@@ -316,13 +278,23 @@ class ImmCreateTaskOperator(BaseOperator):
         return ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
 
     def _project(self, settings: ImmConnectionSettings) -> str:
-        project = self.project or settings.project
-        if not project:
-            raise AirflowFailException(
-                f"{self.action}: no IMM project: pass project=... or set extra 'project' on connection "
-                f"{self.imm_conn_id!r}"
+        return resolve_project(self.project, settings, conn_id=self.imm_conn_id, who=self.action)
+
+    def _current_info(self, hook: ImmHook, project: str, task_id: str) -> dict[str, Any] | None:
+        """GetTask right after submitting or reattaching; None when it failed for a passing reason."""
+        from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
+
+        try:
+            return hook.get_task(project, self.operation.task_type, task_id)
+        except ImmApiError as err:
+            if err.kind not in TRANSIENT_KINDS:
+                raise
+            self.log.warning(
+                "IMM task %s: GetTask failed (%s); waiting for it all the same, as asking again will tell",
+                task_id,
+                err.code,
             )
-        return project
+            return None
 
     def _rendered_request(self) -> dict[str, Any]:
         from airflow_provider_imm.utils.request_validation import InvalidRequestError, RequestProblem
@@ -368,7 +340,13 @@ class ImmCreateTaskOperator(BaseOperator):
         return request
 
     def _find_earlier(
-        self, hook: ImmHook, project: str, submission: _Submission, context: Context
+        self,
+        hook: ImmHook,
+        project: str,
+        submission: _Submission,
+        context: Context,
+        *,
+        reuse_succeeded: bool = True,
     ) -> EarlierTask | None:
         from airflow_provider_imm.operators.task_identity import find_earlier_task
 
@@ -383,10 +361,16 @@ class ImmCreateTaskOperator(BaseOperator):
             marked=submission.marked,
             since=since if isinstance(since, datetime) else None,
             log=self.log,
+            reuse_succeeded=reuse_succeeded,
         )
 
     def _defer(
-        self, settings: ImmConnectionSettings, request: Mapping[str, Any], project: str, task_id: str
+        self,
+        settings: ImmConnectionSettings,
+        request: Mapping[str, Any],
+        project: str,
+        task_id: str,
+        deadline: float | None,
     ) -> None:
         from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
 
@@ -405,7 +389,6 @@ class ImmCreateTaskOperator(BaseOperator):
                 else f"connection {self.imm_conn_id!r} has no mns_topic and mns_queue",
                 self.poll_interval,
             )
-        deadline = time.time() + self.timeout if self.timeout else None
         self.defer(
             trigger=ImmTaskCompletedTrigger(
                 task_id=task_id,
@@ -418,24 +401,23 @@ class ImmCreateTaskOperator(BaseOperator):
                 poll_interval=self.poll_interval,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + _DEFERRAL_GRACE if self.timeout else None,
+            timeout=deferral_timeout(deadline),
         )
 
-    def _poll(self, hook: ImmHook, project: str, task_id: str) -> dict[str, Any]:
+    def _poll(self, hook: ImmHook, project: str, task_id: str, deadline: float | None) -> dict[str, Any]:
         """Wait on the worker: GetTask with a pause that doubles up to ``poll_interval``."""
-        from airflow_provider_imm.hooks.errors import ImmApiError
+        from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
 
-        deadline = time.time() + self.timeout if self.timeout else None
         delay = min(self.poll_interval, _FIRST_POLL)
         while True:
             if deadline is not None and time.time() >= deadline:
-                raise self._timeout_error(task_id, project)
+                raise self._timeout_error(task_id, self.operation.task_type, project)
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.time())))
             delay = min(delay * 2, self.poll_interval)
             try:
                 info = hook.get_task(project, self.operation.task_type, task_id)
             except ImmApiError as err:
-                if err.kind not in _TRANSIENT:
+                if err.kind not in TRANSIENT_KINDS:
                     raise
                 self.log.warning("IMM task %s: GetTask failed (%s); asking again later", task_id, err.code)
                 continue
@@ -467,18 +449,19 @@ class ImmCreateTaskOperator(BaseOperator):
             "output_uris": list(io.outputs),
         }
 
-    def _timeout_error(self, task_id: str, project: str | None) -> ImmTaskTimeoutError:
+    def _timeout_error(self, task_id: str, task_type: str, project: str | None) -> ImmTaskTimeoutError:
         retry = (
-            " A retry of this Airflow task reattaches to it instead of submitting it again."
+            " A retry of this Airflow task reattaches to it instead of submitting it again, and succeeds "
+            "if it has succeeded by then."
             if self.reattach
             else ""
         )
         return ImmTaskTimeoutError(
-            f"IMM task {task_id} ({self.operation.task_type}, project {project}) had not finished after "
-            f"{timedelta(seconds=self.timeout or 0)} (timeout). IMM cannot cancel a task: it keeps running "
-            f"and may still write its outputs.{retry}",
+            f"IMM task {task_id} ({task_type}, project {project}) had not finished "
+            f"{timedelta(seconds=self.timeout or 0)} after it started (timeout). IMM cannot cancel a task: "
+            f"it keeps running and may still write its outputs.{retry}",
             task_id=task_id,
-            task_type=self.operation.task_type,
+            task_type=task_type,
             project=project,
         )
 
@@ -492,11 +475,19 @@ class ImmCreateTaskOperator(BaseOperator):
         return operator_lineage(task_io(self.operation, self.request))
 
 
-def _try_number(context: Context) -> int:
+def _is_retry(context: Context, retries: int) -> bool:
+    """Whether this try follows a failed one of the same cycle (a clear starts a new cycle)."""
+    from airflow_provider_imm.operators.task_identity import first_try_of_cycle
+
+    ti = context.get("ti")
     try:
-        return int(context["ti"].try_number)
-    except (KeyError, AttributeError, TypeError, ValueError):
-        return 1
+        try_number = int(getattr(ti, "try_number", 1))
+        max_tries = getattr(ti, "max_tries", None)
+        return try_number > first_try_of_cycle(
+            try_number, None if max_tries is None else int(max_tries), retries
+        )
+    except (TypeError, ValueError):
+        return False
 
 
 def _notified_topic(request: Mapping[str, Any]) -> str | None:
@@ -504,27 +495,6 @@ def _notified_topic(request: Mapping[str, Any]) -> str | None:
     mns = notification.get("MNS") if isinstance(notification, Mapping) else None
     topic = mns.get("TopicName") if isinstance(mns, Mapping) else None
     return str(topic) if topic else None
-
-
-def outcome_of_task_info(info: Mapping[str, Any], project: str, learned_from: str) -> dict[str, Any]:
-    """GetTask's answer in the shape of the trigger's event (ISO times, IMM's status)."""
-    from airflow_provider_imm.notifications import parse_timestamp
-
-    def iso(value: object) -> str | None:
-        parsed = parse_timestamp(value)
-        return parsed.astimezone(timezone.utc).isoformat() if parsed is not None else None
-
-    return {
-        "task_id": str(info.get("TaskId")),
-        "task_type": str(info.get("TaskType")),
-        "project": str(info.get("ProjectName") or project),
-        "status": str(info.get("Status")),
-        "code": str(info.get("Code") or ""),
-        "message": str(info.get("Message") or ""),
-        "start_time": iso(info.get("StartTime")),
-        "end_time": iso(info.get("EndTime")),
-        "learned_from": learned_from,
-    }
 
 
 # Typed operators

@@ -17,10 +17,18 @@ in the task state store:
   2048-byte limit), only the task state store links the IMM task to the task instance. Without one
   (Airflow before 3.3) a retry submits a new IMM task, and a warning says so at submission.
 
-A found task is reused only if it was submitted for the same request (the request hash matches):
-after a DAG fix and a clear, the new request is submitted. Running: the retry waits for it.
-Succeeded: the retry succeeds with it, unless the state store says an earlier try already reported
-that success (the task was cleared to run again). Failed, or expired from IMM (7 days): a new task.
+A found task is reused only by a retry, and only if it was submitted for the same request (the
+request hash matches; secret fields such as ``Password`` are left out of the hash, so that a tag IMM
+shows to anyone who may list tasks says nothing about them). Running: the retry waits for it.
+Succeeded: the retry succeeds with it. Failed, or expired from IMM (7 days): a new task.
+
+A clear starts a new cycle of tries: Airflow raises ``max_tries`` to the last try number plus
+``retries``, so the cycle's first try is ``max_tries - retries + 1`` (as the Task SDK computes it for
+sensors' first reschedule). That first try never reuses a task: the user asked for the work to be
+done again, and the succeeded task of the previous cycle is exactly what must not be taken. Only a
+lost create answer makes it look, and then only for a Running task. A success reported to Airflow
+is also remembered in the state store, which covers a retry count changed between the clear and the
+run.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from airflow_provider_imm.catalog import TaskOperation
+from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation
+from airflow_provider_imm.notifications import parse_timestamp
+from airflow_provider_imm.utils.request_validation import MAX_USER_DATA_BYTES
 
 if TYPE_CHECKING:
     from airflow_provider_imm.hooks.imm import ImmHook
@@ -46,7 +56,9 @@ __all__ = [
     "TaskInstanceIdentity",
     "TaskLedger",
     "find_earlier_task",
+    "first_try_of_cycle",
     "mark_request",
+    "newest_reusable",
     "request_fingerprint",
 ]
 
@@ -58,7 +70,6 @@ RESERVED_KEYS: frozenset[str] = frozenset({IDENTITY_TAG, REQUEST_TAG, *_READABLE
 #: Longest readable tag value written. IMM does not document its tag limits; 128 characters is
 #: the common limit of Alibaba Cloud resource tags, so longer names are shortened, keeping a hash.
 MAX_TAG_VALUE = 128
-MAX_USER_DATA_BYTES = 2048
 #: How far back a UserData search looks at most (IMM keeps tasks 7 days).
 _SEARCH_HORIZON = timedelta(days=7)
 #: State store keys.
@@ -123,9 +134,33 @@ def _shorten(value: str) -> str:
 
 
 def request_fingerprint(action: str, project: str, request: Mapping[str, Any]) -> str:
-    """Hash of what is submitted, so a retry reuses a task only if it would submit the same thing."""
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    """Hash of what is submitted, so a retry reuses a task only if it would submit the same thing.
+
+    Secret fields are left out: the hash is written where GetTask, ListTasks and notifications show
+    it, and an unsalted 64-bit hash of a password would let anyone who reads it test guesses.
+    """
+    canonical = json.dumps(_without_secrets(request), sort_keys=True, separators=(",", ":"), default=str)
     return _hash(action, project, canonical)
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_FIELDS}
+    if isinstance(value, list | tuple):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def first_try_of_cycle(try_number: int, max_tries: int | None, retries: int) -> int:
+    """The try number a task instance's current cycle of tries began with (1 until it is cleared).
+
+    A clear sets ``max_tries`` to the last try number plus ``retries``; the cycle's first try is
+    ``max_tries - retries + 1``, the Task SDK's own formula. Kept within ``[1, try_number]`` so that
+    a retry count changed since the clear never makes the current try look like a later one.
+    """
+    if max_tries is None or max_tries < 0:
+        return 1
+    return max(1, min(try_number, max_tries - max(retries, 0) + 1))
 
 
 def mark_request(
@@ -268,12 +303,14 @@ def find_earlier_task(
     marked: HowMarked,
     since: datetime | None,
     log: _Log,
+    reuse_succeeded: bool = True,
 ) -> EarlierTask | None:
     """A Running or Succeeded (and not yet reported) task of an earlier try with this request, or None.
 
     The state store is asked first (one GetTask); the IMM-side record covers a try that died between
-    submitting and writing the store.
+    submitting and writing the store. ``reuse_succeeded=False`` takes a Running task only.
     """
+    usable_statuses = ("Running", "Succeeded") if reuse_succeeded else ("Running",)
     reported = set(ledger.reported())
     record = ledger.last()
     if (
@@ -283,7 +320,7 @@ def find_earlier_task(
         and record["task_id"] not in reported
     ):
         info = _get_task(hook, project, operation.task_type, str(record["task_id"]))
-        if info is not None and info.get("Status") in ("Running", "Succeeded"):
+        if info is not None and info.get("Status") in usable_statuses:
             return EarlierTask(info, "state store")
     if marked == "tags":
         candidates = hook.find_tasks({IDENTITY_TAG: identity.key}, project, task_types=[operation.task_type])
@@ -295,7 +332,7 @@ def find_earlier_task(
         return None
     usable = []
     for task in candidates:
-        if task.get("TaskId") in reported:
+        if task.get("TaskId") in reported or task.get("Status") not in usable_statuses:
             continue
         if _request_of(task) != fingerprint:
             log.info(
@@ -304,7 +341,7 @@ def find_earlier_task(
             )
             continue
         usable.append(task)
-    chosen = _choose(usable)
+    chosen = newest_reusable(usable)
     return EarlierTask(chosen, found_by) if chosen is not None else None
 
 
@@ -343,12 +380,22 @@ def _by_user_data(
     return [t for t in tasks if _user_data(t).get(IDENTITY_TAG) == identity.key]
 
 
-def _choose(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The newest Running task, else the newest Succeeded one; failed ones are never reused."""
+def newest_reusable(tasks: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The newest Running task, else the newest Succeeded one; failed ones are never reused.
+
+    Newest by the parsed StartTime: IMM writes RFC3339Nano, whose fraction drops trailing zeros, so
+    the strings do not sort as the times do (``...:05Z`` sorts after ``...:05.3Z``).
+    """
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
+
+    def started(task: Mapping[str, Any]) -> datetime:
+        return parse_timestamp(task.get("StartTime")) or oldest
+
     for status in ("Running", "Succeeded"):
-        matching = [t for t in tasks if t.get("Status") == status]
+        matching: list[Mapping[str, Any]] = [t for t in tasks if t.get("Status") == status]
         if matching:
-            return max(matching, key=lambda t: str(t.get("StartTime") or ""))
+            newest: Mapping[str, Any] = max(matching, key=started)
+            return dict(newest)
     return None
 
 

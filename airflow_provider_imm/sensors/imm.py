@@ -3,35 +3,48 @@
 Deferrable by default, on the same trigger as the operators: the MNS notification when the
 connection names a queue, GetTask every ``poke_interval`` otherwise. In poke or reschedule mode it
 asks GetTask once per poke. Importing this module imports neither the IMM nor the MNS SDK.
+
+What no retry can change fails at once, without retries: an IMM task that Failed (every retry would
+find the same ended task), an ``imm_task_id`` that renders to something other than a TaskId, an
+unknown ``imm_task_type``, no project.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_imm.catalog import get_operation
+from airflow_provider_imm.catalog import UnknownActionError, get_operation
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.links.imm import IMM_TASK_XCOM_KEY, ImmConsoleLink
-from airflow_provider_imm.operators.imm import (
-    DEFAULT_RECONCILE_INTERVAL,
-    ImmTaskError,
+from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
+from airflow_provider_imm.operators.outcome import (
     ImmTaskFailedError,
+    outcome_of_event,
+    outcome_of_task_info,
 )
+from airflow_provider_imm.operators.project import resolve_project
+from airflow_provider_imm.triggers.imm import DEFAULT_RECONCILE_INTERVAL
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_imm.hooks.imm import ImmHook
 
-__all__ = ["ImmTaskSensor"]
+__all__ = ["ImmSensorArgumentError", "ImmSensorTaskFailedError", "ImmTaskSensor"]
 
-_DEFERRAL_GRACE = timedelta(minutes=5)
+
+class ImmSensorTaskFailedError(ImmTaskFailedError, AirflowFailException):
+    """The awaited IMM task Failed: final, as every retry would only find the same ended task."""
+
+
+class ImmSensorArgumentError(AirflowFailException):
+    """``imm_task_id`` or ``imm_task_type`` cannot name an IMM task: fixed in the DAG, not by a retry."""
 
 
 class ImmTaskSensor(BaseSensorOperator):
@@ -45,7 +58,8 @@ class ImmTaskSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (default True).
     :param reconcile_interval: seconds between GetTask checks while a notification is awaited.
 
-    ``timeout`` is the sensor's: when it passes, the sensor fails; the IMM task keeps running.
+    ``timeout`` is the sensor's, counted from the IMM task's StartTime so that retries and reschedules
+    do not extend it: when it passes, the sensor fails without retries; the IMM task keeps running.
     Returns (XCom) ``{"task_id", "task_type", "project", "status", "code", "message", "start_time",
     "end_time", "learned_from"}``.
     """
@@ -85,17 +99,39 @@ class ImmTaskSensor(BaseSensorOperator):
         return self._hook
 
     def _resolved_type(self) -> str:
-        return get_operation(self.imm_task_type).task_type
+        try:
+            return get_operation(str(self.imm_task_type)).task_type
+        except UnknownActionError as err:
+            raise ImmSensorArgumentError(f"imm_task_type: {err}") from None
 
     def _resolved_project(self) -> str:
-        project = self.project or self.hook.settings.project
-        if not project:
-            raise ValueError(
-                f"No IMM project: pass project=... or set extra 'project' on connection {self.imm_conn_id!r}"
+        return resolve_project(
+            self.project, self.hook.settings, conn_id=self.imm_conn_id, who="ImmTaskSensor"
+        )
+
+    def _checked_task_id(self) -> str:
+        """The rendered ``imm_task_id``, if it can be a TaskId: not empty, ``None`` or a rendered dict."""
+        value = self.imm_task_id
+        text = value.strip() if isinstance(value, str) else ""
+        if text and text not in ("None", "null") and text[0] not in "{[" and len(text.split()) == 1:
+            return text
+        hint = ""
+        if isinstance(value, Mapping) or (isinstance(value, str) and text.startswith("{")):
+            hint = (
+                " It looks like the result of an operator that waited for its task: pull its 'task_id' "
+                "(\"{{ ti.xcom_pull(task_ids='submit')['task_id'] }}\"), or submit with "
+                "wait_for_completion=False, which returns the TaskId."
             )
-        return project
+        elif not text or text in ("None", "null"):
+            hint = (
+                " Nothing was pulled: check the task_ids in xcom_pull, and that the task upstream ran and "
+                "returned the TaskId (an operator with wait_for_completion=False does)."
+            )
+        shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
+        raise ImmSensorArgumentError(f"imm_task_id must render to an IMM TaskId, got {shown}.{hint}")
 
     def execute(self, context: Context) -> Any:
+        self.imm_task_id = self._checked_task_id()
         project, task_type = self._resolved_project(), self._resolved_type()
         context["ti"].xcom_push(
             key=IMM_TASK_XCOM_KEY,
@@ -108,25 +144,34 @@ class ImmTaskSensor(BaseSensorOperator):
         )
         if not self.deferrable:
             return super().execute(context)
-        done = self.poke(context)
-        if isinstance(done, PokeReturnValue) and done.is_done:
+        info = self.hook.get_task(project, task_type, self.imm_task_id)
+        try:
+            done = self._judge(info, project, task_type)
+        except (AirflowSensorTimeout, AirflowFailException) as err:
+            # What BaseSensorOperator.execute does with a poke's final errors, for the first check here.
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping: {err}") from err
+            raise
+        if isinstance(done, PokeReturnValue):
             return done.xcom_value
-        self._defer(project, task_type)
+        self._defer(project, task_type, task_deadline(self.timeout, info, otherwise=time.time()))
         return None
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_imm.operators.imm import outcome_of_task_info
-
         project, task_type = self._resolved_project(), self._resolved_type()
-        info = self.hook.get_task(project, task_type, self.imm_task_id)
-        if info.get("Status") not in ("Succeeded", "Failed"):
-            self.log.info(
-                "IMM task %s is %s (%s%%)", self.imm_task_id, info.get("Status"), info.get("Progress")
-            )
-            return False
-        return PokeReturnValue(True, self._result(outcome_of_task_info(info, project, "get_task")))
+        return self._judge(self.hook.get_task(project, task_type, self.imm_task_id), project, task_type)
 
-    def _defer(self, project: str, task_type: str) -> None:
+    def _judge(self, info: Mapping[str, Any], project: str, task_type: str) -> bool | PokeReturnValue:
+        """Done with the outcome when the task ended; False while it runs; the timeout once it passed."""
+        if info.get("Status") in ("Succeeded", "Failed"):
+            return PokeReturnValue(True, self._result(outcome_of_task_info(info, project, "get_task")))
+        deadline = task_deadline(self.timeout, info, otherwise=time.time())
+        if deadline is not None and time.time() >= deadline:
+            raise self._timeout_error(self.imm_task_id, task_type, project)
+        self.log.info("IMM task %s is %s (%s%%)", self.imm_task_id, info.get("Status"), info.get("Progress"))
+        return False
+
+    def _defer(self, project: str, task_type: str, deadline: float | None) -> None:
         from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
 
         settings = self.hook.settings
@@ -147,53 +192,28 @@ class ImmTaskSensor(BaseSensorOperator):
                 project=project,
                 imm_conn_id=self.imm_conn_id,
                 mns_queue=queue,
-                deadline=time.time() + self.timeout,
+                deadline=deadline,
                 reconcile_interval=self.reconcile_interval,
                 poll_interval=float(self.poke_interval),
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + _DEFERRAL_GRACE,
+            timeout=deferral_timeout(deadline),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
-        status = event.get("status")
-        task_id, task_type, project = (
-            str(event.get("task_id")),
-            str(event.get("task_type")),
-            event.get("project"),
-        )
-        if status in ("succeeded", "failed"):
-            return self._result(
-                {
-                    "task_id": task_id,
-                    "task_type": task_type,
-                    "project": project,
-                    "status": event.get("imm_status") or status.capitalize(),
-                    "code": event.get("code") or "",
-                    "message": event.get("message") or "",
-                    "start_time": event.get("start_time"),
-                    "end_time": event.get("end_time"),
-                    "learned_from": event.get("source"),
-                }
-            )
-        if status == "timeout":
-            raise AirflowSensorTimeout(
-                f"IMM task {task_id} ({task_type}, project {project}) had not finished after "
-                f"{timedelta(seconds=self.timeout)} (the sensor's timeout). IMM cannot cancel a task: it "
-                "keeps running."
-            )
-        raise ImmTaskError(
-            f"Waiting for IMM task {task_id} ({task_type}, project {project}) failed: "
-            f"{event.get('code') or 'Error'}: {event.get('message') or 'no message'}",
-            task_id=task_id,
-            task_type=task_type,
-            project=project,
+        return self._result(outcome_of_event(event, timed_out=self._timeout_error))
+
+    def _timeout_error(self, task_id: str, task_type: str, project: str | None) -> AirflowSensorTimeout:
+        return AirflowSensorTimeout(
+            f"IMM task {task_id} ({task_type}, project {project}) had not finished "
+            f"{timedelta(seconds=self.timeout)} after it started (the sensor's timeout). IMM cannot cancel "
+            "a task: it keeps running."
         )
 
     @staticmethod
     def _result(outcome: dict[str, Any]) -> dict[str, Any]:
         if outcome["status"] != "Succeeded":
-            raise ImmTaskFailedError(
+            raise ImmSensorTaskFailedError(
                 task_id=outcome["task_id"],
                 task_type=outcome["task_type"],
                 project=outcome["project"],

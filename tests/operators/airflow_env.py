@@ -17,7 +17,8 @@ import itertools
 import os
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -193,3 +194,85 @@ def iter_errors(result: DagRunResult) -> Iterator[tuple[str, BaseException]]:
     for key, task in result.tasks.items():
         for error in task.errors:
             yield key, error
+
+
+def run_dag_file_then_clear(
+    home: Path, source: str, *, clear: str, between: Callable[[], None] | None = None
+) -> tuple[DagRunResult, DagRunResult]:
+    """Run a DAG file with ``dag.test()``, then clear task ``clear`` as the UI's Clear does and run the
+    same DAG run again until it ends: its state before and after the clear.
+
+    Airflow's ``clear_task_instances`` raises the instance's ``max_tries`` to its last try number
+    plus ``retries``, so the next try starts a new cycle, as in a deployment. ``dag.test()`` itself
+    cannot resume a run (it replaces the run of the logical date), so the second run goes through the
+    loop ``dag.test()`` uses: the scheduler's dependency check, then each ready task instance through
+    the Task SDK's task runner with its trigger in-process. ``between`` runs before the clear.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+    from sqlalchemy import select
+
+    from tests.operators import dag_support
+
+    name = f"imm_test_dag_{next(_ids)}"
+    path = home / "dags" / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    dag_support.ERRORS.clear()
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        dag = module.dag
+        if dag.dag_id in _dag_ids:
+            raise ValueError(f"dag_id {dag.dag_id!r} already ran in this session: give each DAG file its own")
+        _dag_ids.add(dag.dag_id)
+        first_run = dag.test(logical_date=LOGICAL_DATE)
+        run_id = first_run.run_id
+        before = _collect(dag.dag_id, run_id, str(first_run.state))
+        if between is not None:
+            between()
+        scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+        with create_session() as session:
+            tis = session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == dag.dag_id,
+                    TaskInstance.run_id == run_id,
+                    TaskInstance.task_id == clear,
+                )
+            ).all()
+            clear_task_instances(list(tis), session, dag_run_state=DagRunState.QUEUED)
+        with create_session() as session:
+            run = session.scalars(
+                select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id)
+            ).one()
+            run.state = DagRunState.RUNNING
+            run.dag = scheduler_dag
+            session.commit()
+            while run.state == DagRunState.RUNNING:
+                session.expire_all()
+                schedulable, _ = run.update_state(session=session)
+                for ti in schedulable:
+                    if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                        ti.try_number += 1
+                    ti.state = TaskInstanceState.SCHEDULED
+                session.commit()
+                ready = [
+                    ti
+                    for ti in run.get_task_instances(session=session)
+                    if ti.state == TaskInstanceState.SCHEDULED
+                ]
+                if not ready:
+                    time.sleep(0.1)
+                for ti in ready:
+                    _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+            state = str(run.state)
+        return before, _collect(dag.dag_id, run_id, state)
+    finally:
+        path.unlink(missing_ok=True)
+        sys.modules.pop(name, None)

@@ -79,7 +79,12 @@ def behaviour(**spec: object) -> str:
 
 def test_templated_target_reaches_imm_rendered_and_outputs_land_there(imm: Imm) -> None:
     imm.put(DOC)
-    request = office(target="oss://out/{{ ds }}/{barename}.{autoext}", Tags={"team": "{{ params.team }}"})
+    # Long enough that the first GetTask finds it running, however slow the machine: it is deferred.
+    request = office(
+        target="oss://out/{{ ds }}/{barename}.{autoext}",
+        Tags={"team": "{{ params.team }}"},
+        UserData=behaviour(duration=0.5),
+    )
     run = run_task(imm, "office_templated", request, params={"team": "media"})
     assert run.state == "success", run.errors
     (task,) = imm.tasks()
@@ -121,9 +126,10 @@ def test_failed_imm_task_fails_the_airflow_task_with_imm_code(imm: Imm) -> None:
 def test_retry_after_a_timeout_reattaches_instead_of_submitting_again(
     imm: Imm, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    """The timeout runs from the IMM task's start, so the retry comes once the task has succeeded."""
     imm.put(DOC)
     request = office(target="oss://out/{barename}.{autoext}", UserData=behaviour(duration=1.2))
-    run = run_task(imm, "office_retry", request, timeout=0.8, retries=1, retry_delay=timedelta(0))
+    run = run_task(imm, "office_retry", request, timeout=0.8, retries=1, retry_delay=timedelta(seconds=1))
     assert run.state == "success", run.errors
     assert run.try_number == 2
     (timeout,) = run.errors

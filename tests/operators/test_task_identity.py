@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_imm.catalog import get_operation
+from airflow_provider_imm.catalog import SECRET_FIELDS, get_operation
 from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.operators.task_identity import (
     MAX_TAG_VALUE,
     TaskInstanceIdentity,
     TaskLedger,
     find_earlier_task,
+    first_try_of_cycle,
     mark_request,
+    newest_reusable,
     request_fingerprint,
 )
 from tests.operators.conftest import Imm
@@ -160,3 +162,53 @@ def test_a_task_imm_no_longer_knows_is_not_reused(hook: ImmHook) -> None:
         "OfficeConversion-00000000-0000-0000-0000-000000000000", "OfficeConversion", PROJECT, fingerprint
     )
     assert find(hook, OFFICE, request, ledger) is None
+
+
+def test_the_newest_task_is_chosen_by_time_not_by_the_text_of_its_start() -> None:
+    """IMM's RFC3339Nano drops trailing zeros, so within one second the strings sort wrongly."""
+    whole_second = {"TaskId": "a", "Status": "Running", "StartTime": "2024-03-09T03:00:05Z"}
+    later = {"TaskId": "b", "Status": "Running", "StartTime": "2024-03-09T03:00:05.3Z"}
+    assert newest_reusable([whole_second, later]) == later
+    tenth = {"TaskId": "c", "Status": "Succeeded", "StartTime": "2024-03-09T03:00:05.1Z"}
+    twelve_hundredths = {"TaskId": "d", "Status": "Succeeded", "StartTime": "2024-03-09T03:00:05.12Z"}
+    assert newest_reusable([twelve_hundredths, tenth]) == twelve_hundredths
+    nanoseconds = {"TaskId": "e", "Status": "Succeeded", "StartTime": "2024-03-09T03:00:05.120000001Z"}
+    assert newest_reusable([tenth, nanoseconds, twelve_hundredths])["TaskId"] in ("d", "e")
+    # A running task wins over a newer succeeded one; a failed one is never chosen.
+    failed = {"TaskId": "f", "Status": "Failed", "StartTime": "2024-03-09T04:00:00Z"}
+    assert newest_reusable([tenth, whole_second, failed]) == whole_second
+    assert newest_reusable([failed]) is None
+
+
+def test_the_request_hash_leaves_secret_fields_out() -> None:
+    for secret in SECRET_FIELDS:
+        with_one = request_fingerprint(OFFICE.action, PROJECT, office(**{secret: "correct horse"}))
+        with_other = request_fingerprint(OFFICE.action, PROJECT, office(**{secret: "battery staple"}))
+        assert with_one == with_other == request_fingerprint(OFFICE.action, PROJECT, office())
+    nested = {"Sources": [{"URI": DOC, "Password": "correct horse"}], "TargetURI": "oss://out/a.zip"}
+    plain = {"Sources": [{"URI": DOC}], "TargetURI": "oss://out/a.zip"}
+    assert request_fingerprint(COMPRESSION.action, PROJECT, nested) == request_fingerprint(
+        COMPRESSION.action, PROJECT, plain
+    )
+    # Everything else still counts.
+    assert request_fingerprint(OFFICE.action, PROJECT, office(TargetType="png")) != request_fingerprint(
+        OFFICE.action, PROJECT, office()
+    )
+
+
+@pytest.mark.parametrize(
+    ("try_number", "max_tries", "retries", "first"),
+    [
+        (1, 2, 2, 1),  # never cleared: max_tries == retries
+        (3, 2, 2, 1),  # the last retry of the first cycle
+        (4, 5, 2, 4),  # cleared after try 3: max_tries = 3 + 2
+        (6, 5, 2, 4),  # the second cycle's last retry
+        (2, 1, 0, 2),  # cleared after one try, no retries
+        (2, 5, 1, 2),  # retries lowered since the clear: never later than this try
+        (1, None, 3, 1),  # no max_tries known
+    ],
+)
+def test_the_first_try_of_a_cycle_follows_airflows_formula(
+    try_number: int, max_tries: int | None, retries: int, first: int
+) -> None:
+    assert first_try_of_cycle(try_number, max_tries, retries) == first
