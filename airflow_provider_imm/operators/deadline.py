@@ -21,7 +21,7 @@ DEFERRAL_GRACE = timedelta(minutes=5)
 def task_deadline(timeout: float | None, info: Mapping[str, Any] | None, *, otherwise: float) -> float | None:
     """Epoch seconds by which the task must have ended: its StartTime (GetTask's), else ``otherwise``
     (when it was submitted), plus ``timeout``; None without a timeout."""
-    from airflow_provider_imm.notifications import parse_timestamp
+    from airflow_provider_imm.utils.notification_parsing import parse_timestamp
 
     if timeout is None:
         return None

@@ -54,7 +54,7 @@ class ImmTaskTimeoutError(ImmTaskError):
 
 def outcome_of_task_info(info: Mapping[str, Any], project: str, learned_from: str) -> dict[str, Any]:
     """GetTask's answer in the shape of the trigger's event (ISO times, IMM's status)."""
-    from airflow_provider_imm.notifications import parse_timestamp
+    from airflow_provider_imm.utils.notification_parsing import parse_timestamp
 
     def iso(value: object) -> str | None:
         parsed = parse_timestamp(value)

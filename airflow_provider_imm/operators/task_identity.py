@@ -42,7 +42,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation
-from airflow_provider_imm.notifications import parse_timestamp
+from airflow_provider_imm.utils.notification_parsing import parse_timestamp
 from airflow_provider_imm.utils.request_validation import MAX_USER_DATA_BYTES
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from airflow_provider_imm.hooks.connection import ImmConnectionSettings
     from airflow_provider_imm.hooks.credentials import CredentialPool
     from airflow_provider_imm.hooks.imm import ImmHook
-    from airflow_provider_imm.notifications import ImmNotification
+    from airflow_provider_imm.utils.notification_parsing import ImmNotification
 
 
 #: ``status`` of the event: how the wait ended.
@@ -408,7 +408,7 @@ def _iso(value: object) -> str | None:
         return None
     if isinstance(value, datetime):
         return value.isoformat()
-    from airflow_provider_imm.notifications import parse_timestamp
+    from airflow_provider_imm.utils.notification_parsing import parse_timestamp
 
     parsed = parse_timestamp(value)
     return parsed.isoformat() if parsed is not None else str(value)
@@ -514,7 +514,7 @@ _SDK_MODULES = (
     "mns.account",
     "airflow_provider_imm.hooks.imm",
     "airflow_provider_imm.hooks.mns",
-    "airflow_provider_imm.notifications",
+    "airflow_provider_imm.utils.notification_parsing",
 )
 
 _semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (

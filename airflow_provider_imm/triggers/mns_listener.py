@@ -45,7 +45,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from airflow_provider_imm.notifications import ImmNotification
+    from airflow_provider_imm.utils.notification_parsing import ImmNotification
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ class QueueListener:
     def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
         parser = self._parser
         if parser is None:
-            from airflow_provider_imm.notifications import parse_notification
+            from airflow_provider_imm.utils.notification_parsing import parse_notification
 
             parser = self._parser = parse_notification
         try:

@@ -20,7 +20,7 @@ from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMeta
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from airflow_provider_imm.notifications import NotificationStatus, parse_notification
+from airflow_provider_imm.utils.notification_parsing import NotificationStatus, parse_notification
 
 TOPIC = "imm-events"
 FORMATS = ("SIMPLIFIED", "JSON", "XML")

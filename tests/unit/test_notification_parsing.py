@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_imm.notifications import (
+from airflow_provider_imm.utils.notification_parsing import (
     ImmNotification,
     NotificationStatus,
     parse_notification,
