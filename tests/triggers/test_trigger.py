@@ -15,7 +15,7 @@ from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT
 from airflow_provider_imm.hooks.connection import DEFAULT_MAX_ATTEMPTS
-from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger, parse_deadline
+from airflow_provider_imm.triggers.imm import GET_TASK_RETRY_SECONDS, ImmTaskCompletedTrigger, parse_deadline
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
 from tests.triggers.conftest import Imm, eventually, run_trigger, start_triggers
 
@@ -298,7 +298,7 @@ async def test_secrets_appear_neither_in_logs_nor_in_events(
         return text in "".join(captured)
 
     (running,) = await start_triggers(imm, registry, imm.trigger(task_id))
-    await eventually(lambda: logged("GetTask failed (Throttling.User)"))
+    await eventually(lambda: logged("GetTask failed (Throttling.User)"), timeout=GET_TASK_RETRY_SECONDS)
     imm.finish(task_id)  # ends after the first GetTask gave up
     event = await running
     failed = await run_trigger(imm.trigger("OfficeConversion-nope"))
