@@ -12,6 +12,7 @@ ORM; the previous environment comes back at the end of the session.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import os
@@ -118,6 +119,15 @@ def run_dag_file(home: Path, source: str) -> DagRunResult:
     Task keys are ``task_id``, or ``task_id[i]`` for mapped instances. The file is removed afterwards
     so later runs parse only their own file.
     """
+    with _dag_file(home, source) as dag:
+        run = dag.test(logical_date=LOGICAL_DATE)
+        return _collect(dag.dag_id, run.run_id, str(run.state))
+
+
+@contextlib.contextmanager
+def _dag_file(home: Path, source: str) -> Iterator[Any]:
+    """Write ``source`` into the DAGs folder, import it, and yield its ``dag`` (a new dag_id per
+    session); the file is removed afterwards so later runs parse only their own file."""
     from tests.operators import dag_support
 
     name = f"imm_test_dag_{next(_ids)}"
@@ -134,10 +144,10 @@ def run_dag_file(home: Path, source: str) -> DagRunResult:
         if dag.dag_id in _dag_ids:
             raise ValueError(f"dag_id {dag.dag_id!r} already ran in this session: give each DAG file its own")
         _dag_ids.add(dag.dag_id)
-        run = dag.test(logical_date=LOGICAL_DATE)
-        return _collect(dag.dag_id, run.run_id, str(run.state))
+        yield dag
     finally:
         path.unlink(missing_ok=True)
+        sys.modules.pop(name, None)
         sys.modules.pop(name, None)
 
 
@@ -216,22 +226,7 @@ def run_dag_file_then_clear(
     from airflow.utils.state import DagRunState, TaskInstanceState
     from sqlalchemy import select
 
-    from tests.operators import dag_support
-
-    name = f"imm_test_dag_{next(_ids)}"
-    path = home / "dags" / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    dag_support.ERRORS.clear()
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        dag = module.dag
-        if dag.dag_id in _dag_ids:
-            raise ValueError(f"dag_id {dag.dag_id!r} already ran in this session: give each DAG file its own")
-        _dag_ids.add(dag.dag_id)
+    with _dag_file(home, source) as dag:
         first_run = dag.test(logical_date=LOGICAL_DATE)
         run_id = first_run.run_id
         before = _collect(dag.dag_id, run_id, str(first_run.state))
@@ -273,6 +268,3 @@ def run_dag_file_then_clear(
                     _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
             state = str(run.state)
         return before, _collect(dag.dag_id, run_id, state)
-    finally:
-        path.unlink(missing_ok=True)
-        sys.modules.pop(name, None)
