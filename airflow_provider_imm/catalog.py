@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Fields that every Create*Task request may carry besides its own.
 COMMON_FIELDS: frozenset[str] = frozenset({"ProjectName", "Notification", "UserData"})
@@ -267,3 +268,18 @@ def get_operation(action: str) -> TaskOperation:
             f"Valid actions: {', '.join(sorted(OPERATIONS))}."
         )
     return op
+
+
+def values_at(request: Mapping[str, Any], path: str) -> list[tuple[Any, Mapping[str, Any]]]:
+    """Values at a field path of this catalog (``SourceURI``, ``Sources[].URI``) with the object
+    holding each; absent values and items that are not objects are skipped."""
+    if "[]." not in path:
+        value = request.get(path)
+        return [] if value is None else [(value, request)]
+    head, _, tail = path.partition("[].")
+    items = request.get(head)
+    if not isinstance(items, list | tuple):
+        return []
+    return [
+        (item.get(tail), item) for item in items if isinstance(item, Mapping) and item.get(tail) is not None
+    ]

@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from airflow_provider_imm.catalog import OPERATIONS, TaskOperation, get_operation
+from airflow_provider_imm.catalog import OPERATIONS, TaskOperation, get_operation, values_at
 from airflow_provider_imm.emulator.imm_errors import (
     ImmError,
     error_response,
@@ -46,7 +46,7 @@ from airflow_provider_imm.emulator.imm_errors import (
     resource_not_found,
 )
 from airflow_provider_imm.emulator.imm_notification import NotificationPublisher, build_notification_body
-from airflow_provider_imm.emulator.imm_outputs import is_prefix_target, values_at
+from airflow_provider_imm.emulator.imm_outputs import is_prefix_target
 from airflow_provider_imm.emulator.imm_signature import RPC_PROTOCOL_PARAMS, SignatureVerifier, SignedRequest
 from airflow_provider_imm.emulator.imm_tasks import (
     FINAL_STATUSES,

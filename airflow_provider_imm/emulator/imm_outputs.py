@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_imm.catalog import TaskOperation
+from airflow_provider_imm.catalog import TaskOperation, values_at
 from airflow_provider_imm.emulator.oss import LocalOss, OssKeyError
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, OssUri, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import TargetUriTemplateError, expand_target_uri, source_variables
@@ -55,18 +55,6 @@ class TaskFailure(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-def values_at(request: Mapping[str, Any], path: str) -> list[tuple[Any, Mapping[str, Any]]]:
-    """Values at a catalog field path (``SourceURI``, ``Sources[].URI``) with their enclosing object."""
-    if "[]." not in path:
-        value = request.get(path)
-        return [] if value is None else [(value, request)]
-    head, _, tail = path.partition("[].")
-    items = request.get(head)
-    if not isinstance(items, list):
-        return []
-    return [(item.get(tail), item) for item in items if isinstance(item, dict) and item.get(tail) is not None]
 
 
 def is_prefix_target(op: TaskOperation, path: str) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imm.catalog import TaskOperation
+from airflow_provider_imm.catalog import TaskOperation, values_at
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, OssUri, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import (
     TargetUriTemplateError,
@@ -78,7 +78,7 @@ def task_io(operation: TaskOperation, request: Mapping[str, Any]) -> TaskIo:
 
 def _sources(operation: TaskOperation, request: Mapping[str, Any]) -> Iterator[str]:
     for path in operation.source_paths:
-        for value, _item in _values_at(request, path):
+        for value, _item in values_at(request, path):
             if isinstance(value, str) and value:
                 yield value
 
@@ -87,23 +87,9 @@ def _targets(
     operation: TaskOperation, request: Mapping[str, Any]
 ) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     for path in operation.target_paths:
-        for value, item in _values_at(request, path):
+        for value, item in values_at(request, path):
             if isinstance(value, str) and value:
                 yield path, value, item
-
-
-def _values_at(request: Mapping[str, Any], path: str) -> list[tuple[Any, Mapping[str, Any]]]:
-    """Values at ``SourceURI`` or ``Sources[].URI`` with the object holding each."""
-    if "[]." not in path:
-        value = request.get(path)
-        return [] if value is None else [(value, request)]
-    head, _, tail = path.partition("[].")
-    items = request.get(head)
-    if not isinstance(items, list | tuple):
-        return []
-    return [
-        (item.get(tail), item) for item in items if isinstance(item, Mapping) and item.get(tail) is not None
-    ]
 
 
 def _single_source(sources: tuple[str, ...]) -> OssUri | None:
