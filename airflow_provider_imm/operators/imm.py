@@ -33,7 +33,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_imm.catalog import TaskOperation, get_operation
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
-from airflow_provider_imm.links.imm import IMM_TASK_XCOM_KEY, ImmConsoleLink
+from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.outcome import (
     ImmTaskError,
@@ -133,6 +133,9 @@ class ImmCreateTaskOperator(BaseOperator):
     the rendered targets with IMM's variables intact, ``output_uris`` the output objects the request
     fixes (see :mod:`airflow_provider_imm.utils.lineage`). With ``wait_for_completion=False``: the
     TaskId.
+
+    The "IMM console" button opens the console's project list in the connection's region (IMM
+    documents no page per task); the IMM task's id is in XCom ``imm_task``.
     """
 
     template_fields: Sequence[str] = ("request", "project")
@@ -203,14 +206,13 @@ class ImmCreateTaskOperator(BaseOperator):
             hook, final, project, _Submission(identity, fingerprint, ledger, marked), context
         )
         ledger.remember(task_id, self.operation.task_type, project, fingerprint)
-        context["ti"].xcom_push(
-            key=IMM_TASK_XCOM_KEY,
-            value={
-                "project": project,
-                "task_type": self.operation.task_type,
-                "task_id": task_id,
-                "region": hook.settings.region,
-            },
+        ImmConsoleLink.persist(
+            context,
+            self,
+            region=hook.settings.region,
+            project=project,
+            task_type=self.operation.task_type,
+            task_id=task_id,
         )
         if not self.wait_for_completion:
             return task_id
@@ -231,6 +233,7 @@ class ImmCreateTaskOperator(BaseOperator):
         """Resumed by the trigger: the task ended, the deadline passed, or waiting failed."""
         from airflow_provider_imm.operators.task_identity import TaskLedger
 
+        ImmConsoleLink.recall(context, self)
         outcome = outcome_of_event(event, timed_out=self._timeout_error)
         return self._finish(context, outcome, TaskLedger(context, self.log))
 

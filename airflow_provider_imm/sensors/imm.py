@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, A
 
 from airflow_provider_imm.catalog import UnknownActionError, get_operation
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
-from airflow_provider_imm.links.imm import IMM_TASK_XCOM_KEY, ImmConsoleLink
+from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.outcome import (
     ImmTaskFailedError,
@@ -61,7 +61,8 @@ class ImmTaskSensor(BaseSensorOperator):
     ``timeout`` is the sensor's, counted from the IMM task's StartTime so that retries and reschedules
     do not extend it: when it passes, the sensor fails without retries; the IMM task keeps running.
     Returns (XCom) ``{"task_id", "task_type", "project", "status", "code", "message", "start_time",
-    "end_time", "learned_from"}``.
+    "end_time", "learned_from"}``. The "IMM console" button opens the console's project list in the
+    connection's region.
     """
 
     template_fields: Sequence[str] = ("imm_task_id", "imm_task_type", "project")
@@ -133,14 +134,13 @@ class ImmTaskSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         self.imm_task_id = self._checked_task_id()
         project, task_type = self._resolved_project(), self._resolved_type()
-        context["ti"].xcom_push(
-            key=IMM_TASK_XCOM_KEY,
-            value={
-                "project": project,
-                "task_type": task_type,
-                "task_id": self.imm_task_id,
-                "region": self.hook.settings.region,
-            },
+        ImmConsoleLink.persist(
+            context,
+            self,
+            region=self.hook.settings.region,
+            project=project,
+            task_type=task_type,
+            task_id=self.imm_task_id,
         )
         if not self.deferrable:
             return super().execute(context)
@@ -201,6 +201,7 @@ class ImmTaskSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
+        ImmConsoleLink.recall(context, self)
         return self._result(outcome_of_event(event, timed_out=self._timeout_error))
 
     def _timeout_error(self, task_id: str, task_type: str, project: str | None) -> AirflowSensorTimeout:

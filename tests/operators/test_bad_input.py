@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog.testing
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_imm.emulator import ImmEmulator
@@ -85,13 +87,20 @@ EXPECTED = {
 }  # fmt: skip
 
 
+#: Every structlog entry of the module's DAG run (Airflow's Task SDK and Execution API log there).
+LOGS: list[dict[str, Any]] = []
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, airflow_home: Path) -> Iterator[tuple[Imm, DagRunResult]]:
     """The DAG run once for the module: every test below looks at one of its tasks."""
     with ImmEmulator(tmp_path_factory.mktemp("oss")) as emulator, pytest.MonkeyPatch.context() as mp:
         imm = Imm(emulator, airflow_home, mp)
         imm.conn_id = imm.connection()
-        yield imm, imm.run(DAG_FILE, no_project_conn=imm.connection(project=None))
+        with structlog.testing.capture_logs() as logs:
+            result = imm.run(DAG_FILE, no_project_conn=imm.connection(project=None))
+        LOGS[:] = logs
+        yield imm, result
 
 
 @pytest.fixture
@@ -126,3 +135,10 @@ def test_a_missing_project_is_named_before_any_call(result: DagRunResult) -> Non
     assert isinstance(error, AirflowFailException)
     assert "no IMM project: pass project=... or set extra 'project'" in str(error)
     assert run.try_number == 1
+
+
+def test_the_console_link_has_nothing_to_show_and_says_nothing(result: DagRunResult) -> None:
+    # No IMM task was submitted: the link is empty, and no "XCom not found" error follows the failure.
+    assert {run.xcoms.get("_link_ImmConsoleLink") for run in result.tasks.values()} == {""}
+    errors = [entry for entry in LOGS if entry.get("log_level") in ("error", "critical")]
+    assert not [entry for entry in errors if "xcom" in str(entry).lower()], errors[:3]

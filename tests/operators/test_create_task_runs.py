@@ -103,9 +103,7 @@ def test_templated_target_reaches_imm_rendered_and_outputs_land_there(imm: Imm) 
     assert run.xcom["output_uris"] == [f"oss://out/{DS}/report.pdf"]
     assert run.xcom["learned_from"] == "notification"
     assert run.xcom["start_time"] and run.xcom["end_time"]
-    link = run.xcoms["_link_ImmConsoleLink"]
-    assert link.startswith("https://imm.console.aliyun.com/cn-hangzhou/project/test-project/")
-    assert task["TaskId"] in link
+    assert run.xcoms["_link_ImmConsoleLink"] == "https://imm.console.aliyun.com/v2/cn-hangzhou/projects"
     assert imm.creates() == 1
 
 

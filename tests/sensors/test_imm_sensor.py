@@ -52,7 +52,9 @@ def test_deferred_sensor_succeeds_on_the_notification(imm: Imm) -> None:
     assert wait.xcom["task_id"] == task["TaskId"] == result["submit"].xcom
     assert wait.xcom["status"] == "Succeeded"
     assert wait.xcom["learned_from"] == "notification"
-    assert task["TaskId"] in wait.xcoms["_link_ImmConsoleLink"]
+    # Resumed after the deferral, the link still shows: the region's project list.
+    assert wait.xcoms["_link_ImmConsoleLink"] == "https://imm.console.aliyun.com/v2/cn-hangzhou/projects"
+    assert wait.xcoms["imm_task"]["task_id"] == task["TaskId"]
     assert imm.creates() == 1
 
 
