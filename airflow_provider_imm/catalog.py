@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Fields that every Create*Task request may carry besides its own.
-COMMON_FIELDS: frozenset[str] = frozenset({"ProjectName", "Notification", "UserData"})
+#: Fields that every Create*Task request carries besides its own (``UserData`` is not one of them:
+#: the SDK's CreateDecodeBlindWatermarkTaskRequest has none, and would drop it without a word).
+COMMON_FIELDS: frozenset[str] = frozenset({"ProjectName", "Notification"})
 
 #: Request fields holding a secret (a document's or an archive's password): never logged, shown in a
 #: message, hashed into a tag IMM echoes, or echoed back by the emulator.
@@ -50,6 +51,11 @@ class TaskOperation:
     @property
     def has_tags(self) -> bool:
         return "Tags" in self.fields
+
+    @property
+    def has_user_data(self) -> bool:
+        """Whether the SDK sends ``UserData`` for this action (echoed in the notification)."""
+        return "UserData" in self.fields
 
     @property
     def sdk_method(self) -> str:
@@ -107,7 +113,7 @@ _OPERATIONS = (
         "CredentialConfig EndPage FirstPage FitToHeight FitToWidth HoldLineFeed ImageDPI LongPicture"
         " LongText MaxSheetColumn MaxSheetRow Pages PaperHorizontal PaperSize Password Quality"
         " ScalePercentage SheetCount SheetIndex ShowComments SourceType SourceURI Sources StartPage"
-        " Tags TargetType TargetURI TargetURIPrefix TrimPolicy",
+        " Tags TargetType TargetURI TargetURIPrefix TrimPolicy UserData",
         required=(("SourceURI", "Sources"), ("TargetType",), ("TargetURI", "TargetURIPrefix")),
         sources=("SourceURI", "Sources[].URI"),
         targets=("TargetURI", "TargetURIPrefix"),
@@ -116,7 +122,7 @@ _OPERATIONS = (
     _op(
         "CreateMediaConvertTask",
         "MediaConvert",
-        "AlignmentIndex CredentialConfig Sources Tags TargetGroups Targets",
+        "AlignmentIndex CredentialConfig Sources Tags TargetGroups Targets UserData",
         required=(("Sources",), ("Targets", "TargetGroups")),
         sources=("Sources[].URI",),
         targets=("Targets[].URI", "TargetGroups[].URI"),
@@ -125,7 +131,7 @@ _OPERATIONS = (
     _op(
         "CreateFileCompressionTask",
         "FileCompression",
-        "CompressedFormat CredentialConfig SourceManifestURI Sources TargetURI",
+        "CompressedFormat CredentialConfig SourceManifestURI Sources TargetURI UserData",
         required=(("Sources", "SourceManifestURI"), ("TargetURI",)),
         sources=("Sources[].URI", "SourceManifestURI"),
         targets=("TargetURI",),
@@ -133,7 +139,7 @@ _OPERATIONS = (
     _op(
         "CreateFileUncompressionTask",
         "FileUncompression",
-        "CredentialConfig Password SelectedFiles SourceURI TargetURI",
+        "CredentialConfig Password SelectedFiles SourceURI TargetURI UserData",
         required=(("SourceURI",), ("TargetURI",)),
         sources=("SourceURI",),
         targets=("TargetURI",),
@@ -141,14 +147,14 @@ _OPERATIONS = (
     _op(
         "CreateArchiveFileInspectionTask",
         "ArchiveFileInspection",
-        "CredentialConfig Password SourceURI",
+        "CredentialConfig Password SourceURI UserData",
         required=(("SourceURI",),),
         sources=("SourceURI",),
     ),
     _op(
         "CreateImageToPDFTask",
         "ImageToPDF",
-        "CredentialConfig Sources Tags TargetURI",
+        "CredentialConfig Sources Tags TargetURI UserData",
         required=(("Sources",), ("TargetURI",)),
         sources=("Sources[].URI",),
         targets=("TargetURI",),
@@ -157,7 +163,7 @@ _OPERATIONS = (
         "CreateImageSplicingTask",
         "ImageSplicing",
         "Align BackgroundColor CredentialConfig Direction ImageFormat Margin Padding Quality ScaleType"
-        " Sources Tags TargetURI",
+        " Sources Tags TargetURI UserData",
         required=(("Sources",), ("TargetURI",)),
         sources=("Sources[].URI",),
         targets=("TargetURI",),
@@ -165,35 +171,35 @@ _OPERATIONS = (
     _op(
         "CreateImageModerationTask",
         "ImageModeration",
-        "CredentialConfig Interval MaxFrames Scenes SourceURI Tags",
+        "CredentialConfig Interval MaxFrames Scenes SourceURI Tags UserData",
         required=(("SourceURI",),),
         sources=("SourceURI",),
     ),
     _op(
         "CreateVideoModerationTask",
         "VideoModeration",
-        "CredentialConfig Interval MaxFrames Scenes SourceURI Tags",
+        "CredentialConfig Interval MaxFrames Scenes SourceURI Tags UserData",
         required=(("SourceURI",),),
         sources=("SourceURI",),
     ),
     _op(
         "CreateVideoLabelClassificationTask",
         "VideoLabelClassification",
-        "CredentialConfig SourceURI Tags",
+        "CredentialConfig SourceURI Tags UserData",
         required=(("SourceURI",),),
         sources=("SourceURI",),
     ),
     _op(
         "CreateFigureClusteringTask",
         "FaceClustering",
-        "DatasetName Tags",
+        "DatasetName Tags UserData",
         required=(("DatasetName",),),
     ),
     _op(
         "CreateCompressPointCloudTask",
         "PointCloudCompress",
         "CompressMethod CredentialConfig KdtreeOption OctreeOption PointCloudFields PointCloudFileFormat"
-        " SourceURI Tags TargetURI",
+        " SourceURI Tags TargetURI UserData",
         required=(("SourceURI",), ("TargetURI",)),
         sources=("SourceURI",),
         targets=("TargetURI",),
@@ -201,34 +207,34 @@ _OPERATIONS = (
     _op(
         "CreateLocationDateClusteringTask",
         "LocationDateClustering",
-        "DatasetName DateOptions LocationOptions Tags",
+        "DatasetName DateOptions LocationOptions Tags UserData",
         required=(("DatasetName",), ("DateOptions",), ("LocationOptions",)),
     ),
     _op(
         "CreateFacesSearchingTask",
         "FacesSearching",
-        "DatasetName MaxResult Sources",
+        "DatasetName MaxResult Sources UserData",
         required=(("DatasetName",),),
         sources=("Sources[].URI",),
     ),
     _op(
         "CreateSimilarImageClusteringTask",
         "SimilarImageClustering",
-        "DatasetName Tags",
+        "DatasetName Tags UserData",
         required=(("DatasetName",),),
         unverified=True,
     ),
     _op(
         "CreateFigureClustersMergingTask",
         "FigureClustersMerging",
-        "DatasetName From Froms Tags To",
+        "DatasetName From Froms Tags To UserData",
         required=(("DatasetName",), ("To",), ("From", "Froms")),
         unverified=True,
     ),
     _op(
         "CreateHighlightTask",
         "Highlight",
-        "CredentialConfig Edit Highlight Mode Output Sources Tags Type",
+        "CredentialConfig Edit Highlight Mode Output Sources Tags Type UserData",
         required=(("Sources",),),
         sources=("Sources[].URI",),
         unverified=True,

@@ -33,7 +33,6 @@ run.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -177,7 +176,7 @@ def mark_request(
             marked["Tags"] = {**(tags or {}), **identity.tags(fingerprint)}
             return marked, "tags"
         return marked, "none"
-    if not _accepts_user_data(operation.request_model):
+    if not operation.has_user_data:
         return marked, "none"
     user_data = marked.get("UserData")
     keys = {IDENTITY_TAG: identity.key, REQUEST_TAG: fingerprint}
@@ -197,16 +196,6 @@ def mark_request(
         return marked, "none"
     marked["UserData"] = text
     return marked, "user_data"
-
-
-@functools.cache
-def _accepts_user_data(request_model: str) -> bool:
-    """Whether the SDK sends UserData for this action (CreateDecodeBlindWatermarkTask's model has none,
-    and ``from_map`` drops unknown keys without a word)."""
-    from alibabacloud_imm20200930 import models
-
-    model = getattr(models, request_model)().from_map({"UserData": "probe"})
-    return bool(model.to_map().get("UserData") == "probe")
 
 
 def reserved_keys_used(operation: TaskOperation, request: Mapping[str, Any]) -> list[str]:

@@ -145,7 +145,7 @@ def _check_names(
             )
         elif name in _LEGACY_FIELDS:
             problems.add(name, f"belongs to IMM's 2017 API; this one takes {_LEGACY_FIELDS[name]}")
-        elif name in operation.all_fields and name not in model_fields:
+        elif name == "UserData" and not operation.has_user_data:
             problems.add(
                 name, f"{operation.action} does not accept {name} (the SDK would drop it): remove it"
             )
