@@ -29,20 +29,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_imm.catalog import TaskOperation, get_operation
-from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
-from airflow_provider_imm.links.imm import ImmConsoleLink
-from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
-from airflow_provider_imm.operators.outcome import (
+from airflow_provider_imm.exceptions import (
+    ImmInvalidRequestError,
     ImmTaskError,
     ImmTaskFailedError,
     ImmTaskTimeoutError,
-    outcome_of_event,
-    outcome_of_task_info,
 )
+from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_imm.links.imm import ImmConsoleLink
+from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.project import resolve_project
+from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
 from airflow_provider_imm.triggers.imm import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 
 if TYPE_CHECKING:
@@ -57,7 +56,6 @@ if TYPE_CHECKING:
         TaskInstanceIdentity,
         TaskLedger,
     )
-    from airflow_provider_imm.utils.request_validation import InvalidRequestError
 
 __all__ = [
     "ImmCreateTaskOperator",
@@ -70,21 +68,10 @@ __all__ = [
     "ImmTaskError",
     "ImmTaskFailedError",
     "ImmTaskTimeoutError",
-    "outcome_of_task_info",
 ]
 
 #: First pause of worker-side polling; it doubles up to ``poll_interval``.
 _FIRST_POLL = 1.0
-
-
-class ImmInvalidRequestError(AirflowFailException):
-    """The request would be rejected or silently changed: fixed by editing the DAG, not by a retry."""
-
-    def __init__(self, error: InvalidRequestError) -> None:
-        super().__init__(str(error))
-        self.action = error.action
-        self.field = error.field
-        self.problems = error.problems
 
 
 @dataclass(frozen=True)
@@ -217,10 +204,10 @@ class ImmCreateTaskOperator(BaseOperator):
         if not self.wait_for_completion:
             return task_id
 
-        if info is None or info.get("Status") not in ("Succeeded", "Failed"):
+        if info is None or info.get("Status") not in FINAL_STATUSES:
             info = self._current_info(hook, project, task_id) or info
-        if info is not None and info.get("Status") in ("Succeeded", "Failed"):
-            return self._finish(context, outcome_of_task_info(info, project, "get_task"), ledger)
+        if info is not None and info.get("Status") in FINAL_STATUSES:
+            return self._finish(context, self._ended(info, project, task_id), ledger)
         deadline = task_deadline(self.timeout, info, otherwise=submitted_at)
         if deadline is not None and time.time() >= deadline:
             raise self._timeout_error(task_id, self.operation.task_type, project)
@@ -234,8 +221,7 @@ class ImmCreateTaskOperator(BaseOperator):
         from airflow_provider_imm.operators.task_identity import TaskLedger
 
         ImmConsoleLink.recall(context, self)
-        outcome = outcome_of_event(event, timed_out=self._timeout_error)
-        return self._finish(context, outcome, TaskLedger(context, self.log))
+        return self._finish(context, ImmTaskOutcome.from_event(event), TaskLedger(context, self.log))
 
     # Steps
     def _reuse_or_submit(
@@ -407,7 +393,7 @@ class ImmCreateTaskOperator(BaseOperator):
             timeout=deferral_timeout(deadline),
         )
 
-    def _poll(self, hook: ImmHook, project: str, task_id: str, deadline: float | None) -> dict[str, Any]:
+    def _poll(self, hook: ImmHook, project: str, task_id: str, deadline: float | None) -> ImmTaskOutcome:
         """Wait on the worker: GetTask with a pause that doubles up to ``poll_interval``."""
         from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
 
@@ -424,29 +410,27 @@ class ImmCreateTaskOperator(BaseOperator):
                     raise
                 self.log.warning("IMM task %s: GetTask failed (%s); asking again later", task_id, err.code)
                 continue
-            if info.get("Status") in ("Succeeded", "Failed"):
-                return outcome_of_task_info(info, project, "get_task")
+            if info.get("Status") in FINAL_STATUSES:
+                return self._ended(info, project, task_id)
 
-    def _finish(self, context: Context, outcome: dict[str, Any], ledger: TaskLedger) -> dict[str, Any]:
-        if outcome["status"] != "Succeeded":
-            raise ImmTaskFailedError(
-                task_id=outcome["task_id"],
-                task_type=outcome["task_type"],
-                project=outcome["project"],
-                code=outcome["code"],
-                message=outcome["message"],
-            )
+    def _ended(self, info: Mapping[str, Any], project: str, task_id: str) -> ImmTaskOutcome:
+        return ImmTaskOutcome.from_task_info(
+            info, task_id=task_id, task_type=self.operation.task_type, project=project
+        )
+
+    def _finish(self, context: Context, outcome: ImmTaskOutcome, ledger: TaskLedger) -> dict[str, Any]:
+        outcome.raise_unless_succeeded(timed_out=self._timeout_error)
         from airflow_provider_imm.utils.lineage import task_io
 
         io = task_io(self.operation, self._rendered_request())
-        ledger.mark_reported(outcome["task_id"])
+        ledger.mark_reported(outcome.task_id)
         self.log.info(
             "IMM task %s succeeded%s",
-            outcome["task_id"],
+            outcome.task_id,
             f"; outputs: {', '.join(io.outputs)}" if io.outputs else "",
         )
         return {
-            **outcome,
+            **outcome.to_xcom(),
             "action": self.action,
             "target_uris": list(io.targets),
             "output_uris": list(io.outputs),

@@ -20,15 +20,12 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_imm.catalog import UnknownActionError, get_operation
+from airflow_provider_imm.exceptions import ImmSensorArgumentError, ImmSensorTaskFailedError
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
-from airflow_provider_imm.operators.outcome import (
-    ImmTaskFailedError,
-    outcome_of_event,
-    outcome_of_task_info,
-)
 from airflow_provider_imm.operators.project import resolve_project
+from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
 from airflow_provider_imm.triggers.imm import DEFAULT_RECONCILE_INTERVAL
 
 if TYPE_CHECKING:
@@ -37,14 +34,6 @@ if TYPE_CHECKING:
     from airflow_provider_imm.hooks.imm import ImmHook
 
 __all__ = ["ImmSensorArgumentError", "ImmSensorTaskFailedError", "ImmTaskSensor"]
-
-
-class ImmSensorTaskFailedError(ImmTaskFailedError, AirflowFailException):
-    """The awaited IMM task Failed: final, as every retry would only find the same ended task."""
-
-
-class ImmSensorArgumentError(AirflowFailException):
-    """``imm_task_id`` or ``imm_task_type`` cannot name an IMM task: fixed in the DAG, not by a retry."""
 
 
 class ImmTaskSensor(BaseSensorOperator):
@@ -163,8 +152,11 @@ class ImmTaskSensor(BaseSensorOperator):
 
     def _judge(self, info: Mapping[str, Any], project: str, task_type: str) -> bool | PokeReturnValue:
         """Done with the outcome when the task ended; False while it runs; the timeout once it passed."""
-        if info.get("Status") in ("Succeeded", "Failed"):
-            return PokeReturnValue(True, self._result(outcome_of_task_info(info, project, "get_task")))
+        if info.get("Status") in FINAL_STATUSES:
+            outcome = ImmTaskOutcome.from_task_info(
+                info, task_id=self.imm_task_id, task_type=task_type, project=project
+            )
+            return PokeReturnValue(True, self._result(outcome))
         deadline = task_deadline(self.timeout, info, otherwise=time.time())
         if deadline is not None and time.time() >= deadline:
             raise self._timeout_error(self.imm_task_id, task_type, project)
@@ -202,7 +194,7 @@ class ImmTaskSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
         ImmConsoleLink.recall(context, self)
-        return self._result(outcome_of_event(event, timed_out=self._timeout_error))
+        return self._result(ImmTaskOutcome.from_event(event))
 
     def _timeout_error(self, task_id: str, task_type: str, project: str | None) -> AirflowSensorTimeout:
         return AirflowSensorTimeout(
@@ -211,14 +203,6 @@ class ImmTaskSensor(BaseSensorOperator):
             "a task: it keeps running."
         )
 
-    @staticmethod
-    def _result(outcome: dict[str, Any]) -> dict[str, Any]:
-        if outcome["status"] != "Succeeded":
-            raise ImmSensorTaskFailedError(
-                task_id=outcome["task_id"],
-                task_type=outcome["task_type"],
-                project=outcome["project"],
-                code=outcome["code"],
-                message=outcome["message"],
-            )
-        return outcome
+    def _result(self, outcome: ImmTaskOutcome) -> dict[str, Any]:
+        outcome.raise_unless_succeeded(timed_out=self._timeout_error, failed=ImmSensorTaskFailedError)
+        return outcome.to_xcom()

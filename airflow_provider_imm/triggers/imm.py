@@ -19,12 +19,13 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS
+from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome, LearnedFrom, WaitResult
 from airflow_provider_imm.triggers.mns_listener import (
     ListenerKey,
     ListenerRegistry,
@@ -40,11 +41,9 @@ if TYPE_CHECKING:
 
 
 #: ``status`` of the event: how the wait ended.
-EventStatus = Literal["succeeded", "failed", "timeout", "error"]
+EventStatus = WaitResult
 #: ``source`` of the event: what told the trigger.
-EventSource = Literal["notification", "get_task", "deadline", "connection"]
-
-FINAL_STATUSES: dict[str, EventStatus] = {"Succeeded": "succeeded", "Failed": "failed"}
+EventSource = LearnedFrom
 
 DEFAULT_RECONCILE_INTERVAL = 300.0
 DEFAULT_POLL_INTERVAL = 30.0
@@ -79,7 +78,7 @@ class ImmTaskCompletedTrigger(BaseTrigger):
 
     The event's payload: ``status`` (``succeeded``, ``failed``, ``timeout``, ``error``), ``imm_status``
     (IMM's ``Status`` when known), ``code`` and ``message`` (IMM's, or the error's), ``task_id``,
-    ``task_type``, ``project``, ``start_time`` and ``end_time`` (ISO-8601 or None), and ``source``:
+    ``task_type``, ``project``, ``start_time`` and ``end_time`` (ISO-8601 in UTC, or None), and ``source``:
     ``notification`` or ``get_task`` for an end, ``deadline`` for a timeout, ``get_task`` or
     ``connection`` for an error.
     """
@@ -177,24 +176,19 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         status: EventStatus,
         source: EventSource,
         *,
-        imm_status: str | None = None,
         code: str = "",
         message: str = "",
-        start_time: object = None,
-        end_time: object = None,
     ) -> dict[str, Any]:
-        return {
-            "status": status,
-            "imm_status": imm_status,
-            "code": code,
-            "message": message,
-            "task_id": self.imm_task_id,
-            "task_type": self.task_type,
-            "project": self.project,
-            "start_time": _iso(start_time),
-            "end_time": _iso(end_time),
-            "source": source,
-        }
+        """A wait that ended without IMM's end: the deadline, or an error."""
+        return ImmTaskOutcome(
+            task_id=self.imm_task_id,
+            task_type=self.task_type,
+            project=self.project,
+            result=status,
+            learned_from=source,
+            code=code,
+            message=message,
+        ).to_event()
 
     def _error_event(
         self, err: BaseException, source: EventSource, secrets: tuple[str, ...]
@@ -207,27 +201,26 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         return self._event("error", source, code=code, message=message[:1000])
 
     def _finished_event(self, info: dict[str, Any], source: EventSource) -> dict[str, Any]:
-        imm_status = str(info.get("Status"))
-        return self._event(
-            FINAL_STATUSES[imm_status],
-            source,
-            imm_status=imm_status,
-            code=str(info.get("Code") or ""),
-            message=str(info.get("Message") or ""),
-            start_time=info.get("StartTime"),
-            end_time=info.get("EndTime"),
-        )
+        return ImmTaskOutcome.from_task_info(
+            info,
+            task_id=self.imm_task_id,
+            task_type=self.task_type,
+            project=self.project,
+            learned_from=source,
+        ).to_event()
 
     def _notification_event(self, notification: ImmNotification) -> dict[str, Any]:
-        return self._event(
-            FINAL_STATUSES[notification.status.value],
-            "notification",
-            imm_status=notification.status.value,
+        return ImmTaskOutcome.ended(
+            task_id=self.imm_task_id,
+            task_type=self.task_type,
+            project=self.project,
+            status=notification.status.value,
+            learned_from="notification",
             code=notification.code,
             message=notification.message,
             start_time=notification.start_time,
             end_time=notification.end_time,
-        )
+        ).to_event()
 
     def _trusts(self, notification: ImmNotification) -> bool:
         """A notification counts only for the task it names, in this project and of this type."""
@@ -401,17 +394,6 @@ def parse_deadline(value: float | int | str | datetime | None) -> float | None:
 
 def _loop_time_of(epoch: float | None, loop: asyncio.AbstractEventLoop) -> float:
     return float("inf") if epoch is None else loop.time() + (epoch - time.time())
-
-
-def _iso(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    from airflow_provider_imm.utils.notification_parsing import parse_timestamp
-
-    parsed = parse_timestamp(value)
-    return parsed.isoformat() if parsed is not None else str(value)
 
 
 def _is_hook_error(err: BaseException) -> bool:

@@ -1,0 +1,190 @@
+"""How the wait for an IMM task ended: one record from the trigger's event to the XCom.
+
+The trigger builds an :class:`ImmTaskOutcome` (from the notification or GetTask) and fires it as its
+event (:meth:`~ImmTaskOutcome.to_event`); the operator or sensor reads it back
+(:meth:`~ImmTaskOutcome.from_event`), or builds it from its own GetTask
+(:meth:`~ImmTaskOutcome.from_task_info`), and returns :meth:`~ImmTaskOutcome.to_xcom`. Times are
+normalised once, here, to ISO-8601 in UTC, so ``start_time`` does not depend on the path that
+learned the end.
+
+The event keeps the keys the trigger has always fired (``status`` is how the wait ended,
+``imm_status`` IMM's status, ``source`` what told the trigger): a task deferred before an upgrade
+resumes from the event stored then, and :meth:`~ImmTaskOutcome.from_event` renormalises its times.
+Importing this module imports neither the IMM nor the MNS SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from airflow_provider_imm.exceptions import ImmTaskError, ImmTaskFailedError
+from airflow_provider_imm.utils.notification_parsing import parse_timestamp
+
+__all__ = ["FINAL_STATUSES", "ImmTaskOutcome", "LearnedFrom", "WaitResult", "iso_utc"]
+
+#: How the wait ended: IMM ended the task (``succeeded``, ``failed``), the deadline passed
+#: (``timeout``), or the task could not be looked up (``error``).
+WaitResult = Literal["succeeded", "failed", "timeout", "error"]
+#: What told: the notification, GetTask, the deadline, or the connection (that failed).
+LearnedFrom = Literal["notification", "get_task", "deadline", "connection"]
+#: IMM's final statuses, and the wait result each one is.
+FINAL_STATUSES: Mapping[str, WaitResult] = {"Succeeded": "succeeded", "Failed": "failed"}
+
+
+def iso_utc(value: object) -> str | None:
+    """An IMM time (ISO-8601 text of any offset, or a datetime) as ISO-8601 in UTC; None if unreadable."""
+    when = value if isinstance(value, datetime) else parse_timestamp(value)
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
+
+
+@dataclass(frozen=True)
+class ImmTaskOutcome:
+    """One IMM task's end as the provider reports it; ``status`` is IMM's, when the task ended."""
+
+    task_id: str
+    task_type: str
+    project: str | None
+    result: WaitResult
+    learned_from: str
+    status: str | None = None
+    code: str = ""
+    message: str = ""
+    start_time: str | None = None
+    end_time: str | None = None
+
+    @classmethod
+    def ended(
+        cls,
+        *,
+        task_id: str,
+        task_type: str,
+        project: str | None,
+        status: str,
+        learned_from: LearnedFrom,
+        code: object = "",
+        message: object = "",
+        start_time: object = None,
+        end_time: object = None,
+    ) -> ImmTaskOutcome:
+        """IMM ended the task with ``status`` (``Succeeded`` or ``Failed``)."""
+        return cls(
+            task_id=task_id,
+            task_type=task_type,
+            project=project,
+            result=FINAL_STATUSES[status],
+            learned_from=learned_from,
+            status=status,
+            code=str(code or ""),
+            message=str(message or ""),
+            start_time=iso_utc(start_time),
+            end_time=iso_utc(end_time),
+        )
+
+    @classmethod
+    def from_task_info(
+        cls,
+        info: Mapping[str, Any],
+        *,
+        task_id: str,
+        task_type: str,
+        project: str | None,
+        learned_from: LearnedFrom = "get_task",
+    ) -> ImmTaskOutcome:
+        """GetTask's answer for a task that ended."""
+        return cls.ended(
+            task_id=task_id,
+            task_type=task_type,
+            project=str(info.get("ProjectName") or project),
+            status=str(info.get("Status")),
+            learned_from=learned_from,
+            code=info.get("Code"),
+            message=info.get("Message"),
+            start_time=info.get("StartTime"),
+            end_time=info.get("EndTime"),
+        )
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> ImmTaskOutcome:
+        """The trigger's event, as this version or the previous one fired it."""
+        result = str(event.get("status"))
+        status = event.get("imm_status") or (
+            result.capitalize() if result in ("succeeded", "failed") else None
+        )
+        return cls(
+            task_id=str(event.get("task_id")),
+            task_type=str(event.get("task_type")),
+            project=event.get("project"),
+            result=result if result in ("succeeded", "failed", "timeout") else "error",  # type: ignore[arg-type]
+            learned_from=str(event.get("source") or ""),
+            status=status,
+            code=str(event.get("code") or ""),
+            message=str(event.get("message") or ""),
+            start_time=iso_utc(event.get("start_time")),
+            end_time=iso_utc(event.get("end_time")),
+        )
+
+    def to_event(self) -> dict[str, Any]:
+        """The trigger's event payload (keys unchanged across versions: see the module's docstring)."""
+        return {
+            "status": self.result,
+            "imm_status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "task_id": self.task_id,
+            "task_type": self.task_type,
+            "project": self.project,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "source": self.learned_from,
+        }
+
+    def to_xcom(self) -> dict[str, Any]:
+        """What the operator and the sensor return for a task that ended."""
+        return {
+            "task_id": self.task_id,
+            "task_type": self.task_type,
+            "project": self.project,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "learned_from": self.learned_from,
+        }
+
+    def raise_unless_succeeded(
+        self,
+        *,
+        timed_out: Callable[[str, str, str | None], BaseException],
+        failed: type[ImmTaskFailedError] = ImmTaskFailedError,
+    ) -> ImmTaskOutcome:
+        """This outcome if the task succeeded; else the error saying why not.
+
+        ``failed`` is raised for a task IMM ended Failed, what ``timed_out(task_id, task_type,
+        project)`` returns at the deadline (the operator and the sensor word and classify a timeout
+        differently), :class:`ImmTaskError` when the task could not be waited for.
+        """
+        if self.result == "succeeded":
+            return self
+        if self.result == "failed":
+            raise failed(
+                task_id=self.task_id,
+                task_type=self.task_type,
+                project=self.project,
+                code=self.code,
+                message=self.message,
+            )
+        if self.result == "timeout":
+            raise timed_out(self.task_id, self.task_type, self.project)
+        raise ImmTaskError(
+            f"Waiting for IMM task {self.task_id} ({self.task_type}, project {self.project}) failed: "
+            f"{self.code or 'Error'}: {self.message or 'no message'}",
+            task_id=self.task_id,
+            task_type=self.task_type,
+            project=self.project,
+        )
