@@ -43,6 +43,9 @@ class TaskOperation:
     source_paths: tuple[str, ...] = ()
     #: Field paths holding target OSS URIs or TargetURI templates.
     target_paths: tuple[str, ...] = ()
+    #: Target paths naming a folder IMM writes into: the objects there are named by IMM, and the
+    #: bucket's root (``oss://bucket/``) is a valid value.
+    folder_targets: frozenset[str] = frozenset()
     #: Template variables this operation adds to :data:`BASE_TEMPLATE_VARIABLES`.
     extra_template_variables: frozenset[str] = field(default_factory=frozenset)
     #: True when the TaskType above is inferred from the action name, not seen on the service.
@@ -91,6 +94,7 @@ def _op(
     required: tuple[tuple[str, ...], ...] = (),
     sources: tuple[str, ...] = (),
     targets: tuple[str, ...] = (),
+    folders: tuple[str, ...] = (),
     extra_vars: frozenset[str] = frozenset(),
     unverified: bool = False,
 ) -> TaskOperation:
@@ -101,6 +105,7 @@ def _op(
         required=required,
         source_paths=sources,
         target_paths=targets,
+        folder_targets=frozenset(folders),
         extra_template_variables=extra_vars,
         task_type_unverified=unverified,
     )
@@ -117,6 +122,7 @@ _OPERATIONS = (
         required=(("SourceURI", "Sources"), ("TargetType",), ("TargetURI", "TargetURIPrefix")),
         sources=("SourceURI", "Sources[].URI"),
         targets=("TargetURI", "TargetURIPrefix"),
+        folders=("TargetURIPrefix",),
         extra_vars=frozenset({"index", "sheetname", "autoext"}),
     ),
     _op(
@@ -143,6 +149,7 @@ _OPERATIONS = (
         required=(("SourceURI",), ("TargetURI",)),
         sources=("SourceURI",),
         targets=("TargetURI",),
+        folders=("TargetURI",),
     ),
     _op(
         "CreateArchiveFileInspectionTask",
@@ -276,16 +283,27 @@ def get_operation(action: str) -> TaskOperation:
     return op
 
 
+def located_values(request: Mapping[str, Any], path: str) -> list[tuple[str, Any, Mapping[str, Any]]]:
+    """Values at a field path of this catalog (``SourceURI``, ``Sources[].URI``,
+    ``Notification.ExtendedMessageURI``): each with its concrete path (``Sources[0].URI``) and the
+    object holding it. Absent values, and steps through anything but objects and lists, are skipped."""
+    nodes: list[tuple[str, Any, Any]] = [("", request, None)]
+    for step in path.split("."):
+        name, is_list = step.removesuffix("[]"), step.endswith("[]")
+        found: list[tuple[str, Any, Any]] = []
+        for where, node, _holder in nodes:
+            if not isinstance(node, Mapping) or node.get(name) is None:
+                continue
+            here = f"{where}.{name}" if where else name
+            child = node[name]
+            if not is_list:
+                found.append((here, child, node))
+            elif isinstance(child, list | tuple):
+                found.extend((f"{here}[{index}]", item, child) for index, item in enumerate(child))
+        nodes = found
+    return nodes
+
+
 def values_at(request: Mapping[str, Any], path: str) -> list[tuple[Any, Mapping[str, Any]]]:
-    """Values at a field path of this catalog (``SourceURI``, ``Sources[].URI``) with the object
-    holding each; absent values and items that are not objects are skipped."""
-    if "[]." not in path:
-        value = request.get(path)
-        return [] if value is None else [(value, request)]
-    head, _, tail = path.partition("[].")
-    items = request.get(head)
-    if not isinstance(items, list | tuple):
-        return []
-    return [
-        (item.get(tail), item) for item in items if isinstance(item, Mapping) and item.get(tail) is not None
-    ]
+    """:func:`located_values` without the concrete paths."""
+    return [(value, holder) for _where, value, holder in located_values(request, path)]

@@ -46,7 +46,6 @@ from airflow_provider_imm.emulator.imm_errors import (
     resource_not_found,
 )
 from airflow_provider_imm.emulator.imm_notification import NotificationPublisher, build_notification_body
-from airflow_provider_imm.emulator.imm_outputs import is_prefix_target
 from airflow_provider_imm.emulator.imm_signature import RPC_PROTOCOL_PARAMS, SignatureVerifier, SignedRequest
 from airflow_provider_imm.emulator.imm_tasks import (
     FINAL_STATUSES,
@@ -600,7 +599,7 @@ def _check_uris(op: TaskOperation, params: Mapping[str, Any], tags: Mapping[str,
         for path in op.target_paths:
             for value, _item in values_at(params, path):
                 text = _text(value, path)
-                if is_prefix_target(op, path):
+                if path in op.folder_targets:
                     parse_oss_uri(text, field=path, allow_empty_key=True)
                     continue
                 check_target_uri(

@@ -42,10 +42,6 @@ _DEFAULT_EXTENSIONS: Mapping[str, str] = {
 }
 #: Request (or Targets item) fields whose value is the output's format, most specific first.
 _FORMAT_FIELDS = ("Container", "TargetType", "ImageFormat")
-#: Target fields that name a folder, not an object.
-_PREFIX_TARGETS: Mapping[str, frozenset[str]] = {
-    "FileUncompression": frozenset({"TargetURI"}),
-}
 
 
 class TaskFailure(Exception):
@@ -55,10 +51,6 @@ class TaskFailure(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-def is_prefix_target(op: TaskOperation, path: str) -> bool:
-    return path == "TargetURIPrefix" or path in _PREFIX_TARGETS.get(op.task_type, frozenset())
 
 
 def source_uris(op: TaskOperation, request: Mapping[str, Any]) -> list[str]:
@@ -116,7 +108,7 @@ def _placeholders(
                 "sheetname": "Sheet1",
             }
             per_output["resolution"] = _resolution(item)
-            if is_prefix_target(op, path):
+            if path in op.folder_targets:
                 uri = f"{value}1.{ext}"
             else:
                 uri = expand_target_uri(str(value), per_output, tags)

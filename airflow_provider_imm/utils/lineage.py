@@ -37,8 +37,6 @@ OSS_NAMESPACE_SCHEME = "oss"
 _KEY_VARIABLES = frozenset({"bucket", "key", "dirname", "basename", "barename", "ext"})
 #: Request (or Targets item) fields naming the output format, the value of ``autoext``.
 _FORMAT_FIELDS = ("Container", "TargetType", "ImageFormat")
-#: Target fields that name a folder: the objects IMM writes there are not named by the request.
-_FOLDER_TARGETS: Mapping[str, frozenset[str]] = {"FileUncompression": frozenset({"TargetURI"})}
 _UNKNOWN = "\x00"
 
 
@@ -64,7 +62,7 @@ def task_io(operation: TaskOperation, request: Mapping[str, Any]) -> TaskIo:
     locations: list[str] = []
     for path, value, item in _targets(operation, request):
         targets.append(value)
-        if path == "TargetURIPrefix" or path in _FOLDER_TARGETS.get(operation.task_type, frozenset()):
+        if path in operation.folder_targets:
             locations.append(value)
             continue
         expanded, complete = _expand_known(value, _known_variables(first, item, request), tags)

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation
+from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation, located_values
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import TargetUriTemplateError, check_target_uri
 
@@ -333,34 +333,13 @@ def _jinja_fragment(text: str, is_template: bool) -> str | None:
     return None
 
 
-def _values_at(request: Mapping[str, Any], pattern: str) -> Iterator[tuple[str, object]]:
-    """Values at a catalog path such as ``Sources[].URI``, with their concrete paths."""
-    nodes: list[tuple[str, object]] = [("", request)]
-    for step in pattern.split("."):
-        is_list = step.endswith("[]")
-        name = step[:-2] if is_list else step
-        found: list[tuple[str, object]] = []
-        for path, node in nodes:
-            if not isinstance(node, Mapping) or node.get(name) is None:
-                continue
-            where = f"{path}.{name}" if path else name
-            child = node[name]
-            if is_list:
-                if isinstance(child, (list, tuple)):
-                    found.extend((f"{where}[{i}]", item) for i, item in enumerate(child))
-            else:
-                found.append((where, child))
-        nodes = found
-    return iter(nodes)
-
-
 def _check_uris(operation: TaskOperation, request: Mapping[str, Any], problems: _Problems) -> None:
     tags = request.get("Tags")
     tag_map = tags if isinstance(tags, Mapping) else None
     checks = [(p, False) for p in (*operation.source_paths, *_EXTRA_URI_PATHS)]
     checks += [(p, True) for p in operation.target_paths]
     for pattern, is_template in checks:
-        for path, value in _values_at(request, pattern):
+        for path, value, _holder in located_values(request, pattern):
             if value == "" or path in problems.items:
                 continue
             try:
@@ -373,17 +352,13 @@ def _check_uris(operation: TaskOperation, request: Mapping[str, Any], problems: 
                         field=path,
                     )
                 parse_oss_uri(
-                    value, field=path, template=is_template, allow_empty_key=_is_folder(operation, pattern)
+                    value,
+                    field=path,
+                    template=is_template,
+                    allow_empty_key=pattern in operation.folder_targets,
                 )
             except (InvalidOssUriError, TargetUriTemplateError) as err:
                 problems.add(path, _without_field(str(err), path))
-
-
-def _is_folder(operation: TaskOperation, pattern: str) -> bool:
-    """Targets that name a folder, where ``oss://bucket/`` (the bucket's root) is meaningful."""
-    return pattern == "TargetURIPrefix" or (
-        operation.task_type == "FileUncompression" and pattern == "TargetURI"
-    )
 
 
 def _without_field(message: str, field: str) -> str:

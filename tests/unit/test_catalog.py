@@ -19,6 +19,8 @@ from airflow_provider_imm.catalog import (
     TaskOperation,
     UnknownActionError,
     get_operation,
+    located_values,
+    values_at,
 )
 
 ACTIONS = sorted(OPERATIONS)
@@ -144,3 +146,34 @@ def test_request_model_annotations_resolve() -> None:
     for op in OPERATIONS.values():
         hints = typing.get_type_hints(getattr(models, op.request_model).__init__)
         assert "project_name" in hints
+
+
+def test_which_targets_name_a_folder() -> None:
+    # IMM names the objects written under these; lineage, validation and the emulator all ask here.
+    assert {(op.action, path) for op in OPERATIONS.values() for path in op.folder_targets} == {
+        ("CreateOfficeConversionTask", "TargetURIPrefix"),
+        ("CreateFileUncompressionTask", "TargetURI"),
+    }
+    for op in OPERATIONS.values():
+        assert op.folder_targets <= set(op.target_paths)
+
+
+def test_located_values_walk_every_catalog_path_with_concrete_paths() -> None:
+    request = {
+        "SourceURI": "oss://b/a.docx",
+        "Sources": [{"URI": "oss://b/1.jpg"}, "not an object", {"URI": None}, {"URI": "oss://b/2.jpg"}],
+        "Notification": {"ExtendedMessageURI": "oss://b/msg"},
+        "Targets": "not a list",
+    }
+    assert [(p, v) for p, v, _ in located_values(request, "Sources[].URI")] == [
+        ("Sources[0].URI", "oss://b/1.jpg"),
+        ("Sources[3].URI", "oss://b/2.jpg"),
+    ]
+    assert located_values(request, "Notification.ExtendedMessageURI") == [
+        ("Notification.ExtendedMessageURI", "oss://b/msg", request["Notification"])
+    ]
+    assert located_values(request, "SourceURI") == [("SourceURI", "oss://b/a.docx", request)]
+    assert located_values(request, "Targets[].URI") == located_values(request, "TargetURI") == []
+    assert values_at(request, "Sources[].URI") == [
+        (v, h) for _, v, h in located_values(request, "Sources[].URI")
+    ]
