@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_imm.utils.notification_parsing import parse_timestamp
+
 __all__ = ["DEFERRAL_GRACE", "deferral_timeout", "task_deadline"]
 
 #: Extra time Airflow gives a deferred task beyond the deadline: the trigger reports the timeout
@@ -21,8 +23,6 @@ DEFERRAL_GRACE = timedelta(minutes=5)
 def task_deadline(timeout: float | None, info: Mapping[str, Any] | None, *, otherwise: float) -> float | None:
     """Epoch seconds by which the task must have ended: its StartTime (GetTask's), else ``otherwise``
     (when it was submitted), plus ``timeout``; None without a timeout."""
-    from airflow_provider_imm.utils.notification_parsing import parse_timestamp
-
     if timeout is None:
         return None
     started = parse_timestamp(info.get("StartTime")) if info is not None else None

@@ -37,25 +37,39 @@ from airflow_provider_imm.exceptions import (
     ImmTaskFailedError,
     ImmTaskTimeoutError,
 )
-from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, ImmConnectionSettings
+from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
+from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.project import resolve_project
+from airflow_provider_imm.operators.task_identity import (
+    EarlierTask,
+    HowMarked,
+    TaskInstanceIdentity,
+    TaskLedger,
+    find_earlier_task,
+    first_try_of_cycle,
+    mark_request,
+    request_fingerprint,
+    reserved_keys_used,
+)
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
-from airflow_provider_imm.triggers.imm import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
+from airflow_provider_imm.triggers.imm import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RECONCILE_INTERVAL,
+    ImmTaskCompletedTrigger,
+)
+from airflow_provider_imm.utils.lineage import operator_lineage, task_io
+from airflow_provider_imm.utils.request_validation import (
+    InvalidRequestError,
+    RequestProblem,
+    validate_request,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
-
-    from airflow_provider_imm.hooks.connection import ImmConnectionSettings
-    from airflow_provider_imm.hooks.imm import ImmHook
-    from airflow_provider_imm.operators.task_identity import (
-        EarlierTask,
-        HowMarked,
-        TaskInstanceIdentity,
-        TaskLedger,
-    )
 
 __all__ = [
     "ImmCreateTaskOperator",
@@ -160,13 +174,6 @@ class ImmCreateTaskOperator(BaseOperator):
 
     # The run
     def execute(self, context: Context) -> Any:
-        from airflow_provider_imm.operators.task_identity import (
-            TaskInstanceIdentity,
-            TaskLedger,
-            mark_request,
-            request_fingerprint,
-        )
-
         hook = self._hook()
         project = self._project(hook.settings)
         request = self._rendered_request()
@@ -218,8 +225,6 @@ class ImmCreateTaskOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
         """Resumed by the trigger: the task ended, the deadline passed, or waiting failed."""
-        from airflow_provider_imm.operators.task_identity import TaskLedger
-
         ImmConsoleLink.recall(context, self)
         return self._finish(context, ImmTaskOutcome.from_event(event), TaskLedger(context, self.log))
 
@@ -233,8 +238,6 @@ class ImmCreateTaskOperator(BaseOperator):
         context: Context,
     ) -> tuple[str, dict[str, Any] | None]:
         """The TaskId to wait for, and its task information if already known."""
-        from airflow_provider_imm.hooks.errors import ImmApiError
-
         retry = _is_retry(context, self.retries or 0)
         if self.reattach and retry:
             earlier = self._find_earlier(hook, project, submission, context)
@@ -262,8 +265,6 @@ class ImmCreateTaskOperator(BaseOperator):
         return task_id, None
 
     def _hook(self) -> ImmHook:
-        from airflow_provider_imm.hooks.imm import ImmHook
-
         return ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
 
     def _project(self, settings: ImmConnectionSettings) -> str:
@@ -271,8 +272,6 @@ class ImmCreateTaskOperator(BaseOperator):
 
     def _current_info(self, hook: ImmHook, project: str, task_id: str) -> dict[str, Any] | None:
         """GetTask right after submitting or reattaching; None when it failed for a passing reason."""
-        from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
-
         try:
             return hook.get_task(project, self.operation.task_type, task_id)
         except ImmApiError as err:
@@ -286,8 +285,6 @@ class ImmCreateTaskOperator(BaseOperator):
             return None
 
     def _rendered_request(self) -> dict[str, Any]:
-        from airflow_provider_imm.utils.request_validation import InvalidRequestError, RequestProblem
-
         if not isinstance(self.request, Mapping):
             problem = RequestProblem(
                 "request", f"must be a dict of IMM fields, got {type(self.request).__name__}"
@@ -296,13 +293,6 @@ class ImmCreateTaskOperator(BaseOperator):
         return dict(self.request)
 
     def _validate(self, request: Mapping[str, Any], project: str) -> None:
-        from airflow_provider_imm.operators.task_identity import reserved_keys_used
-        from airflow_provider_imm.utils.request_validation import (
-            InvalidRequestError,
-            RequestProblem,
-            validate_request,
-        )
-
         reserved = reserved_keys_used(self.operation, request)
         if reserved:
             where = "Tags" if self.operation.has_tags else "UserData"
@@ -337,8 +327,6 @@ class ImmCreateTaskOperator(BaseOperator):
         *,
         reuse_succeeded: bool = True,
     ) -> EarlierTask | None:
-        from airflow_provider_imm.operators.task_identity import find_earlier_task
-
         since = getattr(context.get("dag_run"), "start_date", None)
         return find_earlier_task(
             hook,
@@ -361,8 +349,6 @@ class ImmCreateTaskOperator(BaseOperator):
         task_id: str,
         deadline: float | None,
     ) -> None:
-        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
-
         queue = None
         topic = _notified_topic(request)
         if settings.mns_queue and topic and topic == settings.mns_topic:
@@ -395,8 +381,6 @@ class ImmCreateTaskOperator(BaseOperator):
 
     def _poll(self, hook: ImmHook, project: str, task_id: str, deadline: float | None) -> ImmTaskOutcome:
         """Wait on the worker: GetTask with a pause that doubles up to ``poll_interval``."""
-        from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
-
         delay = min(self.poll_interval, _FIRST_POLL)
         while True:
             if deadline is not None and time.time() >= deadline:
@@ -420,8 +404,6 @@ class ImmCreateTaskOperator(BaseOperator):
 
     def _finish(self, context: Context, outcome: ImmTaskOutcome, ledger: TaskLedger) -> dict[str, Any]:
         outcome.raise_unless_succeeded(timed_out=self._timeout_error)
-        from airflow_provider_imm.utils.lineage import task_io
-
         io = task_io(self.operation, self._rendered_request())
         ledger.mark_reported(outcome.task_id)
         self.log.info(
@@ -455,8 +437,6 @@ class ImmCreateTaskOperator(BaseOperator):
     # Lineage
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """Input and output OSS datasets (OpenLineage provider installed); None when it is not."""
-        from airflow_provider_imm.utils.lineage import operator_lineage, task_io
-
         if not isinstance(self.request, Mapping):
             return None
         return operator_lineage(task_io(self.operation, self.request))
@@ -464,8 +444,6 @@ class ImmCreateTaskOperator(BaseOperator):
 
 def _is_retry(context: Context, retries: int) -> bool:
     """Whether this try follows a failed one of the same cycle (a clear starts a new cycle)."""
-    from airflow_provider_imm.operators.task_identity import first_try_of_cycle
-
     ti = context.get("ti")
     try:
         try_number = int(getattr(ti, "try_number", 1))

@@ -41,6 +41,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation
+from airflow_provider_imm.hooks.errors import ImmApiError
 from airflow_provider_imm.utils.notification_parsing import parse_timestamp
 from airflow_provider_imm.utils.request_validation import MAX_USER_DATA_BYTES
 
@@ -390,8 +391,6 @@ def newest_reusable(tasks: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None
 
 def _get_task(hook: ImmHook, project: str, task_type: str, task_id: str) -> dict[str, Any] | None:
     """GetTask, or None when IMM no longer knows the task (kept 7 days)."""
-    from airflow_provider_imm.hooks.errors import ImmApiError
-
     try:
         return hook.get_task(project, task_type, task_id)
     except ImmApiError as err:

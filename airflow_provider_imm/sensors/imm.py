@@ -22,16 +22,15 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, A
 from airflow_provider_imm.catalog import UnknownActionError, get_operation
 from airflow_provider_imm.exceptions import ImmSensorArgumentError, ImmSensorTaskFailedError
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
+from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.project import resolve_project
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
-from airflow_provider_imm.triggers.imm import DEFAULT_RECONCILE_INTERVAL
+from airflow_provider_imm.triggers.imm import DEFAULT_RECONCILE_INTERVAL, ImmTaskCompletedTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_imm.hooks.imm import ImmHook
 
 __all__ = ["ImmSensorArgumentError", "ImmSensorTaskFailedError", "ImmTaskSensor"]
 
@@ -83,8 +82,6 @@ class ImmTaskSensor(BaseSensorOperator):
     @property
     def hook(self) -> ImmHook:
         if self._hook is None:
-            from airflow_provider_imm.hooks.imm import ImmHook
-
             self._hook = ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
         return self._hook
 
@@ -164,8 +161,6 @@ class ImmTaskSensor(BaseSensorOperator):
         return False
 
     def _defer(self, project: str, task_type: str, deadline: float | None) -> None:
-        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
-
         settings = self.hook.settings
         queue = settings.mns_queue if settings.mns_topic and settings.mns_queue else None
         if queue is None:

@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation, located_values
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import TargetUriTemplateError, check_target_uri
@@ -388,9 +389,7 @@ def _is_model(annotation: Any) -> bool:
 @functools.cache
 def _model_fields(model_name: str) -> Mapping[str, Any]:
     """Wire key -> annotation of the SDK request model ``model_name``."""
-    from alibabacloud_imm20200930 import models
-
-    return _model_fields_of(getattr(models, model_name))
+    return _model_fields_of(getattr(sdk.imm_models(), model_name))
 
 
 @functools.cache
