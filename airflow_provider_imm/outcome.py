@@ -16,7 +16,7 @@ Importing this module imports neither the IMM nor the MNS SDK.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -42,48 +42,47 @@ def iso_utc(value: object) -> str | None:
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
 
 
-@dataclass(frozen=True)
+#: Record fields whose key in the trigger's event differs (the event's keys predate the record).
+_EVENT_KEYS = {"result": "status", "status": "imm_status", "learned_from": "source"}
+#: Record fields read from GetTask's answer, and their keys there.
+_TASK_INFO_KEYS = {
+    "status": "Status", "code": "Code", "message": "Message", "start_time": "StartTime", "end_time": "EndTime"
+}  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
 class ImmTaskOutcome:
-    """One IMM task's end as the provider reports it; ``status`` is IMM's, when the task ended."""
+    """One IMM task's end as the provider reports it; ``status`` is IMM's, when the task ended.
+
+    Every way in is normalised alike: ``code`` and ``message`` as text, times as ISO-8601 in UTC (a
+    datetime or IMM's text of any offset), ``result`` from IMM's status when not given.
+    """
 
     task_id: str
     task_type: str
     project: str | None
-    result: WaitResult
-    learned_from: str
     status: str | None = None
     code: str = ""
     message: str = ""
     start_time: str | None = None
     end_time: str | None = None
+    learned_from: str = ""
+    result: WaitResult | None = None
 
-    @classmethod
-    def ended(
-        cls,
-        *,
-        task_id: str,
-        task_type: str,
-        project: str | None,
-        status: str,
-        learned_from: LearnedFrom,
-        code: object = "",
-        message: object = "",
-        start_time: object = None,
-        end_time: object = None,
-    ) -> ImmTaskOutcome:
-        """IMM ended the task with ``status`` (``Succeeded`` or ``Failed``)."""
-        return cls(
-            task_id=task_id,
-            task_type=task_type,
-            project=project,
-            result=FINAL_STATUSES[status],
-            learned_from=learned_from,
-            status=status,
-            code=str(code or ""),
-            message=str(message or ""),
-            start_time=iso_utc(start_time),
-            end_time=iso_utc(end_time),
-        )
+    def __post_init__(self) -> None:
+        normalised = {
+            "code": str(self.code or ""),
+            "message": str(self.message or ""),
+            "start_time": iso_utc(self.start_time),
+            "end_time": iso_utc(self.end_time),
+            "learned_from": str(self.learned_from or ""),
+        }
+        if self.result not in ("succeeded", "failed", "timeout", "error"):
+            normalised["result"] = FINAL_STATUSES.get(str(self.status), "error")
+        if self.status is None and self.result in ("succeeded", "failed"):
+            normalised["status"] = self.result.capitalize()
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_task_info(
@@ -96,66 +95,23 @@ class ImmTaskOutcome:
         learned_from: LearnedFrom = "get_task",
     ) -> ImmTaskOutcome:
         """GetTask's answer for a task that ended."""
-        return cls.ended(
-            task_id=task_id,
-            task_type=task_type,
-            project=str(info.get("ProjectName") or project),
-            status=str(info.get("Status")),
-            learned_from=learned_from,
-            code=info.get("Code"),
-            message=info.get("Message"),
-            start_time=info.get("StartTime"),
-            end_time=info.get("EndTime"),
-        )
+        end: dict[str, Any] = {name: info.get(key) for name, key in _TASK_INFO_KEYS.items()}
+        project = str(info.get("ProjectName") or project)
+        return cls(task_id=task_id, task_type=task_type, project=project, learned_from=learned_from, **end)
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> ImmTaskOutcome:
         """The trigger's event, as this version or the previous one fired it."""
-        result = str(event.get("status"))
-        status = event.get("imm_status") or (
-            result.capitalize() if result in ("succeeded", "failed") else None
-        )
-        return cls(
-            task_id=str(event.get("task_id")),
-            task_type=str(event.get("task_type")),
-            project=event.get("project"),
-            result=result if result in ("succeeded", "failed", "timeout") else "error",  # type: ignore[arg-type]
-            learned_from=str(event.get("source") or ""),
-            status=status,
-            code=str(event.get("code") or ""),
-            message=str(event.get("message") or ""),
-            start_time=iso_utc(event.get("start_time")),
-            end_time=iso_utc(event.get("end_time")),
-        )
+        values: dict[str, Any] = {name: event.get(_EVENT_KEYS.get(name, name)) for name in _FIELDS}
+        return cls(**values)
 
     def to_event(self) -> dict[str, Any]:
         """The trigger's event payload (keys unchanged across versions: see the module's docstring)."""
-        return {
-            "status": self.result,
-            "imm_status": self.status,
-            "code": self.code,
-            "message": self.message,
-            "task_id": self.task_id,
-            "task_type": self.task_type,
-            "project": self.project,
-            "start_time": self.start_time,
-            "end_time": self.end_time,
-            "source": self.learned_from,
-        }
+        return {_EVENT_KEYS.get(name, name): value for name, value in asdict(self).items()}
 
     def to_xcom(self) -> dict[str, Any]:
         """What the operator and the sensor return for a task that ended."""
-        return {
-            "task_id": self.task_id,
-            "task_type": self.task_type,
-            "project": self.project,
-            "status": self.status,
-            "code": self.code,
-            "message": self.message,
-            "start_time": self.start_time,
-            "end_time": self.end_time,
-            "learned_from": self.learned_from,
-        }
+        return {name: value for name, value in asdict(self).items() if name != "result"}
 
     def raise_unless_succeeded(
         self,
@@ -188,3 +144,6 @@ class ImmTaskOutcome:
             task_type=self.task_type,
             project=self.project,
         )
+
+
+_FIELDS = tuple(field.name for field in fields(ImmTaskOutcome))

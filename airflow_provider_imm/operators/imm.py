@@ -489,13 +489,37 @@ def _uri_items(value: Any) -> Any:
     return value
 
 
-def _one_source(action: str, source_uri: str | None, sources: Any) -> Any:
-    if source_uri is not None and sources is not None:
-        raise ValueError(f"{action}: pass source_uri or sources, not both")
-    return _uri_items(source_uri if source_uri is not None else sources)
+class _ImmTypedOperator(ImmCreateTaskOperator):
+    """The typed operators' common part: the action is the class's, the keyword arguments of each
+    subclass are IMM's fields under Python names, and the fields most actions share are taken here.
+
+    :param tags: task tags, usable as ``{tags.<key>}`` in target templates (actions with Tags only).
+    :param user_data: up to 2048 bytes echoed in the notification.
+    :param credential_config: roles IMM assumes to read and write OSS.
+    :param request: further fields, IMM's names, e.g. ``{"PaperSize": "A4"}``.
+    """
+
+    #: The Create*Task action this operator submits.
+    imm_action: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        fields: Mapping[str, Any],
+        tags: Mapping[str, str] | None = None,
+        user_data: str | None = None,
+        credential_config: Mapping[str, Any] | None = None,
+        request: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        action = self.imm_action
+        if tags is not None and not get_operation(action).has_tags:
+            raise TypeError(f"{type(self).__name__}: {action} has no Tags: remove tags=")
+        named = {**fields, "Tags": tags, "UserData": user_data, "CredentialConfig": credential_config}
+        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
 
 
-class ImmOfficeConversionOperator(ImmCreateTaskOperator):
+class ImmOfficeConversionOperator(_ImmTypedOperator):
     """Convert a document (Word, Excel, PowerPoint, PDF, ...) to PDF, images or text
     (CreateOfficeConversionTask). Other fields go in ``request=`` with IMM's names.
 
@@ -511,11 +535,12 @@ class ImmOfficeConversionOperator(ImmCreateTaskOperator):
     :param start_page: first page (1-based); :param end_page: last page (-1: the last).
     :param image_dpi: resolution of image outputs; :param quality: image quality (0-100).
     :param long_picture: join the pages into one long image.
-    :param tags: task tags, usable as ``{tags.<key>}`` in ``target_uri``.
-    :param user_data: up to 2048 bytes echoed in the notification.
-    :param credential_config: roles IMM assumes to read and write OSS.
-    :param request: further fields (``SheetIndex``, ``PaperSize``, ``TrimPolicy``, ...).
+
+    ``tags``, ``user_data``, ``credential_config`` and ``request`` (``SheetIndex``, ``PaperSize``,
+    ``TrimPolicy``, ...) as in :class:`_ImmTypedOperator`.
     """
+
+    imm_action = "CreateOfficeConversionTask"
 
     def __init__(
         self,
@@ -533,14 +558,9 @@ class ImmOfficeConversionOperator(ImmCreateTaskOperator):
         image_dpi: int | None = None,
         quality: int | None = None,
         long_picture: bool | None = None,
-        tags: Mapping[str, str] | None = None,
-        user_data: str | None = None,
-        credential_config: Mapping[str, Any] | None = None,
-        request: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        action = "CreateOfficeConversionTask"
-        named = {
+        fields = {
             "SourceURI": source_uri,
             "Sources": _uri_items(sources),
             "SourceType": source_type,
@@ -554,14 +574,11 @@ class ImmOfficeConversionOperator(ImmCreateTaskOperator):
             "ImageDPI": image_dpi,
             "Quality": quality,
             "LongPicture": long_picture,
-            "Tags": tags,
-            "UserData": user_data,
-            "CredentialConfig": credential_config,
         }
-        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+        super().__init__(fields=fields, **kwargs)
 
 
-class ImmMediaConvertOperator(ImmCreateTaskOperator):
+class ImmMediaConvertOperator(_ImmTypedOperator):
     """Transcode audio and video, cut segments, take frames (CreateMediaConvertTask).
 
     :param source_uri: one input, ``oss://bucket/key`` (shorthand for ``sources=[source_uri]``).
@@ -570,11 +587,11 @@ class ImmMediaConvertOperator(ImmCreateTaskOperator):
         ``{streamindex}``, ``{index}``, ``{resolution}``), ``Container``, ``Video``, ``Audio``, ...
     :param target_groups: adaptive-bitrate groups (HLS), with ``URI`` the master playlist.
     :param alignment_index: index of the output the others are aligned to.
-    :param tags: task tags, usable as ``{tags.<key>}``.
-    :param user_data: up to 2048 bytes echoed in the notification.
-    :param credential_config: roles IMM assumes to read and write OSS.
-    :param request: further fields, IMM's names.
+
+    ``tags``, ``user_data``, ``credential_config`` and ``request`` as in :class:`_ImmTypedOperator`.
     """
+
+    imm_action = "CreateMediaConvertTask"
 
     def __init__(
         self,
@@ -584,26 +601,20 @@ class ImmMediaConvertOperator(ImmCreateTaskOperator):
         targets: Sequence[Mapping[str, Any]] | None = None,
         target_groups: Sequence[Mapping[str, Any]] | None = None,
         alignment_index: int | None = None,
-        tags: Mapping[str, str] | None = None,
-        user_data: str | None = None,
-        credential_config: Mapping[str, Any] | None = None,
-        request: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        action = "CreateMediaConvertTask"
-        named = {
-            "Sources": _one_source(action, source_uri, sources),
+        if source_uri is not None and sources is not None:
+            raise ValueError(f"{self.imm_action}: pass source_uri or sources, not both")
+        fields = {
+            "Sources": _uri_items(source_uri if source_uri is not None else sources),
             "Targets": targets,
             "TargetGroups": target_groups,
             "AlignmentIndex": alignment_index,
-            "Tags": tags,
-            "UserData": user_data,
-            "CredentialConfig": credential_config,
         }
-        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+        super().__init__(fields=fields, **kwargs)
 
 
-class ImmFileCompressionOperator(ImmCreateTaskOperator):
+class ImmFileCompressionOperator(_ImmTypedOperator):
     """Zip OSS objects into one archive (CreateFileCompressionTask).
 
     :param sources: what to pack: URIs (a URI ending in ``/`` packs the folder) or objects with
@@ -611,12 +622,12 @@ class ImmFileCompressionOperator(ImmCreateTaskOperator):
     :param source_manifest_uri: alternative to ``sources``: an OSS object listing them, one per line.
     :param target_uri: the archive, ``oss://bucket/key.zip``.
     :param compressed_format: ``zip``.
-    :param user_data: up to 2048 bytes echoed in the notification.
-    :param credential_config: roles IMM assumes to read and write OSS.
-    :param request: further fields, IMM's names.
 
-    This action has no Tags: retries are recognised through UserData (see ``task_identity``).
+    ``user_data``, ``credential_config`` and ``request`` as in :class:`_ImmTypedOperator`. This
+    action has no Tags: retries are recognised through UserData (see ``task_identity``).
     """
+
+    imm_action = "CreateFileCompressionTask"
 
     def __init__(
         self,
@@ -625,34 +636,29 @@ class ImmFileCompressionOperator(ImmCreateTaskOperator):
         source_manifest_uri: str | None = None,
         target_uri: str | None = None,
         compressed_format: str | None = None,
-        user_data: str | None = None,
-        credential_config: Mapping[str, Any] | None = None,
-        request: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        action = "CreateFileCompressionTask"
-        named = {
+        fields = {
             "Sources": _uri_items(sources),
             "SourceManifestURI": source_manifest_uri,
             "TargetURI": target_uri,
             "CompressedFormat": compressed_format,
-            "UserData": user_data,
-            "CredentialConfig": credential_config,
         }
-        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+        super().__init__(fields=fields, **kwargs)
 
 
-class ImmFileUncompressionOperator(ImmCreateTaskOperator):
+class ImmFileUncompressionOperator(_ImmTypedOperator):
     """Unpack an archive into an OSS folder (CreateFileUncompressionTask).
 
     :param source_uri: the archive, ``oss://bucket/key.zip``.
     :param target_uri: the folder, ``oss://bucket/prefix/``.
     :param password: password of an encrypted archive (never logged).
     :param selected_files: entries to extract (a name ending in ``/`` selects a folder).
-    :param user_data: up to 2048 bytes echoed in the notification.
-    :param credential_config: roles IMM assumes to read and write OSS.
-    :param request: further fields, IMM's names.
+
+    ``user_data``, ``credential_config`` and ``request`` as in :class:`_ImmTypedOperator`.
     """
+
+    imm_action = "CreateFileUncompressionTask"
 
     def __init__(
         self,
@@ -661,53 +667,31 @@ class ImmFileUncompressionOperator(ImmCreateTaskOperator):
         target_uri: str | None = None,
         password: str | None = None,
         selected_files: Sequence[str] | None = None,
-        user_data: str | None = None,
-        credential_config: Mapping[str, Any] | None = None,
-        request: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        action = "CreateFileUncompressionTask"
-        named = {
+        fields = {
             "SourceURI": source_uri,
             "TargetURI": target_uri,
             "Password": password,
             "SelectedFiles": list(selected_files)
             if isinstance(selected_files, list | tuple)
             else selected_files,
-            "UserData": user_data,
-            "CredentialConfig": credential_config,
         }
-        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+        super().__init__(fields=fields, **kwargs)
 
 
-class ImmImageToPdfOperator(ImmCreateTaskOperator):
+class ImmImageToPdfOperator(_ImmTypedOperator):
     """Combine images into one PDF, one page each (CreateImageToPDFTask).
 
     :param sources: the images in page order: URIs or objects with ``URI`` and ``Rotate``.
     :param target_uri: the PDF, e.g. ``oss://out/{{ ds }}/album.pdf``.
-    :param tags: task tags, usable as ``{tags.<key>}``.
-    :param user_data: up to 2048 bytes echoed in the notification.
-    :param credential_config: roles IMM assumes to read and write OSS.
-    :param request: further fields, IMM's names.
+
+    ``tags``, ``user_data``, ``credential_config`` and ``request`` as in :class:`_ImmTypedOperator`.
     """
 
+    imm_action = "CreateImageToPDFTask"
+
     def __init__(
-        self,
-        *,
-        sources: Sequence[Any] | None = None,
-        target_uri: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        user_data: str | None = None,
-        credential_config: Mapping[str, Any] | None = None,
-        request: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        self, *, sources: Sequence[Any] | None = None, target_uri: str | None = None, **kwargs: Any
     ) -> None:
-        action = "CreateImageToPDFTask"
-        named = {
-            "Sources": _uri_items(sources),
-            "TargetURI": target_uri,
-            "Tags": tags,
-            "UserData": user_data,
-            "CredentialConfig": credential_config,
-        }
-        super().__init__(action=action, request=_build_request(action, named, request), **kwargs)
+        super().__init__(fields={"Sources": _uri_items(sources), "TargetURI": target_uri}, **kwargs)

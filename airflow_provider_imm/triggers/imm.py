@@ -25,7 +25,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS
-from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome, LearnedFrom, WaitResult
+from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome, LearnedFrom, WaitResult, iso_utc
 from airflow_provider_imm.triggers.mns_listener import (
     ListenerKey,
     ListenerRegistry,
@@ -210,16 +210,16 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         ).to_event()
 
     def _notification_event(self, notification: ImmNotification) -> dict[str, Any]:
-        return ImmTaskOutcome.ended(
+        return ImmTaskOutcome(
             task_id=self.imm_task_id,
             task_type=self.task_type,
             project=self.project,
             status=notification.status.value,
-            learned_from="notification",
             code=notification.code,
             message=notification.message,
-            start_time=notification.start_time,
-            end_time=notification.end_time,
+            start_time=iso_utc(notification.start_time),
+            end_time=iso_utc(notification.end_time),
+            learned_from="notification",
         ).to_event()
 
     def _trusts(self, notification: ImmNotification) -> bool:

@@ -143,3 +143,27 @@ def test_typed_operators_run_and_the_password_stays_hidden(
     assert rendered["Password"] != secret and secret not in str(result["unzip"].rendered)
     output = capfd.readouterr()
     assert secret not in output.out + output.err
+
+
+def test_tags_on_an_action_without_tags_fail_at_parse_time() -> None:
+    with pytest.raises(TypeError, match="CreateFileCompressionTask has no Tags: remove tags="):
+        ImmFileCompressionOperator(task_id="t", target_uri="oss://o/a.zip", tags={"team": "a"})
+    packed = ImmFileCompressionOperator(
+        task_id="zip", sources=["oss://b/a.txt"], target_uri="oss://o/a.zip", user_data="u"
+    )
+    assert packed.request == {
+        "Sources": [{"URI": "oss://b/a.txt"}],
+        "TargetURI": "oss://o/a.zip",
+        "UserData": "u",
+    }
+
+
+def test_typed_operators_expand_over_their_keywords() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("typed_mapped", schedule=None):
+        mapped = ImmOfficeConversionOperator.partial(
+            task_id="office", target_type="pdf", target_uri="oss://o/{barename}.pdf", tags={"team": "a"}
+        ).expand(source_uri=["oss://d/a.docx", "oss://d/b.docx"])
+    assert mapped.expand_input.value == {"source_uri": ["oss://d/a.docx", "oss://d/b.docx"]}
+    assert mapped.partial_kwargs["tags"] == {"team": "a"}
