@@ -11,11 +11,14 @@ templates with :func:`expand_target_uri` to name outputs; the operator checks th
 from __future__ import annotations
 
 import difflib
+import itertools
 import posixpath
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+
+from airflow_provider_imm.utils.excerpt import excerpt
 
 _FORMATTER = string.Formatter()
 _TAG_PREFIX = "tags."
@@ -38,49 +41,60 @@ class TemplateVariable:
 
 
 def _parts(template: str, field: str) -> list[tuple[str, str | None]]:
-    """``(literal text, variable name or None)`` pairs; literal braces already unescaped."""
+    """``(literal text, variable name or None)`` pairs; literal braces already unescaped.
+
+    One pass over the template (``str.format``'s own parser); a message is built only on error,
+    from an excerpt, so a template of many placeholders costs time in proportion to its length.
+    """
     if not isinstance(template, str):
         raise TargetUriTemplateError(f"{field} must be a string, got {type(template).__name__}")
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as err:
         raise TargetUriTemplateError(
-            f"{field} {template!r} has unbalanced braces ({err}): {_SYNTAX_HINT}"
+            f"{field} {excerpt(template)} has unbalanced braces ({err}): {_SYNTAX_HINT}"
         ) from None
     parts: list[tuple[str, str | None]] = []
     for literal, name, spec, conversion in parsed:
         if name is not None:
-            _check_placeholder(template, field, name, spec, conversion)
+            problem = _placeholder_problem(name, spec, conversion)
+            if problem:
+                written = (
+                    "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+                )
+                raise TargetUriTemplateError(
+                    f"{field} {excerpt(template)}: placeholder {excerpt(written)} {problem}"
+                )
         parts.append((literal, name))
     return parts
 
 
-def _check_placeholder(
-    template: str, field: str, name: str, spec: str | None, conversion: str | None
-) -> None:
-    written = "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
-    prefix = f"{field} {template!r}: placeholder {written!r}"
-    if name.strip() == "" or name.strip().isdigit():
-        raise TargetUriTemplateError(
-            f"{prefix} is empty or positional; name an IMM variable such as '{{barename}}', "
+def _placeholder_problem(name: str, spec: str | None, conversion: str | None) -> str | None:
+    """What is wrong with one placeholder, with the fix, or ``None``."""
+    stripped = name.strip()
+    if stripped == "" or stripped.isdigit():
+        return (
+            "is empty or positional; name an IMM variable such as '{barename}', "
             "or write a literal brace as '{{' or '}}'"
         )
     if conversion or spec:
-        raise TargetUriTemplateError(
-            f"{prefix} has a conversion or format spec, which IMM does not support: write '{{{name}}}'"
-        )
-    if name != name.strip():
-        raise TargetUriTemplateError(f"{prefix} has spaces around the name: write '{{{name.strip()}}}'")
+        return f"has a conversion or format spec, which IMM does not support: write {_braced(name)}"
+    if name != stripped:
+        return f"has spaces around the name: write {_braced(stripped)}"
     if name == "tags" or name == _TAG_PREFIX:
-        raise TargetUriTemplateError(
-            f"{prefix} names no tag: write '{{tags.<key>}}' with a key of the request's Tags"
-        )
+        return "names no tag: write '{tags.<key>}' with a key of the request's Tags"
     tag = name[len(_TAG_PREFIX) :] if name.startswith(_TAG_PREFIX) else None
     if "[" in name or "]" in name or ("." in name and (tag is None or "." in tag)):
-        raise TargetUriTemplateError(
-            f"{prefix} is not an IMM variable: only tags have a dotted form, '{{tags.<key>}}' with one dot; "
+        return (
+            "is not an IMM variable: only tags have a dotted form, '{tags.<key>}' with one dot; "
             "indexing and attribute chains are not supported"
         )
+    return None
+
+
+def _braced(name: str) -> str:
+    """``'{name}'`` as a message quotes it."""
+    return excerpt("{" + name + "}")
 
 
 def parse_target_uri(template: str, *, field: str = "TargetURI") -> list[TemplateVariable]:
@@ -109,25 +123,51 @@ def check_target_uri(
         if tag is not None:
             if not has_tags:
                 raise TargetUriTemplateError(
-                    f"{field} uses '{{{var.name}}}' but this operation takes no Tags: remove the tag variable"
+                    f"{field} uses {_braced(var.name)} but this operation takes no Tags: "
+                    "remove the tag variable"
                 )
             if tags is None or tag not in tags:
-                present = ", ".join(sorted(map(str, tags))) if tags else "none"
                 raise TargetUriTemplateError(
-                    f"{field} uses '{{{var.name}}}' but the request has no tag {tag!r} "
-                    f"(tags present: {present}): add Tags={{{tag!r}: ...}} or change the variable"
+                    f"{field} uses {_braced(var.name)} but the request has no tag {excerpt(tag)} "
+                    f"(tags present: {_some_keys(tags)}): "
+                    f"add Tags={{{excerpt(tag)}: ...}} or change the variable"
                 )
         elif var.name not in allowed_set:
-            close = difflib.get_close_matches(var.name, sorted(allowed_set), n=1)
-            if not close:
-                close = [v for v in sorted(allowed_set) if v.lower() == var.name.lower()][:1]
-            hint = f"did you mean '{{{close[0]}}}'? " if close else ""
+            close = _closest(var.name, sorted(allowed_set))
+            hint = f"did you mean '{{{close}}}'? " if close else ""
             raise TargetUriTemplateError(
-                f"{field} uses '{{{var.name}}}', which this operation does not offer: {hint}"
+                f"{field} uses {_braced(var.name)}, which this operation does not offer: {hint}"
                 f"valid variables are {', '.join('{' + v + '}' for v in sorted(allowed_set))}"
                 + (" and '{tags.<key>}'" if has_tags else "")
             )
     return variables
+
+
+#: Names longer than this are no misspelling of a variable; matching them would cost their length.
+_MAX_SPELLING = 64
+#: Tag keys a message lists; the rest are counted.
+_KEYS_SHOWN = 5
+
+
+def _closest(name: str, allowed: list[str]) -> str | None:
+    if len(name) > _MAX_SPELLING:
+        return None
+    close = difflib.get_close_matches(name, allowed, n=1)
+    if not close:
+        close = [v for v in allowed if v.lower() == name.lower()][:1]
+    return close[0] if close else None
+
+
+def _some_keys(tags: Mapping[str, object] | None) -> str:
+    """The request's tag keys for a message: a few excerpts, and how many more there are."""
+    if not tags:
+        return "none"
+    keys = list(itertools.islice(tags, _KEYS_SHOWN))
+    shown = ", ".join(
+        k if isinstance(k, str) and len(k) <= _MAX_SPELLING and k.isprintable() else excerpt(k)
+        for k in (sorted(keys, key=str) if len(tags) <= _KEYS_SHOWN else keys)
+    )
+    return shown if len(tags) <= _KEYS_SHOWN else f"{shown} and {len(tags) - _KEYS_SHOWN} more"
 
 
 def source_variables(
@@ -185,7 +225,9 @@ def expand_target_uri(
         source: Mapping[str, object] = (tags or {}) if tag is not None else variables
         lookup = tag if tag is not None else name
         if lookup not in source:
-            raise TargetUriTemplateError(f"TargetURI {template!r}: no value for variable {name!r}")
+            raise TargetUriTemplateError(
+                f"TargetURI {excerpt(template)}: no value for variable {excerpt(name)}"
+            )
         out.append(str(source[lookup]))
     return "".join(out)
 
