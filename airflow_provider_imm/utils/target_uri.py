@@ -40,36 +40,54 @@ class TemplateVariable:
         return self.name[len(_TAG_PREFIX) :] if self.name.startswith(_TAG_PREFIX) else None
 
 
-def _parts(template: str, field: str) -> list[tuple[str, str | None]]:
-    """``(literal text, variable name or None)`` pairs; literal braces already unescaped.
+@dataclass(frozen=True)
+class _Parsed:
+    """A template split at its placeholders: ``literals[i]`` precedes ``names[i]`` (``None`` at the
+    end); literal braces already unescaped. Plain lists of strings, so that a template of a million
+    placeholders makes no million objects for the garbage collector to walk."""
 
-    One pass over the template (``str.format``'s own parser); a message is built only on error,
-    from an excerpt, so a template of many placeholders costs time in proportion to its length.
+    literals: list[str]
+    names: list[str | None]
+
+
+def _parts(template: str, field: str) -> _Parsed:
+    """One pass over the template (``str.format``'s own parser) and one check per distinct name.
+
+    A message is built only on error, from an excerpt, so the time taken is proportional to the
+    template's length whatever the number of placeholders.
     """
     if not isinstance(template, str):
         raise TargetUriTemplateError(f"{field} must be a string, got {type(template).__name__}")
+    parsed = _Parsed([], [])
+    odd: dict[int, tuple[str, str]] = {}
     try:
-        parsed = list(_FORMATTER.parse(template))
+        for literal, name, spec, conversion in _FORMATTER.parse(template):
+            if spec or conversion:
+                odd[len(parsed.names)] = (spec or "", conversion or "")
+            parsed.literals.append(literal)
+            parsed.names.append(name)
     except ValueError as err:
         raise TargetUriTemplateError(
             f"{field} {excerpt(template)} has unbalanced braces ({err}): {_SYNTAX_HINT}"
         ) from None
-    parts: list[tuple[str, str | None]] = []
-    for literal, name, spec, conversion in parsed:
-        if name is not None:
-            problem = _placeholder_problem(name, spec, conversion)
-            if problem:
-                written = (
-                    "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
-                )
-                raise TargetUriTemplateError(
-                    f"{field} {excerpt(template)}: placeholder {excerpt(written)} {problem}"
-                )
-        parts.append((literal, name))
-    return parts
+    valid: set[str] = set()
+    for index, name in enumerate(parsed.names):
+        if name is None or (name in valid and index not in odd):
+            continue
+        spec, conversion = odd.get(index, ("", ""))
+        problem = _placeholder_problem(name, spec, conversion)
+        if problem:
+            written = (
+                "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+            )
+            raise TargetUriTemplateError(
+                f"{field} {excerpt(template)}: placeholder {excerpt(written)} {problem}"
+            )
+        valid.add(name)
+    return parsed
 
 
-def _placeholder_problem(name: str, spec: str | None, conversion: str | None) -> str | None:
+def _placeholder_problem(name: str, spec: str, conversion: str) -> str | None:
     """What is wrong with one placeholder, with the fix, or ``None``."""
     stripped = name.strip()
     if stripped == "" or stripped.isdigit():
@@ -99,7 +117,20 @@ def _braced(name: str) -> str:
 
 def parse_target_uri(template: str, *, field: str = "TargetURI") -> list[TemplateVariable]:
     """Return the template's variables in order; raise on unbalanced braces or unsupported syntax."""
-    return [TemplateVariable(name) for _literal, name in _parts(template, field) if name is not None]
+    return _variables(_parts(template, field).names)
+
+
+def _variables(names: list[str | None]) -> list[TemplateVariable]:
+    """One (frozen) :class:`TemplateVariable` per distinct name, shared by its occurrences."""
+    shared: dict[str, TemplateVariable] = {}
+    variables: list[TemplateVariable] = []
+    for name in names:
+        if name is not None:
+            variable = shared.get(name)
+            if variable is None:
+                variable = shared[name] = TemplateVariable(name)
+            variables.append(variable)
+    return variables
 
 
 def check_target_uri(
@@ -118,7 +149,7 @@ def check_target_uri(
     """
     allowed_set = frozenset(allowed)
     variables = parse_target_uri(template, field=field)
-    for var in variables:
+    for var in dict.fromkeys(variables):
         tag = var.tag
         if tag is not None:
             if not has_tags:
@@ -216,8 +247,9 @@ def expand_target_uri(
     Expansion is done by hand rather than with ``str.format`` so that ``{tags.x}`` can only ever
     read the tag ``x``, never an attribute of some Python object.
     """
+    parsed = _parts(template, "TargetURI")
     out: list[str] = []
-    for literal, name in _parts(template, "TargetURI"):
+    for literal, name in zip(parsed.literals, parsed.names, strict=True):
         out.append(literal)
         if name is None:
             continue
