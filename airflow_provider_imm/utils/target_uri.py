@@ -193,12 +193,13 @@ def _some_keys(tags: Mapping[str, object] | None) -> str:
     """The request's tag keys for a message: a few excerpts, and how many more there are."""
     if not tags:
         return "none"
-    keys = list(itertools.islice(tags, _KEYS_SHOWN))
-    shown = ", ".join(
+    names = [
         k if isinstance(k, str) and len(k) <= _MAX_SPELLING and k.isprintable() else excerpt(k)
-        for k in (sorted(keys, key=str) if len(tags) <= _KEYS_SHOWN else keys)
-    )
-    return shown if len(tags) <= _KEYS_SHOWN else f"{shown} and {len(tags) - _KEYS_SHOWN} more"
+        for k in itertools.islice(tags, _KEYS_SHOWN)
+    ]
+    if len(tags) <= _KEYS_SHOWN:
+        return ", ".join(sorted(names))
+    return f"{', '.join(names)} and {len(tags) - _KEYS_SHOWN} more"
 
 
 def source_variables(
