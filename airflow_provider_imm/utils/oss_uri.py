@@ -80,8 +80,14 @@ def parse_oss_uri(
             f"{field} {excerpt(uri)} has an invalid bucket name {excerpt(host)}: {_bucket_fix(host)}"
         )
     if not key:
-        if allow_empty_key:
+        if allow_empty_key and match["key"] is not None:
             return OssUri(host, key)
+        if allow_empty_key:
+            # ``oss://bucket`` would come back as ``oss://bucket/``: the documented form is asked for.
+            raise InvalidOssUriError(
+                f"{field} {excerpt(uri)} has no '/' after the bucket: "
+                f"write {excerpt(f'oss://{host}/')} for the bucket's root"
+            )
         raise InvalidOssUriError(
             f"{field} {excerpt(uri)} has no object key: write {excerpt(f'oss://{host}/<object key>')}"
         )

@@ -143,6 +143,9 @@ def test_missing_key() -> None:
 
 def test_empty_key_allowed_for_prefixes() -> None:
     assert parse_oss_uri("oss://bucket/", allow_empty_key=True) == OssUri("bucket", "")
+    assert "has no '/' after the bucket: write 'oss://bucket/'" in _error(
+        "oss://bucket", allow_empty_key=True
+    )
 
 
 def test_key_starting_with_slash_gets_the_fix() -> None:
