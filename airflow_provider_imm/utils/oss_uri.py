@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from airflow_provider_imm.utils.excerpt import excerpt
+
 #: OSS bucket naming rule: 3-63 characters, lower-case letters, digits and hyphens, starting and
 #: ending with a letter or digit.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
@@ -49,43 +51,55 @@ def parse_oss_uri(
             f"{field} must be a string like 'oss://bucket/key', got {type(uri).__name__}"
         )
     if uri != uri.strip():
-        raise InvalidOssUriError(f"{field} {uri!r} has leading or trailing whitespace: write {uri.strip()!r}")
+        raise InvalidOssUriError(
+            f"{field} {excerpt(uri)} has leading or trailing whitespace: write {excerpt(uri.strip())}"
+        )
     match = _URI.fullmatch(uri)
     if match is None:
         raise InvalidOssUriError(
-            f"{field} {uri!r} is not an OSS URI: write it as 'oss://<bucket>/<object key>'"
+            f"{field} {excerpt(uri)} is not an OSS URI: write it as 'oss://<bucket>/<object key>'"
         )
     scheme, host, key = match["scheme"], match["host"], match["key"] or ""
     endpoint = _ENDPOINT_HOST.fullmatch(host.lower())
     if scheme.lower() in ("http", "https"):
         raise InvalidOssUriError(
-            f"{field} {uri!r} is an HTTP URL, not an OSS URI: IMM takes the bucket and key, "
-            f"write {_corrected(endpoint, key)!r}"
+            f"{field} {excerpt(uri)} is an HTTP URL, not an OSS URI: IMM takes the bucket and key, "
+            f"write {excerpt(_corrected(endpoint, key))}"
         )
     if endpoint:
         raise InvalidOssUriError(
-            f"{field} {uri!r} names an OSS endpoint host instead of a bucket: "
-            f"write {_corrected(endpoint, key)!r}"
+            f"{field} {excerpt(uri)} names an OSS endpoint host instead of a bucket: "
+            f"write {excerpt(_corrected(endpoint, key))}"
         )
     if scheme != "oss":
         raise InvalidOssUriError(
-            f"{field} {uri!r} must start with 'oss://': write {'oss://' + host + '/' + key!r}"
+            f"{field} {excerpt(uri)} must start with 'oss://': write {excerpt('oss://' + host + '/' + key)}"
         )
     if not (template and _TEMPLATE_FIELD.search(host)) and not _BUCKET.fullmatch(host):
-        raise InvalidOssUriError(f"{field} {uri!r} has an invalid bucket name {host!r}: {_bucket_fix(host)}")
+        raise InvalidOssUriError(
+            f"{field} {excerpt(uri)} has an invalid bucket name {excerpt(host)}: {_bucket_fix(host)}"
+        )
     if not key:
-        if allow_empty_key:
+        if allow_empty_key and match["key"] is not None:
             return OssUri(host, key)
-        raise InvalidOssUriError(f"{field} {uri!r} has no object key: write 'oss://{host}/<object key>'")
+        if allow_empty_key:
+            # ``oss://bucket`` would come back as ``oss://bucket/``: the documented form is asked for.
+            raise InvalidOssUriError(
+                f"{field} {excerpt(uri)} has no '/' after the bucket: "
+                f"write {excerpt(f'oss://{host}/')} for the bucket's root"
+            )
+        raise InvalidOssUriError(
+            f"{field} {excerpt(uri)} has no object key: write {excerpt(f'oss://{host}/<object key>')}"
+        )
     if key.startswith("/"):
         raise InvalidOssUriError(
-            f"{field} {uri!r}: an object key cannot start with '/': "
-            f"write {'oss://' + host + '/' + key.lstrip('/')!r}"
+            f"{field} {excerpt(uri)}: an object key cannot start with '/': "
+            f"write {excerpt('oss://' + host + '/' + key.lstrip('/'))}"
         )
     try:
         size = len(key.encode("utf-8"))
     except UnicodeEncodeError:
-        raise InvalidOssUriError(f"{field} {uri!r}: the object key is not valid UTF-8 text") from None
+        raise InvalidOssUriError(f"{field} {excerpt(uri)}: the object key is not valid UTF-8 text") from None
     if size > MAX_KEY_BYTES:
         raise InvalidOssUriError(
             f"{field}: the object key is {size} bytes of UTF-8, "
@@ -108,7 +122,7 @@ def _corrected(endpoint: re.Match[str] | None, key: str) -> str:
 def _bucket_fix(host: str) -> str:
     rule = "3-63 lower-case letters, digits and hyphens, starting and ending with a letter or digit"
     if host != host.lower() and _BUCKET.fullmatch(host.lower()):
-        return f"bucket names are lower-case, write {host.lower()!r} ({rule})"
+        return f"bucket names are lower-case, write {excerpt(host.lower())} ({rule})"
     if not host:
         return f"the bucket is missing, write 'oss://<bucket>/<object key>' ({rule})"
     return rule

@@ -22,6 +22,16 @@ Decisions:
   ``{{{barename}}}`` (the variable in literal braces) are IMM, while ``{{ ds }}``, ``{{ds}}``,
   ``{{params.team}}`` and ``{{ ds | replace('-', '') }}`` are Jinja. In other fields any ``{{X}}`` is
   Jinja.
+* Values must reach IMM as JSON-like text: string keys, text UTF-8 can encode, no NUL (IMM's
+  requests are URL-encoded and its notifications, which echo URIs, Tags and UserData, travel as XML,
+  which cannot carry NUL; no field of IMM has a use for one), finite numbers, and nothing JSON lacks
+  (sets, bytes, other objects). Anything else would make the SDK or the hook fail with an error that
+  does not say which field is at fault (a ``TypeError``, or a network error), so it is a validation
+  problem here. Nesting is bounded (:data:`MAX_DEPTH`), which also stops a structure containing
+  itself.
+* Size. Work is linear in the request; messages quote excerpts of values
+  (:func:`~airflow_provider_imm.utils.excerpt.excerpt`) and the error lists at most
+  :data:`MAX_PROBLEMS_LISTED` problems, so its text is bounded whatever the request.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import math
 import re
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +48,7 @@ from typing import Any
 
 from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation, located_values
+from airflow_provider_imm.utils.excerpt import MAX_EXCERPT, excerpt
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import TargetUriTemplateError, check_target_uri
 
@@ -44,6 +56,10 @@ __all__ = ["AIRFLOW_CONTEXT_NAMES", "InvalidRequestError", "RequestProblem", "va
 
 #: IMM's limit on UserData, in bytes of UTF-8.
 MAX_USER_DATA_BYTES = 2048
+#: Deepest nesting of objects and lists accepted; IMM's own requests nest four levels at most.
+MAX_DEPTH = 32
+#: Problems the error's message lists; all of them are in ``InvalidRequestError.problems``.
+MAX_PROBLEMS_LISTED = 10
 #: Names of Airflow's template context; ``{{ds}}`` is Jinja even though it looks like a literal-brace
 #: use in a TargetURI.
 AIRFLOW_CONTEXT_NAMES: frozenset[str] = frozenset(
@@ -91,8 +107,10 @@ class InvalidRequestError(ValueError):
         self.action = action
         self.problems = tuple(problems)
         self.field = self.problems[0].field if self.problems else ""
-        lines = "\n".join(f"- {p.field}: {p.message}" for p in self.problems)
-        super().__init__(f"{action} request is invalid:\n{lines}")
+        lines = [f"- {p.field}: {p.message}" for p in self.problems[:MAX_PROBLEMS_LISTED]]
+        if len(self.problems) > MAX_PROBLEMS_LISTED:
+            lines.append(f"- and {len(self.problems) - MAX_PROBLEMS_LISTED} more problems in other fields")
+        super().__init__(f"{action} request is invalid:\n" + "\n".join(lines))
 
 
 def validate_request(
@@ -118,7 +136,7 @@ def validate_request(
         if isinstance(name, str) and name in model_fields and value is not None:
             _check_shape(name, value, model_fields[name], problems)
     template_paths = set(operation.target_paths)
-    for path, pattern, text in _strings(request):
+    for path, pattern, text in _strings(request, problems):
         _check_jinja(path, text, pattern in template_paths, problems)
     _check_uris(operation, request, problems)
     if problems.items:
@@ -142,7 +160,7 @@ def _check_names(
     for name in request:
         if not isinstance(name, str):
             problems.add(
-                repr(name), f"field names are strings such as {valid[0]!r}, got {type(name).__name__}"
+                _path("", name), f"field names are strings such as {valid[0]!r}, got {type(name).__name__}"
             )
         elif name in _LEGACY_FIELDS:
             problems.add(name, f"belongs to IMM's 2017 API; this one takes {_LEGACY_FIELDS[name]}")
@@ -151,7 +169,7 @@ def _check_names(
                 name, f"{operation.action} does not accept {name} (the SDK would drop it): remove it"
             )
         elif name not in operation.all_fields:
-            problems.add(name or repr(name), f"is not a field of {operation.action}: {_suggest(name, valid)}")
+            problems.add(_path("", name), f"is not a field of {operation.action}: {_suggest(name, valid)}")
 
 
 def _suggest(name: str, valid: Sequence[str], noun: str = "fields") -> str:
@@ -161,8 +179,8 @@ def _suggest(name: str, valid: Sequence[str], noun: str = "fields") -> str:
         return re.sub(r"[_\-\s]", "", text).lower()
 
     by_norm = {norm(v): v for v in valid}
-    close = [by_norm[norm(name)]] if norm(name) in by_norm else []
-    if not close:
+    close = [by_norm[norm(name)]] if len(name) <= MAX_EXCERPT and norm(name) in by_norm else []
+    if not close and len(name) <= MAX_EXCERPT:
         matches = difflib.get_close_matches(norm(name), list(by_norm), n=1, cutoff=0.6)
         close = [by_norm[m] for m in matches]
     hint = f"did you mean {close[0]!r}? " if close else ""
@@ -178,8 +196,8 @@ def _check_project(request: Mapping[str, Any], project: str | None, problems: _P
     elif project is not None and value != project:
         problems.add(
             "ProjectName",
-            f"is {value!r} but the task is submitted to project {project!r}: remove ProjectName from the "
-            "request (the project is set by the operator's project argument)",
+            f"is {excerpt(value)} but the task is submitted to project {excerpt(project)}: "
+            "remove ProjectName from the request (the project is set by the operator's project argument)",
         )
 
 
@@ -242,9 +260,11 @@ def _check_object(
     path: str, value: Mapping[Any, Any], fields: Mapping[str, Any], problems: _Problems
 ) -> None:
     for key, element in value.items():
-        where = f"{path}.{key}"
-        if not isinstance(key, str) or key not in fields:
-            problems.add(where, f"is not a key of {path}: {_suggest(str(key), sorted(fields), 'keys')}")
+        where = _path(path, key)
+        if not isinstance(key, str):
+            continue  # reported by _strings
+        if key not in fields:
+            problems.add(where, f"is not a key of {path}: {_suggest(key, sorted(fields), 'keys')}")
         elif element is not None:
             _check_shape(where, element, fields[key], problems)
 
@@ -266,12 +286,13 @@ def _check_tags(request: Mapping[str, Any], problems: _Problems) -> None:
     if not isinstance(tags, Mapping):
         return
     for key, value in tags.items():
-        if not isinstance(key, str) or not key:
-            problems.add(f"Tags[{key!r}]", "tag keys must be non-empty strings")
+        if not isinstance(key, str):
+            continue  # reported by _strings
+        if not key:
+            problems.add(_path("Tags", key), "tag keys must be non-empty strings")
         elif not isinstance(value, str):
-            problems.add(
-                f"Tags.{key}", f"tag values must be strings, got {_type_name(value)}: write {str(value)!r}"
-            )
+            fix = f"write {_as_string(value)}" if _is_number(value) else "write it as a string"
+            problems.add(_path("Tags", key), f"tag values must be strings, got {_type_name(value)}: {fix}")
 
 
 def _check_user_data(request: Mapping[str, Any], problems: _Problems) -> None:
@@ -292,27 +313,110 @@ def _check_user_data(request: Mapping[str, Any], problems: _Problems) -> None:
         )
 
 
-def _strings(value: object, path: str = "", pattern: str = "") -> Iterator[tuple[str, str, str]]:
+def _strings(
+    value: object,
+    problems: _Problems,
+    path: str = "",
+    pattern: str = "",
+    depth: int = 0,
+    outer: tuple[int, ...] = (),
+) -> Iterator[tuple[str, str, str]]:
     """``(path, catalog-style path, text)`` of every string in the request, e.g.
-    ``("Sources[0].URI", "Sources[].URI", "oss://...")``."""
+    ``("Sources[0].URI", "Sources[].URI", "oss://...")``; what JSON cannot carry goes to ``problems``.
+
+    ``depth`` counts the objects and lists around ``value``, ``outer`` holds their ids.
+    """
     if isinstance(value, str):
+        _check_text(path, value, problems)
         yield path, pattern, value
-    elif isinstance(value, Mapping):
-        for key, element in value.items():
-            name = str(key)
-            yield from _strings(
-                element, f"{path}.{name}" if path else name, f"{pattern}.{name}" if pattern else name
+    elif isinstance(value, (Mapping, list, tuple)):
+        if id(value) in outer:
+            problems.add(path, "contains itself: pass a tree of objects and lists, without cycles")
+            return
+        if depth >= MAX_DEPTH:
+            problems.add(
+                path,
+                f"is nested more than {MAX_DEPTH} levels deep: IMM requests nest a few levels, flatten it",
             )
-    elif isinstance(value, (list, tuple)):
-        for index, element in enumerate(value):
-            yield from _strings(element, f"{path}[{index}]", f"{pattern}[]")
+            return
+        inner = (*outer, id(value))
+        if isinstance(value, Mapping):
+            for key, element in value.items():
+                where = _path(path, key)
+                if isinstance(key, str):
+                    _check_text(where, key, problems)
+                    step = f"{pattern}.{key}" if pattern else key
+                else:
+                    fix = f": write {_as_string(key)}" if _is_number(key) else ""
+                    problems.add(where, f"keys must be strings, got {type(key).__name__}{fix}")
+                    step = f"{pattern}[{type(key).__name__}]"
+                yield from _strings(element, problems, where, step, depth + 1, inner)
+        else:
+            for index, element in enumerate(value):
+                yield from _strings(element, problems, f"{path}[{index}]", f"{pattern}[]", depth + 1, inner)
+    elif isinstance(value, float) and not math.isfinite(value):
+        problems.add(path, f"is not a finite number ({value}): pass a number, or leave the field out")
+    elif not (value is None or isinstance(value, (bool, int, float))):
+        problems.add(path, _not_json(value))
+
+
+def _not_json(value: object) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "is bytes: decode them to text, e.g. value.decode('utf-8')"
+    if isinstance(value, (set, frozenset)):
+        return "is a set, which JSON cannot carry: pass a list, e.g. sorted(value)"
+    return (
+        f"is an object of type {type(value).__name__}, which JSON cannot carry: "
+        "pass a string, number, boolean, list or dict"
+    )
+
+
+def _check_text(path: str, text: str, problems: _Problems) -> None:
+    """Text IMM can take: encodable as UTF-8 and without NUL (see the module notes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        problems.add(
+            path,
+            f"contains a lone surrogate {excerpt(text[err.start])} at character {err.start}, which UTF-8 "
+            "cannot encode: remove it, or decode the source of the text with its real encoding",
+        )
+        return
+    nul = text.find("\x00")
+    if nul >= 0:
+        problems.add(path, f"contains a NUL character at character {nul}, which IMM cannot take: remove it")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_string(number: object) -> str:
+    """``'12'`` for 12: the fix for a number given where IMM takes a string."""
+    try:
+        return excerpt(str(number))
+    except ValueError:  # an int too long for str()
+        return "it as a string"
+
+
+def _path(parent: str, key: object) -> str:
+    """The path of ``parent[key]`` as messages name it: ``Sources[0].URI``, ``Tags['']``, ``Tags[1]``."""
+    if (
+        isinstance(key, str)
+        and key
+        and len(key) <= MAX_EXCERPT
+        and key.isprintable()
+        and not set(key) & set(".[]'\"")
+    ):
+        return f"{parent}.{key}" if parent else key
+    return f"{parent}[{excerpt(key)}]" if parent else excerpt(key)
 
 
 def _check_jinja(path: str, text: str, is_template: bool, problems: _Problems) -> None:
     fragment = _jinja_fragment(text, is_template)
     if fragment is None:
         return
-    shown = "" if path.split(".")[-1] in SECRET_FIELDS else f" {fragment!r}"
+    shown = "" if path.split(".")[-1] in SECRET_FIELDS else f" {excerpt(fragment)}"
     problems.add(
         path,
         f"contains Jinja markup{shown} that Airflow did not render: make the field templated (it must be in "

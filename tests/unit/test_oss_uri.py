@@ -143,6 +143,9 @@ def test_missing_key() -> None:
 
 def test_empty_key_allowed_for_prefixes() -> None:
     assert parse_oss_uri("oss://bucket/", allow_empty_key=True) == OssUri("bucket", "")
+    assert "has no '/' after the bucket: write 'oss://bucket/'" in _error(
+        "oss://bucket", allow_empty_key=True
+    )
 
 
 def test_key_starting_with_slash_gets_the_fix() -> None:
@@ -182,3 +185,23 @@ def test_template_bucket_only_in_template_mode() -> None:
 
 def test_error_is_a_value_error() -> None:
     assert issubclass(InvalidOssUriError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        " oss://bucket/" + "k" * 10_000_000,
+        "oss://" + "B" * 10_000_000 + "/key",
+        "oss://bucket/" + "/" * 10_000_000,
+        "http://bucket.oss-cn-hangzhou.aliyuncs.com/" + "k" * 10_000_000,
+        "oss://bucket.oss-cn-hangzhou.aliyuncs.com/" + "k" * 10_000_000,
+        "s3://bucket/" + "k" * 10_000_000,
+        "oss://bucket/" + "k" * 10_000_000,
+        "oss://bucket/\ud800" + "k" * 10_000_000,
+        "x" * 10_000_000,
+    ],
+)
+def test_messages_quote_a_short_excerpt_of_a_long_uri(uri: str) -> None:
+    message = _error(uri, field="Sources[0].URI")
+    assert message.startswith("Sources[0].URI")
+    assert len(message) < 400

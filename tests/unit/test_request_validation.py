@@ -604,3 +604,91 @@ def test_importing_the_pure_modules_does_not_import_the_sdks() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- Size: bounded messages, linear work ----------------------------------------------------------------
+
+_HUGE = 10_000_000
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"TargetURI": "oss://out/" + "{barename}/" * 100_000 + "a" * _HUGE + "{barname}"},
+        {"TargetURI": "oss://out/{{ ds }}" + "a" * _HUGE},
+        {"TargetURI": "oss://out/{% if x %}" + "a" * _HUGE + "{% endif %}/{barename}"},
+        {"SourceURI": "http://docs.oss-cn-hangzhou.aliyuncs.com/" + "a" * _HUGE},
+        {"a" * _HUGE: "x"},
+        {"Sources": [{"URI": "oss://docs/a.docx", "a" * _HUGE: 1}]},
+        {"Tags": {"a" * _HUGE: 1}},
+        {"Tags": {"team": ["a" * _HUGE]}},
+        {"UserData": "a" * _HUGE},
+    ],
+)
+def test_messages_quote_a_short_excerpt_of_a_huge_value(changes: dict[str, Any]) -> None:
+    action = "CreateOfficeConversionTask"
+    with pytest.raises(InvalidRequestError) as info:
+        validate_request(OPERATIONS[action], {**VALID[action], **changes})
+    assert len(str(info.value)) < 600
+    assert all(len(p.field) < 200 and len(p.message) < 500 for p in info.value.problems)
+
+
+def test_a_request_with_very_many_problems_lists_a_bounded_number() -> None:
+    action = "CreateImageToPDFTask"
+    request = {**VALID[action], "Sources": [{"URI": f"http://x/{i}.jpg"} for i in range(100_000)]}
+    with pytest.raises(InvalidRequestError) as info:
+        validate_request(OPERATIONS[action], request)
+    err = info.value
+    assert len(err.problems) == 100_000
+    assert err.field == "Sources[0].URI"
+    assert len(str(err)) < 5_000
+    assert str(err).endswith("- and 99990 more problems in other fields")
+
+
+# --- Values JSON cannot carry, keys that are not strings, depth -----------------------------------------
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+def _cycle() -> list[Any]:
+    value: list[Any] = []
+    value.append(value)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "fix"),
+    [
+        ({"Sources": [{"URI": DOC, 1: "x"}]}, "Sources[0][1]", "keys must be strings, got int: write '1'"),
+        ({"Tags": {("a", "b"): "x"}}, "Tags[('a', 'b')]", "keys must be strings, got tuple"),
+        ({"Tags": {"team": {2.5: "x"}}}, "Tags.team", "tag values must be strings"),
+        ({"SourceURI": "oss://in-bucket/docs/\ud800.docx"}, "SourceURI", "a lone surrogate '\\ud800' at "
+         "character 21, which UTF-8 cannot encode: remove it"),
+        ({"Tags": {"te\udcffam": "x"}}, "Tags['te\\udcffam']", "which UTF-8 cannot encode"),
+        ({"UserData": "a\x00b"}, "UserData", "a NUL character at character 1"),
+        ({"Sources": [{"URI": DOC + "\x00"}]}, "Sources[0].URI", "a NUL character"),
+        ({"Sources": [{"URI": DOC, "Rotate": {90}}]}, "Sources[0].Rotate", "a set, which JSON cannot carry"),
+        ({"Sources": [{"URI": DOC, "Rotate": b"90"}]}, "Sources[0].Rotate", "bytes: decode them to text"),
+        ({"Sources": [{"URI": DOC, "Rotate": float("nan")}]}, "Sources[0].Rotate", "is not a finite number"),
+        ({"EndPage": float("inf")}, "EndPage", "is not a finite number (inf): pass a number"),
+        ({"EndPage": object()}, "EndPage", "an object of type object, which JSON cannot carry"),
+        ({"Tags": _deep(10_000)}, "Tags" + ".x" * 31, "nested more than 32 levels deep"),
+        ({"Sources": [{"URI": DOC}], "Extra": _cycle()}, "Extra[0]", "contains itself"),
+    ],
+)  # fmt: skip
+def test_values_json_cannot_carry_are_named_with_the_fix(
+    changes: dict[str, Any], field: str, fix: str
+) -> None:
+    found = problems("CreateOfficeConversionTask", {**VALID["CreateOfficeConversionTask"], **changes})
+    assert fix in found[field], found
+
+
+def test_a_secret_value_with_a_bad_character_is_not_shown() -> None:
+    action = "CreateFileUncompressionTask"
+    found = problems(action, with_(action, Password="s3cr3t\ud800\x00"))
+    assert "s3cr3t" not in found["Password"]

@@ -263,3 +263,71 @@ def test_expansion_without_a_value() -> None:
 def test_expansion_rejects_what_parsing_rejects() -> None:
     with pytest.raises(TargetUriTemplateError, match="conversion or format spec"):
         expand_target_uri("oss://b/{index:03d}", {"index": "1"})
+
+
+# --- Size: validation is linear and messages quote a bounded excerpt ------------------------------
+
+
+class _CountingStr(str):
+    """A template that counts the characters of itself that validation copies into text."""
+
+    copied = 0
+
+    def __repr__(self) -> str:
+        text = str.__repr__(self)
+        _CountingStr.copied += len(text)
+        return text
+
+    def __str__(self) -> str:
+        _CountingStr.copied += len(self)
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        _CountingStr.copied += len(self)
+        return str.__format__(self, spec)
+
+
+@pytest.mark.parametrize("placeholders", [1_000, 10_000])
+def test_checking_a_template_copies_it_a_bounded_number_of_times(placeholders: int) -> None:
+    """Work per placeholder is constant: the whole value is never copied once per placeholder."""
+    allowed = get_operation("CreateMediaConvertTask").template_variables
+    template = _CountingStr("oss://out/" + "{barename}/" * placeholders + "x.ts")
+    _CountingStr.copied = 0
+    check_target_uri(template, allowed, tags=None, has_tags=True)
+    expand_target_uri(template, {"barename": "n"})
+    assert _CountingStr.copied <= 2 * len(template)
+
+
+def test_a_ten_megabyte_template_with_a_hundred_thousand_placeholders_gets_a_short_error() -> None:
+    """The bad placeholder is the last one: everything before it is checked in linear time."""
+    allowed = get_operation("CreateMediaConvertTask").template_variables
+    segment = "{barename}/" + "a" * 89
+    template = "oss://out/" + segment * 100_000 + "{ barename}.ts"
+    assert len(template) >= 10_000_000
+    with pytest.raises(TargetUriTemplateError) as info:
+        check_target_uri(template, allowed, tags=None, has_tags=True, field="Targets[0].URI")
+    message = str(info.value)
+    assert len(message) < 300
+    assert message.startswith("Targets[0].URI 'oss://out/{barename}/aaa")
+    assert "has spaces around the name: write '{barename}'" in message
+    for bad in ("oss://out/" + segment * 100_000 + "{barename", template.replace("{ barename}", "{barname}")):
+        with pytest.raises(TargetUriTemplateError) as info:
+            check_target_uri(bad, allowed, tags=None, has_tags=True)
+        assert len(str(info.value)) < 600
+
+
+def test_long_names_and_tags_are_quoted_in_excerpts() -> None:
+    long_name = "x" * 1_000_000
+    for template, kwargs in [
+        ("oss://out/{" + long_name + "}", {"tags": None, "has_tags": True}),
+        ("oss://out/{tags." + long_name + "}", {"tags": {"team": "v"}, "has_tags": True}),
+        ("oss://out/{tags." + long_name + "}", {"tags": None, "has_tags": False}),
+        ("oss://out/{tags.team}", {"tags": {f"{i}-{long_name}": "v" for i in range(3)}, "has_tags": True}),
+        ("oss://out/{tags.team}", {"tags": {str(i): "v" for i in range(100_000)}, "has_tags": True}),
+    ]:
+        with pytest.raises(TargetUriTemplateError) as info:
+            check_target_uri(template, {"barename"}, **kwargs)  # type: ignore[arg-type]
+        assert len(str(info.value)) < 600
+    with pytest.raises(TargetUriTemplateError) as info:
+        expand_target_uri("oss://out/" + "a" * 1_000_000 + "{nothing}", {})
+    assert len(str(info.value)) < 300
