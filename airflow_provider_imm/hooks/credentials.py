@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import threading
 from collections import deque
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_imm.hooks.connection import ImmConnectionSettings
 from airflow_provider_imm.hooks.errors import ErrorKind, never_connected, one_line, redact, root_reason
+from airflow_provider_imm.hooks.log_scrubbing import protect_secrets
 
 if TYPE_CHECKING:
     from alibabacloud_credentials.client import Client as CredentialClient
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from alibabacloud_credentials.models import CredentialModel
 
 _MS = 1000
-#: The library's own logger, which prints refresh failures with tracebacks and signed URLs.
-_LIBRARY_LOGGER = "credentials"
 _STS_ANSWER = re.compile(r"result: (\{.*\})\s*$", re.DOTALL)
 #: The settings that decide which credentials a connection signs with.
 _CREDENTIAL_FIELDS = (
@@ -84,7 +82,7 @@ def build_credential_client(settings: ImmConnectionSettings) -> CredentialClient
     """A credentials client that signs IMM calls and feeds MNS, refreshing role credentials itself."""
     from alibabacloud_credentials.client import Client
 
-    _scrubber.protect(settings.secrets)
+    protect_secrets(settings.secrets)
     config = credential_config(settings)
     return Client() if config is None else Client(config)
 
@@ -117,6 +115,7 @@ class SigningCredentials:
         with self._lock:
             if values not in self._issued:
                 self._issued.append(values)
+                protect_secrets(values)
         return credential
 
     async def get_credential_async(self) -> CredentialModel:
@@ -253,44 +252,3 @@ def describe_credential_failure(
         message=one_line(redact(f"cannot obtain {settings.auth_type} credentials: {text}", secrets)),
         kind="client",
     )
-
-
-class _ScrubLibraryLog(logging.Filter):
-    """Redacts the connection's secrets from the credentials library's own log records.
-
-    That logger prints refresh failures with their traceback, whose text holds the signed STS URL
-    (with ``SecurityToken`` when the base credentials are themselves STS ones). The library also
-    attaches its own stderr handlers to it (one per module, so each failure prints several times, and
-    a stale stream makes ``logging`` dump the raw exception chain); those are removed so its records
-    reach the application's logging, scrubbed, like any other.
-    """
-
-    #: Shorter values are not redacted: they would mangle unrelated text, and real secrets are longer.
-    MIN_LENGTH = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._secrets: set[str] = set()
-
-    def protect(self, secrets: tuple[str, ...]) -> None:
-        with self._lock:
-            logger = logging.getLogger(_LIBRARY_LOGGER)
-            if self not in logger.filters:
-                logger.addFilter(self)
-            for handler in list(logger.handlers):
-                if type(handler) is logging.StreamHandler:
-                    logger.removeHandler(handler)
-            self._secrets.update(s for s in secrets if len(s) >= self.MIN_LENGTH)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            secrets = tuple(self._secrets)
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-        record.msg, record.args, record.exc_info, record.exc_text = redact(message, secrets), (), None, None
-        return True
-
-
-_scrubber = _ScrubLibraryLog()

@@ -8,8 +8,12 @@ with the fields that matter, and text that has been scrubbed of the credentials 
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 #: How an IMM call failed, which decides whether it may be retried.
 #: ``throttled``: IMM refused it for flow control (nothing was done).
@@ -51,10 +55,28 @@ _INVALID_URL = frozenset(
 _NOT_JSON = "Failed to parse the value as json"
 
 
+@functools.lru_cache(maxsize=256)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """``secret`` as the libraries may write it: raw, percent-encoded (a signed URL's query, path or
+    form style), base64 (standard and URL-safe, unpadded) and JSON-escaped, longest first."""
+    raw = secret.encode()
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        json.dumps(secret)[1:-1],
+    }
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every occurrence of each secret replaced."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, _REDACTED)
+    """``text`` with every occurrence of each secret, in any of its :func:`secret_forms`, replaced."""
+    forms = {form for secret in secrets if secret for form in secret_forms(secret)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, _REDACTED)
     return text
 
 
