@@ -77,6 +77,15 @@ _KIND_PARAMETERS: Mapping[str, frozenset[str]] = {
     "role_name": frozenset({"ecs_ram_role"}),
 }
 
+#: MNS names (queue, topic, subscription), tolerant of both rules MNS has documented: the CreateQueue
+#: page of 2019 (doc-detail/35129: letters, digits and hyphens, first a letter, at most 256) and its
+#: current one (letters, digits and hyphens, first a letter or digit, at most 120). Either way no path
+#: or query character can reach the request line (``../x``, ``a?b=1``, NUL).
+MNS_NAME_RULE = "letters, digits and hyphens, starting with a letter or digit, at most 256 characters"
+_MNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,255}")
+#: Longest part of a user's value quoted in an error message.
+EXCERPT = 40
+
 _UI_PREFIX = f"extra__{CONN_TYPE}__"
 _REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 _ACCOUNT_IN_MNS_HOST = re.compile(r"^(\d+)\.mns\.")
@@ -160,6 +169,19 @@ class ImmConnectionSettings:
         return parse_connection(conn)
 
 
+def excerpt(value: object) -> str:
+    """``repr`` of a user's value, cut to :data:`EXCERPT` characters."""
+    text = str(value)
+    return repr(text) if len(text) <= EXCERPT else repr(text[:EXCERPT]) + "..."
+
+
+def mns_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an MNS queue, topic or subscription name, or None if it can."""
+    if _MNS_NAME.fullmatch(name):
+        return None
+    return f"{excerpt(name)} is not an MNS name: use {MNS_NAME_RULE}, e.g. 'airflow-imm'"
+
+
 def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
     """Validate ``conn`` (an ``imm`` or ``alibaba_cloud``-style connection) into settings."""
     conn_id = conn.conn_id or DEFAULT_CONN_ID
@@ -235,9 +257,9 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
         oidc_token_file=reader.text("oidc_token_file"),
         role_name=reader.text("role_name"),
         mns_endpoint=mns_endpoint,
-        mns_topic=reader.text("mns_topic"),
-        mns_queue=reader.text("mns_queue"),
-        mns_subscription=reader.text("mns_subscription"),
+        mns_topic=reader.mns_name("mns_topic"),
+        mns_queue=reader.mns_name("mns_queue"),
+        mns_subscription=reader.mns_name("mns_subscription"),
         mns_subscription_format=reader.choice("mns_subscription_format", SUBSCRIPTION_FORMATS, upper=True)
         or "JSON",
         retry=retry,
@@ -391,6 +413,13 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self._bad(key, "a string")
         return str(value)
+
+    def mns_name(self, key: str) -> str | None:
+        value = self.text(key)
+        problem = None if value is None else mns_name_problem(value)
+        if problem:
+            raise ImmConnectionConfigError(f"Connection {self.conn_id!r}: extra {key!r} {problem}.")
+        return value
 
     def choice(
         self, key: str, allowed: tuple[str, ...], *, lower: bool = False, upper: bool = False

@@ -28,6 +28,9 @@ TRANSIENT_KINDS: frozenset[ErrorKind] = frozenset({"throttled", "connect", "netw
 
 #: Code of an answer that was not the service's JSON (a gateway's HTML error page, a truncated body).
 INVALID_RESPONSE = "InvalidResponse"
+#: Code of a request refused before it was sent, such as text UTF-8 cannot encode (IMM's own code for
+#: a bad parameter).
+INVALID_ARGUMENT = "InvalidArgument"
 #: Code of an endpoint whose URL cannot even be built (a port out of range, a malformed host).
 INVALID_ENDPOINT = "InvalidEndpoint"
 
@@ -170,6 +173,31 @@ def _rebuild_mns_error(
 ) -> MnsApiError:
     return MnsApiError(
         operation=operation, code=code, message=message, request_id=request_id, network=network
+    )
+
+
+def unencodable(value: Any, field: str = "") -> tuple[str, int] | None:
+    """The first field of ``value`` (nested mappings and lists) holding text that UTF-8 cannot encode
+    (a lone surrogate), with the character's position; None if all of it encodes."""
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as err:
+                return path, err.start
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def unencodable_message(field: str, position: int) -> str:
+    return (
+        f"field {field!r} holds text that cannot be encoded as UTF-8 (a lone surrogate at position "
+        f"{position}); fix the value, e.g. decode file names with errors='replace'"
     )
 
 

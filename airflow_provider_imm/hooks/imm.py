@@ -36,15 +36,19 @@ from airflow_provider_imm.hooks.credentials import (
     is_credential_failure,
 )
 from airflow_provider_imm.hooks.errors import (
+    INVALID_ARGUMENT,
     INVALID_ENDPOINT,
     INVALID_RESPONSE,
     ErrorKind,
     ImmApiError,
+    exception_chain,
     invalid_url,
     never_connected,
     one_line,
     redact,
     root_reason,
+    unencodable,
+    unencodable_message,
     unparsable_answer,
 )
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
@@ -216,6 +220,7 @@ class ImmHook(BaseHook):
         if in_request and project and in_request != project:
             raise ValueError(f"ProjectName {in_request!r} in the request disagrees with project={project!r}.")
         payload["ProjectName"] = in_request or self._project(project)
+        check_encodable(op.action, payload)
         return payload
 
     # GetTask
@@ -225,11 +230,8 @@ class ImmHook(BaseHook):
         """GetTask: the task's ``Status``, ``Code``, ``Message``, times, ``Tags``, ``UserData``, ..."""
         from alibabacloud_imm20200930 import models
 
-        model = models.GetTaskRequest(
-            project_name=self._project(project),
-            task_type=task_type,
-            task_id=task_id,
-            request_definition=request_definition or None,
+        model = models.GetTaskRequest().from_map(
+            self._get_task_query(project, task_type, task_id, request_definition)
         )
         client = self.get_conn()
         response = self._retrier().call(
@@ -244,16 +246,20 @@ class ImmHook(BaseHook):
         client = await self.aget_conn()
         from alibabacloud_imm20200930 import models
 
-        model = models.GetTaskRequest(
-            project_name=self._project(project),
-            task_type=task_type,
-            task_id=task_id,
-            request_definition=request_definition or None,
+        model = models.GetTaskRequest().from_map(
+            self._get_task_query(project, task_type, task_id, request_definition)
         )
         response = await self._retrier().acall(
             "GetTask", lambda: client.get_task_async(model), self._translate, idempotent=True
         )
         return _body(response)
+
+    def _get_task_query(
+        self, project: str | None, task_type: str, task_id: str, request_definition: bool
+    ) -> dict[str, Any]:
+        query = {"ProjectName": self._project(project), "TaskType": task_type, "TaskId": task_id}
+        check_encodable("GetTask", query)
+        return {**query, "RequestDefinition": request_definition or None}
 
     # ListTasks
     def list_tasks(
@@ -345,6 +351,7 @@ class ImmHook(BaseHook):
             "RequestDefinition": request_definition,
             "MaxResults": page_size,
         }
+        check_encodable("ListTasks", query)
         return {k: v for k, v in query.items() if v is not None}
 
     # Tag search
@@ -436,6 +443,18 @@ def build_imm_client(
     return Client(config)
 
 
+def check_encodable(action: str, fields: Mapping[str, Any]) -> None:
+    """Refuse, as a bad request naming the field, text the HTTP client could not encode.
+
+    Sent anyway, it fails inside the HTTP library, where it looks like a broken connection.
+    """
+    found = unencodable(dict(fields))
+    if found is not None:
+        raise ImmApiError(
+            action=action, code=INVALID_ARGUMENT, message=unencodable_message(*found), kind="client"
+        )
+
+
 def tag_selector_for(tags: Mapping[str, str]) -> str:
     """ListTasks ``TagSelector`` for the first tag in key order, ``key=value``."""
     if not tags:
@@ -514,6 +533,13 @@ def translate_sdk_error(
                 code=INVALID_ENDPOINT,
                 message=f"cannot call {where}: the HTTP client refuses it as a URL; check the connection's "
                 "endpoint (host[:port], port 1-65535)",
+                kind="client",
+            )
+        if any(isinstance(e, UnicodeEncodeError) for e in exception_chain(inner)):
+            return ImmApiError(
+                action=action,
+                code=INVALID_ARGUMENT,
+                message="the request holds text that cannot be encoded as UTF-8; fix the request's values",
                 kind="client",
             )
         reason = root_reason(inner)

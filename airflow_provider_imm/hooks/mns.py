@@ -25,13 +25,21 @@ from airflow_provider_imm.hooks.connection import (
     SUBSCRIPTION_FORMATS,
     ImmConnectionConfigError,
     ImmConnectionSettings,
+    mns_name_problem,
 )
 from airflow_provider_imm.hooks.credentials import (
     SigningCredentials,
     describe_credential_failure,
     is_credential_failure,
 )
-from airflow_provider_imm.hooks.errors import MnsApiError, one_line, redact
+from airflow_provider_imm.hooks.errors import (
+    INVALID_ARGUMENT,
+    MnsApiError,
+    one_line,
+    redact,
+    unencodable,
+    unencodable_message,
+)
 
 __all__ = ["DeleteFailure", "MnsApiError", "MnsHook", "MnsMessage", "NotificationChannel", "VisibilityChange"]
 
@@ -173,7 +181,18 @@ class MnsHook(BaseHook):
             raise ValueError(
                 f"No MNS {extra[4:]} given: pass it or set extra {extra!r} on {self.imm_conn_id!r}."
             )
+        problem = mns_name_problem(str(name))
+        if problem:
+            raise ValueError(f"MNS {extra[4:]} {problem}.")
         return str(name)
+
+    @staticmethod
+    def _body(operation: str, body: str) -> str:
+        """Refuse, naming the body, text the SDK would fail on while sending (or send mangled)."""
+        found = unencodable(body, "body")
+        if found is not None:
+            raise MnsApiError(operation=operation, code=INVALID_ARGUMENT, message=unencodable_message(*found))
+        return body
 
     def queue_endpoint(self, queue: str | None = None) -> str:
         """The subscription endpoint of a queue: ``acs:mns:<region>:<account>:queues/<queue>``."""
@@ -236,8 +255,9 @@ class MnsHook(BaseHook):
         """Send ``body`` to a queue; returns the message id."""
         from mns.queue import Message
 
+        message = Message(self._body("SendMessage", body))
         q = self._queue(queue)
-        return str(self._call("SendMessage", lambda: q.send_message(Message(body))).message_id)
+        return str(self._call("SendMessage", lambda: q.send_message(message)).message_id)
 
     def _queue(self, queue: str | None) -> Any:
         q = self.get_conn().get_queue(self._name(queue, "mns_queue"))
@@ -249,10 +269,9 @@ class MnsHook(BaseHook):
         """Publish ``body`` (raw) to a topic; returns the message id."""
         from mns.topic import TopicMessage
 
+        message = TopicMessage(self._body("PublishMessage", body), tag)
         t = self.get_conn().get_topic(self._name(topic, "mns_topic"))
-        return str(
-            self._call("PublishMessage", lambda: t.publish_message(TopicMessage(body, tag))).message_id
-        )
+        return str(self._call("PublishMessage", lambda: t.publish_message(message)).message_id)
 
     # Setup
     def ensure_notification_channel(

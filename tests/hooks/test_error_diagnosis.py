@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from airflow.sdk import Connection
 
 from airflow_provider_imm.emulator import ImmEmulator
+from airflow_provider_imm.hooks.connection import parse_connection
 from airflow_provider_imm.hooks.errors import INVALID_ENDPOINT, INVALID_RESPONSE, ImmApiError
-from airflow_provider_imm.hooks.imm import ImmHook
+from airflow_provider_imm.hooks.imm import ImmHook, translate_sdk_error
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from tests.hooks.conftest import MakeConn
 from tests.hooks.stub_servers import bad_gateway, stub_server
@@ -101,3 +103,21 @@ def test_an_unreadable_oidc_token_file_is_a_credential_error(
 
 async def _no_wait(seconds: float) -> None:
     return None
+
+
+def test_an_encoding_failure_inside_the_sdk_is_a_bad_request_not_a_network_error() -> None:
+    from darabonba.exceptions import UnretryableException
+    from darabonba.policy.retry import RetryPolicyContext
+
+    settings = parse_connection(
+        Connection(
+            conn_id="c", conn_type="imm", login="k", password="secret-x", extra='{"region": "cn-hangzhou"}'
+        )
+    )
+    try:
+        "\ud800".encode("utf-8")
+    except UnicodeEncodeError as cause:
+        sdk_error = UnretryableException(RetryPolicyContext(exception=cause))
+    err = translate_sdk_error(sdk_error, "GetTask", settings)
+    assert (err.code, err.kind) == ("InvalidArgument", "client")
+    assert "cannot be encoded as UTF-8" in err.message

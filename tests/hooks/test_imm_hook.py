@@ -186,3 +186,25 @@ async def test_async_lookups_without_aget_connection(
 
     assert task["TaskId"] == created["TaskId"]
     assert (mns.settings.conn_id, mns.endpoint) == (conn_id, emulator.url)
+
+
+async def test_text_that_cannot_be_encoded_is_a_bad_request_naming_the_field(
+    emulator: ImmEmulator, emulator_conn: MakeConn
+) -> None:
+    hook = ImmHook(emulator_conn())
+    request = {"SourceURI": "oss://bucket/\ud800.docx", "TargetType": "pdf", "TargetURI": "oss://bucket/out"}
+    with pytest.raises(ImmApiError) as created:
+        hook.create_task("CreateOfficeConversionTask", request)
+    with pytest.raises(ImmApiError) as looked_up:
+        hook.get_task(None, "OfficeConversion", "task-\udfff")
+    with pytest.raises(ImmApiError) as alooked_up:
+        await hook.aget_task(None, "OfficeConversion", "task-\udfff")
+    for info, action, field in (
+        (created, "CreateOfficeConversionTask", "SourceURI"),
+        (looked_up, "GetTask", "TaskId"),
+        (alooked_up, "GetTask", "TaskId"),
+    ):
+        err = info.value
+        assert (err.action, err.code, err.kind) == (action, "InvalidArgument", "client")
+        assert f"field {field!r}" in err.message and "UTF-8" in err.message
+    assert emulator.counters.total("imm") == 0  # refused before anything was sent

@@ -153,3 +153,19 @@ def test_imm_notifications_arrive_through_the_channel(emulator: ImmEmulator, emu
     while not bodies and time.monotonic() < deadline:
         bodies = [m.body for m in MnsHook(conn_id).receive(wait_seconds=1)]
     assert bodies and created["TaskId"] in bodies[0]
+
+
+def test_bad_names_and_unencodable_bodies_are_refused_before_any_call(
+    emulator: ImmEmulator, emulator_conn: MakeConn
+) -> None:
+    hook = MnsHook(emulator_conn())
+    hook.ensure_notification_channel()
+    for bad in ("../x", "a?b=1", "a\x00b"):
+        with pytest.raises(ValueError, match="letters, digits and hyphens"):
+            hook.receive(bad, wait_seconds=0)
+        with pytest.raises(ValueError, match="MNS topic"):
+            hook.publish("body", topic=bad)
+    with pytest.raises(MnsApiError) as info:
+        hook.send("body \ud800")
+    assert (info.value.code, info.value.network) == ("InvalidArgument", False)
+    assert "UTF-8" in info.value.message
