@@ -402,10 +402,14 @@ class ImmHook(BaseHook):
             if project:
                 get = functools.partial(client.get_project, models.GetProjectRequest(project_name=project))
                 retrier.call("GetProject", get, self._translate, idempotent=True)
-                return True, f"Connected to IMM at {where}: project {project!r} is reachable."
-            listing = functools.partial(client.list_projects, models.ListProjectsRequest(max_results=1))
-            retrier.call("ListProjects", listing, self._translate, idempotent=True)
-            return True, f"Connected to IMM at {where}: credentials accepted (no default project set)."
+                imm = f"Connected to IMM at {where}: project {project!r} is reachable"
+            else:
+                listing = functools.partial(client.list_projects, models.ListProjectsRequest(max_results=1))
+                retrier.call("ListProjects", listing, self._translate, idempotent=True)
+                imm = f"Connected to IMM at {where}: credentials accepted (no default project set)"
+            if not settings.mns_queue:
+                return True, imm + "."
+            return self._test_notifications(settings, imm)
         except ImmApiError as err:
             return False, err.summary
         except ImmConnectionConfigError as err:
@@ -414,6 +418,24 @@ class ImmHook(BaseHook):
             secrets = self._settings.secrets if self._settings else ()
             issued = self._credentials.issued_secrets() if self._credentials is not None else ()
             return False, one_line(redact(f"{type(err).__name__}: {err}", secrets + issued))
+
+    def _test_notifications(self, settings: ImmConnectionSettings, imm: str) -> tuple[bool, str]:
+        """The MNS side of :meth:`test_connection`, for a connection that names a queue."""
+        from airflow_provider_imm.hooks.mns import MnsHook
+
+        mns = MnsHook(self.imm_conn_id, settings=settings, credentials=self._credentials)
+        problem = mns.diagnose_notification_channel()
+        if problem:
+            return False, one_line(f"IMM is reachable, but {problem}")
+        channel = f"queue {settings.mns_queue!r}"
+        if settings.mns_topic:
+            via = (
+                f"subscription {settings.mns_subscription!r}"
+                if settings.mns_subscription
+                else "a subscription"
+            )
+            channel = f"topic {settings.mns_topic!r} -> {via} -> {channel}"
+        return True, f"{imm}; MNS {channel} is ready."
 
 
 def build_imm_client(

@@ -99,6 +99,7 @@ class MnsHook(BaseHook):
 
     :param imm_conn_id: the ``imm`` connection.
     :param settings: the connection's settings, already fetched (see :meth:`afor_connection`).
+    :param credentials: the connection's credentials, when another hook already has them.
     """
 
     conn_name_attr = "imm_conn_id"
@@ -111,12 +112,13 @@ class MnsHook(BaseHook):
         imm_conn_id: str = DEFAULT_CONN_ID,
         *,
         settings: ImmConnectionSettings | None = None,
+        credentials: SigningCredentials | None = None,
         logger_name: str | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
         self.imm_conn_id = imm_conn_id
         self._settings = settings
-        self._credentials: SigningCredentials | None = None
+        self._credentials: SigningCredentials | None = credentials
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -327,6 +329,79 @@ class MnsHook(BaseHook):
         if created:
             self.log.info("Created MNS %s for topic %r -> queue %r", ", ".join(created), topic, queue)
         return NotificationChannel(topic, queue, subscription, endpoint, content_format, tuple(created))
+
+    # Diagnosis
+    def diagnose_notification_channel(self) -> str | None:
+        """What stops notifications from reaching the connection's queue, as one line with its fix;
+        None when the channel is ready.
+
+        Checks, in order: the queue exists and can be read (a peek, so no message is taken), the
+        topic exists, and the subscription (``mns_subscription``, else any of the topic's) delivers
+        to the queue. A wrong queue otherwise goes unnoticed: every wait silently falls back to
+        reconciliation, minutes late.
+        """
+        try:
+            queue = self._name(None, "mns_queue")
+            endpoint = self.queue_endpoint(queue)
+            setup = f"run `imm-setup-notifications --conn-id {self.imm_conn_id}`"
+            account = self.get_conn()
+            q = self._queue(queue)
+            problem = self._probe("queue", queue, q.get_attributes, setup) or self._probe_read(queue, q)
+            topic = self.settings.mns_topic
+            if problem or topic is None:
+                return problem
+            t = account.get_topic(topic)
+            return self._probe("topic", topic, t.get_attributes, setup) or self._probe_subscription(
+                topic, queue, endpoint, setup
+            )
+        except (ImmConnectionConfigError, ValueError) as err:
+            return one_line(str(err))
+
+    def _probe(self, what: str, name: str, get: Callable[[], Any], setup: str) -> str | None:
+        try:
+            self._call(f"Get{what.title()}Attributes", get)
+        except MnsApiError as err:
+            if err.code == _NOT_FOUND[what]:
+                return f"MNS {what} {name!r} does not exist ({err.code}): {setup} to create it."
+            return f"MNS {what} {name!r} cannot be checked ({err.code}: {err.message})."
+        return None
+
+    def _probe_read(self, queue: str, q: Any) -> str | None:
+        try:
+            self._call("PeekMessage", q.peek_message)
+        except MnsApiError as err:
+            if err.code != "MessageNotExist":  # an empty queue
+                return (
+                    f"MNS queue {queue!r} cannot be read ({err.code}: {err.message}); allow the "
+                    f"connection's credentials mns:ReceiveMessage and mns:DeleteMessage on it."
+                )
+        return None
+
+    def _probe_subscription(self, topic: str, queue: str, endpoint: str, setup: str) -> str | None:
+        account = self.get_conn()
+        name = self.settings.mns_subscription
+        if name is None:
+            names, _ = self._call("ListSubscriptionByTopic", account.get_topic(topic).list_subscription)
+            for candidate in names:
+                meta = self._call(
+                    "GetSubscriptionAttributes", account.get_subscription(topic, candidate).get_attributes
+                )
+                if meta.endpoint == endpoint:
+                    return None
+            return (
+                f"no subscription of MNS topic {topic!r} delivers to queue {queue!r}: {setup} to create one."
+            )
+        s = account.get_subscription(topic, name)
+        problem = self._probe("subscription", name, s.get_attributes, setup)
+        if problem:
+            return problem
+        delivers_to = self._call("GetSubscriptionAttributes", s.get_attributes).endpoint
+        if delivers_to != endpoint:
+            return (
+                f"MNS subscription {name!r} of topic {topic!r} delivers to {delivers_to!r}, not to queue "
+                f"{queue!r}: set extra 'mns_subscription' to a new name and {setup}."
+            )
+        return None
 
     def _create_if_missing(self, what: str, get: Callable[[], Any], create: Callable[[], Any]) -> bool:
         try:

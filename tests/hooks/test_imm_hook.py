@@ -88,7 +88,8 @@ def test_sts_token_credentials(emulator: ImmEmulator, emulator_conn: MakeConn) -
         )
     )
     assert ok.settings.auth_type == "sts"
-    assert ok.test_connection()[0] is True
+    MnsHook(ok.imm_conn_id).ensure_notification_channel()
+    assert ok.test_connection()[0] is True  # IMM and MNS both accept the token
 
     wrong = ImmHook(
         emulator_conn(
@@ -146,6 +147,7 @@ def test_oidc_role_arn_through_the_emulator_sts(
             oidc_provider_arn=f"acs:ram::{emulator.account_id}:oidc-provider/ack-rrsa",
             oidc_token_file=str(token_file),
             sts_endpoint=emulator.url,
+            mns_queue=None,
         )
     )
     assert hook.settings.auth_type == "oidc_role_arn"

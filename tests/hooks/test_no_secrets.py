@@ -81,6 +81,7 @@ def test_no_secret_in_logs_errors_or_reprs(
         _failure(lambda: role_via_sts_down.get_task(None, "OfficeConversion", "x")),
         _failure(lambda: mns_wrong_token.receive(wait_seconds=0)),
     ]
+    MnsHook(good.imm_conn_id).ensure_notification_channel()
     assert good.test_connection()[0]
     emulator.faults.throttle_imm(2, retry_after=0.01)
     assert list(good.list_tasks()) == []  # throttled twice, then answered
