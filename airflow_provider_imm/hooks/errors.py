@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import ssl
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 from urllib.parse import quote, quote_plus
@@ -31,6 +32,8 @@ INVALID_RESPONSE = "InvalidResponse"
 #: Code of a request refused before it was sent, such as text UTF-8 cannot encode (IMM's own code for
 #: a bad parameter).
 INVALID_ARGUMENT = "InvalidArgument"
+#: Code of a TLS handshake that failed: nothing was sent, and asking again will fail the same way.
+TLS_HANDSHAKE_FAILED = "TlsHandshakeFailed"
 #: Code of an endpoint whose URL cannot even be built (a port out of range, a malformed host).
 INVALID_ENDPOINT = "InvalidEndpoint"
 
@@ -217,6 +220,11 @@ def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
             nested = getattr(current, attr, None)
             if isinstance(nested, BaseException):
                 stack.append(nested)
+
+
+def tls_failure(exc: BaseException | None) -> bool:
+    """True when the TLS handshake failed (requests/urllib3 and aiohttp wrap ``ssl.SSLError``)."""
+    return any(isinstance(e, ssl.SSLError) for e in exception_chain(exc))
 
 
 def never_connected(exc: BaseException | None) -> bool:

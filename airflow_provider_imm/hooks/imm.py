@@ -39,6 +39,7 @@ from airflow_provider_imm.hooks.errors import (
     INVALID_ARGUMENT,
     INVALID_ENDPOINT,
     INVALID_RESPONSE,
+    TLS_HANDSHAKE_FAILED,
     ErrorKind,
     ImmApiError,
     exception_chain,
@@ -47,6 +48,7 @@ from airflow_provider_imm.hooks.errors import (
     one_line,
     redact,
     root_reason,
+    tls_failure,
     unencodable,
     unencodable_message,
     unparsable_answer,
@@ -565,6 +567,18 @@ def translate_sdk_error(
                 kind="client",
             )
         reason = root_reason(inner)
+        if tls_failure(inner):
+            hint = (
+                "; if it speaks plain HTTP (such as the local emulator), set extra 'protocol' to 'http'"
+                if settings.protocol == "https"
+                else ""
+            )
+            return ImmApiError(
+                action=action,
+                code=TLS_HANDSHAKE_FAILED,
+                message=f"TLS handshake with {where} failed" + (f" ({reason})" if reason else "") + hint,
+                kind="client",
+            )
         if never_connected(inner):
             return ImmApiError(
                 action=action,

@@ -121,3 +121,19 @@ def test_an_encoding_failure_inside_the_sdk_is_a_bad_request_not_a_network_error
     err = translate_sdk_error(sdk_error, "GetTask", settings)
     assert (err.code, err.kind) == ("InvalidArgument", "client")
     assert "cannot be encoded as UTF-8" in err.message
+
+
+async def test_https_to_a_plain_http_endpoint_is_reported_on_the_call_with_the_protocol_hint(
+    emulator: ImmEmulator, emulator_conn: MakeConn
+) -> None:
+    hook = ImmHook(emulator_conn(protocol="https"), retry_policy=FAST)
+    errors = [
+        _error(lambda: hook.create_task("CreateOfficeConversionTask", REQUEST)),
+        await _aerror(lambda: hook.acreate_task("CreateOfficeConversionTask", REQUEST)),
+        _error(lambda: hook.get_task(None, "OfficeConversion", "t")),
+    ]
+    for err, action in zip(errors, ["CreateOfficeConversionTask", "CreateOfficeConversionTask", "GetTask"]):
+        assert (err.action, err.code, err.kind, err.attempts) == (action, "TlsHandshakeFailed", "client", 1)
+        assert f"https://{emulator.endpoint}" in err.message
+        assert "set extra 'protocol' to 'http'" in err.message
+    assert emulator.counters.total("imm") == 0
