@@ -132,7 +132,9 @@ async def test_https_to_a_plain_http_endpoint_is_reported_on_the_call_with_the_p
         await _aerror(lambda: hook.acreate_task("CreateOfficeConversionTask", REQUEST)),
         _error(lambda: hook.get_task(None, "OfficeConversion", "t")),
     ]
-    for err, action in zip(errors, ["CreateOfficeConversionTask", "CreateOfficeConversionTask", "GetTask"]):
+    for err, action in zip(
+        errors, ["CreateOfficeConversionTask", "CreateOfficeConversionTask", "GetTask"], strict=True
+    ):
         assert (err.action, err.code, err.kind, err.attempts) == (action, "TlsHandshakeFailed", "client", 1)
         assert f"https://{emulator.endpoint}" in err.message
         assert "set extra 'protocol' to 'http'" in err.message
