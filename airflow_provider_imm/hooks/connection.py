@@ -86,6 +86,10 @@ _MNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,255}")
 #: Longest part of a user's value quoted in an error message.
 EXCERPT = 40
 
+_KEY_FIELDS = {
+    "access_key_id": "the login field (AccessKey ID)",
+    "access_key_secret": "the password field (AccessKey secret)",
+}
 _UI_PREFIX = f"extra__{CONN_TYPE}__"
 _REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 _ACCOUNT_IN_MNS_HOST = re.compile(r"^(\d+)\.mns\.")
@@ -149,6 +153,9 @@ class ImmConnectionSettings:
     mns_subscription: str | None = None
     mns_subscription_format: str = "JSON"
     retry: RetrySettings = field(default_factory=RetrySettings)
+    #: True when the AccessKey pair came from extras ``access_key_id``/``access_key_secret`` rather
+    #: than the login and password fields (so errors name the right place to fix).
+    keys_in_extras: bool = False
     connect_timeout: float | None = None
     read_timeout: float | None = None
 
@@ -163,6 +170,12 @@ class ImmConnectionSettings:
     def secrets(self) -> tuple[str, ...]:
         """The values that must never appear in logs or error text."""
         return tuple(s for s in (self.access_key_secret, self.security_token) if s)
+
+    def field_name(self, setting: str) -> str:
+        """Where the user sets ``setting`` (a settings attribute), as the connection form names it."""
+        if setting in _KEY_FIELDS and not self.keys_in_extras:
+            return _KEY_FIELDS[setting]
+        return f"extra {setting!r}"
 
     @classmethod
     def from_connection(cls, conn: ConnectionLike) -> ImmConnectionSettings:
@@ -263,6 +276,7 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
         mns_subscription_format=reader.choice("mns_subscription_format", SUBSCRIPTION_FORMATS, upper=True)
         or "JSON",
         retry=retry,
+        keys_in_extras=key_id is not None and login is None,
         connect_timeout=reader.number("connect_timeout", minimum=MIN_TIMEOUT),
         read_timeout=reader.number("read_timeout", minimum=MIN_TIMEOUT),
     )

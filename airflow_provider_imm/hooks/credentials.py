@@ -181,6 +181,24 @@ class MnsCredentialsProvider:
         return f"{type(self).__name__}()"
 
 
+#: Error codes (IMM's and STS's gateway, MNS) that blame one credential setting, by code prefix.
+_BLAMED_SETTING = (
+    ("InvalidAccessKeyId", "access_key_id"),
+    ("SignatureDoesNotMatch", "access_key_secret"),
+    ("InvalidSecurityToken", "security_token"),
+    ("EntityNotExist.Role", "role_arn"),
+)
+
+
+def credential_hint(code: str, settings: ImmConnectionSettings) -> str:
+    """`` Check <field> of connection <id>.`` for an error code that blames a credential setting the
+    connection has; empty otherwise (a temporary credential's failure is no field's fault)."""
+    for prefix, setting in _BLAMED_SETTING:
+        if code.startswith(prefix) and getattr(settings, setting, None) is not None:
+            return f" Check {settings.field_name(setting)} of connection {settings.conn_id!r}."
+    return ""
+
+
 @dataclass(frozen=True)
 class CredentialFailure:
     code: str
@@ -231,9 +249,11 @@ def describe_credential_failure(
             document = None
         if isinstance(document, dict) and document.get("Code"):
             message = one_line(redact(str(document.get("Message", "")), secrets))
+            code = str(document["Code"])
             return CredentialFailure(
-                code=str(document["Code"]),
-                message=f"STS refused to issue {settings.auth_type} credentials: {message}",
+                code=code,
+                message=f"STS refused to issue {settings.auth_type} credentials: {message}"
+                + credential_hint(code, settings),
                 kind="client",
                 request_id=str(document["RequestId"]) if document.get("RequestId") else None,
             )

@@ -32,6 +32,7 @@ from airflow_provider_imm.hooks.connection import (
 from airflow_provider_imm.hooks.credentials import (
     CredentialPool,
     SigningCredentials,
+    credential_hint,
     describe_credential_failure,
     is_credential_failure,
 )
@@ -62,6 +63,9 @@ __all__ = ["ImmApiError", "ImmConnectionConfigError", "ImmHook", "RetryPolicy"]
 
 _MS = 1000
 _LIST_PAGE_MAX = 100
+
+#: Root of the loggers Airflow routes to the task log.
+_TASK_LOGGERS = "airflow.task."
 
 
 class ImmHook(BaseHook):
@@ -96,6 +100,10 @@ class ImmHook(BaseHook):
         logger_name: str | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
+        if logger_name and logger_name.startswith(_TASK_LOGGERS):
+            # Already a whole task logger name (an operator passes its own): prefixing it again with
+            # airflow.task.hooks would double it.
+            self._log_config_logger_name = None
         self.imm_conn_id = imm_conn_id
         self.project = project
         self._retry_policy = retry_policy
@@ -523,7 +531,7 @@ def translate_sdk_error(
         return ImmApiError(
             action=action,
             code=code,
-            message=one_line(redact(message, secrets)),
+            message=one_line(redact(message, secrets)) + credential_hint(code, settings),
             kind=kind,
             request_id=str(request_id) if request_id else None,
             status_code=status,

@@ -29,6 +29,7 @@ from airflow_provider_imm.hooks.connection import (
 )
 from airflow_provider_imm.hooks.credentials import (
     SigningCredentials,
+    credential_hint,
     describe_credential_failure,
     is_credential_failure,
 )
@@ -94,6 +95,10 @@ class NotificationChannel:
     created: tuple[str, ...]
 
 
+#: Root of the loggers Airflow routes to the task log.
+_TASK_LOGGERS = "airflow.task."
+
+
 class MnsHook(BaseHook):
     """MNS through the ``imm`` connection's ``mns_*`` extras.
 
@@ -116,6 +121,10 @@ class MnsHook(BaseHook):
         logger_name: str | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
+        if logger_name and logger_name.startswith(_TASK_LOGGERS):
+            # Already a whole task logger name (an operator passes its own): prefixing it again with
+            # airflow.task.hooks would double it.
+            self._log_config_logger_name = None
         self.imm_conn_id = imm_conn_id
         self._settings = settings
         self._credentials: SigningCredentials | None = credentials
@@ -427,10 +436,12 @@ class MnsHook(BaseHook):
         except MNSServerException as err:
             if err.sub_errors and operation == "BatchDeleteMessage":
                 raise _PartialFailure(_failures(err.sub_errors)) from None
+            code = str(err.type)
             raise MnsApiError(
                 operation=operation,
-                code=str(err.type),
-                message=one_line(redact(str(err.message), self._secrets())),
+                code=code,
+                message=one_line(redact(str(err.message), self._secrets()))
+                + credential_hint(code, self.settings),
                 request_id=err.request_id,
             ) from None
         except MNSClientNetworkException as err:

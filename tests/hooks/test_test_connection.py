@@ -41,17 +41,43 @@ def test_success_without_a_project_lists_projects(emulator: ImmEmulator, emulato
 
 
 def test_wrong_access_key_id(emulator: ImmEmulator, emulator_conn: MakeConn) -> None:
-    assert _outcome(_imm_only(emulator_conn, login="LTAIunknownKey")) == (
+    conn_id = _imm_only(emulator_conn, login="LTAIunknownKey")
+    assert _outcome(conn_id) == (
         False,
-        "InvalidAccessKeyId.NotFound: Specified access key is not found.",
+        "InvalidAccessKeyId.NotFound: Specified access key is not found. "
+        f"Check the login field (AccessKey ID) of connection {conn_id!r}.",
     )
 
 
 def test_wrong_secret(emulator: ImmEmulator, emulator_conn: MakeConn) -> None:
-    assert _outcome(_imm_only(emulator_conn, password="wrong-secret-value")) == (
+    conn_id = _imm_only(emulator_conn, password="wrong-secret-value")
+    assert _outcome(conn_id) == (
         False,
-        "SignatureDoesNotMatch: Specified signature does not match our calculation.",
+        "SignatureDoesNotMatch: Specified signature does not match our calculation. "
+        f"Check the password field (AccessKey secret) of connection {conn_id!r}.",
     )
+
+
+def test_wrong_secret_in_the_extras_names_the_extra(emulator: ImmEmulator, make_conn: MakeConn) -> None:
+    conn_id = make_conn(
+        endpoint=emulator.endpoint,
+        protocol="http",
+        region=emulator.region,
+        access_key_id=emulator.access_key_id,
+        access_key_secret="wrong-secret-value",
+    )
+    ok, message = _outcome(conn_id)
+    assert not ok and message.endswith(f"Check extra 'access_key_secret' of connection {conn_id!r}.")
+
+
+def test_wrong_token_names_the_extra(emulator: ImmEmulator, emulator_conn: MakeConn) -> None:
+    emulator.accounts.add_sts("STS.someKey", "sts-secret-value", "CAIStheRightToken")
+    conn_id = _imm_only(
+        emulator_conn, login="STS.someKey", password="sts-secret-value", security_token="CAISwrong"
+    )
+    ok, message = _outcome(conn_id)
+    assert not ok and message.startswith("InvalidSecurityToken.MismatchWithAccessKey")
+    assert message.endswith(f"Check extra 'security_token' of connection {conn_id!r}.")
 
 
 def test_unreachable_endpoint_is_not_retried(emulator: ImmEmulator, emulator_conn: MakeConn) -> None:
@@ -82,7 +108,8 @@ def test_role_refused_by_sts(emulator: ImmEmulator, emulator_conn: MakeConn) -> 
     assert _outcome(conn_id) == (
         False,
         "SignatureDoesNotMatch: STS refused to issue ram_role_arn credentials: "
-        "Specified signature does not match our calculation.",
+        "Specified signature does not match our calculation. "
+        f"Check the password field (AccessKey secret) of connection {conn_id!r}.",
     )
 
 
