@@ -24,6 +24,8 @@ AUTH_TYPES: tuple[str, ...] = (
 PROTOCOLS: tuple[str, ...] = ("https", "http")
 SUBSCRIPTION_FORMATS: tuple[str, ...] = ("JSON", "XML", "SIMPLIFIED")
 
+DEFAULT_PROTOCOL = "https"
+DEFAULT_SUBSCRIPTION_FORMAT = "JSON"
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_RETRY_SECONDS = 60.0
 DEFAULT_BASE_DELAY = 0.5
@@ -62,6 +64,16 @@ EXTRA_KEYS: Mapping[str, str] = {
     "retry_max_delay": "longest delay between two attempts, in seconds",
     "connect_timeout": "connect timeout in seconds",
     "read_timeout": "read timeout in seconds",
+}
+
+#: The value each extra with a default takes when left empty (the connection form shows these).
+EXTRA_DEFAULTS: Mapping[str, str | int | float] = {
+    "protocol": DEFAULT_PROTOCOL,
+    "mns_subscription_format": DEFAULT_SUBSCRIPTION_FORMAT,
+    "retry_max_attempts": DEFAULT_MAX_ATTEMPTS,
+    "retry_max_seconds": DEFAULT_MAX_RETRY_SECONDS,
+    "retry_base_delay": DEFAULT_BASE_DELAY,
+    "retry_max_delay": DEFAULT_MAX_DELAY,
 }
 
 # Which credential kinds use each credential parameter; any other kind refuses it.
@@ -132,7 +144,7 @@ class ImmConnectionSettings:
     auth_type: str
     region: str | None = None
     endpoint: str | None = None
-    protocol: str = "https"
+    protocol: str = DEFAULT_PROTOCOL
     project: str | None = None
     account_id: str | None = None
     access_key_id: str | None = None
@@ -151,7 +163,7 @@ class ImmConnectionSettings:
     mns_topic: str | None = None
     mns_queue: str | None = None
     mns_subscription: str | None = None
-    mns_subscription_format: str = "JSON"
+    mns_subscription_format: str = DEFAULT_SUBSCRIPTION_FORMAT
     retry: RetrySettings = field(default_factory=RetrySettings)
     #: True when the AccessKey pair came from extras ``access_key_id``/``access_key_secret`` rather
     #: than the login and password fields (so errors name the right place to fix).
@@ -213,7 +225,7 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
             f"Connection {conn_id!r}: extra 'protocol' is {protocol!r} "
             f"but the endpoint says {endpoint_protocol!r}."
         )
-    protocol = protocol or endpoint_protocol or "https"
+    protocol = protocol or endpoint_protocol or DEFAULT_PROTOCOL
 
     region = reader.text("region")
     if region is not None and not _REGION.match(region):
@@ -274,7 +286,7 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
         mns_queue=reader.mns_name("mns_queue"),
         mns_subscription=reader.mns_name("mns_subscription"),
         mns_subscription_format=reader.choice("mns_subscription_format", SUBSCRIPTION_FORMATS, upper=True)
-        or "JSON",
+        or DEFAULT_SUBSCRIPTION_FORMAT,
         retry=retry,
         keys_in_extras=key_id is not None and login is None,
         connect_timeout=reader.number("connect_timeout", minimum=MIN_TIMEOUT),
