@@ -97,6 +97,8 @@ class ImmApiError(Exception):
 
     ``code`` is IMM's error code (``ResourceNotFound``, ``Throttling.User``, ...) or, when there was
     no answer, ``EndpointUnreachable`` / ``NetworkError``. ``status_code`` is None without an answer.
+    Tell errors apart by ``code`` (or ``kind``), never by ``status_code``: IMM documents
+    ``ResourceNotFound`` and ``ResourceAlreadyExists`` as HTTP 400, where other gateways say 404/409.
     ``retry_after`` is the wait in seconds the service asked for, if any.
     """
 
