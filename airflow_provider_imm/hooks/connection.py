@@ -9,6 +9,7 @@ fields); they are coerced and validated here, never in the hooks.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,12 @@ _MNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,255}")
 #: Longest part of a user's value quoted in an error message.
 EXCERPT = 40
 
+#: The settings that decide which credentials a connection signs with.
+_CREDENTIAL_SETTINGS = (
+    "auth_type", "access_key_id", "access_key_secret", "security_token", "role_arn", "role_session_name",
+    "role_session_expiration", "policy", "external_id", "sts_endpoint", "oidc_provider_arn",
+    "oidc_token_file", "role_name", "connect_timeout", "read_timeout",
+)  # fmt: skip
 _KEY_FIELDS = {
     "access_key_id": "the login field (AccessKey ID)",
     "access_key_secret": "the password field (AccessKey secret)",
@@ -182,6 +189,16 @@ class ImmConnectionSettings:
     def secrets(self) -> tuple[str, ...]:
         """The values that must never appear in logs or error text."""
         return tuple(s for s in (self.access_key_secret, self.security_token) if s)
+
+    @property
+    def credential_identity(self) -> str:
+        """Which credentials the connection signs with, as a digest that holds no secret.
+
+        Equal for connections that sign alike, so clients and notification listeners can be shared
+        per identity, and different as soon as any credential setting changes.
+        """
+        parts = "\x00".join(repr(getattr(self, name)) for name in _CREDENTIAL_SETTINGS)
+        return hashlib.sha256(parts.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
     def field_name(self, setting: str) -> str:
         """Where the user sets ``setting`` (a settings attribute), as the connection form names it."""

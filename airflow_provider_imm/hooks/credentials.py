@@ -33,12 +33,6 @@ if TYPE_CHECKING:
 
 _MS = 1000
 _STS_ANSWER = re.compile(r"result: (\{.*\})\s*$", re.DOTALL)
-#: The settings that decide which credentials a connection signs with.
-_CREDENTIAL_FIELDS = (
-    "auth_type", "access_key_id", "access_key_secret", "security_token", "role_arn", "role_session_name",
-    "role_session_expiration", "policy", "external_id", "sts_endpoint", "oidc_provider_arn",
-    "oidc_token_file", "role_name", "connect_timeout", "read_timeout",
-)  # fmt: skip
 
 
 def credential_config(settings: ImmConnectionSettings) -> CredentialConfig | None:
@@ -140,14 +134,14 @@ class CredentialPool:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[tuple[Any, ...], SigningCredentials]] = {}
+        self._entries: dict[str, tuple[str, SigningCredentials]] = {}
 
     def for_settings(self, settings: ImmConnectionSettings) -> SigningCredentials:
-        fingerprint = tuple(getattr(settings, name) for name in _CREDENTIAL_FIELDS)
+        identity = settings.credential_identity
         with self._lock:
             entry = self._entries.get(settings.conn_id)
-            if entry is None or entry[0] != fingerprint:
-                entry = (fingerprint, SigningCredentials(build_credential_client(settings)))
+            if entry is None or entry[0] != identity:
+                entry = (identity, SigningCredentials(build_credential_client(settings)))
                 self._entries[settings.conn_id] = entry
             return entry[1]
 

@@ -19,12 +19,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
 from airflow_provider_imm.catalog import TaskOperation, get_operation
-from airflow_provider_imm.hooks.airflow_connection import afetch_connection
+from airflow_provider_imm.hooks.base import ImmBaseHook
 from airflow_provider_imm.hooks.connection import (
-    CONN_TYPE,
     DEFAULT_CONN_ID,
     ImmConnectionConfigError,
     ImmConnectionSettings,
@@ -64,11 +61,8 @@ __all__ = ["ImmApiError", "ImmConnectionConfigError", "ImmHook", "RetryPolicy"]
 _MS = 1000
 _LIST_PAGE_MAX = 100
 
-#: Root of the loggers Airflow routes to the task log.
-_TASK_LOGGERS = "airflow.task."
 
-
-class ImmHook(BaseHook):
+class ImmHook(ImmBaseHook):
     """Submit, look up and list IMM tasks through the ``imm`` connection.
 
     :param imm_conn_id: the ``imm`` connection.
@@ -76,15 +70,11 @@ class ImmHook(BaseHook):
     :param retry_policy: overrides the retry settings of the connection's extras.
     :param max_retry_seconds: caps the connection's ``retry_max_seconds`` (where a failed call is simply
         made again later, as in the triggerer, one call should not retry for a minute).
-    :param credential_pool: where to take the connection's credentials from, so that hooks built one
-        after another keep role credentials already fetched; by default each hook has its own.
+    :param credential_pool: see :class:`~airflow_provider_imm.hooks.base.ImmBaseHook`.
     :param sleep: how to wait between attempts in sync calls (for tests; default ``time.sleep``).
     :param async_sleep: the same for async calls (default ``asyncio.sleep``).
     """
 
-    conn_name_attr = "imm_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
     hook_name = "Alibaba Cloud IMM"
 
     def __init__(
@@ -99,40 +89,18 @@ class ImmHook(BaseHook):
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         logger_name: str | None = None,
     ) -> None:
-        super().__init__(logger_name=logger_name)
-        if logger_name and logger_name.startswith(_TASK_LOGGERS):
-            # Already a whole task logger name (an operator passes its own): prefixing it again with
-            # airflow.task.hooks would double it.
-            self._log_config_logger_name = None
-        self.imm_conn_id = imm_conn_id
+        super().__init__(imm_conn_id, credential_pool=credential_pool, logger_name=logger_name)
         self.project = project
         self._retry_policy = retry_policy
         self._max_retry_seconds = max_retry_seconds
-        self._credential_pool = credential_pool
         self._sleep = sleep
         self._async_sleep = async_sleep
-        self._settings: ImmConnectionSettings | None = None
-        self._credentials: SigningCredentials | None = None
         self._client: ImmClient | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(imm_conn_id={self.imm_conn_id!r}, project={self.project!r})"
 
-    # Connection and clients
-    @property
-    def settings(self) -> ImmConnectionSettings:
-        """The connection, validated (fetched synchronously once per hook)."""
-        if self._settings is None:
-            self._settings = ImmConnectionSettings.from_connection(self.get_connection(self.imm_conn_id))
-        return self._settings
-
-    async def aget_settings(self) -> ImmConnectionSettings:
-        """The connection, validated, fetched without blocking the event loop."""
-        if self._settings is None:
-            conn = await afetch_connection(type(self), self.imm_conn_id)
-            self._settings = ImmConnectionSettings.from_connection(conn)
-        return self._settings
-
+    # Clients
     def get_conn(self) -> ImmClient:
         """The IMM SDK client for synchronous calls, built once per hook."""
         if self._client is None:
@@ -148,16 +116,7 @@ class ImmHook(BaseHook):
         return self._client
 
     def _build_client(self, settings: ImmConnectionSettings) -> ImmClient:
-        if self._credential_pool is not None:
-            self._credentials = self._credential_pool.for_settings(settings)
-        return build_imm_client(settings, self._signing_credentials(settings))
-
-    def _signing_credentials(self, settings: ImmConnectionSettings) -> SigningCredentials:
-        if self._credentials is None:
-            from airflow_provider_imm.hooks.credentials import build_credential_client
-
-            self._credentials = SigningCredentials(build_credential_client(settings))
-        return self._credentials
+        return build_imm_client(settings, self.signing_credentials())
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -173,8 +132,7 @@ class ImmHook(BaseHook):
         )
 
     def _translate(self, exc: BaseException, action: str) -> ImmApiError:
-        issued = self._credentials.issued_secrets() if self._credentials is not None else ()
-        return translate_sdk_error(exc, action, self.settings, extra_secrets=issued)
+        return translate_sdk_error(exc, action, self.settings, extra_secrets=self.secrets())
 
     def _project(self, project: str | None) -> str:
         name = project or self.project or self.settings.project
@@ -425,15 +383,13 @@ class ImmHook(BaseHook):
         except ImmConnectionConfigError as err:
             return False, one_line(f"InvalidConnection: {err}")
         except Exception as err:
-            secrets = self._settings.secrets if self._settings else ()
-            issued = self._credentials.issued_secrets() if self._credentials is not None else ()
-            return False, one_line(redact(f"{type(err).__name__}: {err}", secrets + issued))
+            return False, one_line(redact(f"{type(err).__name__}: {err}", self.secrets()))
 
     def _test_notifications(self, settings: ImmConnectionSettings, imm: str) -> tuple[bool, str]:
         """The MNS side of :meth:`test_connection`, for a connection that names a queue."""
         from airflow_provider_imm.hooks.mns import MnsHook
 
-        mns = MnsHook(self.imm_conn_id, settings=settings, credentials=self._credentials)
+        mns = MnsHook(self.imm_conn_id, settings=settings, credentials=self.signing_credentials())
         problem = mns.diagnose_notification_channel()
         if problem:
             return False, one_line(f"IMM is reachable, but {problem}")

@@ -16,11 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from airflow.sdk import BaseHook
-
-from airflow_provider_imm.hooks.airflow_connection import afetch_connection
+from airflow_provider_imm.hooks.base import ImmBaseHook
 from airflow_provider_imm.hooks.connection import (
-    CONN_TYPE,
     DEFAULT_CONN_ID,
     SUBSCRIPTION_FORMATS,
     ImmConnectionConfigError,
@@ -95,21 +92,12 @@ class NotificationChannel:
     created: tuple[str, ...]
 
 
-#: Root of the loggers Airflow routes to the task log.
-_TASK_LOGGERS = "airflow.task."
-
-
-class MnsHook(BaseHook):
+class MnsHook(ImmBaseHook):
     """MNS through the ``imm`` connection's ``mns_*`` extras.
 
-    :param imm_conn_id: the ``imm`` connection.
-    :param settings: the connection's settings, already fetched (see :meth:`afor_connection`).
-    :param credentials: the connection's credentials, when another hook already has them.
+    Takes the parameters of :class:`~airflow_provider_imm.hooks.base.ImmBaseHook`.
     """
 
-    conn_name_attr = "imm_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
     hook_name = "Alibaba Cloud MNS (IMM notifications)"
 
     def __init__(
@@ -120,33 +108,15 @@ class MnsHook(BaseHook):
         credentials: SigningCredentials | None = None,
         logger_name: str | None = None,
     ) -> None:
-        super().__init__(logger_name=logger_name)
-        if logger_name and logger_name.startswith(_TASK_LOGGERS):
-            # Already a whole task logger name (an operator passes its own): prefixing it again with
-            # airflow.task.hooks would double it.
-            self._log_config_logger_name = None
-        self.imm_conn_id = imm_conn_id
-        self._settings = settings
-        self._credentials: SigningCredentials | None = credentials
-        self._lock = threading.Lock()
+        super().__init__(imm_conn_id, settings=settings, credentials=credentials, logger_name=logger_name)
         self._local = threading.local()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(imm_conn_id={self.imm_conn_id!r})"
 
     @classmethod
     async def afor_connection(cls, imm_conn_id: str = DEFAULT_CONN_ID) -> MnsHook:
         """A hook whose connection was fetched with the Task SDK's async API (for the triggerer)."""
-        conn = await afetch_connection(cls, imm_conn_id)
-        return cls(imm_conn_id, settings=ImmConnectionSettings.from_connection(conn))
-
-    @property
-    def settings(self) -> ImmConnectionSettings:
-        with self._lock:
-            if self._settings is None:
-                conn = self.get_connection(self.imm_conn_id)
-                self._settings = ImmConnectionSettings.from_connection(conn)
-            return self._settings
+        hook = cls(imm_conn_id)
+        await hook.aget_settings()
+        return hook
 
     @property
     def endpoint(self) -> str:
@@ -167,24 +137,10 @@ class MnsHook(BaseHook):
             from airflow_provider_imm.hooks.credentials import MnsCredentialsProvider
 
             account = Account(
-                self.endpoint, credentials_provider=MnsCredentialsProvider(self._credential_client())
+                self.endpoint, credentials_provider=MnsCredentialsProvider(self.signing_credentials())
             )
             self._local.account = account
         return account
-
-    def _credential_client(self) -> SigningCredentials:
-        settings = self.settings
-        with self._lock:
-            if self._credentials is None:
-                from airflow_provider_imm.hooks.credentials import build_credential_client
-
-                self._credentials = SigningCredentials(build_credential_client(settings))
-            return self._credentials
-
-    def _secrets(self) -> tuple[str, ...]:
-        """The connection's secrets and the temporary credentials recently signed with."""
-        credentials = self._credentials
-        return self.settings.secrets + (credentials.issued_secrets() if credentials is not None else ())
 
     def _name(self, value: str | None, extra: str) -> str:
         name = value or getattr(self.settings, extra)
@@ -440,7 +396,7 @@ class MnsHook(BaseHook):
             raise MnsApiError(
                 operation=operation,
                 code=code,
-                message=one_line(redact(str(err.message), self._secrets()))
+                message=one_line(redact(str(err.message), self.secrets()))
                 + credential_hint(code, self.settings),
                 request_id=err.request_id,
             ) from None
@@ -449,22 +405,21 @@ class MnsHook(BaseHook):
             raise MnsApiError(
                 operation=operation,
                 code="NetworkError",
-                message=one_line(redact(str(err.message), self._secrets())),
+                message=one_line(redact(str(err.message), self.secrets())),
                 network=True,
             ) from None
         except MNSExceptionBase as err:
             raise MnsApiError(
                 operation=operation,
                 code=str(err.type),
-                message=one_line(redact(str(err.message), self._secrets())),
+                message=one_line(redact(str(err.message), self.secrets())),
             ) from None
         except ImmConnectionConfigError:
             raise
         except Exception as err:
             if not is_credential_failure(err):
                 raise
-            issued = self._credentials.issued_secrets() if self._credentials is not None else ()
-            failure = describe_credential_failure(err, self.settings, issued)
+            failure = describe_credential_failure(err, self.settings, self.secrets())
             raise MnsApiError(
                 operation=operation,
                 code=failure.code,

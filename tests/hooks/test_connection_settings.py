@@ -232,3 +232,13 @@ def test_mns_names_follow_mns_naming_rule(extra: str, name: str) -> None:
 def test_valid_mns_names_are_accepted(name: str) -> None:
     settings = parse_connection(conn(region="cn-hangzhou", mns_queue=name, mns_topic=name))
     assert (settings.mns_queue, settings.mns_topic) == (name, name)
+
+
+def test_credential_identity_changes_with_the_credentials_only() -> None:
+    base = parse_connection(conn(region="cn-hangzhou", project="p"))
+    same = parse_connection(conn(region="cn-beijing", project="q", mns_queue="other"))
+    other_secret = parse_connection(conn(password="another-secret-value", region="cn-hangzhou"))
+    role = parse_connection(conn(region="cn-hangzhou", role_arn="acs:ram::1:role/r"))
+    assert base.credential_identity == same.credential_identity
+    assert len({base.credential_identity, other_secret.credential_identity, role.credential_identity}) == 3
+    assert SECRET not in base.credential_identity

@@ -173,23 +173,6 @@ def test_connection_json_round_trip(emulator_conn: MakeConn) -> None:
     assert ImmHook(conn_id).settings.conn_id == conn_id
 
 
-async def test_async_lookups_without_aget_connection(
-    emulator: ImmEmulator, emulator_conn: MakeConn, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Airflow 3.0's BaseHook has no aget_connection: the synchronous lookup runs in a worker thread."""
-    from airflow.sdk import BaseHook
-
-    conn_id = emulator_conn()
-    created = _submit(ImmHook(conn_id), emulator)
-    monkeypatch.delattr(BaseHook, "aget_connection")
-
-    task = await ImmHook(conn_id).aget_task(None, "OfficeConversion", created["TaskId"])
-    mns = await MnsHook.afor_connection(conn_id)
-
-    assert task["TaskId"] == created["TaskId"]
-    assert (mns.settings.conn_id, mns.endpoint) == (conn_id, emulator.url)
-
-
 async def test_text_that_cannot_be_encoded_is_a_bad_request_naming_the_field(
     emulator: ImmEmulator, emulator_conn: MakeConn
 ) -> None:
