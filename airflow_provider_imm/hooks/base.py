@@ -8,6 +8,7 @@ loop, with the Task SDK's async lookup (:meth:`ImmBaseHook.aget_settings`).
 from __future__ import annotations
 
 import threading
+from typing import TypedDict, Unpack
 
 from airflow.sdk import BaseHook
 
@@ -18,40 +19,46 @@ from airflow_provider_imm.hooks.credentials import CredentialPool, SigningCreden
 _TASK_LOGGERS = "airflow.task."
 
 
+class HookOptions(TypedDict, total=False):
+    """Keyword arguments every IMM provider hook takes.
+
+    ``settings``: the connection's settings, when already fetched. ``credentials``: the connection's
+    credentials, when another hook already has them. ``credential_pool``: where to take the
+    connection's credentials from, so that hooks built one after another keep role credentials
+    already fetched (by default each hook has its own). ``logger_name``: a name under
+    ``airflow.task.hooks``, or a whole task logger name (an operator's own ``log.name``), used as is.
+    """
+
+    settings: ImmConnectionSettings | None
+    credentials: SigningCredentials | None
+    credential_pool: CredentialPool | None
+    logger_name: str | None
+
+
 class ImmBaseHook(BaseHook):
     """The ``imm`` connection's settings and credentials, for the hooks of each service.
 
     :param imm_conn_id: the ``imm`` connection.
-    :param settings: the connection's settings, when already fetched.
-    :param credentials: the connection's credentials, when another hook already has them.
-    :param credential_pool: where to take the connection's credentials from, so that hooks built one
-        after another keep role credentials already fetched; by default each hook has its own.
-    :param logger_name: a name under ``airflow.task.hooks``, or a whole task logger name (an
-        operator's own ``log.name``), used as it is.
+    :param options: see :class:`HookOptions`.
     """
 
     conn_name_attr = "imm_conn_id"
     default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
 
-    def __init__(
-        self,
-        imm_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        settings: ImmConnectionSettings | None = None,
-        credentials: SigningCredentials | None = None,
-        credential_pool: CredentialPool | None = None,
-        logger_name: str | None = None,
-    ) -> None:
+    def __init__(self, imm_conn_id: str = DEFAULT_CONN_ID, **options: Unpack[HookOptions]) -> None:
+        logger_name = options.get("logger_name")
         super().__init__(logger_name=logger_name)
         if logger_name and logger_name.startswith(_TASK_LOGGERS):
             # Prefixing a whole task logger name with airflow.task.hooks again would double it.
             self._log_config_logger_name = None
         self.imm_conn_id = imm_conn_id
-        self._settings = settings
-        self._credentials = credentials
-        self._credential_pool = credential_pool
+        self._settings = options.get("settings")
+        self._credentials = options.get("credentials")
+        self._credential_pool = options.get("credential_pool")
         self._lock = threading.Lock()
+        #: Per-thread state, for SDK clients that are not thread-safe.
+        self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(imm_conn_id={self.imm_conn_id!r})"

@@ -481,29 +481,24 @@ class _Reader:
         return normalised
 
     def integer(self, key: str, *, minimum: int) -> int | None:
-        value = self.extras.get(key)
-        if value is None:
-            return None
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            number = int(value)
-        except (TypeError, ValueError):
-            raise self._bad(key, f"an integer >= {minimum}") from None
-        if number < minimum:
-            raise self._bad(key, f"an integer >= {minimum}")
-        return number
+        number = self._number(key, minimum, integral=True)
+        return None if number is None else int(number)
 
     def number(self, key: str, *, minimum: float) -> float | None:
+        return self._number(key, minimum, integral=False)
+
+    def _number(self, key: str, minimum: float, *, integral: bool) -> float | None:
+        """The extra as a number >= ``minimum`` (a whole one if ``integral``); strings are parsed."""
         value = self.extras.get(key)
         if value is None:
             return None
+        expected = f"an integer >= {minimum}" if integral else f"a number >= {minimum:g}"
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (integral and isinstance(value, float) and not value.is_integer()):
                 raise ValueError
-            number = float(value)
+            number: float = int(value) if integral else float(value)
         except (TypeError, ValueError):
-            raise self._bad(key, f"a number >= {minimum:g}") from None
-        if number < minimum or number != number:
-            raise self._bad(key, f"a number >= {minimum:g}")
+            raise self._bad(key, expected) from None
+        if number < minimum or number != number:  # NaN compares unequal to itself
+            raise self._bad(key, expected)
         return number

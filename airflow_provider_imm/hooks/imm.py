@@ -17,17 +17,16 @@ import difflib
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from airflow_provider_imm.catalog import TaskOperation, get_operation
-from airflow_provider_imm.hooks.base import ImmBaseHook
+from airflow_provider_imm.hooks.base import HookOptions, ImmBaseHook
 from airflow_provider_imm.hooks.connection import (
     DEFAULT_CONN_ID,
     ImmConnectionConfigError,
     ImmConnectionSettings,
 )
 from airflow_provider_imm.hooks.credentials import (
-    CredentialPool,
     SigningCredentials,
     credential_hint,
     describe_credential_failure,
@@ -62,6 +61,22 @@ _MS = 1000
 _LIST_PAGE_MAX = 100
 
 
+class ListTasksFilters(TypedDict, total=False):
+    """ListTasks filters, in snake case: ``task_types`` (TaskType names), ``status``, ``tag_selector``
+    (``key=value``), ``start_time_range`` / ``end_time_range`` (``{"Start": ..., "End": ...}``),
+    ``sort``, ``order``, ``request_definition``, and ``page_size`` (1-100, default 100)."""
+
+    task_types: Sequence[str] | None
+    status: str | None
+    tag_selector: str | None
+    start_time_range: Mapping[str, str] | None
+    end_time_range: Mapping[str, str] | None
+    sort: str | None
+    order: str | None
+    request_definition: bool | None
+    page_size: int
+
+
 class ImmHook(ImmBaseHook):
     """Submit, look up and list IMM tasks through the ``imm`` connection.
 
@@ -70,7 +85,8 @@ class ImmHook(ImmBaseHook):
     :param retry_policy: overrides the retry settings of the connection's extras.
     :param max_retry_seconds: caps the connection's ``retry_max_seconds`` (where a failed call is simply
         made again later, as in the triggerer, one call should not retry for a minute).
-    :param credential_pool: see :class:`~airflow_provider_imm.hooks.base.ImmBaseHook`.
+    :param options: ``credential_pool``, ``logger_name``, ... (see
+        :class:`~airflow_provider_imm.hooks.base.HookOptions`).
     :param sleep: how to wait between attempts in sync calls (for tests; default ``time.sleep``).
     :param async_sleep: the same for async calls (default ``asyncio.sleep``).
     """
@@ -84,12 +100,11 @@ class ImmHook(ImmBaseHook):
         project: str | None = None,
         retry_policy: RetryPolicy | None = None,
         max_retry_seconds: float | None = None,
-        credential_pool: CredentialPool | None = None,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        logger_name: str | None = None,
+        **options: Unpack[HookOptions],
     ) -> None:
-        super().__init__(imm_conn_id, credential_pool=credential_pool, logger_name=logger_name)
+        super().__init__(imm_conn_id, **options)
         self.project = project
         self._retry_policy = retry_policy
         self._max_retry_seconds = max_retry_seconds
@@ -231,24 +246,13 @@ class ImmHook(ImmBaseHook):
 
     # ListTasks
     def list_tasks(
-        self,
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
-        tag_selector: str | None = None,
-        start_time_range: Mapping[str, str] | None = None,
-        end_time_range: Mapping[str, str] | None = None,
-        sort: str | None = None,
-        order: str | None = None,
-        request_definition: bool | None = None,
-        page_size: int = _LIST_PAGE_MAX,
+        self, project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> Iterator[dict[str, Any]]:
-        """Every task matching the filters (ListTasks ``TaskInfo`` dicts), following ``NextToken``."""
-        query = self._list_query(
-            project, task_types, status, tag_selector, start_time_range, end_time_range, sort, order,
-            request_definition, page_size,
-        )  # fmt: skip
+        """Every task matching the filters (ListTasks ``TaskInfo`` dicts), following ``NextToken``.
+
+        :param filters: see :class:`ListTasksFilters`.
+        """
+        query = self._list_query(project, filters)
         client = self.get_conn()
         retrier = self._retrier()
         while True:
@@ -261,25 +265,11 @@ class ImmHook(ImmBaseHook):
             query["NextToken"] = page["NextToken"]
 
     async def alist_tasks(
-        self,
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
-        tag_selector: str | None = None,
-        start_time_range: Mapping[str, str] | None = None,
-        end_time_range: Mapping[str, str] | None = None,
-        sort: str | None = None,
-        order: str | None = None,
-        request_definition: bool | None = None,
-        page_size: int = _LIST_PAGE_MAX,
+        self, project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> AsyncIterator[dict[str, Any]]:
         """Async :meth:`list_tasks`."""
         client = await self.aget_conn()
-        query = self._list_query(
-            project, task_types, status, tag_selector, start_time_range, end_time_range, sort, order,
-            request_definition, page_size,
-        )  # fmt: skip
+        query = self._list_query(project, filters)
         retrier = self._retrier()
         while True:
             acall = functools.partial(client.list_tasks_async, _list_request(query))
@@ -290,33 +280,27 @@ class ImmHook(ImmBaseHook):
                 return
             query["NextToken"] = page["NextToken"]
 
-    def _list_query(
-        self,
-        project: str | None,
-        task_types: Sequence[str] | None,
-        status: str | None,
-        tag_selector: str | None,
-        start_time_range: Mapping[str, str] | None,
-        end_time_range: Mapping[str, str] | None,
-        sort: str | None,
-        order: str | None,
-        request_definition: bool | None,
-        page_size: int,
-    ) -> dict[str, Any]:
+    def _list_query(self, project: str | None, filters: ListTasksFilters) -> dict[str, Any]:
+        unknown = sorted(set(filters) - set(ListTasksFilters.__annotations__))
+        if unknown:
+            raise TypeError(f"list_tasks() got an unexpected keyword argument {unknown[0]!r}")
+        page_size = filters.get("page_size", _LIST_PAGE_MAX)
         if not 1 <= page_size <= _LIST_PAGE_MAX:
             raise ValueError(f"page_size must be between 1 and {_LIST_PAGE_MAX}, got {page_size}")
+        task_types = filters.get("task_types")
         if isinstance(task_types, str):
             raise TypeError("task_types must be a list of TaskType names, not a string")
+        start, end = filters.get("start_time_range"), filters.get("end_time_range")
         query: dict[str, Any] = {
             "ProjectName": self._project(project),
             "TaskTypes": list(task_types) if task_types else None,
-            "Status": status,
-            "TagSelector": tag_selector,
-            "StartTimeRange": dict(start_time_range) if start_time_range else None,
-            "EndTimeRange": dict(end_time_range) if end_time_range else None,
-            "Sort": sort,
-            "Order": order,
-            "RequestDefinition": request_definition,
+            "Status": filters.get("status"),
+            "TagSelector": filters.get("tag_selector"),
+            "StartTimeRange": dict(start) if start else None,
+            "EndTimeRange": dict(end) if end else None,
+            "Sort": filters.get("sort"),
+            "Order": filters.get("order"),
+            "RequestDefinition": filters.get("request_definition"),
             "MaxResults": page_size,
         }
         check_encodable("ListTasks", query)
@@ -324,34 +308,23 @@ class ImmHook(ImmBaseHook):
 
     # Tag search
     def find_tasks(
-        self,
-        tags: Mapping[str, str],
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
+        self, tags: Mapping[str, str], project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> list[dict[str, Any]]:
-        """Tasks carrying every one of ``tags`` (e.g. to find a task an earlier try created).
+        """Tasks carrying every one of ``tags`` (e.g. to find a task an earlier try created), among
+        those the other filters (``task_types``, ``status``, ...) select.
 
         The service narrows the list with ListTasks ``TagSelector`` on one tag (``key=value``); all
         tags are then checked here on each task's ``Tags``, so the result does not depend on how the
         service combines several tags in one selector.
         """
-        selector = tag_selector_for(tags)
-        tasks = self.list_tasks(project, task_types=task_types, status=status, tag_selector=selector)
+        tasks = self.list_tasks(project, **_with_tag_selector(filters, tags))
         return [task for task in tasks if has_tags(task, tags)]
 
     async def afind_tasks(
-        self,
-        tags: Mapping[str, str],
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
+        self, tags: Mapping[str, str], project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> list[dict[str, Any]]:
         """Async :meth:`find_tasks`."""
-        selector = tag_selector_for(tags)
-        tasks = self.alist_tasks(project, task_types=task_types, status=status, tag_selector=selector)
+        tasks = self.alist_tasks(project, **_with_tag_selector(filters, tags))
         return [task async for task in tasks if has_tags(task, tags)]
 
     # Test connection
@@ -449,6 +422,13 @@ def tag_selector_for(tags: Mapping[str, str]) -> str:
         raise ValueError("find_tasks needs at least one tag")
     key = min(tags)
     return f"{key}={tags[key]}"
+
+
+def _with_tag_selector(filters: ListTasksFilters, tags: Mapping[str, str]) -> ListTasksFilters:
+    """``filters`` narrowed by ``tags``; a ``tag_selector`` of the caller's would be replaced silently."""
+    if "tag_selector" in filters:
+        raise TypeError("find_tasks takes tags, not a tag_selector")
+    return {**filters, "tag_selector": tag_selector_for(tags)}
 
 
 def has_tags(task: Mapping[str, Any], tags: Mapping[str, str]) -> bool:

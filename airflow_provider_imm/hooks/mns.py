@@ -11,7 +11,6 @@ plain records; an empty long poll is ``[]``, not an error.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,11 +20,9 @@ from airflow_provider_imm.hooks.connection import (
     DEFAULT_CONN_ID,
     SUBSCRIPTION_FORMATS,
     ImmConnectionConfigError,
-    ImmConnectionSettings,
     mns_name_problem,
 )
 from airflow_provider_imm.hooks.credentials import (
-    SigningCredentials,
     credential_hint,
     describe_credential_failure,
     is_credential_failure,
@@ -95,21 +92,11 @@ class NotificationChannel:
 class MnsHook(ImmBaseHook):
     """MNS through the ``imm`` connection's ``mns_*`` extras.
 
-    Takes the parameters of :class:`~airflow_provider_imm.hooks.base.ImmBaseHook`.
+    Takes the parameters of :class:`~airflow_provider_imm.hooks.base.ImmBaseHook`. The SDK is not
+    thread-safe: each thread gets its own ``Account``.
     """
 
     hook_name = "Alibaba Cloud MNS (IMM notifications)"
-
-    def __init__(
-        self,
-        imm_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        settings: ImmConnectionSettings | None = None,
-        credentials: SigningCredentials | None = None,
-        logger_name: str | None = None,
-    ) -> None:
-        super().__init__(imm_conn_id, settings=settings, credentials=credentials, logger_name=logger_name)
-        self._local = threading.local()
 
     @classmethod
     async def afor_connection(cls, imm_conn_id: str = DEFAULT_CONN_ID) -> MnsHook:
