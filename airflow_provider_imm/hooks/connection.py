@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+# Defined with the hooks' other errors; importable from here too, where it is raised.
+from airflow_provider_imm.hooks.errors import ImmConnectionConfigError
+
 CONN_TYPE = "imm"
 DEFAULT_CONN_ID = "imm_default"
 
@@ -112,10 +115,6 @@ _KEY_FIELDS = {
 _UI_PREFIX = f"extra__{CONN_TYPE}__"
 _REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 _ACCOUNT_IN_MNS_HOST = re.compile(r"^(\d+)\.mns\.")
-
-
-class ImmConnectionConfigError(ValueError):
-    """The connection's fields or extras are invalid; raised before any network call."""
 
 
 class ConnectionLike(Protocol):

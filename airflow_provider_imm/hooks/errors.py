@@ -4,6 +4,18 @@ The SDKs raise a zoo of exception types (``ClientException``, ``ServerException`
 ``ThrottlingException``, ``UnretryableException`` around a ``requests`` or ``aiohttp`` error,
 ``MNSServerException``, ...), some of which hold the signed request. Callers get one class per service
 with the fields that matter, and text that has been scrubbed of the credentials in use.
+
+What a DAG author may catch from the hooks, all defined here:
+
+- :class:`ImmConnectionConfigError` (a ``ValueError``): the connection's fields or extras are
+  invalid; raised before any call. Fix the connection.
+- :class:`ImmApiError`: an IMM call failed. ``kind`` says whether asking again may help
+  (:data:`TRANSIENT_KINDS`); ``code`` is IMM's error code, or one of this module's codes when IMM
+  never answered (``EndpointUnreachable``, ``NetworkError``, ``TlsHandshakeFailed``, ...).
+- :class:`MnsApiError`: an MNS call failed; ``network`` says whether asking again may help.
+
+Arguments the caller got wrong (an unknown request field, no project, a bad queue name) raise
+``ValueError`` or ``TypeError`` before any call.
 """
 
 from __future__ import annotations
@@ -90,6 +102,10 @@ def one_line(text: str, limit: int = 500) -> str:
     """Collapse whitespace so a message fits one log or UI line."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class ImmConnectionConfigError(ValueError):
+    """The connection's fields or extras are invalid; raised before any network call."""
 
 
 class ImmApiError(Exception):
