@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, SUBSCRIPTION_FORMATS
 
 if TYPE_CHECKING:
+    from airflow_provider_imm.hooks.connection import ImmConnectionSettings
     from airflow_provider_imm.hooks.mns import NotificationChannel
 
 
@@ -46,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(outcome, str):
         print(f"imm-setup-notifications: {outcome}", file=sys.stderr)
         return 1
-    print(_render(outcome, as_json=args.json))
+    channel, settings = outcome
+    print(_render(channel, settings, as_json=args.json))
     return 0
 
 
-def _setup(args: argparse.Namespace) -> NotificationChannel | str:
-    """The channel, or the one-line reason it could not be set up."""
+def _setup(args: argparse.Namespace) -> tuple[NotificationChannel, ImmConnectionSettings] | str:
+    """The channel and the connection, or the one-line reason it could not be set up."""
     # Imported here so --help answers without loading Airflow.
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -60,14 +62,14 @@ def _setup(args: argparse.Namespace) -> NotificationChannel | str:
     from airflow_provider_imm.hooks.mns import MnsHook
 
     try:
-        return MnsHook(args.conn_id).ensure_notification_channel(
-            args.topic, args.queue, args.subscription, args.format
-        )
+        hook = MnsHook(args.conn_id)
+        channel = hook.ensure_notification_channel(args.topic, args.queue, args.subscription, args.format)
+        return channel, hook.settings
     except (AirflowNotFoundException, ImmConnectionConfigError, MnsApiError, ValueError) as err:
         return str(err)
 
 
-def _render(channel: NotificationChannel, *, as_json: bool) -> str:
+def _render(channel: NotificationChannel, settings: ImmConnectionSettings, *, as_json: bool) -> str:
     if as_json:
         return json.dumps(
             {
@@ -88,8 +90,23 @@ def _render(channel: NotificationChannel, *, as_json: bool) -> str:
         )
     ]
     lines.append(f"Queue endpoint: {channel.queue_endpoint} ({channel.format})")
-    lines.append(f'Submit tasks with Notification={{"MNS": {{"TopicName": "{channel.topic}"}}}}.')
+    lines.append(_next_step(channel, settings))
     return "\n".join(lines)
+
+
+def _next_step(channel: NotificationChannel, settings: ImmConnectionSettings) -> str:
+    """What the user does next. The operators add ``Notification`` from the connection's extras, so
+    the user never writes it; only names other than the connection's need the extras changed."""
+    if (settings.mns_topic, settings.mns_queue) == (channel.topic, channel.queue):
+        return (
+            f"Operators add Notification (topic {channel.topic!r}) to each request: "
+            "leave Notification out of yours."
+        )
+    return (
+        f"Set extras mns_topic={channel.topic!r} and mns_queue={channel.queue!r} on connection "
+        f"{settings.conn_id!r}: operators then add Notification to each request (leave it out of "
+        "yours) and wait on this queue."
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_imm import __version__
-from airflow_provider_imm.hooks.connection import MIN_TIMEOUT
+from airflow_provider_imm.hooks.connection import (
+    AUTH_TYPES,
+    EXTRA_DEFAULTS,
+    MIN_TIMEOUT,
+    PROTOCOLS,
+    SUBSCRIPTION_FORMATS,
+)
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -53,18 +59,8 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "login": "LTAI5t... (empty for ECS role, OIDC or the default chain)",
                         "password": "AccessKey secret",
-                        "region": "cn-hangzhou",
-                        "endpoint": "imm-vpc.cn-hangzhou.aliyuncs.com",
-                        "project": "my-imm-project",
-                        "account_id": "1234567890123456",
-                        "role_arn": "acs:ram::1234567890123456:role/airflow-imm",
-                        "oidc_provider_arn": "acs:ram::1234567890123456:oidc-provider/ack-rrsa-xxx",
-                        "oidc_token_file": "/var/run/secrets/tokens/oidc-token",
-                        "sts_endpoint": "sts-vpc.cn-hangzhou.aliyuncs.com",
-                        "mns_endpoint": "https://1234567890123456.mns.cn-hangzhou.aliyuncs.com",
-                        "mns_topic": "imm-events",
-                        "mns_queue": "airflow-imm",
-                        "mns_subscription": "airflow-imm",
+                        **_PLACEHOLDERS,
+                        **{name: f"{value} (default)" for name, value in _SHOWN_DEFAULTS.items()},
                     },
                 },
             }
@@ -80,50 +76,115 @@ def _number(label: str, description: str, kind: str = "number", **schema: Any) -
     return {"label": label, "description": description, "schema": {"type": [kind, "null"], **schema}}
 
 
-# Stored in the connection's extras under these names; hooks/connection.py validates them.
+def _choice(label: str, description: str, name: str, choices: tuple[str, ...]) -> dict[str, Any]:
+    """A select box, preset to the hook's own default."""
+    return _text(label, description, enum=list(choices), default=EXTRA_DEFAULTS[name])
+
+
+# Stored in the connection's extras under these names; hooks/connection.py validates them. Airflow
+# shows them in this order: what every user sets first, then the credential kind and the fields of
+# each kind (an AccessKey user stops before them), then tuning that rarely needs changing.
 _CONN_FIELDS: dict[str, Any] = {
-    "region": _text("Region", "Region id, e.g. cn-hangzhou; the endpoint is imm.<region>.aliyuncs.com."),
-    "endpoint": _text(
-        "Endpoint", "Overrides the regional endpoint: a VPC endpoint, or host:port of the emulator."
-    ),
-    "protocol": _text(
-        "Protocol", "https, or http for the local emulator.", enum=["https", "http"], default="https"
-    ),
+    # Common
+    "region": _text("Region", "Region id of the IMM project; the endpoint is imm.<region>.aliyuncs.com."),
     "project": _text("Default project", "IMM project used when a task does not name one."),
-    "account_id": _text("Account ID", "Alibaba Cloud account id; with the region it names the MNS endpoint."),
+    "mns_queue": _text(
+        "MNS queue", "Queue task notifications are read from; create it with imm-setup-notifications."
+    ),
+    "mns_topic": _text("MNS topic", "Topic IMM publishes task notifications to (the operator adds it)."),
+    "mns_subscription": _text("MNS subscription", "Subscription that delivers the topic to the queue."),
+    "account_id": _text(
+        "Account ID", "Alibaba Cloud account id; with the region it gives the MNS endpoint and queue ARN."
+    ),
+    "endpoint": _text(
+        "IMM endpoint",
+        "Only to override the regional endpoint: a VPC endpoint, or host:port of the emulator.",
+    ),
+    "protocol": _choice("Protocol", "https; http only for the local emulator.", "protocol", PROTOCOLS),
+    "mns_endpoint": _text("MNS endpoint", "Only to override the one account id and region give."),
+    # Credential kind, then each kind's own fields
     "auth_type": _text(
         "Credential kind",
-        "access_key or sts use the AccessKey fields; the role kinds assume a RAM role; default is the "
-        "SDK's default credential chain (environment, profile, ECS role, OIDC).",
-        enum=["access_key", "sts", "ram_role_arn", "oidc_role_arn", "ecs_ram_role", "default"],
+        "Empty: inferred from what is filled in (an AccessKey pair is access_key). sts adds a token; "
+        "ram_role_arn and oidc_role_arn assume a RAM role; ecs_ram_role uses the instance's role; "
+        "default is the SDK's default credential chain.",
+        enum=list(AUTH_TYPES),
     ),
-    "security_token": _text("STS security token", "For auth_type sts.", format="password"),
-    "role_arn": _text("Role ARN", "RAM role to assume (ram_role_arn, oidc_role_arn)."),
-    "role_session_name": _text("Role session name", "Session name of the assumed role."),
+    "security_token": _text("STS security token", "Only for auth_type sts.", format="password"),
+    "role_arn": _text("Role ARN", "Only for ram_role_arn and oidc_role_arn: the RAM role to assume."),
+    "role_session_name": _text(
+        "Role session name", "Only for the role kinds: session name of the assumed role."
+    ),
     "role_session_expiration": _number(
-        "Role session seconds", "Lifetime of assumed role credentials.", "integer", minimum=900
+        "Role session seconds",
+        "Only for the role kinds: lifetime of the assumed role's credentials (library default 3600).",
+        "integer",
+        minimum=900,
     ),
-    "policy": _text("Role policy", "JSON policy that narrows the assumed role.", format="multiline"),
-    "external_id": _text("External ID", "External id required by the role's trust policy."),
-    "sts_endpoint": _text("STS endpoint", "Overrides sts.aliyuncs.com; http://host:port for the emulator."),
-    "oidc_provider_arn": _text("OIDC provider ARN", "For auth_type oidc_role_arn."),
-    "oidc_token_file": _text("OIDC token file", "Path of the OIDC token file, for oidc_role_arn."),
-    "role_name": _text("ECS role name", "RAM role of the ECS instance; empty to discover it."),
-    "mns_endpoint": _text("MNS endpoint", "https://<account>.mns.<region>.aliyuncs.com"),
-    "mns_topic": _text("MNS topic", "Topic IMM publishes task notifications to."),
-    "mns_queue": _text("MNS queue", "Queue the notifications are read from."),
-    "mns_subscription": _text("MNS subscription", "Subscription that delivers the topic to the queue."),
-    "mns_subscription_format": _text(
-        "Subscription format", "How the subscription wraps messages.", enum=["JSON", "XML", "SIMPLIFIED"]
+    "policy": _text(
+        "Role policy",
+        "Only for the role kinds: JSON policy that narrows the assumed role.",
+        format="multiline",
+    ),
+    "external_id": _text(
+        "External ID", "Only for ram_role_arn: external id the role's trust policy asks for."
+    ),
+    "sts_endpoint": _text(
+        "STS endpoint",
+        "Only for the role kinds, to override sts.aliyuncs.com; http://host:port for the emulator.",
+    ),
+    "oidc_provider_arn": _text("OIDC provider ARN", "Only for auth_type oidc_role_arn."),
+    "oidc_token_file": _text("OIDC token file", "Only for oidc_role_arn: path of the OIDC token file."),
+    "role_name": _text(
+        "ECS role name", "Only for ecs_ram_role: the instance's RAM role; empty to discover it."
+    ),
+    # Tuning
+    "mns_subscription_format": _choice(
+        "Subscription format",
+        "How the subscription wraps messages (notifications are parsed either way).",
+        "mns_subscription_format",
+        SUBSCRIPTION_FORMATS,
     ),
     "retry_max_attempts": _number(
-        "Max attempts", "Attempts per IMM call, first included.", "integer", minimum=1
+        "Max attempts", "Attempts per IMM call, the first included.", "integer", minimum=1
     ),
     "retry_max_seconds": _number("Retry time budget", "Seconds one IMM call may spend retrying.", minimum=0),
     "retry_base_delay": _number(
         "First retry delay", "Seconds before the first retry; doubled for each further one.", minimum=0
     ),
     "retry_max_delay": _number("Longest retry delay", "Most seconds between two attempts.", minimum=0),
-    "connect_timeout": _number("Connect timeout", "Seconds.", minimum=MIN_TIMEOUT),
-    "read_timeout": _number("Read timeout", "Seconds.", minimum=MIN_TIMEOUT),
+    "connect_timeout": _number(
+        "Connect timeout", "Seconds to wait for a connection (SDK default 5).", minimum=MIN_TIMEOUT
+    ),
+    "read_timeout": _number(
+        "Read timeout", "Seconds to wait for an answer (SDK default 10).", minimum=MIN_TIMEOUT
+    ),
+}
+
+_PLACEHOLDERS = {
+    "region": "cn-hangzhou",
+    "project": "my-imm-project",
+    "mns_queue": "airflow-imm",
+    "mns_topic": "imm-events",
+    "mns_subscription": "airflow-imm",
+    "account_id": "1234567890123456",
+    "endpoint": "imm-vpc.cn-hangzhou.aliyuncs.com",
+    "mns_endpoint": "https://1234567890123456.mns.cn-hangzhou.aliyuncs.com",
+    "auth_type": "access_key",
+    "security_token": "CAIS...",
+    "role_arn": "acs:ram::1234567890123456:role/airflow-imm",
+    "role_session_name": "airflow-imm",
+    "role_session_expiration": "3600",
+    "policy": '{"Version": "1", "Statement": [...]}',
+    "external_id": "abcd1234",
+    "sts_endpoint": "sts-vpc.cn-hangzhou.aliyuncs.com",
+    "oidc_provider_arn": "acs:ram::1234567890123456:oidc-provider/ack-rrsa-xxx",
+    "oidc_token_file": "/var/run/secrets/tokens/oidc-token",
+    "role_name": "AliyunECSImmRole",
+    "connect_timeout": "5",
+    "read_timeout": "10",
+}
+#: Defaults of the fields without a preset value, shown as their placeholder.
+_SHOWN_DEFAULTS = {
+    name: value for name, value in EXTRA_DEFAULTS.items() if "default" not in _CONN_FIELDS[name]["schema"]
 }

@@ -9,11 +9,15 @@ fields); they are coerced and validated here, never in the hooks.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+# Defined with the hooks' other errors; importable from here too, where it is raised.
+from airflow_provider_imm.hooks.errors import ImmConnectionConfigError
 
 CONN_TYPE = "imm"
 DEFAULT_CONN_ID = "imm_default"
@@ -24,6 +28,8 @@ AUTH_TYPES: tuple[str, ...] = (
 PROTOCOLS: tuple[str, ...] = ("https", "http")
 SUBSCRIPTION_FORMATS: tuple[str, ...] = ("JSON", "XML", "SIMPLIFIED")
 
+DEFAULT_PROTOCOL = "https"
+DEFAULT_SUBSCRIPTION_FORMAT = "JSON"
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_RETRY_SECONDS = 60.0
 DEFAULT_BASE_DELAY = 0.5
@@ -64,6 +70,16 @@ EXTRA_KEYS: Mapping[str, str] = {
     "read_timeout": "read timeout in seconds",
 }
 
+#: The value each extra with a default takes when left empty (the connection form shows these).
+EXTRA_DEFAULTS: Mapping[str, str | int | float] = {
+    "protocol": DEFAULT_PROTOCOL,
+    "mns_subscription_format": DEFAULT_SUBSCRIPTION_FORMAT,
+    "retry_max_attempts": DEFAULT_MAX_ATTEMPTS,
+    "retry_max_seconds": DEFAULT_MAX_RETRY_SECONDS,
+    "retry_base_delay": DEFAULT_BASE_DELAY,
+    "retry_max_delay": DEFAULT_MAX_DELAY,
+}
+
 # Which credential kinds use each credential parameter; any other kind refuses it.
 _KIND_PARAMETERS: Mapping[str, frozenset[str]] = {
     "role_arn": frozenset({"ram_role_arn", "oidc_role_arn"}),
@@ -77,13 +93,28 @@ _KIND_PARAMETERS: Mapping[str, frozenset[str]] = {
     "role_name": frozenset({"ecs_ram_role"}),
 }
 
+#: MNS names (queue, topic, subscription), tolerant of both rules MNS has documented: the CreateQueue
+#: page of 2019 (doc-detail/35129: letters, digits and hyphens, first a letter, at most 256) and its
+#: current one (letters, digits and hyphens, first a letter or digit, at most 120). Either way no path
+#: or query character can reach the request line (``../x``, ``a?b=1``, NUL).
+MNS_NAME_RULE = "letters, digits and hyphens, starting with a letter or digit, at most 256 characters"
+_MNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,255}")
+#: Longest part of a user's value quoted in an error message.
+EXCERPT = 40
+
+#: The settings that decide which credentials a connection signs with.
+_CREDENTIAL_SETTINGS = (
+    "auth_type", "access_key_id", "access_key_secret", "security_token", "role_arn", "role_session_name",
+    "role_session_expiration", "policy", "external_id", "sts_endpoint", "oidc_provider_arn",
+    "oidc_token_file", "role_name", "connect_timeout", "read_timeout",
+)  # fmt: skip
+_KEY_FIELDS = {
+    "access_key_id": "the login field (AccessKey ID)",
+    "access_key_secret": "the password field (AccessKey secret)",
+}
 _UI_PREFIX = f"extra__{CONN_TYPE}__"
 _REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 _ACCOUNT_IN_MNS_HOST = re.compile(r"^(\d+)\.mns\.")
-
-
-class ImmConnectionConfigError(ValueError):
-    """The connection's fields or extras are invalid; raised before any network call."""
 
 
 class ConnectionLike(Protocol):
@@ -119,7 +150,7 @@ class ImmConnectionSettings:
     auth_type: str
     region: str | None = None
     endpoint: str | None = None
-    protocol: str = "https"
+    protocol: str = DEFAULT_PROTOCOL
     project: str | None = None
     account_id: str | None = None
     access_key_id: str | None = None
@@ -138,8 +169,11 @@ class ImmConnectionSettings:
     mns_topic: str | None = None
     mns_queue: str | None = None
     mns_subscription: str | None = None
-    mns_subscription_format: str = "JSON"
+    mns_subscription_format: str = DEFAULT_SUBSCRIPTION_FORMAT
     retry: RetrySettings = field(default_factory=RetrySettings)
+    #: True when the AccessKey pair came from extras ``access_key_id``/``access_key_secret`` rather
+    #: than the login and password fields (so errors name the right place to fix).
+    keys_in_extras: bool = False
     connect_timeout: float | None = None
     read_timeout: float | None = None
 
@@ -155,9 +189,38 @@ class ImmConnectionSettings:
         """The values that must never appear in logs or error text."""
         return tuple(s for s in (self.access_key_secret, self.security_token) if s)
 
+    @property
+    def credential_identity(self) -> str:
+        """Which credentials the connection signs with, as a digest that holds no secret.
+
+        Equal for connections that sign alike, so clients and notification listeners can be shared
+        per identity, and different as soon as any credential setting changes.
+        """
+        parts = "\x00".join(repr(getattr(self, name)) for name in _CREDENTIAL_SETTINGS)
+        return hashlib.sha256(parts.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+
+    def field_name(self, setting: str) -> str:
+        """Where the user sets ``setting`` (a settings attribute), as the connection form names it."""
+        if setting in _KEY_FIELDS and not self.keys_in_extras:
+            return _KEY_FIELDS[setting]
+        return f"extra {setting!r}"
+
     @classmethod
     def from_connection(cls, conn: ConnectionLike) -> ImmConnectionSettings:
         return parse_connection(conn)
+
+
+def excerpt(value: object) -> str:
+    """``repr`` of a user's value, cut to :data:`EXCERPT` characters."""
+    text = str(value)
+    return repr(text) if len(text) <= EXCERPT else repr(text[:EXCERPT]) + "..."
+
+
+def mns_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an MNS queue, topic or subscription name, or None if it can."""
+    if _MNS_NAME.fullmatch(name):
+        return None
+    return f"{excerpt(name)} is not an MNS name: use {MNS_NAME_RULE}, e.g. 'airflow-imm'"
 
 
 def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
@@ -178,7 +241,7 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
             f"Connection {conn_id!r}: extra 'protocol' is {protocol!r} "
             f"but the endpoint says {endpoint_protocol!r}."
         )
-    protocol = protocol or endpoint_protocol or "https"
+    protocol = protocol or endpoint_protocol or DEFAULT_PROTOCOL
 
     region = reader.text("region")
     if region is not None and not _REGION.match(region):
@@ -235,12 +298,13 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
         oidc_token_file=reader.text("oidc_token_file"),
         role_name=reader.text("role_name"),
         mns_endpoint=mns_endpoint,
-        mns_topic=reader.text("mns_topic"),
-        mns_queue=reader.text("mns_queue"),
-        mns_subscription=reader.text("mns_subscription"),
+        mns_topic=reader.mns_name("mns_topic"),
+        mns_queue=reader.mns_name("mns_queue"),
+        mns_subscription=reader.mns_name("mns_subscription"),
         mns_subscription_format=reader.choice("mns_subscription_format", SUBSCRIPTION_FORMATS, upper=True)
-        or "JSON",
+        or DEFAULT_SUBSCRIPTION_FORMAT,
         retry=retry,
+        keys_in_extras=key_id is not None and login is None,
         connect_timeout=reader.number("connect_timeout", minimum=MIN_TIMEOUT),
         read_timeout=reader.number("read_timeout", minimum=MIN_TIMEOUT),
     )
@@ -392,6 +456,13 @@ class _Reader:
             raise self._bad(key, "a string")
         return str(value)
 
+    def mns_name(self, key: str) -> str | None:
+        value = self.text(key)
+        problem = None if value is None else mns_name_problem(value)
+        if problem:
+            raise ImmConnectionConfigError(f"Connection {self.conn_id!r}: extra {key!r} {problem}.")
+        return value
+
     def choice(
         self, key: str, allowed: tuple[str, ...], *, lower: bool = False, upper: bool = False
     ) -> str | None:
@@ -409,29 +480,24 @@ class _Reader:
         return normalised
 
     def integer(self, key: str, *, minimum: int) -> int | None:
-        value = self.extras.get(key)
-        if value is None:
-            return None
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            number = int(value)
-        except (TypeError, ValueError):
-            raise self._bad(key, f"an integer >= {minimum}") from None
-        if number < minimum:
-            raise self._bad(key, f"an integer >= {minimum}")
-        return number
+        number = self._number(key, minimum, integral=True)
+        return None if number is None else int(number)
 
     def number(self, key: str, *, minimum: float) -> float | None:
+        return self._number(key, minimum, integral=False)
+
+    def _number(self, key: str, minimum: float, *, integral: bool) -> float | None:
+        """The extra as a number >= ``minimum`` (a whole one if ``integral``); strings are parsed."""
         value = self.extras.get(key)
         if value is None:
             return None
+        expected = f"an integer >= {minimum}" if integral else f"a number >= {minimum:g}"
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (integral and isinstance(value, float) and not value.is_integer()):
                 raise ValueError
-            number = float(value)
+            number: float = int(value) if integral else float(value)
         except (TypeError, ValueError):
-            raise self._bad(key, f"a number >= {minimum:g}") from None
-        if number < minimum or number != number:
-            raise self._bad(key, f"a number >= {minimum:g}")
+            raise self._bad(key, expected) from None
+        if number < minimum or number != number:  # NaN compares unequal to itself
+            raise self._bad(key, expected)
         return number

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import threading
 from collections import deque
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_imm.hooks.connection import ImmConnectionSettings
 from airflow_provider_imm.hooks.errors import ErrorKind, never_connected, one_line, redact, root_reason
+from airflow_provider_imm.hooks.log_scrubbing import protect_secrets
 
 if TYPE_CHECKING:
     from alibabacloud_credentials.client import Client as CredentialClient
@@ -32,15 +32,7 @@ if TYPE_CHECKING:
     from alibabacloud_credentials.models import CredentialModel
 
 _MS = 1000
-#: The library's own logger, which prints refresh failures with tracebacks and signed URLs.
-_LIBRARY_LOGGER = "credentials"
 _STS_ANSWER = re.compile(r"result: (\{.*\})\s*$", re.DOTALL)
-#: The settings that decide which credentials a connection signs with.
-_CREDENTIAL_FIELDS = (
-    "auth_type", "access_key_id", "access_key_secret", "security_token", "role_arn", "role_session_name",
-    "role_session_expiration", "policy", "external_id", "sts_endpoint", "oidc_provider_arn",
-    "oidc_token_file", "role_name", "connect_timeout", "read_timeout",
-)  # fmt: skip
 
 
 def credential_config(settings: ImmConnectionSettings) -> CredentialConfig | None:
@@ -84,7 +76,7 @@ def build_credential_client(settings: ImmConnectionSettings) -> CredentialClient
     """A credentials client that signs IMM calls and feeds MNS, refreshing role credentials itself."""
     from alibabacloud_credentials.client import Client
 
-    _scrubber.protect(settings.secrets)
+    protect_secrets(settings.secrets)
     config = credential_config(settings)
     return Client() if config is None else Client(config)
 
@@ -117,6 +109,7 @@ class SigningCredentials:
         with self._lock:
             if values not in self._issued:
                 self._issued.append(values)
+                protect_secrets(values)
         return credential
 
     async def get_credential_async(self) -> CredentialModel:
@@ -141,14 +134,14 @@ class CredentialPool:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[tuple[Any, ...], SigningCredentials]] = {}
+        self._entries: dict[str, tuple[str, SigningCredentials]] = {}
 
     def for_settings(self, settings: ImmConnectionSettings) -> SigningCredentials:
-        fingerprint = tuple(getattr(settings, name) for name in _CREDENTIAL_FIELDS)
+        identity = settings.credential_identity
         with self._lock:
             entry = self._entries.get(settings.conn_id)
-            if entry is None or entry[0] != fingerprint:
-                entry = (fingerprint, SigningCredentials(build_credential_client(settings)))
+            if entry is None or entry[0] != identity:
+                entry = (identity, SigningCredentials(build_credential_client(settings)))
                 self._entries[settings.conn_id] = entry
             return entry[1]
 
@@ -180,6 +173,24 @@ class MnsCredentialsProvider:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+#: Error codes (IMM's and STS's gateway, MNS) that blame one credential setting, by code prefix.
+_BLAMED_SETTING = (
+    ("InvalidAccessKeyId", "access_key_id"),
+    ("SignatureDoesNotMatch", "access_key_secret"),
+    ("InvalidSecurityToken", "security_token"),
+    ("EntityNotExist.Role", "role_arn"),
+)
+
+
+def credential_hint(code: str, settings: ImmConnectionSettings) -> str:
+    """`` Check <field> of connection <id>.`` for an error code that blames a credential setting the
+    connection has; empty otherwise (a temporary credential's failure is no field's fault)."""
+    for prefix, setting in _BLAMED_SETTING:
+        if code.startswith(prefix) and getattr(settings, setting, None) is not None:
+            return f" Check {settings.field_name(setting)} of connection {settings.conn_id!r}."
+    return ""
 
 
 @dataclass(frozen=True)
@@ -232,9 +243,11 @@ def describe_credential_failure(
             document = None
         if isinstance(document, dict) and document.get("Code"):
             message = one_line(redact(str(document.get("Message", "")), secrets))
+            code = str(document["Code"])
             return CredentialFailure(
-                code=str(document["Code"]),
-                message=f"STS refused to issue {settings.auth_type} credentials: {message}",
+                code=code,
+                message=f"STS refused to issue {settings.auth_type} credentials: {message}"
+                + credential_hint(code, settings),
                 kind="client",
                 request_id=str(document["RequestId"]) if document.get("RequestId") else None,
             )
@@ -253,44 +266,3 @@ def describe_credential_failure(
         message=one_line(redact(f"cannot obtain {settings.auth_type} credentials: {text}", secrets)),
         kind="client",
     )
-
-
-class _ScrubLibraryLog(logging.Filter):
-    """Redacts the connection's secrets from the credentials library's own log records.
-
-    That logger prints refresh failures with their traceback, whose text holds the signed STS URL
-    (with ``SecurityToken`` when the base credentials are themselves STS ones). The library also
-    attaches its own stderr handlers to it (one per module, so each failure prints several times, and
-    a stale stream makes ``logging`` dump the raw exception chain); those are removed so its records
-    reach the application's logging, scrubbed, like any other.
-    """
-
-    #: Shorter values are not redacted: they would mangle unrelated text, and real secrets are longer.
-    MIN_LENGTH = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._secrets: set[str] = set()
-
-    def protect(self, secrets: tuple[str, ...]) -> None:
-        with self._lock:
-            logger = logging.getLogger(_LIBRARY_LOGGER)
-            if self not in logger.filters:
-                logger.addFilter(self)
-            for handler in list(logger.handlers):
-                if type(handler) is logging.StreamHandler:
-                    logger.removeHandler(handler)
-            self._secrets.update(s for s in secrets if len(s) >= self.MIN_LENGTH)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            secrets = tuple(self._secrets)
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-        record.msg, record.args, record.exc_info, record.exc_text = redact(message, secrets), (), None, None
-        return True
-
-
-_scrubber = _ScrubLibraryLog()

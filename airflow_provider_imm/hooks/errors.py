@@ -4,12 +4,29 @@ The SDKs raise a zoo of exception types (``ClientException``, ``ServerException`
 ``ThrottlingException``, ``UnretryableException`` around a ``requests`` or ``aiohttp`` error,
 ``MNSServerException``, ...), some of which hold the signed request. Callers get one class per service
 with the fields that matter, and text that has been scrubbed of the credentials in use.
+
+What a DAG author may catch from the hooks, all defined here:
+
+- :class:`ImmConnectionConfigError` (a ``ValueError``): the connection's fields or extras are
+  invalid; raised before any call. Fix the connection.
+- :class:`ImmApiError`: an IMM call failed. ``kind`` says whether asking again may help
+  (:data:`TRANSIENT_KINDS`); ``code`` is IMM's error code, or one of this module's codes when IMM
+  never answered (``EndpointUnreachable``, ``NetworkError``, ``TlsHandshakeFailed``, ...).
+- :class:`MnsApiError`: an MNS call failed; ``network`` says whether asking again may help.
+
+Arguments the caller got wrong (an unknown request field, no project, a bad queue name) raise
+``ValueError`` or ``TypeError`` before any call.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
+import ssl
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 #: How an IMM call failed, which decides whether it may be retried.
 #: ``throttled``: IMM refused it for flow control (nothing was done).
@@ -24,6 +41,11 @@ TRANSIENT_KINDS: frozenset[ErrorKind] = frozenset({"throttled", "connect", "netw
 
 #: Code of an answer that was not the service's JSON (a gateway's HTML error page, a truncated body).
 INVALID_RESPONSE = "InvalidResponse"
+#: Code of a request refused before it was sent, such as text UTF-8 cannot encode (IMM's own code for
+#: a bad parameter).
+INVALID_ARGUMENT = "InvalidArgument"
+#: Code of a TLS handshake that failed: nothing was sent, and asking again will fail the same way.
+TLS_HANDSHAKE_FAILED = "TlsHandshakeFailed"
 #: Code of an endpoint whose URL cannot even be built (a port out of range, a malformed host).
 INVALID_ENDPOINT = "InvalidEndpoint"
 
@@ -51,10 +73,28 @@ _INVALID_URL = frozenset(
 _NOT_JSON = "Failed to parse the value as json"
 
 
+@functools.lru_cache(maxsize=256)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """``secret`` as the libraries may write it: raw, percent-encoded (a signed URL's query, path or
+    form style), base64 (standard and URL-safe, unpadded) and JSON-escaped, longest first."""
+    raw = secret.encode()
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        json.dumps(secret)[1:-1],
+    }
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every occurrence of each secret replaced."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, _REDACTED)
+    """``text`` with every occurrence of each secret, in any of its :func:`secret_forms`, replaced."""
+    forms = {form for secret in secrets if secret for form in secret_forms(secret)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, _REDACTED)
     return text
 
 
@@ -64,11 +104,17 @@ def one_line(text: str, limit: int = 500) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+class ImmConnectionConfigError(ValueError):
+    """The connection's fields or extras are invalid; raised before any network call."""
+
+
 class ImmApiError(Exception):
     """An IMM call failed: the service said no, or could not be reached.
 
     ``code`` is IMM's error code (``ResourceNotFound``, ``Throttling.User``, ...) or, when there was
     no answer, ``EndpointUnreachable`` / ``NetworkError``. ``status_code`` is None without an answer.
+    Tell errors apart by ``code`` (or ``kind``), never by ``status_code``: IMM documents
+    ``ResourceNotFound`` and ``ResourceAlreadyExists`` as HTTP 400, where other gateways say 404/409.
     ``retry_after`` is the wait in seconds the service asked for, if any.
     """
 
@@ -151,6 +197,31 @@ def _rebuild_mns_error(
     )
 
 
+def unencodable(value: Any, field: str = "") -> tuple[str, int] | None:
+    """The first field of ``value`` (nested mappings and lists) holding text that UTF-8 cannot encode
+    (a lone surrogate), with the character's position; None if all of it encodes."""
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as err:
+                return path, err.start
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def unencodable_message(field: str, position: int) -> str:
+    return (
+        f"field {field!r} holds text that cannot be encoded as UTF-8 (a lone surrogate at position "
+        f"{position}); fix the value, e.g. decode file names with errors='replace'"
+    )
+
+
 def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
     """``exc`` and every exception it wraps (cause, context, args, urllib3's ``reason``)."""
     seen: set[int] = set()
@@ -167,6 +238,11 @@ def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
             nested = getattr(current, attr, None)
             if isinstance(nested, BaseException):
                 stack.append(nested)
+
+
+def tls_failure(exc: BaseException | None) -> bool:
+    """True when the TLS handshake failed (requests/urllib3 and aiohttp wrap ``ssl.SSLError``)."""
+    return any(isinstance(e, ssl.SSLError) for e in exception_chain(exc))
 
 
 def never_connected(exc: BaseException | None) -> bool:

@@ -17,34 +17,37 @@ import difflib
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseHook
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from airflow_provider_imm.catalog import TaskOperation, get_operation
-from airflow_provider_imm.hooks.airflow_connection import afetch_connection
+from airflow_provider_imm.hooks.base import HookOptions, ImmBaseHook
 from airflow_provider_imm.hooks.connection import (
-    CONN_TYPE,
     DEFAULT_CONN_ID,
     ImmConnectionConfigError,
     ImmConnectionSettings,
 )
 from airflow_provider_imm.hooks.credentials import (
-    CredentialPool,
     SigningCredentials,
+    credential_hint,
     describe_credential_failure,
     is_credential_failure,
 )
 from airflow_provider_imm.hooks.errors import (
+    INVALID_ARGUMENT,
     INVALID_ENDPOINT,
     INVALID_RESPONSE,
+    TLS_HANDSHAKE_FAILED,
     ErrorKind,
     ImmApiError,
+    exception_chain,
     invalid_url,
     never_connected,
     one_line,
     redact,
     root_reason,
+    tls_failure,
+    unencodable,
+    unencodable_message,
     unparsable_answer,
 )
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
@@ -58,7 +61,23 @@ _MS = 1000
 _LIST_PAGE_MAX = 100
 
 
-class ImmHook(BaseHook):
+class ListTasksFilters(TypedDict, total=False):
+    """ListTasks filters, in snake case: ``task_types`` (TaskType names), ``status``, ``tag_selector``
+    (``key=value``), ``start_time_range`` / ``end_time_range`` (``{"Start": ..., "End": ...}``),
+    ``sort``, ``order``, ``request_definition``, and ``page_size`` (1-100, default 100)."""
+
+    task_types: Sequence[str] | None
+    status: str | None
+    tag_selector: str | None
+    start_time_range: Mapping[str, str] | None
+    end_time_range: Mapping[str, str] | None
+    sort: str | None
+    order: str | None
+    request_definition: bool | None
+    page_size: int
+
+
+class ImmHook(ImmBaseHook):
     """Submit, look up and list IMM tasks through the ``imm`` connection.
 
     :param imm_conn_id: the ``imm`` connection.
@@ -66,15 +85,12 @@ class ImmHook(BaseHook):
     :param retry_policy: overrides the retry settings of the connection's extras.
     :param max_retry_seconds: caps the connection's ``retry_max_seconds`` (where a failed call is simply
         made again later, as in the triggerer, one call should not retry for a minute).
-    :param credential_pool: where to take the connection's credentials from, so that hooks built one
-        after another keep role credentials already fetched; by default each hook has its own.
+    :param options: ``credential_pool``, ``logger_name``, ... (see
+        :class:`~airflow_provider_imm.hooks.base.HookOptions`).
     :param sleep: how to wait between attempts in sync calls (for tests; default ``time.sleep``).
     :param async_sleep: the same for async calls (default ``asyncio.sleep``).
     """
 
-    conn_name_attr = "imm_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
     hook_name = "Alibaba Cloud IMM"
 
     def __init__(
@@ -84,41 +100,22 @@ class ImmHook(BaseHook):
         project: str | None = None,
         retry_policy: RetryPolicy | None = None,
         max_retry_seconds: float | None = None,
-        credential_pool: CredentialPool | None = None,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        logger_name: str | None = None,
+        **options: Unpack[HookOptions],
     ) -> None:
-        super().__init__(logger_name=logger_name)
-        self.imm_conn_id = imm_conn_id
+        super().__init__(imm_conn_id, **options)
         self.project = project
         self._retry_policy = retry_policy
         self._max_retry_seconds = max_retry_seconds
-        self._credential_pool = credential_pool
         self._sleep = sleep
         self._async_sleep = async_sleep
-        self._settings: ImmConnectionSettings | None = None
-        self._credentials: SigningCredentials | None = None
         self._client: ImmClient | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(imm_conn_id={self.imm_conn_id!r}, project={self.project!r})"
 
-    # Connection and clients
-    @property
-    def settings(self) -> ImmConnectionSettings:
-        """The connection, validated (fetched synchronously once per hook)."""
-        if self._settings is None:
-            self._settings = ImmConnectionSettings.from_connection(self.get_connection(self.imm_conn_id))
-        return self._settings
-
-    async def aget_settings(self) -> ImmConnectionSettings:
-        """The connection, validated, fetched without blocking the event loop."""
-        if self._settings is None:
-            conn = await afetch_connection(type(self), self.imm_conn_id)
-            self._settings = ImmConnectionSettings.from_connection(conn)
-        return self._settings
-
+    # Clients
     def get_conn(self) -> ImmClient:
         """The IMM SDK client for synchronous calls, built once per hook."""
         if self._client is None:
@@ -134,16 +131,7 @@ class ImmHook(BaseHook):
         return self._client
 
     def _build_client(self, settings: ImmConnectionSettings) -> ImmClient:
-        if self._credential_pool is not None:
-            self._credentials = self._credential_pool.for_settings(settings)
-        return build_imm_client(settings, self._signing_credentials(settings))
-
-    def _signing_credentials(self, settings: ImmConnectionSettings) -> SigningCredentials:
-        if self._credentials is None:
-            from airflow_provider_imm.hooks.credentials import build_credential_client
-
-            self._credentials = SigningCredentials(build_credential_client(settings))
-        return self._credentials
+        return build_imm_client(settings, self.signing_credentials())
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -159,8 +147,7 @@ class ImmHook(BaseHook):
         )
 
     def _translate(self, exc: BaseException, action: str) -> ImmApiError:
-        issued = self._credentials.issued_secrets() if self._credentials is not None else ()
-        return translate_sdk_error(exc, action, self.settings, extra_secrets=issued)
+        return translate_sdk_error(exc, action, self.settings, extra_secrets=self.secrets())
 
     def _project(self, project: str | None) -> str:
         name = project or self.project or self.settings.project
@@ -216,6 +203,7 @@ class ImmHook(BaseHook):
         if in_request and project and in_request != project:
             raise ValueError(f"ProjectName {in_request!r} in the request disagrees with project={project!r}.")
         payload["ProjectName"] = in_request or self._project(project)
+        check_encodable(op.action, payload)
         return payload
 
     # GetTask
@@ -225,11 +213,8 @@ class ImmHook(BaseHook):
         """GetTask: the task's ``Status``, ``Code``, ``Message``, times, ``Tags``, ``UserData``, ..."""
         from alibabacloud_imm20200930 import models
 
-        model = models.GetTaskRequest(
-            project_name=self._project(project),
-            task_type=task_type,
-            task_id=task_id,
-            request_definition=request_definition or None,
+        model = models.GetTaskRequest().from_map(
+            self._get_task_query(project, task_type, task_id, request_definition)
         )
         client = self.get_conn()
         response = self._retrier().call(
@@ -244,37 +229,30 @@ class ImmHook(BaseHook):
         client = await self.aget_conn()
         from alibabacloud_imm20200930 import models
 
-        model = models.GetTaskRequest(
-            project_name=self._project(project),
-            task_type=task_type,
-            task_id=task_id,
-            request_definition=request_definition or None,
+        model = models.GetTaskRequest().from_map(
+            self._get_task_query(project, task_type, task_id, request_definition)
         )
         response = await self._retrier().acall(
             "GetTask", lambda: client.get_task_async(model), self._translate, idempotent=True
         )
         return _body(response)
 
+    def _get_task_query(
+        self, project: str | None, task_type: str, task_id: str, request_definition: bool
+    ) -> dict[str, Any]:
+        query = {"ProjectName": self._project(project), "TaskType": task_type, "TaskId": task_id}
+        check_encodable("GetTask", query)
+        return {**query, "RequestDefinition": request_definition or None}
+
     # ListTasks
     def list_tasks(
-        self,
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
-        tag_selector: str | None = None,
-        start_time_range: Mapping[str, str] | None = None,
-        end_time_range: Mapping[str, str] | None = None,
-        sort: str | None = None,
-        order: str | None = None,
-        request_definition: bool | None = None,
-        page_size: int = _LIST_PAGE_MAX,
+        self, project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> Iterator[dict[str, Any]]:
-        """Every task matching the filters (ListTasks ``TaskInfo`` dicts), following ``NextToken``."""
-        query = self._list_query(
-            project, task_types, status, tag_selector, start_time_range, end_time_range, sort, order,
-            request_definition, page_size,
-        )  # fmt: skip
+        """Every task matching the filters (ListTasks ``TaskInfo`` dicts), following ``NextToken``.
+
+        :param filters: see :class:`ListTasksFilters`.
+        """
+        query = self._list_query(project, filters)
         client = self.get_conn()
         retrier = self._retrier()
         while True:
@@ -287,25 +265,11 @@ class ImmHook(BaseHook):
             query["NextToken"] = page["NextToken"]
 
     async def alist_tasks(
-        self,
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
-        tag_selector: str | None = None,
-        start_time_range: Mapping[str, str] | None = None,
-        end_time_range: Mapping[str, str] | None = None,
-        sort: str | None = None,
-        order: str | None = None,
-        request_definition: bool | None = None,
-        page_size: int = _LIST_PAGE_MAX,
+        self, project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> AsyncIterator[dict[str, Any]]:
         """Async :meth:`list_tasks`."""
         client = await self.aget_conn()
-        query = self._list_query(
-            project, task_types, status, tag_selector, start_time_range, end_time_range, sort, order,
-            request_definition, page_size,
-        )  # fmt: skip
+        query = self._list_query(project, filters)
         retrier = self._retrier()
         while True:
             acall = functools.partial(client.list_tasks_async, _list_request(query))
@@ -316,67 +280,51 @@ class ImmHook(BaseHook):
                 return
             query["NextToken"] = page["NextToken"]
 
-    def _list_query(
-        self,
-        project: str | None,
-        task_types: Sequence[str] | None,
-        status: str | None,
-        tag_selector: str | None,
-        start_time_range: Mapping[str, str] | None,
-        end_time_range: Mapping[str, str] | None,
-        sort: str | None,
-        order: str | None,
-        request_definition: bool | None,
-        page_size: int,
-    ) -> dict[str, Any]:
+    def _list_query(self, project: str | None, filters: ListTasksFilters) -> dict[str, Any]:
+        unknown = sorted(set(filters) - set(ListTasksFilters.__annotations__))
+        if unknown:
+            raise TypeError(f"list_tasks() got an unexpected keyword argument {unknown[0]!r}")
+        page_size = filters.get("page_size", _LIST_PAGE_MAX)
         if not 1 <= page_size <= _LIST_PAGE_MAX:
             raise ValueError(f"page_size must be between 1 and {_LIST_PAGE_MAX}, got {page_size}")
+        task_types = filters.get("task_types")
         if isinstance(task_types, str):
             raise TypeError("task_types must be a list of TaskType names, not a string")
+        start, end = filters.get("start_time_range"), filters.get("end_time_range")
         query: dict[str, Any] = {
             "ProjectName": self._project(project),
             "TaskTypes": list(task_types) if task_types else None,
-            "Status": status,
-            "TagSelector": tag_selector,
-            "StartTimeRange": dict(start_time_range) if start_time_range else None,
-            "EndTimeRange": dict(end_time_range) if end_time_range else None,
-            "Sort": sort,
-            "Order": order,
-            "RequestDefinition": request_definition,
+            "Status": filters.get("status"),
+            "TagSelector": filters.get("tag_selector"),
+            "StartTimeRange": dict(start) if start else None,
+            "EndTimeRange": dict(end) if end else None,
+            "Sort": filters.get("sort"),
+            "Order": filters.get("order"),
+            "RequestDefinition": filters.get("request_definition"),
             "MaxResults": page_size,
         }
+        check_encodable("ListTasks", query)
         return {k: v for k, v in query.items() if v is not None}
 
     # Tag search
     def find_tasks(
-        self,
-        tags: Mapping[str, str],
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
+        self, tags: Mapping[str, str], project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> list[dict[str, Any]]:
-        """Tasks carrying every one of ``tags`` (e.g. to find a task an earlier try created).
+        """Tasks carrying every one of ``tags`` (e.g. to find a task an earlier try created), among
+        those the other filters (``task_types``, ``status``, ...) select.
 
         The service narrows the list with ListTasks ``TagSelector`` on one tag (``key=value``); all
         tags are then checked here on each task's ``Tags``, so the result does not depend on how the
         service combines several tags in one selector.
         """
-        selector = tag_selector_for(tags)
-        tasks = self.list_tasks(project, task_types=task_types, status=status, tag_selector=selector)
+        tasks = self.list_tasks(project, **_with_tag_selector(filters, tags))
         return [task for task in tasks if has_tags(task, tags)]
 
     async def afind_tasks(
-        self,
-        tags: Mapping[str, str],
-        project: str | None = None,
-        *,
-        task_types: Sequence[str] | None = None,
-        status: str | None = None,
+        self, tags: Mapping[str, str], project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> list[dict[str, Any]]:
         """Async :meth:`find_tasks`."""
-        selector = tag_selector_for(tags)
-        tasks = self.alist_tasks(project, task_types=task_types, status=status, tag_selector=selector)
+        tasks = self.alist_tasks(project, **_with_tag_selector(filters, tags))
         return [task async for task in tasks if has_tags(task, tags)]
 
     # Test connection
@@ -395,18 +343,38 @@ class ImmHook(BaseHook):
             if project:
                 get = functools.partial(client.get_project, models.GetProjectRequest(project_name=project))
                 retrier.call("GetProject", get, self._translate, idempotent=True)
-                return True, f"Connected to IMM at {where}: project {project!r} is reachable."
-            listing = functools.partial(client.list_projects, models.ListProjectsRequest(max_results=1))
-            retrier.call("ListProjects", listing, self._translate, idempotent=True)
-            return True, f"Connected to IMM at {where}: credentials accepted (no default project set)."
+                imm = f"Connected to IMM at {where}: project {project!r} is reachable"
+            else:
+                listing = functools.partial(client.list_projects, models.ListProjectsRequest(max_results=1))
+                retrier.call("ListProjects", listing, self._translate, idempotent=True)
+                imm = f"Connected to IMM at {where}: credentials accepted (no default project set)"
+            if not settings.mns_queue:
+                return True, imm + "."
+            return self._test_notifications(settings, imm)
         except ImmApiError as err:
             return False, err.summary
         except ImmConnectionConfigError as err:
             return False, one_line(f"InvalidConnection: {err}")
         except Exception as err:
-            secrets = self._settings.secrets if self._settings else ()
-            issued = self._credentials.issued_secrets() if self._credentials is not None else ()
-            return False, one_line(redact(f"{type(err).__name__}: {err}", secrets + issued))
+            return False, one_line(redact(f"{type(err).__name__}: {err}", self.secrets()))
+
+    def _test_notifications(self, settings: ImmConnectionSettings, imm: str) -> tuple[bool, str]:
+        """The MNS side of :meth:`test_connection`, for a connection that names a queue."""
+        from airflow_provider_imm.hooks.mns import MnsHook
+
+        mns = MnsHook(self.imm_conn_id, settings=settings, credentials=self.signing_credentials())
+        problem = mns.diagnose_notification_channel()
+        if problem:
+            return False, one_line(f"IMM is reachable, but {problem}")
+        channel = f"queue {settings.mns_queue!r}"
+        if settings.mns_topic:
+            via = (
+                f"subscription {settings.mns_subscription!r}"
+                if settings.mns_subscription
+                else "a subscription"
+            )
+            channel = f"topic {settings.mns_topic!r} -> {via} -> {channel}"
+        return True, f"{imm}; MNS {channel} is ready."
 
 
 def build_imm_client(
@@ -436,12 +404,31 @@ def build_imm_client(
     return Client(config)
 
 
+def check_encodable(action: str, fields: Mapping[str, Any]) -> None:
+    """Refuse, as a bad request naming the field, text the HTTP client could not encode.
+
+    Sent anyway, it fails inside the HTTP library, where it looks like a broken connection.
+    """
+    found = unencodable(dict(fields))
+    if found is not None:
+        raise ImmApiError(
+            action=action, code=INVALID_ARGUMENT, message=unencodable_message(*found), kind="client"
+        )
+
+
 def tag_selector_for(tags: Mapping[str, str]) -> str:
     """ListTasks ``TagSelector`` for the first tag in key order, ``key=value``."""
     if not tags:
         raise ValueError("find_tasks needs at least one tag")
     key = min(tags)
     return f"{key}={tags[key]}"
+
+
+def _with_tag_selector(filters: ListTasksFilters, tags: Mapping[str, str]) -> ListTasksFilters:
+    """``filters`` narrowed by ``tags``; a ``tag_selector`` of the caller's would be replaced silently."""
+    if "tag_selector" in filters:
+        raise TypeError("find_tasks takes tags, not a tag_selector")
+    return {**filters, "tag_selector": tag_selector_for(tags)}
 
 
 def has_tags(task: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
@@ -480,7 +467,7 @@ def translate_sdk_error(
         return ImmApiError(
             action=action,
             code=code,
-            message=one_line(redact(message, secrets)),
+            message=one_line(redact(message, secrets)) + credential_hint(code, settings),
             kind=kind,
             request_id=str(request_id) if request_id else None,
             status_code=status,
@@ -516,7 +503,26 @@ def translate_sdk_error(
                 "endpoint (host[:port], port 1-65535)",
                 kind="client",
             )
+        if any(isinstance(e, UnicodeEncodeError) for e in exception_chain(inner)):
+            return ImmApiError(
+                action=action,
+                code=INVALID_ARGUMENT,
+                message="the request holds text that cannot be encoded as UTF-8; fix the request's values",
+                kind="client",
+            )
         reason = root_reason(inner)
+        if tls_failure(inner):
+            hint = (
+                "; if it speaks plain HTTP (such as the local emulator), set extra 'protocol' to 'http'"
+                if settings.protocol == "https"
+                else ""
+            )
+            return ImmApiError(
+                action=action,
+                code=TLS_HANDSHAKE_FAILED,
+                message=f"TLS handshake with {where} failed" + (f" ({reason})" if reason else "") + hint,
+                kind="client",
+            )
         if never_connected(inner):
             return ImmApiError(
                 action=action,

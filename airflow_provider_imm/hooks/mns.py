@@ -11,27 +11,30 @@ plain records; an empty long poll is ``[]``, not an error.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from airflow.sdk import BaseHook
-
-from airflow_provider_imm.hooks.airflow_connection import afetch_connection
+from airflow_provider_imm.hooks.base import ImmBaseHook
 from airflow_provider_imm.hooks.connection import (
-    CONN_TYPE,
     DEFAULT_CONN_ID,
     SUBSCRIPTION_FORMATS,
     ImmConnectionConfigError,
-    ImmConnectionSettings,
+    mns_name_problem,
 )
 from airflow_provider_imm.hooks.credentials import (
-    SigningCredentials,
+    credential_hint,
     describe_credential_failure,
     is_credential_failure,
 )
-from airflow_provider_imm.hooks.errors import MnsApiError, one_line, redact
+from airflow_provider_imm.hooks.errors import (
+    INVALID_ARGUMENT,
+    MnsApiError,
+    one_line,
+    redact,
+    unencodable,
+    unencodable_message,
+)
 
 __all__ = ["DeleteFailure", "MnsApiError", "MnsHook", "MnsMessage", "NotificationChannel", "VisibilityChange"]
 
@@ -86,48 +89,21 @@ class NotificationChannel:
     created: tuple[str, ...]
 
 
-class MnsHook(BaseHook):
+class MnsHook(ImmBaseHook):
     """MNS through the ``imm`` connection's ``mns_*`` extras.
 
-    :param imm_conn_id: the ``imm`` connection.
-    :param settings: the connection's settings, already fetched (see :meth:`afor_connection`).
+    Takes the parameters of :class:`~airflow_provider_imm.hooks.base.ImmBaseHook`. The SDK is not
+    thread-safe: each thread gets its own ``Account``.
     """
 
-    conn_name_attr = "imm_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
     hook_name = "Alibaba Cloud MNS (IMM notifications)"
-
-    def __init__(
-        self,
-        imm_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        settings: ImmConnectionSettings | None = None,
-        logger_name: str | None = None,
-    ) -> None:
-        super().__init__(logger_name=logger_name)
-        self.imm_conn_id = imm_conn_id
-        self._settings = settings
-        self._credentials: SigningCredentials | None = None
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(imm_conn_id={self.imm_conn_id!r})"
 
     @classmethod
     async def afor_connection(cls, imm_conn_id: str = DEFAULT_CONN_ID) -> MnsHook:
         """A hook whose connection was fetched with the Task SDK's async API (for the triggerer)."""
-        conn = await afetch_connection(cls, imm_conn_id)
-        return cls(imm_conn_id, settings=ImmConnectionSettings.from_connection(conn))
-
-    @property
-    def settings(self) -> ImmConnectionSettings:
-        with self._lock:
-            if self._settings is None:
-                conn = self.get_connection(self.imm_conn_id)
-                self._settings = ImmConnectionSettings.from_connection(conn)
-            return self._settings
+        hook = cls(imm_conn_id)
+        await hook.aget_settings()
+        return hook
 
     @property
     def endpoint(self) -> str:
@@ -148,24 +124,10 @@ class MnsHook(BaseHook):
             from airflow_provider_imm.hooks.credentials import MnsCredentialsProvider
 
             account = Account(
-                self.endpoint, credentials_provider=MnsCredentialsProvider(self._credential_client())
+                self.endpoint, credentials_provider=MnsCredentialsProvider(self.signing_credentials())
             )
             self._local.account = account
         return account
-
-    def _credential_client(self) -> SigningCredentials:
-        settings = self.settings
-        with self._lock:
-            if self._credentials is None:
-                from airflow_provider_imm.hooks.credentials import build_credential_client
-
-                self._credentials = SigningCredentials(build_credential_client(settings))
-            return self._credentials
-
-    def _secrets(self) -> tuple[str, ...]:
-        """The connection's secrets and the temporary credentials recently signed with."""
-        credentials = self._credentials
-        return self.settings.secrets + (credentials.issued_secrets() if credentials is not None else ())
 
     def _name(self, value: str | None, extra: str) -> str:
         name = value or getattr(self.settings, extra)
@@ -173,7 +135,18 @@ class MnsHook(BaseHook):
             raise ValueError(
                 f"No MNS {extra[4:]} given: pass it or set extra {extra!r} on {self.imm_conn_id!r}."
             )
+        problem = mns_name_problem(str(name))
+        if problem:
+            raise ValueError(f"MNS {extra[4:]} {problem}.")
         return str(name)
+
+    @staticmethod
+    def _body(operation: str, body: str) -> str:
+        """Refuse, naming the body, text the SDK would fail on while sending (or send mangled)."""
+        found = unencodable(body, "body")
+        if found is not None:
+            raise MnsApiError(operation=operation, code=INVALID_ARGUMENT, message=unencodable_message(*found))
+        return body
 
     def queue_endpoint(self, queue: str | None = None) -> str:
         """The subscription endpoint of a queue: ``acs:mns:<region>:<account>:queues/<queue>``."""
@@ -236,8 +209,9 @@ class MnsHook(BaseHook):
         """Send ``body`` to a queue; returns the message id."""
         from mns.queue import Message
 
+        message = Message(self._body("SendMessage", body))
         q = self._queue(queue)
-        return str(self._call("SendMessage", lambda: q.send_message(Message(body))).message_id)
+        return str(self._call("SendMessage", lambda: q.send_message(message)).message_id)
 
     def _queue(self, queue: str | None) -> Any:
         q = self.get_conn().get_queue(self._name(queue, "mns_queue"))
@@ -249,10 +223,9 @@ class MnsHook(BaseHook):
         """Publish ``body`` (raw) to a topic; returns the message id."""
         from mns.topic import TopicMessage
 
+        message = TopicMessage(self._body("PublishMessage", body), tag)
         t = self.get_conn().get_topic(self._name(topic, "mns_topic"))
-        return str(
-            self._call("PublishMessage", lambda: t.publish_message(TopicMessage(body, tag))).message_id
-        )
+        return str(self._call("PublishMessage", lambda: t.publish_message(message)).message_id)
 
     # Setup
     def ensure_notification_channel(
@@ -309,6 +282,79 @@ class MnsHook(BaseHook):
             self.log.info("Created MNS %s for topic %r -> queue %r", ", ".join(created), topic, queue)
         return NotificationChannel(topic, queue, subscription, endpoint, content_format, tuple(created))
 
+    # Diagnosis
+    def diagnose_notification_channel(self) -> str | None:
+        """What stops notifications from reaching the connection's queue, as one line with its fix;
+        None when the channel is ready.
+
+        Checks, in order: the queue exists and can be read (a peek, so no message is taken), the
+        topic exists, and the subscription (``mns_subscription``, else any of the topic's) delivers
+        to the queue. A wrong queue otherwise goes unnoticed: every wait silently falls back to
+        reconciliation, minutes late.
+        """
+        try:
+            queue = self._name(None, "mns_queue")
+            endpoint = self.queue_endpoint(queue)
+            setup = f"run `imm-setup-notifications --conn-id {self.imm_conn_id}`"
+            account = self.get_conn()
+            q = self._queue(queue)
+            problem = self._probe("queue", queue, q.get_attributes, setup) or self._probe_read(queue, q)
+            topic = self.settings.mns_topic
+            if problem or topic is None:
+                return problem
+            t = account.get_topic(topic)
+            return self._probe("topic", topic, t.get_attributes, setup) or self._probe_subscription(
+                topic, queue, endpoint, setup
+            )
+        except (ImmConnectionConfigError, ValueError) as err:
+            return one_line(str(err))
+
+    def _probe(self, what: str, name: str, get: Callable[[], Any], setup: str) -> str | None:
+        try:
+            self._call(f"Get{what.title()}Attributes", get)
+        except MnsApiError as err:
+            if err.code == _NOT_FOUND[what]:
+                return f"MNS {what} {name!r} does not exist ({err.code}): {setup} to create it."
+            return f"MNS {what} {name!r} cannot be checked ({err.code}: {err.message})."
+        return None
+
+    def _probe_read(self, queue: str, q: Any) -> str | None:
+        try:
+            self._call("PeekMessage", q.peek_message)
+        except MnsApiError as err:
+            if err.code != "MessageNotExist":  # an empty queue
+                return (
+                    f"MNS queue {queue!r} cannot be read ({err.code}: {err.message}); allow the "
+                    f"connection's credentials mns:ReceiveMessage and mns:DeleteMessage on it."
+                )
+        return None
+
+    def _probe_subscription(self, topic: str, queue: str, endpoint: str, setup: str) -> str | None:
+        account = self.get_conn()
+        name = self.settings.mns_subscription
+        if name is None:
+            names, _ = self._call("ListSubscriptionByTopic", account.get_topic(topic).list_subscription)
+            for candidate in names:
+                meta = self._call(
+                    "GetSubscriptionAttributes", account.get_subscription(topic, candidate).get_attributes
+                )
+                if meta.endpoint == endpoint:
+                    return None
+            return (
+                f"no subscription of MNS topic {topic!r} delivers to queue {queue!r}: {setup} to create one."
+            )
+        s = account.get_subscription(topic, name)
+        problem = self._probe("subscription", name, s.get_attributes, setup)
+        if problem:
+            return problem
+        delivers_to = self._call("GetSubscriptionAttributes", s.get_attributes).endpoint
+        if delivers_to != endpoint:
+            return (
+                f"MNS subscription {name!r} of topic {topic!r} delivers to {delivers_to!r}, not to queue "
+                f"{queue!r}: set extra 'mns_subscription' to a new name and {setup}."
+            )
+        return None
+
     def _create_if_missing(self, what: str, get: Callable[[], Any], create: Callable[[], Any]) -> bool:
         try:
             self._call(f"Get{what.title()}Attributes", get)
@@ -333,10 +379,12 @@ class MnsHook(BaseHook):
         except MNSServerException as err:
             if err.sub_errors and operation == "BatchDeleteMessage":
                 raise _PartialFailure(_failures(err.sub_errors)) from None
+            code = str(err.type)
             raise MnsApiError(
                 operation=operation,
-                code=str(err.type),
-                message=one_line(redact(str(err.message), self._secrets())),
+                code=code,
+                message=one_line(redact(str(err.message), self.secrets()))
+                + credential_hint(code, self.settings),
                 request_id=err.request_id,
             ) from None
         except MNSClientNetworkException as err:
@@ -344,22 +392,21 @@ class MnsHook(BaseHook):
             raise MnsApiError(
                 operation=operation,
                 code="NetworkError",
-                message=one_line(redact(str(err.message), self._secrets())),
+                message=one_line(redact(str(err.message), self.secrets())),
                 network=True,
             ) from None
         except MNSExceptionBase as err:
             raise MnsApiError(
                 operation=operation,
                 code=str(err.type),
-                message=one_line(redact(str(err.message), self._secrets())),
+                message=one_line(redact(str(err.message), self.secrets())),
             ) from None
         except ImmConnectionConfigError:
             raise
         except Exception as err:
             if not is_credential_failure(err):
                 raise
-            issued = self._credentials.issued_secrets() if self._credentials is not None else ()
-            failure = describe_credential_failure(err, self.settings, issued)
+            failure = describe_credential_failure(err, self.settings, self.secrets())
             raise MnsApiError(
                 operation=operation,
                 code=failure.code,

@@ -31,6 +31,11 @@ _SAFE_FOR_ANY_CALL: frozenset[ErrorKind] = frozenset({"throttled", "connect"})
 _SAFE_FOR_IDEMPOTENT_CALL: frozenset[ErrorKind] = TRANSIENT_KINDS
 
 
+def capped_exponential(failures: int, base: float, cap: float) -> float:
+    """``base`` doubled after each failure but the first, at most ``cap`` (for any count of failures)."""
+    return min(cap, base * 2.0 ** min(max(failures - 1, 0), 64))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Bounded in attempts (first one included) and in total seconds spent on one logical call."""
@@ -67,7 +72,7 @@ class RetryPolicy:
 
     def backoff(self, failures: int, rand: float) -> float:
         """Delay after the ``failures``-th failure, ``rand`` drawn uniformly from [0, 1)."""
-        step = min(self.max_delay, self.base_delay * 2 ** (failures - 1))
+        step = capped_exponential(failures, self.base_delay, self.max_delay)
         return step * (1.0 - self.jitter) + step * self.jitter * rand
 
     def next_delay(
@@ -118,15 +123,13 @@ class Retrier:
         *,
         idempotent: bool,
     ) -> T:
-        start = self.clock()
-        attempts = 0
+        attempts = _Attempts(self, idempotent)
         while True:
-            attempts += 1
             try:
                 return fn()
             except Exception as exc:
                 error = translate(exc, action)
-            self.sleep(self._delay_or_raise(error, attempts, start, idempotent))
+            self.sleep(attempts.delay_after(error))  # out of the handler: the SDK's error stays unchained
 
     async def acall(
         self,
@@ -136,28 +139,43 @@ class Retrier:
         *,
         idempotent: bool,
     ) -> T:
-        start = self.clock()
-        attempts = 0
+        attempts = _Attempts(self, idempotent)
         while True:
-            attempts += 1
             try:
                 return await fn()
             except Exception as exc:
                 error = translate(exc, action)
-            await self.async_sleep(self._delay_or_raise(error, attempts, start, idempotent))
+            await self.async_sleep(attempts.delay_after(error))
 
-    def _delay_or_raise(self, error: ImmApiError, attempts: int, start: float, idempotent: bool) -> float:
-        delay = self.policy.next_delay(
-            error, attempts=attempts, elapsed=self.clock() - start, rand=self.rand(), idempotent=idempotent
+
+class _Attempts:
+    """The attempts of one logical call so far: the state both call loops of :class:`Retrier` keep."""
+
+    def __init__(self, retrier: Retrier, idempotent: bool) -> None:
+        self.retrier = retrier
+        self.idempotent = idempotent
+        self.start = retrier.clock()
+        self.count = 0
+
+    def delay_after(self, error: ImmApiError) -> float:
+        """Seconds to wait after this failed attempt; raises ``error`` when no attempt is left."""
+        self.count += 1
+        retrier, policy = self.retrier, self.retrier.policy
+        delay = policy.next_delay(
+            error,
+            attempts=self.count,
+            elapsed=retrier.clock() - self.start,
+            rand=retrier.rand(),
+            idempotent=self.idempotent,
         )
         if delay is None:
-            error.attempts = attempts
+            error.attempts = self.count
             raise error from None
-        self.log.warning(
+        retrier.log.warning(
             "IMM %s attempt %d/%d failed with %s (%s); retrying in %.2f s",
             error.action,
-            attempts,
-            self.policy.max_attempts,
+            self.count,
+            policy.max_attempts,
             error.code,
             f"HTTP {error.status_code}" if error.status_code is not None else "no response",
             delay,

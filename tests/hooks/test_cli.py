@@ -26,6 +26,10 @@ def test_creates_the_channel_then_reports_it_exists(
         first[3]
         == f"Queue endpoint: acs:mns:{emulator.region}:{emulator.account_id}:queues/airflow-imm (JSON)"
     )
+    assert first[4:] == [
+        "Operators add Notification (topic 'imm-events') to each request: leave Notification out of yours."
+    ]
+    assert "Notification=" not in "\n".join(first)
 
     assert main(["--conn-id", conn_id, "--json"]) == 0
     second = json.loads(capsys.readouterr().out)
@@ -68,3 +72,15 @@ def test_errors_are_one_line_and_exit_1(emulator_conn: MakeConn, capsys: pytest.
     )
     assert main(["--conn-id", emulator_conn(mns_queue=None)]) == 1
     assert "No MNS queue given" in capsys.readouterr().err
+
+
+def test_names_other_than_the_connections_say_which_extras_to_set(
+    emulator: ImmEmulator, emulator_conn: MakeConn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn_id = emulator_conn()
+    assert main(["--conn-id", conn_id, "--topic", "t1", "--queue", "q1", "--subscription", "s1"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == (
+        f"Set extras mns_topic='t1' and mns_queue='q1' on connection {conn_id!r}: operators then add "
+        "Notification to each request (leave it out of yours) and wait on this queue."
+    )

@@ -217,3 +217,28 @@ def test_retry_policy_bounds() -> None:
     assert [policy.backoff(n, 0.999999) for n in (1, 2, 3)] == pytest.approx([1.0, 2.0, 3.0], abs=1e-5)
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+@pytest.mark.parametrize("extra", ["mns_queue", "mns_topic", "mns_subscription"])
+@pytest.mark.parametrize("name", ["../x", "a?b=1", "a\x00b", "a/b", "-lead", "a b", "x" * 257, "é"])
+def test_mns_names_follow_mns_naming_rule(extra: str, name: str) -> None:
+    message = error(region="cn-hangzhou", **{extra: name})
+    assert f"extra {extra!r}" in message
+    assert "letters, digits and hyphens" in message
+    assert len(message) < 400  # a long value is quoted as an excerpt
+
+
+@pytest.mark.parametrize("name", ["airflow-imm", "Imm-Events-2", "1queue", "q" * 256])
+def test_valid_mns_names_are_accepted(name: str) -> None:
+    settings = parse_connection(conn(region="cn-hangzhou", mns_queue=name, mns_topic=name))
+    assert (settings.mns_queue, settings.mns_topic) == (name, name)
+
+
+def test_credential_identity_changes_with_the_credentials_only() -> None:
+    base = parse_connection(conn(region="cn-hangzhou", project="p"))
+    same = parse_connection(conn(region="cn-beijing", project="q", mns_queue="other"))
+    other_secret = parse_connection(conn(password="another-secret-value", region="cn-hangzhou"))
+    role = parse_connection(conn(region="cn-hangzhou", role_arn="acs:ram::1:role/r"))
+    assert base.credential_identity == same.credential_identity
+    assert len({base.credential_identity, other_secret.credential_identity, role.credential_identity}) == 3
+    assert SECRET not in base.credential_identity

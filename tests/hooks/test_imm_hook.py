@@ -88,7 +88,8 @@ def test_sts_token_credentials(emulator: ImmEmulator, emulator_conn: MakeConn) -
         )
     )
     assert ok.settings.auth_type == "sts"
-    assert ok.test_connection()[0] is True
+    MnsHook(ok.imm_conn_id).ensure_notification_channel()
+    assert ok.test_connection()[0] is True  # IMM and MNS both accept the token
 
     wrong = ImmHook(
         emulator_conn(
@@ -146,6 +147,7 @@ def test_oidc_role_arn_through_the_emulator_sts(
             oidc_provider_arn=f"acs:ram::{emulator.account_id}:oidc-provider/ack-rrsa",
             oidc_token_file=str(token_file),
             sts_endpoint=emulator.url,
+            mns_queue=None,
         )
     )
     assert hook.settings.auth_type == "oidc_role_arn"
@@ -171,18 +173,23 @@ def test_connection_json_round_trip(emulator_conn: MakeConn) -> None:
     assert ImmHook(conn_id).settings.conn_id == conn_id
 
 
-async def test_async_lookups_without_aget_connection(
-    emulator: ImmEmulator, emulator_conn: MakeConn, monkeypatch: pytest.MonkeyPatch
+async def test_text_that_cannot_be_encoded_is_a_bad_request_naming_the_field(
+    emulator: ImmEmulator, emulator_conn: MakeConn
 ) -> None:
-    """Airflow 3.0's BaseHook has no aget_connection: the synchronous lookup runs in a worker thread."""
-    from airflow.sdk import BaseHook
-
-    conn_id = emulator_conn()
-    created = _submit(ImmHook(conn_id), emulator)
-    monkeypatch.delattr(BaseHook, "aget_connection")
-
-    task = await ImmHook(conn_id).aget_task(None, "OfficeConversion", created["TaskId"])
-    mns = await MnsHook.afor_connection(conn_id)
-
-    assert task["TaskId"] == created["TaskId"]
-    assert (mns.settings.conn_id, mns.endpoint) == (conn_id, emulator.url)
+    hook = ImmHook(emulator_conn())
+    request = {"SourceURI": "oss://bucket/\ud800.docx", "TargetType": "pdf", "TargetURI": "oss://bucket/out"}
+    with pytest.raises(ImmApiError) as created:
+        hook.create_task("CreateOfficeConversionTask", request)
+    with pytest.raises(ImmApiError) as looked_up:
+        hook.get_task(None, "OfficeConversion", "task-\udfff")
+    with pytest.raises(ImmApiError) as alooked_up:
+        await hook.aget_task(None, "OfficeConversion", "task-\udfff")
+    for info, action, field in (
+        (created, "CreateOfficeConversionTask", "SourceURI"),
+        (looked_up, "GetTask", "TaskId"),
+        (alooked_up, "GetTask", "TaskId"),
+    ):
+        err = info.value
+        assert (err.action, err.code, err.kind) == (action, "InvalidArgument", "client")
+        assert f"field {field!r}" in err.message and "UTF-8" in err.message
+    assert emulator.counters.total("imm") == 0  # refused before anything was sent

@@ -153,3 +153,44 @@ def test_imm_notifications_arrive_through_the_channel(emulator: ImmEmulator, emu
     while not bodies and time.monotonic() < deadline:
         bodies = [m.body for m in MnsHook(conn_id).receive(wait_seconds=1)]
     assert bodies and created["TaskId"] in bodies[0]
+
+
+def test_bad_names_and_unencodable_bodies_are_refused_before_any_call(
+    emulator: ImmEmulator, emulator_conn: MakeConn
+) -> None:
+    hook = MnsHook(emulator_conn())
+    hook.ensure_notification_channel()
+    for bad in ("../x", "a?b=1", "a\x00b"):
+        with pytest.raises(ValueError, match="letters, digits and hyphens"):
+            hook.receive(bad, wait_seconds=0)
+        with pytest.raises(ValueError, match="MNS topic"):
+            hook.publish("body", topic=bad)
+    with pytest.raises(MnsApiError) as info:
+        hook.send("body \ud800")
+    assert (info.value.code, info.value.network) == ("InvalidArgument", False)
+    assert "UTF-8" in info.value.message
+
+
+def test_a_wrong_secret_names_the_connection_and_the_field(
+    emulator: ImmEmulator, emulator_conn: MakeConn
+) -> None:
+    conn_id = emulator_conn(password="wrong-secret-value")
+    with pytest.raises(MnsApiError) as info:
+        MnsHook(conn_id).receive(wait_seconds=0)
+    assert (
+        str(info.value).endswith(
+            f"Check the password field (AccessKey secret) of connection {conn_id!r}. (request id "
+            f"{info.value.request_id})"
+        )
+        or f"Check the password field (AccessKey secret) of connection {conn_id!r}." in info.value.message
+    )
+
+
+@pytest.mark.parametrize("hook_class", [ImmHook, MnsHook])
+def test_logger_names_are_not_doubled(hook_class: type) -> None:
+    assert hook_class("c").log.name == f"airflow.task.hooks.{hook_class.__module__}.{hook_class.__name__}"
+    assert hook_class("c", logger_name="imm").log.name == "airflow.task.hooks.imm"
+    operator_logger = (
+        "airflow.task.operators.airflow_provider_imm.operators.imm.CreateOfficeConversionTaskOperator"
+    )
+    assert hook_class("c", logger_name=operator_logger).log.name == operator_logger

@@ -9,14 +9,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.hooks.credentials import MnsCredentialsProvider, build_credential_client
-from airflow_provider_imm.hooks.errors import ImmApiError, MnsApiError
+from airflow_provider_imm.hooks.errors import ImmApiError, MnsApiError, redact
 from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.hooks.mns import MnsHook
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from tests.hooks.conftest import MakeConn
+from tests.hooks.secret_scan import RootCapture, assert_no_secret, encodings, record_texts
 from tests.hooks.stub_servers import stub_server, token_headers
 
 KEY_ID = "LTAIsecretsTestKey"
@@ -78,6 +81,7 @@ def test_no_secret_in_logs_errors_or_reprs(
         _failure(lambda: role_via_sts_down.get_task(None, "OfficeConversion", "x")),
         _failure(lambda: mns_wrong_token.receive(wait_seconds=0)),
     ]
+    MnsHook(good.imm_conn_id).ensure_notification_channel()
     assert good.test_connection()[0]
     emulator.faults.throttle_imm(2, retry_after=0.01)
     assert list(good.list_tasks()) == []  # throttled twice, then answered
@@ -110,8 +114,7 @@ def test_no_secret_in_logs_errors_or_reprs(
         "reprs": "\n".join(reprs),
     }
     for where, text in texts.items():
-        for secret in ALL_SECRETS:
-            assert secret not in text, f"a secret leaked into {where}"
+        assert_no_secret([text], ALL_SECRETS, where=where)
 
 
 def _imm_quoting_tokens(headers: Mapping[str, str]) -> tuple[int, str, str]:
@@ -162,5 +165,56 @@ async def test_temporary_role_credentials_are_scrubbed_from_quoted_requests(
     texts = [f"{e}\n{e!r}\n{e.__dict__}" for e in errors] + [message]
     for text in texts:
         assert "SignatureDoesNotMatch" in text and "security-token:***" in text  # quoted, then scrubbed
-        for token in tokens:
-            assert token not in text
+    assert_no_secret(texts, tokens, where="error text")
+
+
+#: Base64 characters, as real tokens have: each encoding writes this token differently.
+BASE_TOKEN = "CAIS+base/Token=5518+x/y=="
+
+
+async def test_no_secret_reaches_any_logger_over_role_refreshes(
+    emulator: ImmEmulator, emulator_conn: MakeConn
+) -> None:
+    """ram_role_arn over STS base credentials, refreshed on every call (900 s sessions are stale at once).
+
+    The HTTP library logs each signed AssumeRole URL, base token included, at DEBUG.
+    """
+    emulator.accounts.add_sts(STS_KEY_ID, STS_SECRET, BASE_TOKEN)
+    conn_id = emulator_conn(
+        login=STS_KEY_ID,
+        password=STS_SECRET,
+        security_token=BASE_TOKEN,
+        role_arn=f"acs:ram::{emulator.account_id}:role/imm-runner",
+        sts_endpoint=emulator.url,
+        role_session_expiration=900,
+    )
+    with RootCapture() as capture:
+        hook = ImmHook(conn_id, retry_policy=FAST)
+        for _ in range(2):
+            with pytest.raises(ImmApiError):
+                hook.get_task(None, "OfficeConversion", "no-such-task")
+            with pytest.raises(ImmApiError):
+                await hook.aget_task(None, "OfficeConversion", "no-such-task")
+        mns = MnsHook(conn_id)
+        mns.ensure_notification_channel()
+        assert mns.receive(wait_seconds=0) == []
+        assert hook.test_connection()[0]
+
+    assert emulator.counters.get("sts", "AssumeRole") >= 6  # real refreshes, each a signed request
+    issued = [
+        value
+        for key in emulator.accounts._keys.values()  # every credential STS handed out
+        for value in (key.secret, key.security_token)
+        if value
+    ]
+    texts = record_texts(capture.records)
+    assert any("AssumeRole" in text for text in texts)  # the HTTP library did log the requests
+    assert_no_secret(texts, [STS_SECRET, BASE_TOKEN, *issued], where="log record")
+
+
+@settings(max_examples=150, deadline=None)
+@given(secret=st.text(min_size=8, max_size=40), before=st.text(max_size=20), after=st.text(max_size=20))
+def test_redact_removes_every_encoding_of_a_secret(secret: str, before: str, after: str) -> None:
+    forms = encodings(secret).values()
+    texts = [redact(f"{before}{form}{after}", [secret]) for form in forms]
+    assert_no_secret(texts, [secret])

@@ -106,3 +106,59 @@ def _settings(**extras: object) -> ImmConnectionSettings:
         conn_id="form", conn_type="imm", login="LTAIkey", password="secret", extra=json.dumps(extras)
     )
     return parse_connection(conn)
+
+
+#: Every AccessKey user fills these in; they come first, in this order.
+COMMON = ["region", "project", "mns_queue", "mns_topic", "mns_subscription", "account_id"]
+#: Fields of one credential kind only, after the kind selector.
+KIND_SPECIFIC = {
+    "security_token", "role_arn", "role_session_name", "role_session_expiration", "policy", "external_id",
+    "sts_endpoint", "oidc_provider_arn", "oidc_token_file", "role_name",
+}  # fmt: skip
+
+
+def _placeholders() -> dict[str, str]:
+    [conn_type] = get_provider_info()["connection-types"]
+    return conn_type["ui-field-behaviour"]["placeholders"]
+
+
+def test_the_common_fields_come_first_and_kind_specific_ones_after_the_kind() -> None:
+    order = list(_form_fields())
+    assert order[: len(COMMON)] == COMMON
+    kind_at = order.index("auth_type")
+    assert all(order.index(name) > kind_at for name in KIND_SPECIFIC)
+    assert order.index("auth_type") > max(order.index(name) for name in ("endpoint", "protocol"))
+
+
+def test_every_field_has_a_label_a_description_and_a_placeholder_or_default() -> None:
+    placeholders = _placeholders()
+    for name, field in _form_fields().items():
+        assert field["label"], name
+        assert len(str(field["description"])) > 10, name
+        assert placeholders.get(name) or "default" in field["schema"], name  # type: ignore[operator]
+
+
+# Where each extra with a default lands in the settings.
+_SETTING = {
+    "protocol": lambda s: s.protocol,
+    "mns_subscription_format": lambda s: s.mns_subscription_format,
+    "retry_max_attempts": lambda s: s.retry.max_attempts,
+    "retry_max_seconds": lambda s: s.retry.max_seconds,
+    "retry_base_delay": lambda s: s.retry.base_delay,
+    "retry_max_delay": lambda s: s.retry.max_delay,
+}
+
+
+def test_defaults_shown_are_the_hooks_real_defaults() -> None:
+    settings = _settings()  # nothing but a region: every default applies
+    placeholders = _placeholders()
+    shown = {}
+    for name, field in _form_fields().items():
+        schema = field["schema"]
+        if "default" in schema:  # type: ignore[operator]
+            shown[name] = schema["default"]  # type: ignore[index]
+        elif "(default)" in placeholders.get(name, ""):
+            shown[name] = placeholders[name].removesuffix(" (default)")
+    assert set(shown) == set(_SETTING)
+    for name, value in shown.items():
+        assert str(_SETTING[name](settings)) == str(value), name  # type: ignore[no-untyped-call]
