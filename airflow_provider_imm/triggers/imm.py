@@ -152,7 +152,9 @@ class ImmTaskCompletedTrigger(BaseTrigger):
             self.project = self.project or settings.project
             if self.mns_queue and settings.mns_endpoint:
                 # Registered BEFORE the first GetTask: a notification arriving in between is kept.
-                self._registration = shared.register(self.mns_queue, self.imm_task_id)
+                self._registration = shared.register(
+                    self.mns_queue, self.imm_task_id, self.reconcile_interval
+                )
             else:
                 self.log.warning(
                     "IMM task %s: %s, polling GetTask every %.0f s",
@@ -413,7 +415,7 @@ class _Shared:
         self.settings = settings
         self._keys: dict[str, tuple[ListenerKey, QueueClientFactory]] = {}
 
-    def register(self, queue: str, task_id: str) -> Registration:
+    def register(self, queue: str, task_id: str, reconcile_interval: float) -> Registration:
         if queue not in self._keys:
             from airflow_provider_imm.hooks.mns import MnsHook
 
@@ -432,7 +434,7 @@ class _Shared:
             )
             self._keys[queue] = (key, lambda: mns)
         key, factory = self._keys[queue]
-        return ListenerRegistry.current().listener(key, factory).register(task_id)
+        return ListenerRegistry.current().listener(key, factory).register(task_id, reconcile_interval)
 
 
 _SharedEntry = tuple[float, "asyncio.Future[_Shared]"]

@@ -32,8 +32,9 @@ What happens to each received message (bodies as in ``reference/notifications.md
 * A body that is not an IMM notification, or is malformed, follows the orphan rule (another consumer
   of a shared queue may understand it) and is logged once per message, without its content.
 
-MNS errors back off exponentially (jittered, capped) and are logged once per streak; meanwhile the
-triggers still finish through GetTask reconciliation. The loop ends when nobody waits and starts
+MNS errors back off exponentially (jittered, capped) and are logged once per streak, however often
+the loop stops and starts meanwhile; a queue that does not exist is named with the fix and the delay
+to expect. Meanwhile the triggers still finish through GetTask reconciliation. The loop ends when nobody waits and starts
 again with the next registration. The synchronous MNS SDK only ever runs on the listener's own
 worker thread (one per active listener), so the event loop never blocks and the thread count does
 not grow with the number of triggers.
@@ -68,6 +69,8 @@ T = TypeVar("T")
 
 #: Error code MNS answers a receive with when nothing arrived during the wait.
 EMPTY_QUEUE_CODE = "MessageNotExist"
+#: ... and when the queue does not exist (a wrong ``mns_queue``, or a channel never set up).
+NO_QUEUE_CODE = "QueueNotExist"
 #: What MNS answers a visibility change with once the handle has lapsed (the message is back).
 _LAPSED_HANDLE_CODES = frozenset({"MessageNotExist", "ReceiptHandleError"})
 #: What :meth:`QueueListener._classify` decides besides seconds to hide a message for.
@@ -188,9 +191,13 @@ class ListenerStats:
 class Registration:
     """One trigger waiting for one TaskId; notifications for it arrive on :attr:`notifications`."""
 
-    def __init__(self, listener: QueueListener, task_id: str) -> None:
+    def __init__(
+        self, listener: QueueListener, task_id: str, reconcile_interval: float | None = None
+    ) -> None:
         self.listener = listener
         self.task_id = task_id
+        #: How late the trigger learns of its task's end when no notification comes (for logs).
+        self.reconcile_interval = reconcile_interval
         self.notifications: asyncio.Queue[ImmNotification] = asyncio.Queue()
         self.closed = False
 
@@ -283,13 +290,19 @@ class QueueListener:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._failing_upkeep: set[str] = set()
+        #: Kept across runs: a streak of failures (a queue that does not exist, say) is logged once
+        #: however often the loop stops and starts again with new triggers meanwhile.
+        self._backoff = _Backoff(
+            RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap)
+        )
 
     # Registration (event loop only)
-    def register(self, task_id: str) -> Registration:
-        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed."""
+    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
+        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed.
+        ``reconcile_interval``: the trigger's, quoted when notifications cannot come."""
         if self._closing:
             raise RuntimeError(f"listener for {self.key} is closed")
-        registration = Registration(self, task_id)
+        registration = Registration(self, task_id, reconcile_interval)
         self._waiting.setdefault(task_id, set()).add(registration)
         self._finished.pop(task_id, None)
         self._ensure_running()
@@ -351,7 +364,7 @@ class QueueListener:
     # The loop
     async def _run(self) -> None:
         settings = self.settings
-        backoff = _Backoff(RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap))
+        backoff = self._backoff
         # A fresh thread and client per run: a call abandoned by a cancelled run may still be using
         # the previous ones.
         self._worker = _WorkerThread(f"imm-mns-listener {self.key.queue}")
@@ -564,15 +577,36 @@ class QueueListener:
             self._thread_state.client = None  # reconnect: the connection may be broken
         if backoff.failures == 1:
             backoff.streak_started = time.monotonic()
-            log.warning(
-                "MNS queue %s: receive failed (%s); retrying with backoff, waiting triggers fall back "
-                "to GetTask reconciliation",
-                self.key,
-                _describe(err),
-            )
+            if _error_code(err) == NO_QUEUE_CODE:
+                log.warning(
+                    "MNS queue %s does not exist: no IMM notification can arrive, so each waiting "
+                    "task's end is learnt through GetTask reconciliation, up to %s late (the "
+                    "reconcile_interval). Set the connection's extra 'mns_queue' (or the operator's "
+                    "mns_queue) to the queue IMM's topic delivers to, or create topic, queue and "
+                    "subscription with `imm-setup-notifications`.",
+                    self.key,
+                    self._reconcile_delay(),
+                )
+            else:
+                log.warning(
+                    "MNS queue %s: receive failed (%s); retrying with backoff, waiting triggers fall "
+                    "back to GetTask reconciliation",
+                    self.key,
+                    _describe(err),
+                )
         else:
             log.debug("MNS queue %s: receive failed again (%s)", self.key, _describe(err))
         await self._pause(backoff.next_delay())
+
+    def _reconcile_delay(self) -> str:
+        """The longest reconciliation interval of the waiting triggers, as words for a log line."""
+        intervals = [
+            reg.reconcile_interval
+            for regs in self._waiting.values()
+            for reg in regs
+            if reg.reconcile_interval is not None
+        ]
+        return f"{max(intervals):.0f} s" if intervals else "reconcile_interval seconds"
 
     def _recovered(self, backoff: _Backoff) -> None:
         if backoff.failures:
