@@ -34,10 +34,10 @@ What happens to each received message (bodies as in ``reference/notifications.md
 
 MNS errors back off exponentially (jittered, capped) and are logged once per streak, however often
 the loop stops and starts meanwhile; a queue that does not exist is named with the fix and the delay
-to expect. Meanwhile the triggers still finish through GetTask reconciliation. The loop ends when nobody waits and starts
-again with the next registration. The synchronous MNS SDK only ever runs on the listener's own
-worker thread (one per active listener), so the event loop never blocks and the thread count does
-not grow with the number of triggers.
+to expect. Meanwhile the triggers still finish through GetTask reconciliation. The loop ends when
+nobody waits and starts again with the next registration. The synchronous MNS SDK only ever runs
+on the listener's own worker thread (one per active listener), so the event loop never blocks and
+the thread count does not grow with the number of triggers.
 """
 
 from __future__ import annotations
