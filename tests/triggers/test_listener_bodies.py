@@ -1,9 +1,10 @@
-"""Bodies no IMM notification looks like (oversized, undecodable) never disturb the listener."""
+"""What the listener does with messages not for it: odd bodies never disturb it; how orphans go back."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import time
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_imm.triggers.mns_listener import ListenerKey, ListenerRegistry
-from tests.triggers.conftest import Imm, eventually, start_triggers
+from tests.triggers.conftest import FAST, Imm, eventually, start_triggers
 
 LOGGER = "airflow_provider_imm.triggers.mns_listener"
 AWAITED = "OfficeConversion-awaited"
@@ -34,10 +35,12 @@ class Received:
 class FakeQueue:
     """MNS as the listener sees it, holding bodies MNS itself would refuse (over 64 KB)."""
 
-    def __init__(self, bodies: Sequence[Any]) -> None:
-        self.batches = [[Received(f"m{n}", f"h{n}", body) for n, body in enumerate(bodies)]]
+    def __init__(self, bodies: Sequence[Any], **received: int) -> None:
+        messages = [Received(f"m{n}", f"h{n}", body, **received) for n, body in enumerate(bodies)]
+        self.batches = [messages[start : start + 16] for start in range(0, len(messages), 16)]
         self.deleted: list[str] = []
         self.returned: list[str] = []
+        self.hidden: list[int] = []
 
     def receive(self, queue: str | None = None, *, wait_seconds: int, max_messages: int) -> list[Received]:
         if self.batches:
@@ -53,6 +56,7 @@ class FakeQueue:
         self, receipt_handle: str, visibility_timeout: int, queue: str | None = None
     ) -> None:
         self.returned.append(receipt_handle)
+        self.hidden.append(visibility_timeout)
 
 
 def notification(task_id: str, **content: str) -> str:
@@ -107,3 +111,41 @@ async def test_unreadable_bodies_through_mns_disturb_no_trigger(imm: Imm, regist
     assert stats.unreadable >= 3 and stats.dropped == 0
     # Kept for other consumers until the grace period; only the handed-over notification is deleted.
     await eventually(lambda: imm.queue_messages() == 3, timeout=1.5)
+
+
+@pytest.mark.parametrize(
+    ("dequeue_count", "visibility", "hidden"),
+    [
+        (1, 30, {0}),  # first receive: visible at once, for whoever wants it
+        (5, 60, set(range(8, 16))),  # the queue hides longer than the cap: 15 s, jittered
+        (5, 30, set()),  # the queue's own 30 s is within the cap: left to it, no request
+    ],
+)
+async def test_orphans_are_hidden_jittered_or_left_to_the_queue(
+    dequeue_count: int, visibility: int, hidden: set[int]
+) -> None:
+    now = int(time.time() * 1000)
+    # On a first receive MNS sets NextVisibleTime = FirstDequeueTime + the queue's VisibilityTimeout.
+    probe = Received("probe", "probe", "not IMM", 1, now, now, now + visibility * 1000)
+    fake = FakeQueue(
+        ["not an IMM notification"] * 160,
+        dequeue_count=dequeue_count,
+        next_visible_time=now + visibility * 1000,
+    )
+    fake.batches.insert(0, [probe])
+    registry = ListenerRegistry.install(dataclasses.replace(FAST, orphan_max_hidden=30, orphan_grace=600.0))
+    try:
+        listener = registry.listener(ListenerKey.build("http://127.0.0.1:1", "q", "k"), lambda: fake)
+        registration = listener.register(AWAITED)
+        await eventually(lambda: not fake.batches)
+        await eventually(lambda: listener.stats.returned + listener.stats.left == 161)
+        registration.close()
+    finally:
+        await registry.aclose()
+
+    seen = set(fake.hidden[1:])  # after the probe's
+    if len(hidden) > 1:
+        assert seen <= hidden and len(seen) > 1  # jittered: two triggerers do not re-poll in lock-step
+    else:
+        assert seen == hidden
+    assert not fake.deleted
