@@ -49,6 +49,8 @@ DEFAULT_RECONCILE_INTERVAL = 300.0
 DEFAULT_POLL_INTERVAL = 30.0
 #: Longest a failing or throttled GetTask pushes the next one back, as a multiple of the interval.
 MAX_BACKOFF_FACTOR = 8
+#: Longest ``code`` and ``message`` of an event: they end up in XCom and in error messages.
+MAX_TEXT = 1000
 #: Time allowed for the last GetTask when the deadline is reached.
 FINAL_CHECK_TIMEOUT = 10.0
 #: How long a connection fetched for one trigger is reused by the others of the same process.
@@ -152,7 +154,9 @@ class ImmTaskCompletedTrigger(BaseTrigger):
             self.project = self.project or settings.project
             if self.mns_queue and settings.mns_endpoint:
                 # Registered BEFORE the first GetTask: a notification arriving in between is kept.
-                self._registration = shared.register(self.mns_queue, self.imm_task_id)
+                self._registration = shared.register(
+                    self.mns_queue, self.imm_task_id, self.reconcile_interval
+                )
             else:
                 self.log.warning(
                     "IMM task %s: %s, polling GetTask every %.0f s",
@@ -186,8 +190,8 @@ class ImmTaskCompletedTrigger(BaseTrigger):
             project=self.project,
             result=status,
             learned_from=source,
-            code=code,
-            message=message,
+            code=code[:MAX_TEXT],
+            message=message[:MAX_TEXT],
         ).to_event()
 
     def _error_event(
@@ -198,7 +202,7 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         code = str(getattr(err, "code", "") or type(err).__name__)
         # Hook errors are already free of secrets; anything else is scrubbed of the known ones.
         message = str(err) if _is_hook_error(err) else redact(f"{type(err).__name__}: {err}", secrets)
-        return self._event("error", source, code=code, message=message[:1000])
+        return self._event("error", source, code=code, message=message)
 
     def _finished_event(self, info: dict[str, Any], source: EventSource) -> dict[str, Any]:
         return ImmTaskOutcome.from_task_info(
@@ -215,20 +219,27 @@ class ImmTaskCompletedTrigger(BaseTrigger):
             task_type=self.task_type,
             project=self.project,
             status=notification.status.value,
-            code=notification.code,
-            message=notification.message,
+            code=notification.code[:MAX_TEXT],
+            message=notification.message[:MAX_TEXT],
             start_time=iso_utc(notification.start_time),
             end_time=iso_utc(notification.end_time),
             learned_from="notification",
         ).to_event()
 
     def _trusts(self, notification: ImmNotification) -> bool:
-        """A notification counts only for the task it names, in this project and of this type."""
-        return (
-            notification.task_id == self.imm_task_id
-            and notification.project in (None, self.project)
-            and notification.task_type in (None, self.task_type)
-        )
+        """A notification counts only for the task it names, in this project. Never rejected on its
+        TaskType alone: the TaskId names one task already, and not every action's TaskType is
+        confirmed (CreateFigureClustersMergingTask's is not; see reference/imm-api.md)."""
+        if notification.task_id != self.imm_task_id or notification.project not in (None, self.project):
+            return False
+        if notification.task_type not in (None, self.task_type):
+            self.log.debug(
+                "IMM task %s: its notification names TaskType %.100r, not %r; matched by TaskId",
+                self.imm_task_id,
+                notification.task_type,
+                self.task_type,
+            )
+        return True
 
 
 @dataclass
@@ -295,10 +306,9 @@ class _Waiter:
                         self._finish(known=True)
                         return trigger._notification_event(notification)
                     trigger.log.warning(
-                        "IMM task %s: ignored a notification naming project %r / type %r",
+                        "IMM task %s: ignored a notification naming project %.100r",
                         trigger.imm_task_id,
                         notification.project,
-                        notification.task_type,
                     )
                 if check is not None and check in done:
                     result = check.result()
@@ -413,7 +423,7 @@ class _Shared:
         self.settings = settings
         self._keys: dict[str, tuple[ListenerKey, QueueClientFactory]] = {}
 
-    def register(self, queue: str, task_id: str) -> Registration:
+    def register(self, queue: str, task_id: str, reconcile_interval: float) -> Registration:
         if queue not in self._keys:
             from airflow_provider_imm.hooks.mns import MnsHook
 
@@ -432,7 +442,7 @@ class _Shared:
             )
             self._keys[queue] = (key, lambda: mns)
         key, factory = self._keys[queue]
-        return ListenerRegistry.current().listener(key, factory).register(task_id)
+        return ListenerRegistry.current().listener(key, factory).register(task_id, reconcile_interval)
 
 
 _SharedEntry = tuple[float, "asyncio.Future[_Shared]"]

@@ -13,17 +13,31 @@ What happens to each received message (bodies as in ``reference/notifications.md
 * A notification for a TaskId whose trigger here has already ended (a duplicate) is deleted at once.
 * A notification for any other TaskId (an orphan) goes back to the queue: visible again at once the
   first time it is received, so another triggerer, or a trigger about to register here, gets it;
-  hidden for longer on each further receive (1, 3, 7, ... seconds, capped) so that a message nobody
-  wants does not spin. Once older than ``orphan_grace`` (by enqueue time) or received
+  hidden for longer on each further receive (about 1, 3, 7, ... seconds, jittered, capped) so that a
+  message nobody wants does not spin. Once older than ``orphan_grace`` (by enqueue time) or received
   ``orphan_max_receives`` times, it is deleted: GetTask reconciliation makes that safe.
+
+  Giving a message back costs one request (MNS has no batch form of ChangeMessageVisibility), and a
+  message made visible at once is the oldest in the queue: returned while the queue still holds a
+  backlog, it would be received again before the newer messages behind it, so a flood of foreign
+  messages would be gone over several times before the awaited notification. So returns wait until
+  a receive finds the backlog drained (or ``return_delay`` has passed, or the loop stops); the
+  receive itself keeps them hidden meanwhile. And after the first receive, where the queue's own
+  visibility timeout is within ``orphan_max_hidden`` (MNS's default of 30 s is, with the default
+  cap), a message is simply left hidden as the receive left it: no request at all. A foreign
+  message thus costs one ChangeMessageVisibility and a share of a batch receive per visibility
+  timeout. The jitter keeps two triggerers holding each other's notifications from
+  re-polling in lock-step (the emulator, like a fair queue, hands a message to the receiver that has
+  waited longest).
 * A body that is not an IMM notification, or is malformed, follows the orphan rule (another consumer
   of a shared queue may understand it) and is logged once per message, without its content.
 
-MNS errors back off exponentially (jittered, capped) and are logged once per streak; meanwhile the
-triggers still finish through GetTask reconciliation. The loop ends when nobody waits and starts
-again with the next registration. The synchronous MNS SDK only ever runs on the listener's own
-worker thread (one per active listener), so the event loop never blocks and the thread count does
-not grow with the number of triggers.
+MNS errors back off exponentially (jittered, capped) and are logged once per streak, however often
+the loop stops and starts meanwhile; a queue that does not exist is named with the fix and the delay
+to expect. Meanwhile the triggers still finish through GetTask reconciliation. The loop ends when
+nobody waits and starts again with the next registration. The synchronous MNS SDK only ever runs
+on the listener's own worker thread (one per active listener), so the event loop never blocks and
+the thread count does not grow with the number of triggers.
 """
 
 from __future__ import annotations
@@ -44,6 +58,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from airflow_provider_imm.hooks.retry import RetryPolicy
+
 if TYPE_CHECKING:
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
 
@@ -53,6 +69,13 @@ T = TypeVar("T")
 
 #: Error code MNS answers a receive with when nothing arrived during the wait.
 EMPTY_QUEUE_CODE = "MessageNotExist"
+#: ... and when the queue does not exist (a wrong ``mns_queue``, or a channel never set up).
+NO_QUEUE_CODE = "QueueNotExist"
+#: What MNS answers a visibility change with once the handle has lapsed (the message is back).
+_LAPSED_HANDLE_CODES = frozenset({"MessageNotExist", "ReceiptHandleError"})
+#: What :meth:`QueueListener._classify` decides besides seconds to hide a message for.
+_DELETE = -1
+_LEAVE = -2
 
 
 class ReceivedMessage(Protocol):
@@ -66,9 +89,14 @@ class ReceivedMessage(Protocol):
     def body(self) -> str: ...
     @property
     def dequeue_count(self) -> int: ...
-    #: Milliseconds since the epoch, as MNS gives it.
+    #: Milliseconds since the epoch, as MNS gives it (so are the two times below).
     @property
     def enqueue_time(self) -> int: ...
+    @property
+    def first_dequeue_time(self) -> int: ...
+    #: When the message becomes visible again unless its visibility is changed.
+    @property
+    def next_visible_time(self) -> int: ...
 
 
 class QueueClient(Protocol):
@@ -114,6 +142,9 @@ class ListenerSettings:
     orphan_max_receives: int = 64
     #: Cap on how long a returned orphan stays hidden, seconds.
     orphan_max_hidden: int = 30
+    #: Longest orphans wait to be given back while receives still find a backlog, seconds; 0 gives
+    #: them back right after each receive (the behaviour before this setting, kept for comparison).
+    return_delay: float = 2.0
     backoff_initial: float = 1.0
     backoff_cap: float = 60.0
     #: How long finished TaskIds are remembered, to delete their duplicate notifications at once.
@@ -148,6 +179,8 @@ class ListenerStats:
     deleted: int = 0
     duplicates: int = 0
     returned: int = 0
+    #: Orphans left hidden for the queue's own visibility timeout (no request).
+    left: int = 0
     dropped: int = 0
     unreadable: int = 0
     errors: int = 0
@@ -158,9 +191,13 @@ class ListenerStats:
 class Registration:
     """One trigger waiting for one TaskId; notifications for it arrive on :attr:`notifications`."""
 
-    def __init__(self, listener: QueueListener, task_id: str) -> None:
+    def __init__(
+        self, listener: QueueListener, task_id: str, reconcile_interval: float | None = None
+    ) -> None:
         self.listener = listener
         self.task_id = task_id
+        #: How late the trigger learns of its task's end when no notification comes (for logs).
+        self.reconcile_interval = reconcile_interval
         self.notifications: asyncio.Queue[ImmNotification] = asyncio.Queue()
         self.closed = False
 
@@ -201,14 +238,22 @@ def _change_visibility(queue: str, params: tuple[str, int], client: QueueClient)
 
 @dataclass
 class _Backoff:
-    initial: float
-    cap: float
+    policy: RetryPolicy
     failures: int = 0
     streak_started: float = field(default=0.0)
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.initial * 2 ** min(self.failures - 1, 30))
-        return delay * random.uniform(0.5, 1.0)
+        # Capped exponent: an outage of days must not overflow the float.
+        return self.policy.backoff(min(self.failures, 64), random.random())
+
+
+@dataclass(frozen=True)
+class _Return:
+    """An orphan to give back: its handle, seconds to hide it for, and when its handle lapses."""
+
+    receipt_handle: str
+    hidden: int
+    expires: float
 
 
 class QueueListener:
@@ -231,6 +276,12 @@ class QueueListener:
         self._logged: OrderedDict[str, None] = OrderedDict()
         self._pending_deletes: list[str] = []
         self._oldest_pending: float = 0.0
+        self._pending_returns: list[_Return] = []
+        self._oldest_return: float = 0.0
+        #: The last receive drained the queue's backlog (fewer messages than a full batch).
+        self._caught_up = True
+        #: The queue's visibility timeout, seconds, as learnt from first receives; None until known.
+        self._visibility: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._worker: _WorkerThread | None = None
         #: Threads told to stop, possibly still finishing a long poll; joined by :meth:`aclose`.
@@ -239,13 +290,19 @@ class QueueListener:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._failing_upkeep: set[str] = set()
+        #: Kept across runs: a streak of failures (a queue that does not exist, say) is logged once
+        #: however often the loop stops and starts again with new triggers meanwhile.
+        self._backoff = _Backoff(
+            RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap)
+        )
 
     # Registration (event loop only)
-    def register(self, task_id: str) -> Registration:
-        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed."""
+    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
+        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed.
+        ``reconcile_interval``: the trigger's, quoted when notifications cannot come."""
         if self._closing:
             raise RuntimeError(f"listener for {self.key} is closed")
-        registration = Registration(self, task_id)
+        registration = Registration(self, task_id, reconcile_interval)
         self._waiting.setdefault(task_id, set()).add(registration)
         self._finished.pop(task_id, None)
         self._ensure_running()
@@ -307,7 +364,7 @@ class QueueListener:
     # The loop
     async def _run(self) -> None:
         settings = self.settings
-        backoff = _Backoff(settings.backoff_initial, settings.backoff_cap)
+        backoff = self._backoff
         # A fresh thread and client per run: a call abandoned by a cancelled run may still be using
         # the previous ones.
         self._worker = _WorkerThread(f"imm-mns-listener {self.key.queue}")
@@ -317,6 +374,7 @@ class QueueListener:
             while True:
                 while self._waiting and not self._closing:
                     await self._flush_deletes(force=False)
+                    await self._flush_returns(force=False)
                     try:
                         messages = await self._call(partial(_receive, self.key.queue, self._receive_wait()))
                     except Exception as err:
@@ -328,10 +386,14 @@ class QueueListener:
                     self._recovered(backoff)
                     self.stats.receives += 1
                     self.stats.received += len(messages)
-                    await self._handle(messages)
-                    if messages and len(messages) < settings.batch_size and self._waiting:
+                    self._caught_up = len(messages) < settings.batch_size
+                    self._handle(messages)
+                    # Before the pause: it gives another consumer's poll the time to take them.
+                    returned = await self._flush_returns(force=False)
+                    if self._caught_up and (returned or messages) and self._waiting:
                         await self._pause(settings.receive_pause)
                 await self._flush_deletes(force=True)
+                await self._flush_returns(force=True)
                 # A trigger may have registered during the flush; from here on nothing awaits, so
                 # a later registration finds this task done and starts a new one.
                 if not self._waiting or self._closing:
@@ -341,32 +403,42 @@ class QueueListener:
             log.debug("MNS listener for %s stopped", self.key)
 
     def _receive_wait(self) -> tuple[int, int]:
-        """Batch size and long-poll wait; shorter when deletes are due soon."""
+        """Batch size and long-poll wait; none while orphans wait to be given back (an empty
+        receive is what lets them go), shorter when deletes are due soon."""
         wait = self.settings.wait_seconds
-        if self._pending_deletes:
+        if self._pending_returns:
+            wait = 0
+        elif self._pending_deletes:
             due = self._oldest_pending + self.settings.delete_delay - time.monotonic()
             wait = max(0, min(wait, int(due + 0.999)))
         return self.settings.batch_size, wait
 
-    async def _handle(self, messages: list[ReceivedMessage]) -> None:
-        returns: list[tuple[str, int]] = []
+    def _handle(self, messages: list[ReceivedMessage]) -> None:
+        now = time.monotonic()
         for message in messages:
+            if message.dequeue_count == 1:
+                self._learn_visibility(message)
             action = self._classify(message)
-            if action is None:
+            if action == _DELETE:
                 self._queue_delete(message.receipt_handle)
+            elif action == _LEAVE:
+                self.stats.left += 1
             else:
-                returns.append((message.receipt_handle, action))
-        for handle, hidden in returns:
-            try:
-                await self._call(partial(_change_visibility, self.key.queue, (handle, hidden)))
-                self.stats.returned += 1
-                self._upkeep_ok("ChangeMessageVisibility")
-            except Exception as err:
-                # The message comes back by itself when its visibility timeout ends.
-                self._upkeep_failed("ChangeMessageVisibility", err)
+                if not self._pending_returns:
+                    self._oldest_return = now
+                # The handle lapses when the receive's hiding ends: from then on the message is back.
+                expires = now + (self._visibility if self._visibility is not None else float("inf"))
+                self._pending_returns.append(_Return(message.receipt_handle, action, expires))
 
-    def _classify(self, message: ReceivedMessage) -> int | None:
-        """Hand over what is awaited; None to delete the message, else seconds to hide it for."""
+    def _learn_visibility(self, message: ReceivedMessage) -> None:
+        """On a first receive both times are the server's: their difference is the queue's timeout."""
+        seconds = (message.next_visible_time - message.first_dequeue_time) / 1000
+        if 0 < seconds <= 43200:
+            self._visibility = seconds
+
+    def _classify(self, message: ReceivedMessage) -> int:
+        """Hand over what is awaited; say whether to delete the message, leave it hidden as the
+        receive left it, or give it back hidden for some seconds."""
         notification = self._parse(message)
         if notification is not None:
             regs = self._waiting.get(notification.task_id)
@@ -375,18 +447,27 @@ class QueueListener:
                     registration.notifications.put_nowait(notification)
                 self.stats.delivered += 1
                 self._remember_finished(notification.task_id)
-                return None
+                return _DELETE
             if notification.task_id in self._finished:
                 self.stats.duplicates += 1
-                return None
+                return _DELETE
         else:
             self.stats.unreadable += 1
             self._log_unreadable(message)
         age = time.time() - message.enqueue_time / 1000
         if age > self.settings.orphan_grace or message.dequeue_count >= self.settings.orphan_max_receives:
             self.stats.dropped += 1
-            return None
-        return min(self.settings.orphan_max_hidden, 2 ** max(0, message.dequeue_count - 1) - 1)
+            return _DELETE
+        return self._hiding(message.dequeue_count)
+
+    def _hiding(self, dequeue_count: int) -> int:
+        """Visible at once on the first receive. Later, when the queue's visibility timeout is within
+        ``orphan_max_hidden``, left to it (no request); else 1, 3, 7, ... s capped, jittered."""
+        cap = self.settings.orphan_max_hidden
+        hidden = min(cap, 2 ** min(max(0, dequeue_count - 1), 16) - 1)
+        if hidden and self._visibility is not None and self._visibility <= cap:
+            return _LEAVE
+        return random.randint(hidden - hidden // 2, hidden)
 
     def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
         parser = self._parser
@@ -437,6 +518,31 @@ class QueueListener:
                 # Messages not deleted come back as duplicates and are deleted then.
                 self._upkeep_failed("BatchDeleteMessage", err)
 
+    async def _flush_returns(self, *, force: bool) -> bool:
+        """Give orphans back once the backlog is drained, ``return_delay`` has passed, or on stop;
+        True if any was given back."""
+        if not self._pending_returns:
+            return False
+        due = time.monotonic() - self._oldest_return >= self.settings.return_delay
+        if not (force or due or self._caught_up):
+            return False
+        returns, self._pending_returns = self._pending_returns, []
+        for item in returns:
+            if time.monotonic() >= item.expires:
+                continue  # back in the queue by itself already
+            try:
+                await self._call(
+                    partial(_change_visibility, self.key.queue, (item.receipt_handle, item.hidden))
+                )
+                self.stats.returned += 1
+                self._upkeep_ok("ChangeMessageVisibility")
+            except Exception as err:
+                if _error_code(err) in _LAPSED_HANDLE_CODES:
+                    continue  # its visibility timeout ended first: it is back anyway
+                # The message comes back by itself when its visibility timeout ends.
+                self._upkeep_failed("ChangeMessageVisibility", err)
+        return True
+
     def _upkeep_failed(self, action: str, err: BaseException) -> None:
         """Warn once per streak: a RAM policy without this action redelivers every message forever."""
         if action in self._failing_upkeep:
@@ -471,15 +577,36 @@ class QueueListener:
             self._thread_state.client = None  # reconnect: the connection may be broken
         if backoff.failures == 1:
             backoff.streak_started = time.monotonic()
-            log.warning(
-                "MNS queue %s: receive failed (%s); retrying with backoff, waiting triggers fall back "
-                "to GetTask reconciliation",
-                self.key,
-                _describe(err),
-            )
+            if _error_code(err) == NO_QUEUE_CODE:
+                log.warning(
+                    "MNS queue %s does not exist: no IMM notification can arrive, so each waiting "
+                    "task's end is learnt through GetTask reconciliation, up to %s late (the "
+                    "reconcile_interval). Set the connection's extra 'mns_queue' (or the operator's "
+                    "mns_queue) to the queue IMM's topic delivers to, or create topic, queue and "
+                    "subscription with `imm-setup-notifications`.",
+                    self.key,
+                    self._reconcile_delay(),
+                )
+            else:
+                log.warning(
+                    "MNS queue %s: receive failed (%s); retrying with backoff, waiting triggers fall "
+                    "back to GetTask reconciliation",
+                    self.key,
+                    _describe(err),
+                )
         else:
             log.debug("MNS queue %s: receive failed again (%s)", self.key, _describe(err))
         await self._pause(backoff.next_delay())
+
+    def _reconcile_delay(self) -> str:
+        """The longest reconciliation interval of the waiting triggers, as words for a log line."""
+        intervals = [
+            reg.reconcile_interval
+            for regs in self._waiting.values()
+            for reg in regs
+            if reg.reconcile_interval is not None
+        ]
+        return f"{max(intervals):.0f} s" if intervals else "reconcile_interval seconds"
 
     def _recovered(self, backoff: _Backoff) -> None:
         if backoff.failures:
