@@ -37,12 +37,17 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
     async def get_object(request: web.Request) -> web.Response:
         try:
             data = emulator.oss.get(request.match_info["bucket"], request.match_info["key"])
-        except (OssKeyError, FileNotFoundError) as err:
-            return web.json_response({"error": str(err)}, status=404)
+        except OssKeyError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        except FileNotFoundError as err:
+            return web.json_response({"error": f"no such object {err}"}, status=404)
         return web.Response(body=data)
 
     async def list_objects(request: web.Request) -> web.Response:
-        keys = emulator.oss.list(request.match_info["bucket"], request.query.get("prefix", ""))
+        try:
+            keys = emulator.oss.list(request.match_info["bucket"], request.query.get("prefix", ""))
+        except OssKeyError as err:
+            return web.json_response({"error": str(err)}, status=400)
         return web.json_response({"keys": keys})
 
     async def clock(request: web.Request) -> web.Response:
@@ -68,5 +73,6 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
     router.add_put("/_emulator/oss/{bucket}/{key:.+}", put_object)
     router.add_get("/_emulator/oss/{bucket}/{key:.+}", get_object)
     router.add_get("/_emulator/oss/{bucket}", list_objects)
+    router.add_get("/_emulator/oss/{bucket}/", list_objects)
     router.add_post("/_emulator/clock", clock)
     router.add_get("/_emulator/info", info)

@@ -31,6 +31,7 @@ from airflow_provider_imm.emulator.mns_store import (
     MnsStore,
     QueueAttributes,
     QueuedMessage,
+    check_name,
     check_range,
     invalid_argument,
 )
@@ -186,6 +187,11 @@ class MnsService:
                 )
             except AuthFailure as err:
                 raise MnsError(err.status, err.code, err.message) from None
+            # Every route checks the names in its URL, not only the creating ones: no odd name
+            # (encoded separators, dots, NUL) goes further than this.
+            for kind in ("Queue", "Topic", "Subscription"):
+                if kind.lower() in request.match_info:
+                    check_name(kind, request.match_info[kind.lower()])
             response = await impl(_Call(request, body))
         except MnsError as err:
             return self._error(err, request, request_id)

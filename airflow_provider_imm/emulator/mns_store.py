@@ -82,7 +82,8 @@ def queue_name_of_endpoint(endpoint: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _check_name(kind: str, name: str) -> str:
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it follows MNS's naming rule for a queue, topic or subscription; else 400."""
     if not _NAME.match(name):
         raise MnsError(
             400,
@@ -454,7 +455,7 @@ class MnsStore:
     # Queues
     def create_queue(self, name: str, attributes: QueueAttributes) -> bool:
         """True when created; False when it exists with the same attributes (else 409)."""
-        _check_name("Queue", name)
+        check_name("Queue", name)
         attributes.validated()
         existing = self.queues.get(name)
         if existing is not None:
@@ -484,7 +485,7 @@ class MnsStore:
     def create_topic(
         self, name: str, *, maximum_message_size: int = 65536, logging_enabled: bool = False
     ) -> bool:
-        _check_name("Topic", name)
+        check_name("Topic", name)
         check_range("MaximumMessageSize", maximum_message_size, 1024, 65536)
         existing = self.topics.get(name)
         if existing is not None:
@@ -529,7 +530,7 @@ class MnsStore:
     ) -> bool:
         """True when created; False when it exists with the same settings (else 409)."""
         topic = self.topic(topic_name)
-        _check_name("Subscription", name)
+        check_name("Subscription", name)
         queue_name = queue_name_of_endpoint(endpoint)
         if queue_name is None:
             raise invalid_argument(
