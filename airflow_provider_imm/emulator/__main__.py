@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import signal
 import sys
 
+from airflow_provider_imm.emulator.guard import check_loopback
 from airflow_provider_imm.emulator.server import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
@@ -28,15 +28,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--project", action="append", help="IMM project to create (repeatable)")
     parser.add_argument("--task-duration", type=float, default=0.05, help="seconds an IMM task runs")
     return parser
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -63,11 +54,10 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not _is_loopback(args.host):
-        # The admin API writes files and arms faults without authentication.
-        parser.error(
-            f"--host {args.host!r} is not a loopback address: the emulator serves 127.0.0.1 or ::1 only"
-        )
+    try:
+        check_loopback(args.host)
+    except ValueError as err:
+        parser.error(f"--host {err}")
     asyncio.run(_run(args))
     return 0
 

@@ -167,7 +167,7 @@ class MnsService:
         error = MnsError(
             400, "InvalidRequestURL", f"{request.method} {request.path} is not an MNS operation."
         )
-        return self._error(error, request, _request_id())
+        return error_response(error, request, _request_id())
 
     async def _serve(self, request: web.Request, action: str, impl: _Impl) -> web.Response:
         request_id = _request_id()
@@ -194,7 +194,7 @@ class MnsService:
                     check_name(kind, request.match_info[kind.lower()])
             response = await impl(_Call(request, body))
         except MnsError as err:
-            return self._error(err, request, request_id)
+            return error_response(err, request, request_id)
         response.headers["x-mns-request-id"] = request_id
         response.headers["x-mns-version"] = API_VERSION
         return response
@@ -216,15 +216,6 @@ class MnsService:
         """Sleep that ends early when the server stops, so a hung call never delays shutdown."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
-
-    def _error(self, error: MnsError, request: web.Request, request_id: str) -> web.Response:
-        inner = _elements(
-            ("Code", error.code),
-            ("Message", error.message),
-            ("RequestId", request_id),
-            ("HostId", f"http://{request.host}"),
-        )
-        return _xml(error.status, "Error", inner, request_id)
 
     # Queues
     async def _create_queue(self, call: _Call) -> web.Response:
@@ -606,6 +597,18 @@ def _page(names: Sequence[str], request: web.Request) -> tuple[list[str], str]:
 
 
 # Response rendering
+def error_response(error: MnsError, request: web.Request, request_id: str | None = None) -> web.Response:
+    """MNS's ``<Error>`` document with the four elements the SDK requires."""
+    request_id = request_id or _request_id()
+    inner = _elements(
+        ("Code", error.code),
+        ("Message", error.message),
+        ("RequestId", request_id),
+        ("HostId", f"http://{request.host}"),
+    )
+    return _xml(error.status, "Error", inner, request_id)
+
+
 def _request_id() -> str:
     return uuid.uuid4().hex[:24].upper()
 

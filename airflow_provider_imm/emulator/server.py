@@ -24,6 +24,7 @@ from airflow_provider_imm.emulator.admin_api import add_admin_routes
 from airflow_provider_imm.emulator.clock import EmulatedClock
 from airflow_provider_imm.emulator.counters import CallCounters
 from airflow_provider_imm.emulator.faults import Faults
+from airflow_provider_imm.emulator.guard import check_loopback, loopback_only
 from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
 from airflow_provider_imm.emulator.oss import LocalOss
@@ -38,6 +39,8 @@ DEFAULT_PROJECT = "test-project"
 
 class ImmEmulator:
     """IMM + MNS + OSS on ``127.0.0.1``.
+
+    ``host`` must be a loopback address (or ``localhost``): anything else raises ``ValueError``.
 
     ``root`` is the OSS folder (a temporary one if omitted). ``task_duration`` is the default
     seconds an IMM task runs before it ends. The key pair ``access_key_id``/``access_key_secret``
@@ -57,6 +60,7 @@ class ImmEmulator:
         projects: tuple[str, ...] = (DEFAULT_PROJECT,),
         task_duration: float = 0.05,
     ) -> None:
+        check_loopback(host)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="imm-emulator-")
@@ -100,7 +104,7 @@ class ImmEmulator:
 
     # Lifecycle on the caller's loop
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[loopback_only(self.region)])
         app.router.add_post("/", self.imm.handle)
         self.imm.add_admin_routes(app.router)
         app.router.add_get("/", self.sts.handle)  # STS: alibabacloud-credentials sends GET /?Action=...

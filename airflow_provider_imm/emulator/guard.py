@@ -1,0 +1,76 @@
+"""What every request passes before a service sees it: it must be addressed to a loopback host.
+
+The emulator has no authentication on its admin API, so it serves loopback only: it binds only
+loopback addresses (:func:`check_loopback`, used by :class:`ImmEmulator` and the command alike),
+and answers only requests whose ``Host`` names a loopback host, so a browser page that reached
+127.0.0.1 by DNS rebinding (its requests carry the attacker's host name) can neither read state nor
+arm faults. The official SDKs send ``Host: <endpoint host>:<port>``, which is loopback here.
+
+Refusals take the shape of the service the path belongs to (:func:`refusal`), so each SDK parses
+them as it would the service's own errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from airflow_provider_imm.emulator.imm_errors import ImmError, new_request_id
+from airflow_provider_imm.emulator.imm_errors import error_response as imm_error_response
+from airflow_provider_imm.emulator.mns_api import error_response as mns_error_response
+from airflow_provider_imm.emulator.mns_store import MnsError
+
+ADMIN_PREFIX = "/_emulator/"
+MNS_PREFIXES = ("/queues", "/topics")
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (``127.0.0.0/8``, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_loopback(host: str) -> None:
+    """Refuse to serve on ``host`` unless it is loopback: the admin API writes files unauthenticated."""
+    if not is_loopback(host):
+        raise ValueError(
+            f"{host[:64]!r} is not a loopback address: the emulator serves 127.0.0.1, ::1 or localhost only"
+        )
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header value: ``[::1]:80`` -> ``::1``, ``a:80`` -> ``a``."""
+    if header.startswith("["):
+        inside, bracket, rest = header[1:].partition("]")
+        return inside if bracket and (not rest or rest.startswith(":")) else ""
+    name, _, _port = header.partition(":")
+    return name
+
+
+def refusal(request: web.Request, status: int, code: str, message: str, *, region: str) -> web.Response:
+    """An error in the shape of the service ``request`` is for: admin JSON, MNS XML or IMM JSON."""
+    path = request.path
+    if path.startswith(ADMIN_PREFIX):
+        return web.json_response({"error": message}, status=status)
+    if path.startswith(MNS_PREFIXES):
+        return mns_error_response(MnsError(status, code, message), request)
+    return imm_error_response(ImmError(status, code, message), new_request_id(), f"imm.{region}.aliyuncs.com")
+
+
+def loopback_only(region: str) -> Middleware:
+    """Middleware refusing requests whose ``Host`` is missing or not a loopback host (HTTP 403)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        header = request.headers.get("Host", "")
+        if not is_loopback(host_name(header)):
+            message = f"Host {header[:64]!r} is not a loopback host: the emulator serves loopback only."
+            return refusal(request, 403, "AccessDenied", message, region=region)
+        return await handler(request)
+
+    return middleware
