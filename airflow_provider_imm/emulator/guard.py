@@ -6,8 +6,8 @@ and answers only requests whose ``Host`` names a loopback host, so a browser pag
 127.0.0.1 by DNS rebinding (its requests carry the attacker's host name) can neither read state nor
 arm faults. The official SDKs send ``Host: <endpoint host>:<port>``, which is loopback here.
 
-Refusals take the shape of the service the path belongs to (:func:`refusal`), so each SDK parses
-them as it would the service's own errors.
+Refusals, and the router's own 404/405 answers, take the shape of the service the path belongs to
+(:func:`refusal`), so each SDK parses them as it would the service's own errors.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from airflow_provider_imm.emulator.mns_store import MnsError
 
 ADMIN_PREFIX = "/_emulator/"
 MNS_PREFIXES = ("/queues", "/topics")
+
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback IP addresses (``127.0.0.0/8``, ``::1``)."""
@@ -62,8 +63,8 @@ def refusal(request: web.Request, status: int, code: str, message: str, *, regio
     return imm_error_response(ImmError(status, code, message), new_request_id(), f"imm.{region}.aliyuncs.com")
 
 
-def loopback_only(region: str) -> Middleware:
-    """Middleware refusing requests whose ``Host`` is missing or not a loopback host (HTTP 403)."""
+def guard(region: str) -> Middleware:
+    """Middleware: refuse a ``Host`` that is missing or not loopback (403); shape router errors."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -71,6 +72,15 @@ def loopback_only(region: str) -> Middleware:
         if not is_loopback(host_name(header)):
             message = f"Host {header[:64]!r} is not a loopback host: the emulator serves loopback only."
             return refusal(request, 403, "AccessDenied", message, region=region)
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException as err:
+            if err.status < 400:
+                raise
+            code = "InvalidRequestURL" if request.path.startswith(MNS_PREFIXES) else "InvalidAction.NotFound"
+            message = (
+                f"{request.method} {request.path[:100]} is not an operation of the emulator: {err.reason}."
+            )
+            return refusal(request, err.status, code, message, region=region)
 
     return middleware

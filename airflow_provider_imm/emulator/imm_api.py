@@ -247,7 +247,11 @@ class ImmService:
         try:
             form: dict[str, str] = {}
             if request.content_type == "application/x-www-form-urlencoded" and body:
-                form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise invalid_argument("The request body is not UTF-8 form data.") from None
+                form = dict(parse_qsl(text, keep_blank_values=True))
             self._verifier.verify(
                 SignedRequest(request.method, request.rel_url.raw_path, query, headers, body, form)
             )
@@ -280,42 +284,6 @@ class ImmService:
             )
         result["RequestId"] = request_id
         return web.json_response(result, headers={"x-acs-request-id": request_id})
-
-    def add_admin_routes(self, router: web.UrlDispatcher) -> None:
-        """``/_emulator/imm/...``: tasks, finishing them and behaviours, for out-of-process use."""
-
-        async def list_tasks(request: web.Request) -> web.Response:
-            return web.json_response({"tasks": self._task_snapshot(request.query.get("project"))})
-
-        async def finish(request: web.Request) -> web.Response:
-            params = await request.json() if request.can_read_body else {}
-            try:
-                behaviour = Behaviour(
-                    None, params.get("status", "Succeeded"), params.get("code", ""), params.get("message", "")
-                )
-                finished = self._executor.finish(request.match_info["task_id"], behaviour)
-            except KeyError:
-                return web.json_response({"error": "no such task"}, status=404)
-            except ValueError as err:
-                return web.json_response({"error": str(err)}, status=400)
-            return web.json_response({"finished": finished})
-
-        async def behaviour(request: web.Request) -> web.Response:
-            if request.method == "DELETE":
-                self.clear_behaviours()
-                return web.json_response({})
-            params = await request.json()
-            try:
-                action = str(params.pop("action"))
-                self.set_behaviour(action, **params)
-            except (KeyError, TypeError, ValueError) as err:
-                return web.json_response({"error": str(err)}, status=400)
-            return web.json_response({"action": action})
-
-        router.add_get("/_emulator/imm/tasks", list_tasks)
-        router.add_post("/_emulator/imm/tasks/{task_id}/finish", finish)
-        router.add_post("/_emulator/imm/behaviour", behaviour)
-        router.add_delete("/_emulator/imm/behaviour", behaviour)
 
     # Tasks
     def _create_task(self, op: TaskOperation, params: dict[str, Any]) -> dict[str, Any]:
@@ -655,7 +623,12 @@ def _parse_time(value: Any, name: str) -> float | None:
     if match is None:
         raise invalid_argument(f"{name} time {value!r} is not ISO-8601 like 2024-08-20T07:03:07Z.")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
+    try:
+        when = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc
+        )
+    except ValueError:
+        raise invalid_argument(f"{name} time {str(value)[:40]!r} is not a real date and time.") from None
     offset = 0
     if zone and zone.upper() != "Z":
         sign = -1 if zone[0] == "-" else 1

@@ -24,7 +24,7 @@ from airflow_provider_imm.emulator.admin_api import add_admin_routes
 from airflow_provider_imm.emulator.clock import EmulatedClock
 from airflow_provider_imm.emulator.counters import CallCounters
 from airflow_provider_imm.emulator.faults import Faults
-from airflow_provider_imm.emulator.guard import check_loopback, loopback_only
+from airflow_provider_imm.emulator.guard import check_loopback, guard
 from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
 from airflow_provider_imm.emulator.oss import LocalOss
@@ -104,9 +104,8 @@ class ImmEmulator:
 
     # Lifecycle on the caller's loop
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[loopback_only(self.region)])
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[guard(self.region)])
         app.router.add_post("/", self.imm.handle)
-        self.imm.add_admin_routes(app.router)
         app.router.add_get("/", self.sts.handle)  # STS: alibabacloud-credentials sends GET /?Action=...
         self.mns.add_routes(app.router)
         add_admin_routes(app.router, self)
