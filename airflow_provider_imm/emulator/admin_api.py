@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from airflow_provider_imm.emulator.bodies import read_body, stream_body
+
 if TYPE_CHECKING:
     from airflow_provider_imm.emulator.server import ImmEmulator
 
@@ -44,7 +46,7 @@ def _refusing(handler: AdminHandler) -> AdminHandler:
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object (no body: ``{}``)."""
-    body = await request.read()
+    body = await read_body(request)
     if not body.strip():
         return {}
     try:
@@ -71,7 +73,16 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
 
     @_refusing
     async def put_object(request: web.Request) -> web.Response:
-        emulator.oss.put(request.match_info["bucket"], request.match_info["key"], await request.read())
+        bucket, key = request.match_info["bucket"], request.match_info["key"]
+        emulator.oss.path(bucket, key)  # refuse a bad name before receiving the body
+        upload = emulator.oss.upload_file()
+        try:
+            with upload.open("wb") as file:
+                async for chunk in stream_body(request):
+                    file.write(chunk)
+            emulator.oss.put_file(bucket, key, upload)
+        finally:
+            upload.unlink(missing_ok=True)
         return web.json_response({}, status=201)
 
     @_refusing

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from airflow_provider_imm.catalog import OPERATIONS, TaskOperation, get_operation, values_at
+from airflow_provider_imm.emulator.bodies import read_body
 from airflow_provider_imm.emulator.imm_errors import (
     ImmError,
     error_response,
@@ -233,7 +234,7 @@ class ImmService:
         host_id = f"imm.{self.emulator.region}.aliyuncs.com"
         faults = self.emulator.faults
         # Received in full before any delay: a call the client gives up on is still served, as IMM does.
-        body = await request.read()
+        body = await read_body(request)
         if faults.imm_latency > 0:
             await asyncio.sleep(faults.imm_latency)
         fault = faults.take_imm()

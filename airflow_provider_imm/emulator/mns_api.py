@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from airflow_provider_imm.emulator.bodies import read_body
 from airflow_provider_imm.emulator.mns_signature import AuthFailure, authenticate
 from airflow_provider_imm.emulator.mns_store import (
     MAX_BATCH,
@@ -119,7 +120,7 @@ class MnsService:
             "PUT": ("ChangeMessageVisibility", self._change_visibility),
         }
         if request.method == "POST":
-            head = (await request.read())[:256]
+            head = (await read_body(request))[:256]
             if b"<Messages" in head:
                 routes["POST"] = ("BatchSendMessage", self._batch_send)
         return await self._route(request, routes)
@@ -174,7 +175,7 @@ class MnsService:
         self.emulator.counters.incr("mns", action)
         try:
             await self._apply_faults(action)
-            body = await request.read()
+            body = await read_body(request)
             try:
                 authenticate(
                     self.emulator.accounts,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import unicodedata
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,10 +50,22 @@ class LocalOss:
         return path
 
     def put(self, bucket: str, key: str, data: bytes | str) -> None:
+        content = data.encode() if isinstance(data, str) else data
+        self._store(bucket, key, lambda path: path.write_bytes(content))
+
+    def upload_file(self) -> Path:
+        """A new file, outside every bucket, to stream an upload into before :meth:`put_file`."""
+        return self.root / f".upload-{uuid.uuid4().hex}"
+
+    def put_file(self, bucket: str, key: str, source: Path) -> None:
+        """Move ``source`` (from :meth:`upload_file`) to ``oss://bucket/key``."""
+        self._store(bucket, key, source.replace)
+
+    def _store(self, bucket: str, key: str, write: Callable[[Path], object]) -> None:
         path = self.path(bucket, key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data.encode() if isinstance(data, str) else data)
+            write(path)
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             # OSS holds both "a" and "a/b"; one folder cannot.
             raise OssKeyError(
