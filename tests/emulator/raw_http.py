@@ -5,11 +5,15 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import secrets
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote, urlencode
 from xml.etree import ElementTree
 
 from airflow_provider_imm.emulator import ImmEmulator
+from airflow_provider_imm.emulator.imm_signature import rpc_signature
 from airflow_provider_imm.emulator.mns_signature import authorization
 
 MNS_NS = "{http://mns.aliyuncs.com/doc/v1/}"
@@ -34,6 +38,33 @@ def send(
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def imm_target(
+    emulator: ImmEmulator,
+    action: str,
+    params: Mapping[str, str],
+    form: Mapping[str, str],
+    *,
+    method: str = "POST",
+    version: str = "2020-09-30",
+    secret: str | None = None,
+    timestamp: datetime | None = None,
+) -> str:
+    """``/?...`` of a legacy-RPC-signed IMM (or STS) call; the signature covers the query and the form."""
+    query = {
+        "Action": action,
+        "Version": version,
+        "Format": "JSON",
+        "AccessKeyId": emulator.access_key_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": secrets.token_hex(16),
+        "Timestamp": (timestamp or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **params,
+    }
+    query["Signature"] = rpc_signature(secret or emulator.access_key_secret, method, {**query, **form})
+    return "/?" + urlencode(query, quote_via=quote)
 
 
 def mns_headers(emulator: ImmEmulator, method: str, target: str, body: bytes = b"") -> dict[str, str]:

@@ -8,9 +8,7 @@ over real HTTP, signed where a signature is needed to reach the parsing behind i
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -21,27 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from airflow_provider_imm.emulator.imm_signature import rpc_signature
-from tests.emulator.raw_http import admin_error, imm_error, mns_error, mns_headers, send
+from tests.emulator.raw_http import admin_error, imm_error, imm_target, mns_error, mns_headers, send
 
 FORM = "application/x-www-form-urlencoded"
-
-
-def imm_target(emulator: ImmEmulator, action: str, params: dict[str, str], form: dict[str, str]) -> str:
-    """``/?...`` of a legacy-RPC-signed IMM call (the signature covers the query and the form)."""
-    query = {
-        "Action": action,
-        "Version": "2020-09-30",
-        "Format": "JSON",
-        "AccessKeyId": emulator.access_key_id,
-        "SignatureMethod": "HMAC-SHA1",
-        "SignatureVersion": "1.0",
-        "SignatureNonce": secrets.token_hex(16),
-        "Timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **params,
-    }
-    query["Signature"] = rpc_signature(emulator.access_key_secret, "POST", {**query, **form})
-    return "/?" + urlencode(query, quote_via=quote)
 
 
 def imm_call(
