@@ -107,16 +107,7 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
         return web.json_response({"time": emulator.clock.time()})
 
     async def info(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "endpoint": emulator.endpoint,
-                "url": emulator.url,
-                "region": emulator.region,
-                "account_id": emulator.account_id,
-                "access_key_id": emulator.access_key_id,
-                "oss_root": str(emulator.oss.root),
-            }
-        )
+        return web.json_response(emulator.info())
 
     async def list_tasks(request: web.Request) -> web.Response:
         return web.json_response({"tasks": emulator.imm.tasks(request.query.get("project"))})

@@ -102,6 +102,19 @@ class ImmEmulator:
     def account_id(self) -> str:
         return self.accounts.account_id
 
+    def info(self) -> dict[str, Any]:
+        """Where the emulator listens and the credentials it accepts (the secret is its test key)."""
+        return {
+            "endpoint": self.endpoint,
+            "url": self.url,
+            "region": self.region,
+            "account_id": self.account_id,
+            "access_key_id": self.access_key_id,
+            "access_key_secret": self.access_key_secret,
+            "projects": self.call(lambda: sorted(self.imm.projects)),
+            "oss_root": str(self.oss.root),
+        }
+
     # Lifecycle on the caller's loop
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[guard(self.region)])
