@@ -44,6 +44,8 @@ from airflow_provider_imm.emulator.imm_errors import (
     invalid_argument,
     missing_parameter,
     new_request_id,
+    project_name_missing,
+    resource_already_exists,
     resource_not_found,
 )
 from airflow_provider_imm.emulator.imm_notification import NotificationPublisher, build_notification_body
@@ -81,6 +83,15 @@ JSON_FIELDS = frozenset(
         "LocationOptions", "Notification", "OctreeOption", "Output", "PointCloudFields", "Scenes",
         "SelectedFiles", "Sources", "StartTimeRange", "Tag", "Tags", "TargetGroups", "Targets",
         "TaskTypes", "TrimPolicy",
+    }
+)  # fmt: skip
+#: The task types whose GetTask answers ``TaskRequestDefinition`` when asked (IMM's GetTask
+#: documentation; OfficeConversion is not among them). ListTasks documents no such list.
+DEFINITION_TASK_TYPES = frozenset(
+    {
+        "MediaConvert", "VideoLabelClassification", "FaceClustering", "FileCompression",
+        "ArchiveFileInspection", "FileUncompression", "PointCloudCompress", "ImageToPDF", "StoryCreation",
+        "LocationDateClustering", "ImageSplicing", "FacesSearching",
     }
 )  # fmt: skip
 #: The ``UserData`` key whose object overrides how the task ends.
@@ -169,6 +180,9 @@ class ImmService:
     def add_project(self, name: str) -> None:
         if name not in self.projects:
             self.projects[name] = Project(name, self.emulator.clock.time())
+
+    def project_names(self) -> list[str]:
+        return sorted(self.projects)
 
     def set_behaviour(
         self,
@@ -362,9 +376,8 @@ class ImmService:
         task = self._store.get(project, task_id)
         if task is None or task.task_type != task_type:
             raise resource_not_found(f"The specified resource TaskId {task_id!r} is not found.")
-        info = task.info(
-            asyncio.get_running_loop().time(), with_definition=_true(params.get("RequestDefinition"))
-        )
+        with_definition = _true(params.get("RequestDefinition")) and task_type in DEFINITION_TASK_TYPES
+        info = task.info(asyncio.get_running_loop().time(), with_definition=with_definition)
         return {"ProjectName": project, "EventId": task.event_id, **info}
 
     def _list_tasks(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -413,22 +426,20 @@ class ImmService:
 
     # Projects
     def _project(self, params: Mapping[str, Any]) -> str:
-        name = _required(params, "ProjectName")
+        name = _project_name(params)
         if name not in self.projects:
             raise resource_not_found(f"The specified resource project {name!r} is not found.")
         return name
 
     def _create_project(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = _required(params, "ProjectName")
+        name = _project_name(params)
         if not _PROJECT_NAME.match(name):
             raise invalid_argument(
                 f"ProjectName {name!r} is invalid: 1-128 letters, digits, '-' or '_', starting with a "
                 "letter or digit."
             )
         if name in self.projects:
-            raise ImmError(
-                409, "ResourceAlreadyExists", f"The specified resource project {name!r} already exists."
-            )
+            raise resource_already_exists(f"The specified resource project {name!r} already exists.")
         tags = params.get("Tag") or []
         if not isinstance(tags, list) or not all(isinstance(t, dict) and "Key" in t for t in tags):
             raise invalid_argument("Tag must be a JSON list of {Key, Value} objects.")
@@ -510,6 +521,13 @@ def _required(params: Mapping[str, Any], name: str) -> str:
     value = params.get(name)
     if not _present(value):
         raise missing_parameter(name)
+    return str(value)
+
+
+def _project_name(params: Mapping[str, Any]) -> str:
+    value = params.get("ProjectName")
+    if not _present(value):
+        raise project_name_missing()
     return str(value)
 
 

@@ -111,7 +111,7 @@ class ImmEmulator:
             "account_id": self.account_id,
             "access_key_id": self.access_key_id,
             "access_key_secret": self.access_key_secret,
-            "projects": self.call(lambda: sorted(self.imm.projects)),
+            "projects": self.imm.project_names() if self._loop is None else self.call(self.imm.project_names),
             "oss_root": str(self.oss.root),
         }
 
