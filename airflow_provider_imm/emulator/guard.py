@@ -4,7 +4,8 @@ The emulator has no authentication on its admin API, so it serves loopback only:
 loopback addresses (:func:`check_loopback`, used by :class:`ImmEmulator` and the command alike),
 and answers only requests whose ``Host`` names a loopback host, so a browser page that reached
 127.0.0.1 by DNS rebinding (its requests carry the attacker's host name) can neither read state nor
-arm faults. The official SDKs send ``Host: <endpoint host>:<port>``, which is loopback here.
+arm faults. The official SDKs send ``Host: <endpoint host>:<port>`` (the STS credentials library
+``Host: http://<host>:<port>``), which is loopback here.
 
 Bodies are bounded per service (:mod:`.bodies`): a larger ``Content-Length`` is refused here before
 a byte is read; a chunked body is refused as soon as it passes the limit.
@@ -46,7 +47,15 @@ def check_loopback(host: str) -> None:
 
 
 def host_name(header: str) -> str:
-    """The host of a ``Host`` header value: ``[::1]:80`` -> ``::1``, ``a:80`` -> ``a``."""
+    """The host of a ``Host`` header value: ``[::1]:80`` -> ``::1``, ``a:80`` -> ``a``.
+
+    ``alibabacloud-credentials`` sends the whole STS endpoint as ``Host`` when it has a scheme
+    (``Host: http://127.0.0.1:8765``), so a leading ``http://`` or ``https://`` is skipped.
+    """
+    for scheme in ("http://", "https://"):
+        if header.lower().startswith(scheme):
+            header = header[len(scheme) :]
+            break
     if header.startswith("["):
         inside, bracket, rest = header[1:].partition("]")
         return inside if bracket and (not rest or rest.startswith(":")) else ""

@@ -23,9 +23,19 @@ FOREIGN_HOSTS = [
     "10.0.0.1:{port}",
     "[2001:db8::1]:{port}",
     "127.0.0.1@evil.example",
+    "http://evil.example:{port}",
+    "https://10.0.0.1",
     "",
 ]
-LOOPBACK_HOSTS = ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "[::1]:{port}", "127.1.2.3:{port}"]
+# The last: alibabacloud-credentials sends the STS endpoint, scheme included, as Host.
+LOOPBACK_HOSTS = [
+    "127.0.0.1:{port}",
+    "localhost:{port}",
+    "LOCALHOST",
+    "[::1]:{port}",
+    "127.1.2.3:{port}",
+    "http://127.0.0.1:{port}",
+]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "192.168.1.1", "example.com", ""])
