@@ -29,15 +29,15 @@ import re
 import string
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from airflow_provider_imm.catalog import OPERATIONS, TaskOperation, get_operation, values_at
 from airflow_provider_imm.emulator.bodies import read_body
+from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.imm_errors import (
     ImmError,
     error_response,
@@ -51,6 +51,7 @@ from airflow_provider_imm.emulator.imm_errors import (
 from airflow_provider_imm.emulator.imm_notification import NotificationPublisher, build_notification_body
 from airflow_provider_imm.emulator.imm_outputs import is_prefix_target
 from airflow_provider_imm.emulator.imm_signature import RPC_PROTOCOL_PARAMS, SignatureVerifier, SignedRequest
+from airflow_provider_imm.emulator.imm_store import ImmStore, Project
 from airflow_provider_imm.emulator.imm_tasks import (
     FINAL_STATUSES,
     SORT_FIELDS,
@@ -59,8 +60,6 @@ from airflow_provider_imm.emulator.imm_tasks import (
     TaskExecutor,
     TaskFilter,
     TaskRecord,
-    TaskStore,
-    format_time,
 )
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import (
@@ -69,9 +68,6 @@ from airflow_provider_imm.utils.target_uri import (
     expand_target_uri,
     source_variables,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_imm.emulator.server import ImmEmulator
 
 logger = logging.getLogger(__name__)
 
@@ -112,57 +108,23 @@ class _Unset:
 UNSET: Final = _Unset()
 
 
-@dataclass
-class Project:
-    name: str
-    create_time: float
-    service_role: str = "AliyunIMMDefaultRole"
-    description: str = ""
-    template_id: str = ""
-    tags: list[dict[str, str]] = field(default_factory=list)
-    limits: dict[str, int] = field(default_factory=dict)
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "ProjectName": self.name,
-            "ServiceRole": self.service_role,
-            "Description": self.description,
-            "TemplateId": self.template_id,
-            "CreateTime": format_time(self.create_time),
-            "UpdateTime": format_time(self.create_time),
-            "Tags": [{"TagKey": t["Key"], "TagValue": t.get("Value", "")} for t in self.tags],
-            "DatasetCount": 0,
-            "FileCount": 0,
-            "TotalFileSize": 0,
-            "EngineConcurrency": 3,
-            "ProjectQueriesPerSecond": 50,
-            "ProjectMaxDatasetCount": self.limits.get("ProjectMaxDatasetCount", 1_000_000_000),
-            "DatasetMaxBindCount": self.limits.get("DatasetMaxBindCount", 10),
-            "DatasetMaxFileCount": self.limits.get("DatasetMaxFileCount", 100_000_000),
-            "DatasetMaxEntityCount": self.limits.get("DatasetMaxEntityCount", 10_000_000_000),
-            "DatasetMaxRelationCount": self.limits.get("DatasetMaxRelationCount", 100_000_000_000),
-            "DatasetMaxTotalFileSize": self.limits.get("DatasetMaxTotalFileSize", 90_000_000_000_000_000),
-        }
-
-
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class ImmService:
     """IMM's projects and tasks, served over HTTP on the emulator's loop."""
 
-    def __init__(self, emulator: ImmEmulator, *, task_duration: float = 0.05) -> None:
-        self.emulator = emulator
+    def __init__(
+        self, context: ServiceContext, publish: Callable[[str, str], bool], *, task_duration: float = 0.05
+    ) -> None:
+        """``publish(topic, body)`` sends a notification to MNS; False when the topic is missing."""
+        self.context = context
         #: Seconds a task runs unless :meth:`set_behaviour` or the request says otherwise.
         self.task_duration = task_duration
-        self.projects: dict[str, Project] = {}
-        self._behaviours: dict[str, Behaviour] = {}
-        self._verifier = SignatureVerifier(emulator.accounts, emulator.clock)
-        self._store = TaskStore(emulator.clock)
-        self._notifications = NotificationPublisher(
-            lambda topic, body: self.emulator.mns.publish(topic, body), emulator.faults
-        )
-        self._executor = TaskExecutor(self._store, emulator.oss, emulator.clock, self._notify)
+        self.store = ImmStore(context.clock)
+        self._verifier = SignatureVerifier(context.accounts, context.clock)
+        self._notifications = NotificationPublisher(publish, context.faults)
+        self._executor = TaskExecutor(self.store.tasks, context.oss, context.clock, self._notify)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[str, Handler] = {
             op.action: functools.partial(self._create_task, op) for op in OPERATIONS.values()
@@ -177,9 +139,12 @@ class ImmService:
         )
 
     # Python API
+    @property
+    def projects(self) -> dict[str, Project]:
+        return self.store.projects
+
     def add_project(self, name: str) -> None:
-        if name not in self.projects:
-            self.projects[name] = Project(name, self.emulator.clock.time())
+        self.store.add_project(name)
 
     def project_names(self) -> list[str]:
         return sorted(self.projects)
@@ -196,10 +161,10 @@ class ImmService:
         """How tasks of one operation end from now on; ``duration=None`` waits for :meth:`finish_task`."""
         op = get_operation(action_or_task_type)
         chosen = self.task_duration if isinstance(duration, _Unset) else duration
-        self._behaviours[op.task_type] = Behaviour(chosen, status, code, message)
+        self.store.behaviours[op.task_type] = Behaviour(chosen, status, code, message)
 
     def clear_behaviours(self) -> None:
-        self._behaviours.clear()
+        self.store.behaviours.clear()
 
     def finish_task(
         self, task_id: str, *, status: str = "Succeeded", code: str = "", message: str = ""
@@ -224,14 +189,14 @@ class ImmService:
                 **t.info(now, with_definition=False),
                 "Outputs": list(t.outputs),
             }
-            for t in self._store.all()
+            for t in self.store.tasks.all()
             if project is None or t.project == project
         ]
 
     def _on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._loop is None:
             return fn(*args)
-        return self.emulator.call(fn, *args)
+        return self.context.call(fn, *args)
 
     async def shutdown(self) -> None:
         self._executor.shutdown()
@@ -244,9 +209,9 @@ class ImmService:
         query = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
         headers = request.headers
         action = headers.get("x-acs-action") or query.get("Action", "")
-        self.emulator.counters.incr("imm", action)
-        host_id = f"imm.{self.emulator.region}.aliyuncs.com"
-        faults = self.emulator.faults
+        self.context.counters.incr("imm", action)
+        host_id = f"imm.{self.context.region}.aliyuncs.com"
+        faults = self.context.faults
         # Received in full before any delay: a call the client gives up on is still served, as IMM does.
         body = await read_body(request)
         if faults.imm_latency > 0:
@@ -338,14 +303,14 @@ class ImmService:
             user_data=user_data,
             topic=str(topic) if topic else None,
             behaviour=self._behaviour(op, user_data),
-            start_time=self.emulator.clock.time(),
+            start_time=self.context.clock.time(),
             started_at=loop.time(),
         )
         self._executor.start(task, loop)
         return {"TaskId": task.task_id, "EventId": task.event_id}
 
     def _behaviour(self, op: TaskOperation, user_data: str) -> Behaviour:
-        base = self._behaviours.get(op.task_type) or Behaviour(self.task_duration)
+        base = self.store.behaviours.get(op.task_type) or Behaviour(self.task_duration)
         spec = _override(user_data)
         if spec is None:
             return base
@@ -365,7 +330,7 @@ class ImmService:
             raise invalid_argument(f"UserData {OVERRIDE_KEY!r}: {err}") from None
 
     def _notify(self, task: TaskRecord) -> None:
-        body = build_notification_body(task, region=self.emulator.region, account_id=self.emulator.account_id)
+        body = build_notification_body(task, region=self.context.region, account_id=self.context.account_id)
         assert task.topic is not None
         self._notifications.send(task.topic, body)
 
@@ -373,7 +338,7 @@ class ImmService:
         project = self._project(params)
         task_type = _required(params, "TaskType")
         task_id = _required(params, "TaskId")
-        task = self._store.get(project, task_id)
+        task = self.store.tasks.get(project, task_id)
         if task is None or task.task_type != task_type:
             raise resource_not_found(f"The specified resource TaskId {task_id!r} is not found.")
         with_definition = _true(params.get("RequestDefinition")) and task_type in DEFINITION_TASK_TYPES
@@ -405,7 +370,7 @@ class ImmService:
             raise invalid_argument("Order must be asc or desc.")
         max_results = _int_param(params, "MaxResults", 100, 1, 100)
         try:
-            page, token = self._store.query(
+            page, token = self.store.tasks.query(
                 project,
                 flt,
                 sort=sort,
@@ -457,7 +422,7 @@ class ImmService:
         }
         project = Project(
             name,
-            self.emulator.clock.time(),
+            self.context.clock.time(),
             service_role=str(params.get("ServiceRole") or "AliyunIMMDefaultRole"),
             description=str(params.get("Description", "")),
             template_id=str(params.get("TemplateId", "")),
@@ -495,11 +460,7 @@ class ImmService:
         }
 
     def _delete_project(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = self._project(params)
-        del self.projects[name]
-        for task in self._store.remove_project(name):
-            if task.timer is not None:
-                task.timer.cancel()
+        self.store.delete_project(self._project(params))
         return {}
 
 

@@ -14,13 +14,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from airflow_provider_imm.emulator.bodies import read_body
+from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.mns_signature import AuthFailure, authenticate
 from airflow_provider_imm.emulator.mns_store import (
     MAX_BATCH,
@@ -36,9 +37,6 @@ from airflow_provider_imm.emulator.mns_store import (
     check_range,
     invalid_argument,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_imm.emulator.server import ImmEmulator
 
 API_VERSION = "2015-06-06"
 MAX_LIST = 1000
@@ -71,9 +69,9 @@ _Impl = Callable[[_Call], Awaitable[web.Response]]
 class MnsService:
     """The MNS side of the emulator; state lives in :attr:`store`, touched only on the server loop."""
 
-    def __init__(self, emulator: ImmEmulator) -> None:
-        self.emulator = emulator
-        self.store = MnsStore(emulator.accounts.account_id, emulator.clock.time)
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.store = MnsStore(context.accounts.account_id, context.clock.time)
         self._closing = asyncio.Event()
 
     # HTTP
@@ -172,19 +170,19 @@ class MnsService:
 
     async def _serve(self, request: web.Request, action: str, impl: _Impl) -> web.Response:
         request_id = _request_id()
-        self.emulator.counters.incr("mns", action)
+        self.context.counters.incr("mns", action)
         try:
             await self._apply_faults(action)
             body = await read_body(request)
             try:
                 authenticate(
-                    self.emulator.accounts,
+                    self.context.accounts,
                     request.method,
                     request.headers,
                     request.raw_path,
                     body,
                     now=time.time(),
-                    credential_time=self.emulator.clock.time(),
+                    credential_time=self.context.clock.time(),
                 )
             except AuthFailure as err:
                 raise MnsError(err.status, err.code, err.message) from None
@@ -201,7 +199,7 @@ class MnsService:
         return response
 
     async def _apply_faults(self, action: str) -> None:
-        faults = self.emulator.faults
+        faults = self.context.faults
         if faults.mns_latency > 0:
             await self._sleep(faults.mns_latency)
         fault = faults.take_mns(action)
@@ -448,14 +446,14 @@ class MnsService:
                 return False
             return True
 
-        return self.emulator.call(run)
+        return self.context.call(run)
 
     def create_queue(self, name: str, **attributes: Any) -> None:
         """Create a queue; ``attributes`` are :class:`QueueAttributes` fields (``visibility_timeout=5``)."""
-        self.emulator.call(self.store.create_queue, name, QueueAttributes(**attributes))
+        self.context.call(self.store.create_queue, name, QueueAttributes(**attributes))
 
     def create_topic(self, name: str) -> None:
-        self.emulator.call(self.store.create_topic, name)
+        self.context.call(self.store.create_topic, name)
 
     def subscribe(
         self,
@@ -479,7 +477,7 @@ class MnsService:
                 filter_tag=filter_tag,
             )
 
-        self.emulator.call(run)
+        self.context.call(run)
 
     def send_message(
         self, queue: str, body: str, *, delay_seconds: int | None = None, priority: int | None = None
@@ -491,15 +489,15 @@ class MnsService:
                 self.store.queue(queue).send(body, delay_seconds=delay_seconds, priority=priority).message_id
             )
 
-        return self.emulator.call(run)
+        return self.context.call(run)
 
     def queue_messages(self, queue: str) -> list[QueuedMessage]:
         """Every message in ``queue`` (active, delayed and in flight), oldest first, without receiving."""
-        return self.emulator.call(lambda: self.store.queue(queue).messages())
+        return self.context.call(lambda: self.store.queue(queue).messages())
 
     def queue_endpoint(self, queue: str) -> str:
         """The subscription endpoint of ``queue``, as ``TopicHelper.generate_queue_endpoint`` builds it."""
-        return f"acs:mns:{self.emulator.region}:{self.store.account_id}:queues/{queue}"
+        return f"acs:mns:{self.context.region}:{self.store.account_id}:queues/{queue}"
 
     async def shutdown(self) -> None:
         self._closing.set()

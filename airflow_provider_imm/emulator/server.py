@@ -22,6 +22,7 @@ from aiohttp import web
 from airflow_provider_imm.emulator.accounts import Accounts
 from airflow_provider_imm.emulator.admin_api import add_admin_routes
 from airflow_provider_imm.emulator.clock import EmulatedClock
+from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.counters import CallCounters
 from airflow_provider_imm.emulator.faults import Faults
 from airflow_provider_imm.emulator.guard import check_loopback, guard
@@ -77,9 +78,12 @@ class ImmEmulator:
         self.accounts = Accounts(account_id)
         self.accounts.add_key(access_key_id, access_key_secret)
         self.oss = LocalOss(root)
-        self.mns = MnsService(self)
-        self.imm = ImmService(self, task_duration=task_duration)
-        self.sts = StsService(self)
+        self.context = ServiceContext(
+            region, self.accounts, self.clock, self.counters, self.faults, self.oss, self.call
+        )
+        self.mns = MnsService(self.context)
+        self.imm = ImmService(self.context, self.mns.publish, task_duration=task_duration)
+        self.sts = StsService(self.context)
         for project in projects:
             self.imm.add_project(project)
         self._runner: web.AppRunner | None = None
