@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
@@ -22,7 +22,7 @@ from aiohttp import web
 
 from airflow_provider_imm.emulator.bodies import read_body
 from airflow_provider_imm.emulator.context import ServiceContext
-from airflow_provider_imm.emulator.mns_signature import AuthFailure, authenticate
+from airflow_provider_imm.emulator.mns_signature import authenticate
 from airflow_provider_imm.emulator.mns_store import (
     MAX_BATCH,
     MAX_WAIT_SECONDS,
@@ -64,6 +64,8 @@ class _Call:
 
 
 _Impl = Callable[[_Call], Awaitable[web.Response]]
+_Route = tuple[str, _Impl]
+_Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 class MnsService:
@@ -78,29 +80,46 @@ class MnsService:
     def add_routes(self, router: web.UrlDispatcher) -> None:
         self._closing = asyncio.Event()  # once per start: a stopped emulator may be started again
         router.add_route("*", "/queues", self._queues)
-        router.add_route("*", "/queues/{queue}", self._queue)
+        queue = self._resource(
+            ("CreateQueue", self._create_queue),
+            ("SetQueueAttributes", self._set_queue_attributes),
+            ("GetQueueAttributes", self._get_queue_attributes),
+            ("DeleteQueue", self._delete_queue),
+        )
+        topic = self._resource(
+            ("CreateTopic", self._create_topic),
+            ("SetTopicAttributes", self._set_topic_attributes),
+            ("GetTopicAttributes", self._get_topic_attributes),
+            ("DeleteTopic", self._delete_topic),
+        )
+        subscription = self._resource(
+            ("Subscribe", self._subscribe),
+            ("SetSubscriptionAttributes", self._set_subscription_attributes),
+            ("GetSubscriptionAttributes", self._get_subscription_attributes),
+            ("Unsubscribe", self._unsubscribe),
+        )
+        router.add_route("*", "/queues/{queue}", queue)
         router.add_route("*", "/queues/{queue}/messages", self._queue_messages)
         router.add_route("*", "/topics", self._topics)
-        router.add_route("*", "/topics/{topic}", self._topic)
+        router.add_route("*", "/topics/{topic}", topic)
         router.add_route("*", "/topics/{topic}/messages", self._topic_messages)
         router.add_route("*", "/topics/{topic}/subscriptions", self._subscriptions)
-        router.add_route("*", "/topics/{topic}/subscriptions/{subscription}", self._subscription)
+        router.add_route("*", "/topics/{topic}/subscriptions/{subscription}", subscription)
+
+    def _resource(self, create: _Route, set_attributes: _Route, get: _Route, delete: _Route) -> _Handler:
+        """A queue, topic or subscription URL: PUT creates it (sets attributes with ``metaoverride``)."""
+
+        async def handle(request: web.Request) -> web.Response:
+            override = request.query.get("metaoverride") == "true"
+            routes = {"PUT": set_attributes if override else create, "GET": get, "DELETE": delete}
+            return await self._route(request, routes)
+
+        return handle
 
     async def _queues(self, request: web.Request) -> web.Response:
         if request.method == "GET":
             return await self._serve(request, "ListQueue", self._list_queues)
         return self._unsupported(request)
-
-    async def _queue(self, request: web.Request) -> web.Response:
-        override = request.query.get("metaoverride") == "true"
-        routes: dict[str, tuple[str, _Impl]] = {
-            "PUT": ("SetQueueAttributes", self._set_queue_attributes)
-            if override
-            else ("CreateQueue", self._create_queue),
-            "GET": ("GetQueueAttributes", self._get_queue_attributes),
-            "DELETE": ("DeleteQueue", self._delete_queue),
-        }
-        return await self._route(request, routes)
 
     async def _queue_messages(self, request: web.Request) -> web.Response:
         query = request.query
@@ -128,35 +147,13 @@ class MnsService:
             return await self._serve(request, "ListTopic", self._list_topics)
         return self._unsupported(request)
 
-    async def _topic(self, request: web.Request) -> web.Response:
-        override = request.query.get("metaoverride") == "true"
-        routes: dict[str, tuple[str, _Impl]] = {
-            "PUT": ("SetTopicAttributes", self._set_topic_attributes)
-            if override
-            else ("CreateTopic", self._create_topic),
-            "GET": ("GetTopicAttributes", self._get_topic_attributes),
-            "DELETE": ("DeleteTopic", self._delete_topic),
-        }
-        return await self._route(request, routes)
-
     async def _topic_messages(self, request: web.Request) -> web.Response:
         return await self._route(request, {"POST": ("PublishMessage", self._publish)})
 
     async def _subscriptions(self, request: web.Request) -> web.Response:
         return await self._route(request, {"GET": ("ListSubscriptionByTopic", self._list_subscriptions)})
 
-    async def _subscription(self, request: web.Request) -> web.Response:
-        override = request.query.get("metaoverride") == "true"
-        routes: dict[str, tuple[str, _Impl]] = {
-            "PUT": ("SetSubscriptionAttributes", self._set_subscription_attributes)
-            if override
-            else ("Subscribe", self._subscribe),
-            "GET": ("GetSubscriptionAttributes", self._get_subscription_attributes),
-            "DELETE": ("Unsubscribe", self._unsubscribe),
-        }
-        return await self._route(request, routes)
-
-    async def _route(self, request: web.Request, routes: dict[str, tuple[str, _Impl]]) -> web.Response:
+    async def _route(self, request: web.Request, routes: dict[str, _Route]) -> web.Response:
         route = routes.get(request.method)
         if route is None:
             return self._unsupported(request)
@@ -174,18 +171,15 @@ class MnsService:
         try:
             await self._apply_faults(action)
             body = await read_body(request)
-            try:
-                authenticate(
-                    self.context.accounts,
-                    request.method,
-                    request.headers,
-                    request.raw_path,
-                    body,
-                    now=time.time(),
-                    credential_time=self.context.clock.time(),
-                )
-            except AuthFailure as err:
-                raise MnsError(err.status, err.code, err.message) from None
+            authenticate(
+                self.context.accounts,
+                request.method,
+                request.headers,
+                request.raw_path,
+                body,
+                now=time.time(),
+                credential_time=self.context.clock.time(),
+            )
             # Every route checks the names in its URL, not only the creating ones: no odd name
             # (encoded separators, dots, NUL) goes further than this.
             for kind in ("Queue", "Topic", "Subscription"):
@@ -239,16 +233,7 @@ class MnsService:
         return web.Response(status=204)
 
     async def _list_queues(self, call: _Call) -> web.Response:
-        page, next_marker = _page(sorted(self.store.queues), call.request)
-        with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
-        items = []
-        for name in page:
-            fields: list[tuple[str, object]] = [("QueueURL", f"{call.base_url}/queues/{name}")]
-            if with_meta:
-                fields += _queue_meta(self.store.queues[name])
-            items.append(f"<Queue>{_elements(*fields)}</Queue>")
-        marker = _elements(("NextMarker", next_marker)) if next_marker else ""
-        return _xml(200, "Queues", "".join(items) + marker)
+        return _listing(call, "Queue", self.store.queues, lambda name: _queue_meta(self.store.queues[name]))
 
     # Messages
     async def _send(self, call: _Call) -> web.Response:
@@ -273,32 +258,20 @@ class MnsService:
     async def _receive(self, call: _Call) -> web.Response:
         query = call.request.query
         queue = self.store.queue(call.request.match_info["queue"])
-        batch = "numOfMessages" in query
-        limit = _int_param("numOfMessages", query.get("numOfMessages"), 1, MAX_BATCH) if batch else 1
+        batch, limit = _batch_size(query)
         wait = query.get("waitseconds")
         seconds = (
             queue.attributes.polling_wait_seconds
             if wait is None
             else _int_param("waitseconds", wait, 0, MAX_WAIT_SECONDS)
         )
-        messages = await queue.wait_receive(limit, seconds)
-        if not messages:
-            raise MnsError(404, "MessageNotExist", "Message not exist.")
-        if batch:
-            return _xml(200, "Messages", "".join(f"<Message>{_received(m)}</Message>" for m in messages))
-        return _xml(200, "Message", _received(messages[0]))
+        return _messages(await queue.wait_receive(limit, seconds), batch, _received)
 
     async def _peek(self, call: _Call) -> web.Response:
         query = call.request.query
         queue = self.store.queue(call.request.match_info["queue"])
-        batch = "numOfMessages" in query
-        limit = _int_param("numOfMessages", query.get("numOfMessages"), 1, MAX_BATCH) if batch else 1
-        messages = queue.peek(limit)
-        if not messages:
-            raise MnsError(404, "MessageNotExist", "Message not exist.")
-        if batch:
-            return _xml(200, "Messages", "".join(f"<Message>{_peeked(m)}</Message>" for m in messages))
-        return _xml(200, "Message", _peeked(messages[0]))
+        batch, limit = _batch_size(query)
+        return _messages(queue.peek(limit), batch, _peeked)
 
     async def _delete_message(self, call: _Call) -> web.Response:
         queue = self.store.queue(call.request.match_info["queue"])
@@ -358,16 +331,7 @@ class MnsService:
         return web.Response(status=204)
 
     async def _list_topics(self, call: _Call) -> web.Response:
-        page, next_marker = _page(sorted(self.store.topics), call.request)
-        with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
-        items = []
-        for name in page:
-            fields: list[tuple[str, object]] = [("TopicURL", f"{call.base_url}/topics/{name}")]
-            if with_meta:
-                fields += _topic_meta(self.store, name)
-            items.append(f"<Topic>{_elements(*fields)}</Topic>")
-        marker = _elements(("NextMarker", next_marker)) if next_marker else ""
-        return _xml(200, "Topics", "".join(items) + marker)
+        return _listing(call, "Topic", self.store.topics, lambda name: _topic_meta(self.store, name))
 
     async def _publish(self, call: _Call) -> web.Response:
         values = _parse(call.body, "Message")
@@ -595,7 +559,42 @@ def _page(names: Sequence[str], request: web.Request) -> tuple[list[str], str]:
     return page, matching[limit] if len(matching) > limit else ""
 
 
+def _batch_size(query: Mapping[str, str]) -> tuple[bool, int]:
+    """Whether a receive or peek is a batch one (``numOfMessages`` given), and how many it takes."""
+    if "numOfMessages" not in query:
+        return False, 1
+    return True, _int_param("numOfMessages", query["numOfMessages"], 1, MAX_BATCH)
+
+
 # Response rendering
+def _messages(
+    messages: Sequence[QueuedMessage], batch: bool, render: Callable[[QueuedMessage], str]
+) -> web.Response:
+    """A receive's or peek's answer: ``<Messages>`` for a batch call, else one ``<Message>``."""
+    if not messages:
+        raise MnsError(404, "MessageNotExist", "Message not exist.")
+    if batch:
+        return _xml(200, "Messages", "".join(f"<Message>{render(m)}</Message>" for m in messages))
+    return _xml(200, "Message", render(messages[0]))
+
+
+def _listing(
+    call: _Call, kind: str, names: Iterable[str], meta: Callable[[str], Iterable[tuple[str, object]]]
+) -> web.Response:
+    """ListQueue / ListTopic: one page of ``<Queue>``/``<Topic>`` items, with their attributes when
+    the client sends ``x-mns-with-meta: true``."""
+    page, next_marker = _page(sorted(names), call.request)
+    with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
+    items = []
+    for name in page:
+        fields: list[tuple[str, object]] = [(f"{kind}URL", f"{call.base_url}/{kind.lower()}s/{name}")]
+        if with_meta:
+            fields += meta(name)
+        items.append(f"<{kind}>{_elements(*fields)}</{kind}>")
+    marker = _elements(("NextMarker", next_marker)) if next_marker else ""
+    return _xml(200, f"{kind}s", "".join(items) + marker)
+
+
 def error_response(error: MnsError, request: web.Request, request_id: str | None = None) -> web.Response:
     """MNS's ``<Error>`` document with the four elements the SDK requires."""
     request_id = request_id or _request_id()
