@@ -177,7 +177,11 @@ class ImmService:
         return self._on_loop(self._executor.finish, task_id, behaviour)
 
     def tasks(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Every task kept, oldest first, as GetTask shows it plus ProjectName, EventId and Outputs."""
+        """Every task kept, oldest first, as GetTask shows it plus ProjectName, EventId and Outputs.
+
+        ``TaskRequestDefinition`` is always there, for every task type (IMM's GetTask gives it only
+        for some), so a test can see what any request carried.
+        """
         return self._on_loop(self._task_snapshot, project)
 
     def _task_snapshot(self, project: str | None) -> list[dict[str, Any]]:
@@ -186,7 +190,7 @@ class ImmService:
             {
                 "ProjectName": t.project,
                 "EventId": t.event_id,
-                **t.info(now, with_definition=False),
+                **t.info(now, with_definition=True),
                 "Outputs": list(t.outputs),
             }
             for t in self.store.tasks.all()
