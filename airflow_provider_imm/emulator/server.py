@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import tempfile
 import threading
 from collections.abc import Callable
@@ -36,6 +37,20 @@ T = TypeVar("T")
 DEFAULT_ACCESS_KEY_ID = "LTAI5tEmulatorKeyId"
 DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-do-not-use"
 DEFAULT_PROJECT = "test-project"
+
+
+@dataclasses.dataclass(frozen=True)
+class EmulatorInfo:
+    """What a client needs to reach the emulator; the secret is the emulator's test key, not a user's."""
+
+    endpoint: str
+    url: str
+    region: str
+    account_id: str
+    access_key_id: str
+    access_key_secret: str
+    projects: list[str]
+    oss_root: str
 
 
 class ImmEmulator:
@@ -107,17 +122,20 @@ class ImmEmulator:
         return self.accounts.account_id
 
     def info(self) -> dict[str, Any]:
-        """Where the emulator listens and the credentials it accepts (the secret is its test key)."""
-        return {
-            "endpoint": self.endpoint,
-            "url": self.url,
-            "region": self.region,
-            "account_id": self.account_id,
-            "access_key_id": self.access_key_id,
-            "access_key_secret": self.access_key_secret,
-            "projects": self.imm.project_names() if self._loop is None else self.call(self.imm.project_names),
-            "oss_root": str(self.oss.root),
-        }
+        """Where the emulator listens and the credentials it accepts, as JSON (the command's start
+        line and ``GET /_emulator/info``)."""
+        on_loop = self._loop is not None
+        info = EmulatorInfo(
+            endpoint=self.endpoint,
+            url=self.url,
+            region=self.region,
+            account_id=self.account_id,
+            access_key_id=self.access_key_id,
+            access_key_secret=self.access_key_secret,
+            projects=self.call(self.imm.project_names) if on_loop else self.imm.project_names(),
+            oss_root=str(self.oss.root),
+        )
+        return dataclasses.asdict(info)
 
     # Lifecycle on the caller's loop
     def build_app(self) -> web.Application:
