@@ -1,14 +1,18 @@
-"""``imm-emulator``: run the emulator in the foreground until interrupted."""
+"""imm-emulator: run the IMM + MNS + OSS emulator in the foreground until interrupted.
+
+Once listening it prints one JSON line on stdout with everything a client needs: endpoint, url,
+region, account id, the key pair it accepts and its projects (also served at GET /_emulator/info).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import signal
 import sys
 
+from airflow_provider_imm.emulator.guard import check_loopback
 from airflow_provider_imm.emulator.server import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
@@ -18,25 +22,36 @@ from airflow_provider_imm.emulator.server import (
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imm-emulator", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind, 0 for a free one")
-    parser.add_argument("--root", help="OSS folder (default: a temporary folder)")
-    parser.add_argument("--region", default="cn-hangzhou")
-    parser.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID)
-    parser.add_argument("--access-key-secret", default=DEFAULT_ACCESS_KEY_SECRET)
-    parser.add_argument("--project", action="append", help="IMM project to create (repeatable)")
-    parser.add_argument("--task-duration", type=float, default=0.05, help="seconds an IMM task runs")
+    parser = argparse.ArgumentParser(
+        prog="imm-emulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to bind, 0 for a free one (default: %(default)s)"
+    )
+    parser.add_argument("--root", help="OSS folder (default: a new temporary folder)")
+    parser.add_argument(
+        "--region", default="cn-hangzhou", help="region the services report (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--access-key-id", default=DEFAULT_ACCESS_KEY_ID, help="AccessKey ID accepted (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--access-key-secret",
+        default=DEFAULT_ACCESS_KEY_SECRET,
+        help="AccessKey secret accepted, a test key (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--project",
+        action="append",
+        help=f"IMM project to create, repeatable (default: {DEFAULT_PROJECT})",
+    )
+    parser.add_argument(
+        "--task-duration", type=float, default=0.05, help="seconds an IMM task runs (default: %(default)s)"
+    )
     return parser
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -56,18 +71,17 @@ async def _run(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with emulator:
         # One JSON line on stdout tells a parent process where the emulator listens.
-        print(json.dumps({"endpoint": emulator.endpoint, "url": emulator.url}), flush=True)
+        print(json.dumps(emulator.info()), flush=True)
         await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not _is_loopback(args.host):
-        # The admin API writes files and arms faults without authentication.
-        parser.error(
-            f"--host {args.host!r} is not a loopback address: the emulator serves 127.0.0.1 or ::1 only"
-        )
+    try:
+        check_loopback(args.host)
+    except ValueError as err:
+        parser.error(f"--host {err}")
     asyncio.run(_run(args))
     return 0
 

@@ -1,25 +1,69 @@
-"""Admin HTTP endpoints (``/_emulator/...``): faults, counters, OSS objects, for out-of-process use."""
+"""Admin HTTP endpoints (``/_emulator/...``) for out-of-process use: faults, counters, clock, OSS
+objects, IMM tasks and behaviours, and the emulator's own address and credentials.
+
+Every answer is JSON; a refusal is ``{"error": "..."}`` with a 4xx status, never a 500.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from airflow_provider_imm.emulator.oss import OssKeyError
+from airflow_provider_imm.emulator.bodies import read_body, stream_body
 
 if TYPE_CHECKING:
     from airflow_provider_imm.emulator.server import ImmEmulator
 
+AdminHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class AdminError(Exception):
+    """A refusal: ``status`` and a message that names the problem."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _refusing(handler: AdminHandler) -> AdminHandler:
+    """Turn bad input (``ValueError``, ``TypeError``, ``OssKeyError``) into a 400 JSON error."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except AdminError as err:
+            return web.json_response({"error": str(err)}, status=err.status)
+        except (TypeError, ValueError) as err:  # OssKeyError too: it is a ValueError
+            return web.json_response({"error": str(err)[:300]}, status=400)
+
+    return wrapper
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object (no body: ``{}``)."""
+    body = await read_body(request)
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except ValueError:  # UnicodeDecodeError included
+        raise AdminError(400, "the body is not JSON: send a JSON object") from None
+    if not isinstance(document, dict):
+        raise AdminError(400, "the body must be a JSON object")
+    return document
+
 
 def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
+    @_refusing
     async def faults(request: web.Request) -> web.Response:
-        params = await request.json()
+        params = await _json_object(request)
         kind = params.pop("kind", None)
-        try:
-            emulator.faults.arm(str(kind), **params)
-        except (TypeError, ValueError) as err:
-            return web.json_response({"error": str(err)}, status=400)
+        emulator.faults.arm(str(kind), **params)
         return web.json_response({"armed": kind})
 
     async def counters(request: web.Request) -> web.Response:
@@ -27,40 +71,75 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
             emulator.counters.reset()
         return web.json_response(emulator.counters.snapshot())
 
+    @_refusing
     async def put_object(request: web.Request) -> web.Response:
+        bucket, key = request.match_info["bucket"], request.match_info["key"]
+        emulator.oss.path(bucket, key)  # refuse a bad name before receiving the body
+        upload = emulator.oss.upload_file()
         try:
-            emulator.oss.put(request.match_info["bucket"], request.match_info["key"], await request.read())
-        except OssKeyError as err:
-            return web.json_response({"error": str(err)}, status=400)
+            with upload.open("wb") as file:
+                async for chunk in stream_body(request):
+                    file.write(chunk)
+            emulator.oss.put_file(bucket, key, upload)
+        finally:
+            upload.unlink(missing_ok=True)
         return web.json_response({}, status=201)
 
+    @_refusing
     async def get_object(request: web.Request) -> web.Response:
         try:
             data = emulator.oss.get(request.match_info["bucket"], request.match_info["key"])
-        except (OssKeyError, FileNotFoundError) as err:
-            return web.json_response({"error": str(err)}, status=404)
+        except FileNotFoundError as err:
+            raise AdminError(404, f"no such object {err}") from None
         return web.Response(body=data)
 
+    @_refusing
     async def list_objects(request: web.Request) -> web.Response:
         keys = emulator.oss.list(request.match_info["bucket"], request.query.get("prefix", ""))
         return web.json_response({"keys": keys})
 
+    @_refusing
     async def clock(request: web.Request) -> web.Response:
-        params = await request.json()
-        emulator.clock.advance(float(params.get("advance", 0)))
+        advance = (await _json_object(request)).get("advance", 0)
+        if isinstance(advance, bool) or not isinstance(advance, int | float) or not 0 <= advance < 1e10:
+            raise AdminError(400, f"advance must be a number of seconds >= 0, got {advance!r:.40}")
+        emulator.clock.advance(float(advance))
         return web.json_response({"time": emulator.clock.time()})
 
     async def info(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "endpoint": emulator.endpoint,
-                "url": emulator.url,
-                "region": emulator.region,
-                "account_id": emulator.account_id,
-                "access_key_id": emulator.access_key_id,
-                "oss_root": str(emulator.oss.root),
-            }
-        )
+        return web.json_response(emulator.info())
+
+    async def list_tasks(request: web.Request) -> web.Response:
+        return web.json_response({"tasks": emulator.imm.tasks(request.query.get("project"))})
+
+    @_refusing
+    async def finish(request: web.Request) -> web.Response:
+        params = await _json_object(request)
+        try:
+            finished = emulator.imm.finish_task(
+                request.match_info["task_id"],
+                status=params.get("status", "Succeeded"),
+                code=str(params.get("code", "")),
+                message=str(params.get("message", "")),
+            )
+        except KeyError:
+            raise AdminError(404, "no such task") from None
+        return web.json_response({"finished": finished})
+
+    @_refusing
+    async def behaviour(request: web.Request) -> web.Response:
+        if request.method == "DELETE":
+            emulator.imm.clear_behaviours()
+            return web.json_response({})
+        params = await _json_object(request)
+        if "action" not in params:
+            raise AdminError(400, "action is required: an IMM action or task type")
+        action = str(params.pop("action"))
+        try:
+            emulator.imm.set_behaviour(action, **params)
+        except KeyError as err:
+            raise AdminError(400, str(err)) from None
+        return web.json_response({"action": action})
 
     router.add_post("/_emulator/faults", faults)
     router.add_route("GET", "/_emulator/counters", counters)
@@ -68,5 +147,10 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
     router.add_put("/_emulator/oss/{bucket}/{key:.+}", put_object)
     router.add_get("/_emulator/oss/{bucket}/{key:.+}", get_object)
     router.add_get("/_emulator/oss/{bucket}", list_objects)
+    router.add_get("/_emulator/oss/{bucket}/", list_objects)
     router.add_post("/_emulator/clock", clock)
     router.add_get("/_emulator/info", info)
+    router.add_get("/_emulator/imm/tasks", list_tasks)
+    router.add_post("/_emulator/imm/tasks/{task_id}/finish", finish)
+    router.add_post("/_emulator/imm/behaviour", behaviour)
+    router.add_delete("/_emulator/imm/behaviour", behaviour)

@@ -9,6 +9,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 NotificationFaultKind = Literal["drop", "duplicate", "delay", "corrupt", "base64"]
+#: Bounds on what one arming may ask, so a fault cannot take the emulator's memory or hang it for ever.
+MAX_FAULTS = 10_000
+MAX_SECONDS = 3600.0
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_SECONDS:
+        raise ValueError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS:g}, got {value!r:.40}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -25,11 +34,25 @@ class HttpFault:
     #: Only calls of this action take the fault (None: any call).
     action: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise ValueError(f"status must be an HTTP status, got {self.status!r:.40}")
+        if self.status != 0 and not 400 <= self.status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400-599), got {self.status}")
+        if not isinstance(self.code, str) or not isinstance(self.action, str | None):
+            raise ValueError("code and action must be strings")
+        if self.retry_after is not None:
+            _seconds("retry_after", self.retry_after)
+        _seconds("delay", self.delay)
+
 
 @dataclass(frozen=True)
 class NotificationFault:
     kind: NotificationFaultKind
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        _seconds("seconds", self.seconds)
 
 
 class Faults:
@@ -126,7 +149,7 @@ class Faults:
             "base64_notifications": self.base64_notifications,
         }
         if kind in ("imm_latency", "mns_latency"):
-            setattr(self, kind, float(str(params.get("seconds", 0.0))))
+            setattr(self, kind, _seconds("seconds", params.get("seconds", 0.0)))
             return
         if kind == "clear":
             self.clear()
@@ -137,8 +160,8 @@ class Faults:
         methods[kind](**params)
 
     def _arm(self, queue: deque[Any], n: int, fault: object) -> None:
-        if n < 1:
-            raise ValueError("n must be at least 1")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_FAULTS:
+            raise ValueError(f"n must be a whole number from 1 to {MAX_FAULTS}, got {n!r:.40}")
         with self._lock:
             queue.extend([fault] * n)
 

@@ -29,24 +29,28 @@ import re
 import string
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from airflow_provider_imm.catalog import OPERATIONS, TaskOperation, get_operation, values_at
+from airflow_provider_imm.emulator.bodies import read_body
+from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.imm_errors import (
     ImmError,
     error_response,
     invalid_argument,
     missing_parameter,
     new_request_id,
+    project_name_missing,
+    resource_already_exists,
     resource_not_found,
 )
 from airflow_provider_imm.emulator.imm_notification import NotificationPublisher, build_notification_body
 from airflow_provider_imm.emulator.imm_signature import RPC_PROTOCOL_PARAMS, SignatureVerifier, SignedRequest
+from airflow_provider_imm.emulator.imm_store import ImmStore, Project
 from airflow_provider_imm.emulator.imm_tasks import (
     FINAL_STATUSES,
     SORT_FIELDS,
@@ -55,8 +59,6 @@ from airflow_provider_imm.emulator.imm_tasks import (
     TaskExecutor,
     TaskFilter,
     TaskRecord,
-    TaskStore,
-    format_time,
 )
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import (
@@ -65,9 +67,6 @@ from airflow_provider_imm.utils.target_uri import (
     expand_target_uri,
     source_variables,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_imm.emulator.server import ImmEmulator
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +78,15 @@ JSON_FIELDS = frozenset(
         "LocationOptions", "Notification", "OctreeOption", "Output", "PointCloudFields", "Scenes",
         "SelectedFiles", "Sources", "StartTimeRange", "Tag", "Tags", "TargetGroups", "Targets",
         "TaskTypes", "TrimPolicy",
+    }
+)  # fmt: skip
+#: The task types whose GetTask answers ``TaskRequestDefinition`` when asked (IMM's GetTask
+#: documentation; OfficeConversion is not among them). ListTasks documents no such list.
+DEFINITION_TASK_TYPES = frozenset(
+    {
+        "MediaConvert", "VideoLabelClassification", "FaceClustering", "FileCompression",
+        "ArchiveFileInspection", "FileUncompression", "PointCloudCompress", "ImageToPDF", "StoryCreation",
+        "LocationDateClustering", "ImageSplicing", "FacesSearching",
     }
 )  # fmt: skip
 #: The ``UserData`` key whose object overrides how the task ends.
@@ -99,57 +107,23 @@ class _Unset:
 UNSET: Final = _Unset()
 
 
-@dataclass
-class Project:
-    name: str
-    create_time: float
-    service_role: str = "AliyunIMMDefaultRole"
-    description: str = ""
-    template_id: str = ""
-    tags: list[dict[str, str]] = field(default_factory=list)
-    limits: dict[str, int] = field(default_factory=dict)
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "ProjectName": self.name,
-            "ServiceRole": self.service_role,
-            "Description": self.description,
-            "TemplateId": self.template_id,
-            "CreateTime": format_time(self.create_time),
-            "UpdateTime": format_time(self.create_time),
-            "Tags": [{"TagKey": t["Key"], "TagValue": t.get("Value", "")} for t in self.tags],
-            "DatasetCount": 0,
-            "FileCount": 0,
-            "TotalFileSize": 0,
-            "EngineConcurrency": 3,
-            "ProjectQueriesPerSecond": 50,
-            "ProjectMaxDatasetCount": self.limits.get("ProjectMaxDatasetCount", 1_000_000_000),
-            "DatasetMaxBindCount": self.limits.get("DatasetMaxBindCount", 10),
-            "DatasetMaxFileCount": self.limits.get("DatasetMaxFileCount", 100_000_000),
-            "DatasetMaxEntityCount": self.limits.get("DatasetMaxEntityCount", 10_000_000_000),
-            "DatasetMaxRelationCount": self.limits.get("DatasetMaxRelationCount", 100_000_000_000),
-            "DatasetMaxTotalFileSize": self.limits.get("DatasetMaxTotalFileSize", 90_000_000_000_000_000),
-        }
-
-
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class ImmService:
     """IMM's projects and tasks, served over HTTP on the emulator's loop."""
 
-    def __init__(self, emulator: ImmEmulator, *, task_duration: float = 0.05) -> None:
-        self.emulator = emulator
+    def __init__(
+        self, context: ServiceContext, publish: Callable[[str, str], bool], *, task_duration: float = 0.05
+    ) -> None:
+        """``publish(topic, body)`` sends a notification to MNS; False when the topic is missing."""
+        self.context = context
         #: Seconds a task runs unless :meth:`set_behaviour` or the request says otherwise.
         self.task_duration = task_duration
-        self.projects: dict[str, Project] = {}
-        self._behaviours: dict[str, Behaviour] = {}
-        self._verifier = SignatureVerifier(emulator.accounts, emulator.clock)
-        self._store = TaskStore(emulator.clock)
-        self._notifications = NotificationPublisher(
-            lambda topic, body: self.emulator.mns.publish(topic, body), emulator.faults
-        )
-        self._executor = TaskExecutor(self._store, emulator.oss, emulator.clock, self._notify)
+        self.store = ImmStore(context.clock)
+        self._verifier = SignatureVerifier(context.accounts, context.clock)
+        self._notifications = NotificationPublisher(publish, context.faults)
+        self._executor = TaskExecutor(self.store.tasks, context.oss, context.clock, self._notify)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[str, Handler] = {
             op.action: functools.partial(self._create_task, op) for op in OPERATIONS.values()
@@ -164,9 +138,15 @@ class ImmService:
         )
 
     # Python API
+    @property
+    def projects(self) -> dict[str, Project]:
+        return self.store.projects
+
     def add_project(self, name: str) -> None:
-        if name not in self.projects:
-            self.projects[name] = Project(name, self.emulator.clock.time())
+        self.store.add_project(name)
+
+    def project_names(self) -> list[str]:
+        return sorted(self.projects)
 
     def set_behaviour(
         self,
@@ -180,10 +160,10 @@ class ImmService:
         """How tasks of one operation end from now on; ``duration=None`` waits for :meth:`finish_task`."""
         op = get_operation(action_or_task_type)
         chosen = self.task_duration if isinstance(duration, _Unset) else duration
-        self._behaviours[op.task_type] = Behaviour(chosen, status, code, message)
+        self.store.behaviours[op.task_type] = Behaviour(chosen, status, code, message)
 
     def clear_behaviours(self) -> None:
-        self._behaviours.clear()
+        self.store.behaviours.clear()
 
     def finish_task(
         self, task_id: str, *, status: str = "Succeeded", code: str = "", message: str = ""
@@ -196,7 +176,11 @@ class ImmService:
         return self._on_loop(self._executor.finish, task_id, behaviour)
 
     def tasks(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Every task kept, oldest first, as GetTask shows it plus ProjectName, EventId and Outputs."""
+        """Every task kept, oldest first, as GetTask shows it plus ProjectName, EventId and Outputs.
+
+        ``TaskRequestDefinition`` is always there, for every task type (IMM's GetTask gives it only
+        for some), so a test can see what any request carried.
+        """
         return self._on_loop(self._task_snapshot, project)
 
     def _task_snapshot(self, project: str | None) -> list[dict[str, Any]]:
@@ -205,17 +189,17 @@ class ImmService:
             {
                 "ProjectName": t.project,
                 "EventId": t.event_id,
-                **t.info(now, with_definition=False),
+                **t.info(now, with_definition=True),
                 "Outputs": list(t.outputs),
             }
-            for t in self._store.all()
+            for t in self.store.tasks.all()
             if project is None or t.project == project
         ]
 
     def _on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._loop is None:
             return fn(*args)
-        return self.emulator.call(fn, *args)
+        return self.context.call(fn, *args)
 
     async def shutdown(self) -> None:
         self._executor.shutdown()
@@ -228,11 +212,11 @@ class ImmService:
         query = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
         headers = request.headers
         action = headers.get("x-acs-action") or query.get("Action", "")
-        self.emulator.counters.incr("imm", action)
-        host_id = f"imm.{self.emulator.region}.aliyuncs.com"
-        faults = self.emulator.faults
+        self.context.counters.incr("imm", action)
+        host_id = f"imm.{self.context.region}.aliyuncs.com"
+        faults = self.context.faults
         # Received in full before any delay: a call the client gives up on is still served, as IMM does.
-        body = await request.read()
+        body = await read_body(request)
         if faults.imm_latency > 0:
             await asyncio.sleep(faults.imm_latency)
         fault = faults.take_imm()
@@ -246,7 +230,11 @@ class ImmService:
         try:
             form: dict[str, str] = {}
             if request.content_type == "application/x-www-form-urlencoded" and body:
-                form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise invalid_argument("The request body is not UTF-8 form data.") from None
+                form = dict(parse_qsl(text, keep_blank_values=True))
             self._verifier.verify(
                 SignedRequest(request.method, request.rel_url.raw_path, query, headers, body, form)
             )
@@ -279,42 +267,6 @@ class ImmService:
             )
         result["RequestId"] = request_id
         return web.json_response(result, headers={"x-acs-request-id": request_id})
-
-    def add_admin_routes(self, router: web.UrlDispatcher) -> None:
-        """``/_emulator/imm/...``: tasks, finishing them and behaviours, for out-of-process use."""
-
-        async def list_tasks(request: web.Request) -> web.Response:
-            return web.json_response({"tasks": self._task_snapshot(request.query.get("project"))})
-
-        async def finish(request: web.Request) -> web.Response:
-            params = await request.json() if request.can_read_body else {}
-            try:
-                behaviour = Behaviour(
-                    None, params.get("status", "Succeeded"), params.get("code", ""), params.get("message", "")
-                )
-                finished = self._executor.finish(request.match_info["task_id"], behaviour)
-            except KeyError:
-                return web.json_response({"error": "no such task"}, status=404)
-            except ValueError as err:
-                return web.json_response({"error": str(err)}, status=400)
-            return web.json_response({"finished": finished})
-
-        async def behaviour(request: web.Request) -> web.Response:
-            if request.method == "DELETE":
-                self.clear_behaviours()
-                return web.json_response({})
-            params = await request.json()
-            try:
-                action = str(params.pop("action"))
-                self.set_behaviour(action, **params)
-            except (KeyError, TypeError, ValueError) as err:
-                return web.json_response({"error": str(err)}, status=400)
-            return web.json_response({"action": action})
-
-        router.add_get("/_emulator/imm/tasks", list_tasks)
-        router.add_post("/_emulator/imm/tasks/{task_id}/finish", finish)
-        router.add_post("/_emulator/imm/behaviour", behaviour)
-        router.add_delete("/_emulator/imm/behaviour", behaviour)
 
     # Tasks
     def _create_task(self, op: TaskOperation, params: dict[str, Any]) -> dict[str, Any]:
@@ -354,14 +306,14 @@ class ImmService:
             user_data=user_data,
             topic=str(topic) if topic else None,
             behaviour=self._behaviour(op, user_data),
-            start_time=self.emulator.clock.time(),
+            start_time=self.context.clock.time(),
             started_at=loop.time(),
         )
         self._executor.start(task, loop)
         return {"TaskId": task.task_id, "EventId": task.event_id}
 
     def _behaviour(self, op: TaskOperation, user_data: str) -> Behaviour:
-        base = self._behaviours.get(op.task_type) or Behaviour(self.task_duration)
+        base = self.store.behaviours.get(op.task_type) or Behaviour(self.task_duration)
         spec = _override(user_data)
         if spec is None:
             return base
@@ -381,7 +333,7 @@ class ImmService:
             raise invalid_argument(f"UserData {OVERRIDE_KEY!r}: {err}") from None
 
     def _notify(self, task: TaskRecord) -> None:
-        body = build_notification_body(task, region=self.emulator.region, account_id=self.emulator.account_id)
+        body = build_notification_body(task, region=self.context.region, account_id=self.context.account_id)
         assert task.topic is not None
         self._notifications.send(task.topic, body)
 
@@ -389,12 +341,11 @@ class ImmService:
         project = self._project(params)
         task_type = _required(params, "TaskType")
         task_id = _required(params, "TaskId")
-        task = self._store.get(project, task_id)
+        task = self.store.tasks.get(project, task_id)
         if task is None or task.task_type != task_type:
             raise resource_not_found(f"The specified resource TaskId {task_id!r} is not found.")
-        info = task.info(
-            asyncio.get_running_loop().time(), with_definition=_true(params.get("RequestDefinition"))
-        )
+        with_definition = _true(params.get("RequestDefinition")) and task_type in DEFINITION_TASK_TYPES
+        info = task.info(asyncio.get_running_loop().time(), with_definition=with_definition)
         return {"ProjectName": project, "EventId": task.event_id, **info}
 
     def _list_tasks(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -422,7 +373,7 @@ class ImmService:
             raise invalid_argument("Order must be asc or desc.")
         max_results = _int_param(params, "MaxResults", 100, 1, 100)
         try:
-            page, token = self._store.query(
+            page, token = self.store.tasks.query(
                 project,
                 flt,
                 sort=sort,
@@ -443,22 +394,20 @@ class ImmService:
 
     # Projects
     def _project(self, params: Mapping[str, Any]) -> str:
-        name = _required(params, "ProjectName")
+        name = _project_name(params)
         if name not in self.projects:
             raise resource_not_found(f"The specified resource project {name!r} is not found.")
         return name
 
     def _create_project(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = _required(params, "ProjectName")
+        name = _project_name(params)
         if not _PROJECT_NAME.match(name):
             raise invalid_argument(
                 f"ProjectName {name!r} is invalid: 1-128 letters, digits, '-' or '_', starting with a "
                 "letter or digit."
             )
         if name in self.projects:
-            raise ImmError(
-                409, "ResourceAlreadyExists", f"The specified resource project {name!r} already exists."
-            )
+            raise resource_already_exists(f"The specified resource project {name!r} already exists.")
         tags = params.get("Tag") or []
         if not isinstance(tags, list) or not all(isinstance(t, dict) and "Key" in t for t in tags):
             raise invalid_argument("Tag must be a JSON list of {Key, Value} objects.")
@@ -476,7 +425,7 @@ class ImmService:
         }
         project = Project(
             name,
-            self.emulator.clock.time(),
+            self.context.clock.time(),
             service_role=str(params.get("ServiceRole") or "AliyunIMMDefaultRole"),
             description=str(params.get("Description", "")),
             template_id=str(params.get("TemplateId", "")),
@@ -514,11 +463,7 @@ class ImmService:
         }
 
     def _delete_project(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = self._project(params)
-        del self.projects[name]
-        for task in self._store.remove_project(name):
-            if task.timer is not None:
-                task.timer.cancel()
+        self.store.delete_project(self._project(params))
         return {}
 
 
@@ -540,6 +485,13 @@ def _required(params: Mapping[str, Any], name: str) -> str:
     value = params.get(name)
     if not _present(value):
         raise missing_parameter(name)
+    return str(value)
+
+
+def _project_name(params: Mapping[str, Any]) -> str:
+    value = params.get("ProjectName")
+    if not _present(value):
+        raise project_name_missing()
     return str(value)
 
 
@@ -654,7 +606,12 @@ def _parse_time(value: Any, name: str) -> float | None:
     if match is None:
         raise invalid_argument(f"{name} time {value!r} is not ISO-8601 like 2024-08-20T07:03:07Z.")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
+    try:
+        when = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc
+        )
+    except ValueError:
+        raise invalid_argument(f"{name} time {str(value)[:40]!r} is not a real date and time.") from None
     offset = 0
     if zone and zone.upper() != "Z":
         sign = -1 if zone[0] == "-" else 1

@@ -56,4 +56,15 @@ def invalid_argument(message: str) -> ImmError:
 
 
 def resource_not_found(message: str) -> ImmError:
-    return ImmError(404, "ResourceNotFound", message)
+    """HTTP 400, not 404: IMM's error-handling page lists ResourceNotFound under 400."""
+    return ImmError(400, "ResourceNotFound", message)
+
+
+def resource_already_exists(message: str) -> ImmError:
+    """HTTP 400, not 409: IMM's error-handling page lists ResourceAlreadyExists under 400."""
+    return ImmError(400, "ResourceAlreadyExists", message)
+
+
+def project_name_missing() -> ImmError:
+    """IMM's own example (error-handling page): not ``MissingProjectName`` but this."""
+    return ImmError(400, "InvalidArgument", "The parameter ProjectName is required but not provided.")

@@ -12,15 +12,17 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from airflow_provider_imm.emulator.mns_signature import AuthFailure, authenticate
+from airflow_provider_imm.emulator.bodies import read_body
+from airflow_provider_imm.emulator.context import ServiceContext
+from airflow_provider_imm.emulator.mns_signature import authenticate
 from airflow_provider_imm.emulator.mns_store import (
     MAX_BATCH,
     MAX_WAIT_SECONDS,
@@ -31,12 +33,10 @@ from airflow_provider_imm.emulator.mns_store import (
     MnsStore,
     QueueAttributes,
     QueuedMessage,
+    check_name,
     check_range,
     invalid_argument,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_imm.emulator.server import ImmEmulator
 
 API_VERSION = "2015-06-06"
 MAX_LIST = 1000
@@ -64,43 +64,62 @@ class _Call:
 
 
 _Impl = Callable[[_Call], Awaitable[web.Response]]
+_Route = tuple[str, _Impl]
+_Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 class MnsService:
     """The MNS side of the emulator; state lives in :attr:`store`, touched only on the server loop."""
 
-    def __init__(self, emulator: ImmEmulator) -> None:
-        self.emulator = emulator
-        self.store = MnsStore(emulator.accounts.account_id, emulator.clock.time)
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.store = MnsStore(context.accounts.account_id, context.clock.time)
         self._closing = asyncio.Event()
 
     # HTTP
     def add_routes(self, router: web.UrlDispatcher) -> None:
         self._closing = asyncio.Event()  # once per start: a stopped emulator may be started again
         router.add_route("*", "/queues", self._queues)
-        router.add_route("*", "/queues/{queue}", self._queue)
+        queue = self._resource(
+            ("CreateQueue", self._create_queue),
+            ("SetQueueAttributes", self._set_queue_attributes),
+            ("GetQueueAttributes", self._get_queue_attributes),
+            ("DeleteQueue", self._delete_queue),
+        )
+        topic = self._resource(
+            ("CreateTopic", self._create_topic),
+            ("SetTopicAttributes", self._set_topic_attributes),
+            ("GetTopicAttributes", self._get_topic_attributes),
+            ("DeleteTopic", self._delete_topic),
+        )
+        subscription = self._resource(
+            ("Subscribe", self._subscribe),
+            ("SetSubscriptionAttributes", self._set_subscription_attributes),
+            ("GetSubscriptionAttributes", self._get_subscription_attributes),
+            ("Unsubscribe", self._unsubscribe),
+        )
+        router.add_route("*", "/queues/{queue}", queue)
         router.add_route("*", "/queues/{queue}/messages", self._queue_messages)
         router.add_route("*", "/topics", self._topics)
-        router.add_route("*", "/topics/{topic}", self._topic)
+        router.add_route("*", "/topics/{topic}", topic)
         router.add_route("*", "/topics/{topic}/messages", self._topic_messages)
         router.add_route("*", "/topics/{topic}/subscriptions", self._subscriptions)
-        router.add_route("*", "/topics/{topic}/subscriptions/{subscription}", self._subscription)
+        router.add_route("*", "/topics/{topic}/subscriptions/{subscription}", subscription)
+
+    def _resource(self, create: _Route, set_attributes: _Route, get: _Route, delete: _Route) -> _Handler:
+        """A queue, topic or subscription URL: PUT creates it (sets attributes with ``metaoverride``)."""
+
+        async def handle(request: web.Request) -> web.Response:
+            override = request.query.get("metaoverride") == "true"
+            routes = {"PUT": set_attributes if override else create, "GET": get, "DELETE": delete}
+            return await self._route(request, routes)
+
+        return handle
 
     async def _queues(self, request: web.Request) -> web.Response:
         if request.method == "GET":
             return await self._serve(request, "ListQueue", self._list_queues)
         return self._unsupported(request)
-
-    async def _queue(self, request: web.Request) -> web.Response:
-        override = request.query.get("metaoverride") == "true"
-        routes: dict[str, tuple[str, _Impl]] = {
-            "PUT": ("SetQueueAttributes", self._set_queue_attributes)
-            if override
-            else ("CreateQueue", self._create_queue),
-            "GET": ("GetQueueAttributes", self._get_queue_attributes),
-            "DELETE": ("DeleteQueue", self._delete_queue),
-        }
-        return await self._route(request, routes)
 
     async def _queue_messages(self, request: web.Request) -> web.Response:
         query = request.query
@@ -118,7 +137,7 @@ class MnsService:
             "PUT": ("ChangeMessageVisibility", self._change_visibility),
         }
         if request.method == "POST":
-            head = (await request.read())[:256]
+            head = (await read_body(request))[:256]
             if b"<Messages" in head:
                 routes["POST"] = ("BatchSendMessage", self._batch_send)
         return await self._route(request, routes)
@@ -128,35 +147,13 @@ class MnsService:
             return await self._serve(request, "ListTopic", self._list_topics)
         return self._unsupported(request)
 
-    async def _topic(self, request: web.Request) -> web.Response:
-        override = request.query.get("metaoverride") == "true"
-        routes: dict[str, tuple[str, _Impl]] = {
-            "PUT": ("SetTopicAttributes", self._set_topic_attributes)
-            if override
-            else ("CreateTopic", self._create_topic),
-            "GET": ("GetTopicAttributes", self._get_topic_attributes),
-            "DELETE": ("DeleteTopic", self._delete_topic),
-        }
-        return await self._route(request, routes)
-
     async def _topic_messages(self, request: web.Request) -> web.Response:
         return await self._route(request, {"POST": ("PublishMessage", self._publish)})
 
     async def _subscriptions(self, request: web.Request) -> web.Response:
         return await self._route(request, {"GET": ("ListSubscriptionByTopic", self._list_subscriptions)})
 
-    async def _subscription(self, request: web.Request) -> web.Response:
-        override = request.query.get("metaoverride") == "true"
-        routes: dict[str, tuple[str, _Impl]] = {
-            "PUT": ("SetSubscriptionAttributes", self._set_subscription_attributes)
-            if override
-            else ("Subscribe", self._subscribe),
-            "GET": ("GetSubscriptionAttributes", self._get_subscription_attributes),
-            "DELETE": ("Unsubscribe", self._unsubscribe),
-        }
-        return await self._route(request, routes)
-
-    async def _route(self, request: web.Request, routes: dict[str, tuple[str, _Impl]]) -> web.Response:
+    async def _route(self, request: web.Request, routes: dict[str, _Route]) -> web.Response:
         route = routes.get(request.method)
         if route is None:
             return self._unsupported(request)
@@ -166,35 +163,37 @@ class MnsService:
         error = MnsError(
             400, "InvalidRequestURL", f"{request.method} {request.path} is not an MNS operation."
         )
-        return self._error(error, request, _request_id())
+        return error_response(error, request, _request_id())
 
     async def _serve(self, request: web.Request, action: str, impl: _Impl) -> web.Response:
         request_id = _request_id()
-        self.emulator.counters.incr("mns", action)
+        self.context.counters.incr("mns", action)
         try:
             await self._apply_faults(action)
-            body = await request.read()
-            try:
-                authenticate(
-                    self.emulator.accounts,
-                    request.method,
-                    request.headers,
-                    request.raw_path,
-                    body,
-                    now=time.time(),
-                    credential_time=self.emulator.clock.time(),
-                )
-            except AuthFailure as err:
-                raise MnsError(err.status, err.code, err.message) from None
+            body = await read_body(request)
+            authenticate(
+                self.context.accounts,
+                request.method,
+                request.headers,
+                request.raw_path,
+                body,
+                now=time.time(),
+                credential_time=self.context.clock.time(),
+            )
+            # Every route checks the names in its URL, not only the creating ones: no odd name
+            # (encoded separators, dots, NUL) goes further than this.
+            for kind in ("Queue", "Topic", "Subscription"):
+                if kind.lower() in request.match_info:
+                    check_name(kind, request.match_info[kind.lower()])
             response = await impl(_Call(request, body))
         except MnsError as err:
-            return self._error(err, request, request_id)
+            return error_response(err, request, request_id)
         response.headers["x-mns-request-id"] = request_id
         response.headers["x-mns-version"] = API_VERSION
         return response
 
     async def _apply_faults(self, action: str) -> None:
-        faults = self.emulator.faults
+        faults = self.context.faults
         if faults.mns_latency > 0:
             await self._sleep(faults.mns_latency)
         fault = faults.take_mns(action)
@@ -210,15 +209,6 @@ class MnsService:
         """Sleep that ends early when the server stops, so a hung call never delays shutdown."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
-
-    def _error(self, error: MnsError, request: web.Request, request_id: str) -> web.Response:
-        inner = _elements(
-            ("Code", error.code),
-            ("Message", error.message),
-            ("RequestId", request_id),
-            ("HostId", f"http://{request.host}"),
-        )
-        return _xml(error.status, "Error", inner, request_id)
 
     # Queues
     async def _create_queue(self, call: _Call) -> web.Response:
@@ -243,16 +233,7 @@ class MnsService:
         return web.Response(status=204)
 
     async def _list_queues(self, call: _Call) -> web.Response:
-        page, next_marker = _page(sorted(self.store.queues), call.request)
-        with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
-        items = []
-        for name in page:
-            fields: list[tuple[str, object]] = [("QueueURL", f"{call.base_url}/queues/{name}")]
-            if with_meta:
-                fields += _queue_meta(self.store.queues[name])
-            items.append(f"<Queue>{_elements(*fields)}</Queue>")
-        marker = _elements(("NextMarker", next_marker)) if next_marker else ""
-        return _xml(200, "Queues", "".join(items) + marker)
+        return _listing(call, "Queue", self.store.queues, lambda name: _queue_meta(self.store.queues[name]))
 
     # Messages
     async def _send(self, call: _Call) -> web.Response:
@@ -277,32 +258,20 @@ class MnsService:
     async def _receive(self, call: _Call) -> web.Response:
         query = call.request.query
         queue = self.store.queue(call.request.match_info["queue"])
-        batch = "numOfMessages" in query
-        limit = _int_param("numOfMessages", query.get("numOfMessages"), 1, MAX_BATCH) if batch else 1
+        batch, limit = _batch_size(query)
         wait = query.get("waitseconds")
         seconds = (
             queue.attributes.polling_wait_seconds
             if wait is None
             else _int_param("waitseconds", wait, 0, MAX_WAIT_SECONDS)
         )
-        messages = await queue.wait_receive(limit, seconds)
-        if not messages:
-            raise MnsError(404, "MessageNotExist", "Message not exist.")
-        if batch:
-            return _xml(200, "Messages", "".join(f"<Message>{_received(m)}</Message>" for m in messages))
-        return _xml(200, "Message", _received(messages[0]))
+        return _messages(await queue.wait_receive(limit, seconds), batch, _received)
 
     async def _peek(self, call: _Call) -> web.Response:
         query = call.request.query
         queue = self.store.queue(call.request.match_info["queue"])
-        batch = "numOfMessages" in query
-        limit = _int_param("numOfMessages", query.get("numOfMessages"), 1, MAX_BATCH) if batch else 1
-        messages = queue.peek(limit)
-        if not messages:
-            raise MnsError(404, "MessageNotExist", "Message not exist.")
-        if batch:
-            return _xml(200, "Messages", "".join(f"<Message>{_peeked(m)}</Message>" for m in messages))
-        return _xml(200, "Message", _peeked(messages[0]))
+        batch, limit = _batch_size(query)
+        return _messages(queue.peek(limit), batch, _peeked)
 
     async def _delete_message(self, call: _Call) -> web.Response:
         queue = self.store.queue(call.request.match_info["queue"])
@@ -362,16 +331,7 @@ class MnsService:
         return web.Response(status=204)
 
     async def _list_topics(self, call: _Call) -> web.Response:
-        page, next_marker = _page(sorted(self.store.topics), call.request)
-        with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
-        items = []
-        for name in page:
-            fields: list[tuple[str, object]] = [("TopicURL", f"{call.base_url}/topics/{name}")]
-            if with_meta:
-                fields += _topic_meta(self.store, name)
-            items.append(f"<Topic>{_elements(*fields)}</Topic>")
-        marker = _elements(("NextMarker", next_marker)) if next_marker else ""
-        return _xml(200, "Topics", "".join(items) + marker)
+        return _listing(call, "Topic", self.store.topics, lambda name: _topic_meta(self.store, name))
 
     async def _publish(self, call: _Call) -> web.Response:
         values = _parse(call.body, "Message")
@@ -450,14 +410,14 @@ class MnsService:
                 return False
             return True
 
-        return self.emulator.call(run)
+        return self.context.call(run)
 
     def create_queue(self, name: str, **attributes: Any) -> None:
         """Create a queue; ``attributes`` are :class:`QueueAttributes` fields (``visibility_timeout=5``)."""
-        self.emulator.call(self.store.create_queue, name, QueueAttributes(**attributes))
+        self.context.call(self.store.create_queue, name, QueueAttributes(**attributes))
 
     def create_topic(self, name: str) -> None:
-        self.emulator.call(self.store.create_topic, name)
+        self.context.call(self.store.create_topic, name)
 
     def subscribe(
         self,
@@ -481,7 +441,7 @@ class MnsService:
                 filter_tag=filter_tag,
             )
 
-        self.emulator.call(run)
+        self.context.call(run)
 
     def send_message(
         self, queue: str, body: str, *, delay_seconds: int | None = None, priority: int | None = None
@@ -493,15 +453,15 @@ class MnsService:
                 self.store.queue(queue).send(body, delay_seconds=delay_seconds, priority=priority).message_id
             )
 
-        return self.emulator.call(run)
+        return self.context.call(run)
 
     def queue_messages(self, queue: str) -> list[QueuedMessage]:
         """Every message in ``queue`` (active, delayed and in flight), oldest first, without receiving."""
-        return self.emulator.call(lambda: self.store.queue(queue).messages())
+        return self.context.call(lambda: self.store.queue(queue).messages())
 
     def queue_endpoint(self, queue: str) -> str:
         """The subscription endpoint of ``queue``, as ``TopicHelper.generate_queue_endpoint`` builds it."""
-        return f"acs:mns:{self.emulator.region}:{self.store.account_id}:queues/{queue}"
+        return f"acs:mns:{self.context.region}:{self.store.account_id}:queues/{queue}"
 
     async def shutdown(self) -> None:
         self._closing.set()
@@ -599,7 +559,54 @@ def _page(names: Sequence[str], request: web.Request) -> tuple[list[str], str]:
     return page, matching[limit] if len(matching) > limit else ""
 
 
+def _batch_size(query: Mapping[str, str]) -> tuple[bool, int]:
+    """Whether a receive or peek is a batch one (``numOfMessages`` given), and how many it takes."""
+    if "numOfMessages" not in query:
+        return False, 1
+    return True, _int_param("numOfMessages", query["numOfMessages"], 1, MAX_BATCH)
+
+
 # Response rendering
+def _messages(
+    messages: Sequence[QueuedMessage], batch: bool, render: Callable[[QueuedMessage], str]
+) -> web.Response:
+    """A receive's or peek's answer: ``<Messages>`` for a batch call, else one ``<Message>``."""
+    if not messages:
+        raise MnsError(404, "MessageNotExist", "Message not exist.")
+    if batch:
+        return _xml(200, "Messages", "".join(f"<Message>{render(m)}</Message>" for m in messages))
+    return _xml(200, "Message", render(messages[0]))
+
+
+def _listing(
+    call: _Call, kind: str, names: Iterable[str], meta: Callable[[str], Iterable[tuple[str, object]]]
+) -> web.Response:
+    """ListQueue / ListTopic: one page of ``<Queue>``/``<Topic>`` items, with their attributes when
+    the client sends ``x-mns-with-meta: true``."""
+    page, next_marker = _page(sorted(names), call.request)
+    with_meta = call.request.headers.get("x-mns-with-meta", "").lower() == "true"
+    items = []
+    for name in page:
+        fields: list[tuple[str, object]] = [(f"{kind}URL", f"{call.base_url}/{kind.lower()}s/{name}")]
+        if with_meta:
+            fields += meta(name)
+        items.append(f"<{kind}>{_elements(*fields)}</{kind}>")
+    marker = _elements(("NextMarker", next_marker)) if next_marker else ""
+    return _xml(200, f"{kind}s", "".join(items) + marker)
+
+
+def error_response(error: MnsError, request: web.Request, request_id: str | None = None) -> web.Response:
+    """MNS's ``<Error>`` document with the four elements the SDK requires."""
+    request_id = request_id or _request_id()
+    inner = _elements(
+        ("Code", error.code),
+        ("Message", error.message),
+        ("RequestId", request_id),
+        ("HostId", f"http://{request.host}"),
+    )
+    return _xml(error.status, "Error", inner, request_id)
+
+
 def _request_id() -> str:
     return uuid.uuid4().hex[:24].upper()
 

@@ -17,19 +17,14 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from airflow_provider_imm.emulator.accounts import AccessKey, Accounts
+from airflow_provider_imm.emulator.mns_store import MnsError
 
 #: How far the ``Date`` header may be from the server's real time (MNS allows 15 minutes).
 MAX_CLOCK_SKEW = 15 * 60.0
 
 
-class AuthFailure(Exception):
+class AuthFailure(MnsError):
     """A request MNS would refuse before looking at it; the message never contains a secret."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def content_md5(body: bytes) -> str:

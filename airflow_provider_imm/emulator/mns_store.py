@@ -22,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypeVar
 from xml.sax.saxutils import escape
 
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
@@ -34,6 +34,7 @@ VISIBILITY_RANGE = (0, 43200)
 DELAY_RANGE = (0, 604800)
 TOPIC_RETENTION = 86400
 
+V = TypeVar("V")
 MessageState = Literal["active", "delayed", "inflight"]
 ContentFormat = Literal["XML", "JSON", "SIMPLIFIED"]
 CONTENT_FORMATS: tuple[str, ...] = ("XML", "JSON", "SIMPLIFIED")
@@ -82,7 +83,16 @@ def queue_name_of_endpoint(endpoint: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _check_name(kind: str, name: str) -> str:
+def _existing(items: dict[str, V], kind: str, name: str) -> V:
+    """``items[name]``, or MNS's 404 ``<kind>NotExist`` (``QueueNotExist``, ``TopicNotExist``, ...)."""
+    item = items.get(name)
+    if item is None:
+        raise MnsError(404, f"{kind}NotExist", f"The {kind.lower()} name you provided is not exist.")
+    return item
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it follows MNS's naming rule for a queue, topic or subscription; else 400."""
     if not _NAME.match(name):
         raise MnsError(
             400,
@@ -454,7 +464,7 @@ class MnsStore:
     # Queues
     def create_queue(self, name: str, attributes: QueueAttributes) -> bool:
         """True when created; False when it exists with the same attributes (else 409)."""
-        _check_name("Queue", name)
+        check_name("Queue", name)
         attributes.validated()
         existing = self.queues.get(name)
         if existing is not None:
@@ -465,10 +475,7 @@ class MnsStore:
         return True
 
     def queue(self, name: str) -> MnsQueue:
-        queue = self.queues.get(name)
-        if queue is None:
-            raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
-        return queue
+        return _existing(self.queues, "Queue", name)
 
     def set_queue_attributes(self, name: str, **changes: int | bool) -> None:
         queue = self.queue(name)
@@ -484,7 +491,7 @@ class MnsStore:
     def create_topic(
         self, name: str, *, maximum_message_size: int = 65536, logging_enabled: bool = False
     ) -> bool:
-        _check_name("Topic", name)
+        check_name("Topic", name)
         check_range("MaximumMessageSize", maximum_message_size, 1024, 65536)
         existing = self.topics.get(name)
         if existing is not None:
@@ -499,10 +506,7 @@ class MnsStore:
         return True
 
     def topic(self, name: str) -> Topic:
-        topic = self.topics.get(name)
-        if topic is None:
-            raise MnsError(404, "TopicNotExist", "The topic name you provided is not exist.")
-        return topic
+        return _existing(self.topics, "Topic", name)
 
     def set_topic_attributes(
         self, name: str, *, maximum_message_size: int | None = None, logging_enabled: bool | None = None
@@ -529,7 +533,7 @@ class MnsStore:
     ) -> bool:
         """True when created; False when it exists with the same settings (else 409)."""
         topic = self.topic(topic_name)
-        _check_name("Subscription", name)
+        check_name("Subscription", name)
         queue_name = queue_name_of_endpoint(endpoint)
         if queue_name is None:
             raise invalid_argument(
@@ -557,10 +561,7 @@ class MnsStore:
         return True
 
     def subscription(self, topic_name: str, name: str) -> Subscription:
-        subscription = self.topic(topic_name).subscriptions.get(name)
-        if subscription is None:
-            raise MnsError(404, "SubscriptionNotExist", "The subscription name you provided is not exist.")
-        return subscription
+        return _existing(self.topic(topic_name).subscriptions, "Subscription", name)
 
     def set_subscription_strategy(self, topic_name: str, name: str, notify_strategy: str) -> None:
         subscription = self.subscription(topic_name, name)

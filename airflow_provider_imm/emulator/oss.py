@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import unicodedata
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 
 
 class OssKeyError(ValueError):
@@ -16,23 +21,56 @@ class LocalOss:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def bucket_dir(self, bucket: str) -> Path:
+        """The folder of ``bucket``, which must follow OSS's bucket naming rule (so no path tricks)."""
+        try:
+            valid = "/" not in bucket and parse_oss_uri(f"oss://{bucket}/k", field="bucket").bucket == bucket
+        except InvalidOssUriError:
+            valid = False
+        if not valid:
+            raise OssKeyError(
+                f"invalid bucket {bucket[:64]!r}: 3-63 lower-case letters, digits or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return self.root / bucket
+
     def path(self, bucket: str, key: str) -> Path:
         """The file behind ``oss://bucket/key``; refuses anything that would leave the root."""
-        if not bucket or "/" in bucket or bucket in (".", "..") or "\\" in bucket:
-            raise OssKeyError(f"invalid bucket {bucket!r}")
-        parts = PurePosixPath(key).parts
-        escapes = any(p in ("..", ".") for p in parts)
-        if not key or key.startswith("/") or "\\" in key or escapes or "\x00" in key:
-            raise OssKeyError(f"invalid object key {key!r}: absolute, empty or containing '..'")
-        path = (self.root / bucket / key).resolve()
-        if not path.is_relative_to(self.root / bucket):
-            raise OssKeyError(f"object key {key!r} escapes bucket {bucket!r}")
+        base = self.bucket_dir(bucket)
+        # NFKC folds look-alike dots (fullwidth, two-dot leader) into "." so they count as dots too.
+        # An empty segment ("a//b", "a/") would alias another key or a folder on the filesystem.
+        segments = unicodedata.normalize("NFKC", key).split("/")
+        if any(s in ("", ".", "..") for s in segments) or "\\" in key or "\x00" in key:
+            raise OssKeyError(
+                f"invalid object key {key[:64]!r}: absolute, empty, or with an empty, '.' or '..' segment"
+            )
+        path = (base / key).resolve()
+        if not path.is_relative_to(base):
+            raise OssKeyError(f"object key {key[:64]!r} escapes bucket {bucket!r}")
         return path
 
     def put(self, bucket: str, key: str, data: bytes | str) -> None:
+        content = data.encode() if isinstance(data, str) else data
+        self._store(bucket, key, lambda path: path.write_bytes(content))
+
+    def upload_file(self) -> Path:
+        """A new file, outside every bucket, to stream an upload into before :meth:`put_file`."""
+        return self.root / f".upload-{uuid.uuid4().hex}"
+
+    def put_file(self, bucket: str, key: str, source: Path) -> None:
+        """Move ``source`` (from :meth:`upload_file`) to ``oss://bucket/key``."""
+        self._store(bucket, key, source.replace)
+
+    def _store(self, bucket: str, key: str, write: Callable[[Path], object]) -> None:
         path = self.path(bucket, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            # OSS holds both "a" and "a/b"; one folder cannot.
+            raise OssKeyError(
+                f"object key {key[:64]!r} collides with another object's key in the emulator's folder"
+            ) from None
 
     def get(self, bucket: str, key: str) -> bytes:
         path = self.path(bucket, key)
@@ -52,7 +90,7 @@ class LocalOss:
 
     def list(self, bucket: str, prefix: str = "") -> list[str]:
         """Keys under ``prefix`` in lexical order, as OSS lists them."""
-        base = self.root / bucket
+        base = self.bucket_dir(bucket)
         if not base.is_dir():
             return []
         keys = (p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import tempfile
 import threading
 from collections.abc import Callable
@@ -22,8 +23,10 @@ from aiohttp import web
 from airflow_provider_imm.emulator.accounts import Accounts
 from airflow_provider_imm.emulator.admin_api import add_admin_routes
 from airflow_provider_imm.emulator.clock import EmulatedClock
+from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.counters import CallCounters
 from airflow_provider_imm.emulator.faults import Faults
+from airflow_provider_imm.emulator.guard import check_loopback, guard
 from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
 from airflow_provider_imm.emulator.oss import LocalOss
@@ -36,8 +39,24 @@ DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-do-not-use"
 DEFAULT_PROJECT = "test-project"
 
 
+@dataclasses.dataclass(frozen=True)
+class EmulatorInfo:
+    """What a client needs to reach the emulator; the secret is the emulator's test key, not a user's."""
+
+    endpoint: str
+    url: str
+    region: str
+    account_id: str
+    access_key_id: str
+    access_key_secret: str
+    projects: list[str]
+    oss_root: str
+
+
 class ImmEmulator:
     """IMM + MNS + OSS on ``127.0.0.1``.
+
+    ``host`` must be a loopback address (or ``localhost``): anything else raises ``ValueError``.
 
     ``root`` is the OSS folder (a temporary one if omitted). ``task_duration`` is the default
     seconds an IMM task runs before it ends. The key pair ``access_key_id``/``access_key_secret``
@@ -57,6 +76,7 @@ class ImmEmulator:
         projects: tuple[str, ...] = (DEFAULT_PROJECT,),
         task_duration: float = 0.05,
     ) -> None:
+        check_loopback(host)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="imm-emulator-")
@@ -73,9 +93,12 @@ class ImmEmulator:
         self.accounts = Accounts(account_id)
         self.accounts.add_key(access_key_id, access_key_secret)
         self.oss = LocalOss(root)
-        self.mns = MnsService(self)
-        self.imm = ImmService(self, task_duration=task_duration)
-        self.sts = StsService(self)
+        self.context = ServiceContext(
+            region, self.accounts, self.clock, self.counters, self.faults, self.oss, self.call
+        )
+        self.mns = MnsService(self.context)
+        self.imm = ImmService(self.context, self.mns.publish, task_duration=task_duration)
+        self.sts = StsService(self.context)
         for project in projects:
             self.imm.add_project(project)
         self._runner: web.AppRunner | None = None
@@ -98,11 +121,26 @@ class ImmEmulator:
     def account_id(self) -> str:
         return self.accounts.account_id
 
+    def info(self) -> dict[str, Any]:
+        """Where the emulator listens and the credentials it accepts, as JSON (the command's start
+        line and ``GET /_emulator/info``)."""
+        on_loop = self._loop is not None
+        info = EmulatorInfo(
+            endpoint=self.endpoint,
+            url=self.url,
+            region=self.region,
+            account_id=self.account_id,
+            access_key_id=self.access_key_id,
+            access_key_secret=self.access_key_secret,
+            projects=self.call(self.imm.project_names) if on_loop else self.imm.project_names(),
+            oss_root=str(self.oss.root),
+        )
+        return dataclasses.asdict(info)
+
     # Lifecycle on the caller's loop
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[guard(self.region)])
         app.router.add_post("/", self.imm.handle)
-        self.imm.add_admin_routes(app.router)
         app.router.add_get("/", self.sts.handle)  # STS: alibabacloud-credentials sends GET /?Action=...
         self.mns.add_routes(app.router)
         add_admin_routes(app.router, self)

@@ -16,16 +16,14 @@ import json
 import re
 import secrets
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.imm_errors import ImmError, error_response, new_request_id
 from airflow_provider_imm.emulator.imm_signature import SignatureVerifier, SignedRequest
-
-if TYPE_CHECKING:
-    from airflow_provider_imm.emulator.server import ImmEmulator
 
 VERSION = "2015-04-01"
 MIN_DURATION = 900
@@ -37,15 +35,15 @@ _HOST_ID = "sts.aliyuncs.com"
 
 
 class StsService:
-    def __init__(self, emulator: ImmEmulator) -> None:
-        self.emulator = emulator
-        self._verifier = SignatureVerifier(emulator.accounts, emulator.clock)
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self._verifier = SignatureVerifier(context.accounts, context.clock)
 
     async def handle(self, request: web.Request) -> web.Response:
         request_id = new_request_id()
         query = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
         action = query.get("Action", "")
-        self.emulator.counters.incr("sts", action or "Unknown")
+        self.context.counters.incr("sts", action or "Unknown")
         try:
             if query.get("Version") != VERSION:
                 raise ImmError(
@@ -70,7 +68,7 @@ class StsService:
         match = _ROLE_ARN.match(role_arn)
         if match is None:
             raise _wrongly_formed("RoleArn")
-        if match["account"] != self.emulator.account_id:
+        if match["account"] != self.context.account_id:
             raise ImmError(404, "EntityNotExist.Role", "The specified Role not exists.")
         session = query.get("RoleSessionName", "")
         if not _SESSION_NAME.match(session):
@@ -108,8 +106,8 @@ class StsService:
         key_id = f"STS.{secrets.token_hex(12)}"
         secret = secrets.token_urlsafe(24)
         token = f"CAIS{secrets.token_urlsafe(48)}"
-        expires_at = self.emulator.clock.time() + duration
-        self.emulator.accounts.add_sts(key_id, secret, token, expires_at=expires_at)
+        expires_at = self.context.clock.time() + duration
+        self.context.accounts.add_sts(key_id, secret, token, expires_at=expires_at)
         role_id = str(secrets.randbelow(10**18)).zfill(18)
         expiration = datetime.fromtimestamp(expires_at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {

@@ -154,4 +154,4 @@ def test_an_unknown_project_is_not_found(client: Client) -> None:
     with pytest.raises(ClientException) as err:
         client.list_tasks(models.ListTasksRequest(project_name="no-such-project"))
 
-    assert (err.value.status_code, err.value.code) == (404, "ResourceNotFound")
+    assert (err.value.status_code, err.value.code) == (400, "ResourceNotFound")

@@ -63,7 +63,8 @@ def test_a_valid_request_through_both_signature_forms_creates_a_task(emulator: I
 def test_an_unknown_project_is_resource_not_found(imm_client: Client) -> None:
     err = refused(imm_client.create_office_conversion_task, office(ProjectName="ghost"))
 
-    assert (err.status_code, err.code) == (404, "ResourceNotFound") and "ghost" in err.message
+    # IMM's error-handling page gives ResourceNotFound as HTTP 400, not 404.
+    assert (err.status_code, err.code) == (400, "ResourceNotFound") and "ghost" in err.message
 
 
 @pytest.mark.parametrize(
@@ -80,10 +81,20 @@ def test_a_missing_required_field_names_it_in_the_code(imm_client: Client, missi
     assert (err.status_code, err.code) == (400, code)
 
 
-def test_a_missing_project_name_is_missing_project_name(imm_client: Client) -> None:
+def test_a_missing_project_name_is_invalid_argument(imm_client: Client) -> None:
     request = models.CreateFigureClusteringTaskRequest(dataset_name="faces")
 
-    assert refused(imm_client.create_figure_clustering_task, request).code == "MissingProjectName"
+    err = refused(imm_client.create_figure_clustering_task, request)
+    # IMM's own example for this case, from its error-handling page.
+    assert (err.status_code, err.code) == (400, "InvalidArgument")
+    assert "The parameter ProjectName is required but not provided." in err.message
+    for call, empty in (
+        (imm_client.get_task, models.GetTaskRequest(task_type="OfficeConversion", task_id="t")),
+        (imm_client.list_tasks, models.ListTasksRequest()),
+        (imm_client.get_project, models.GetProjectRequest()),
+        (imm_client.create_project, models.CreateProjectRequest()),
+    ):
+        assert refused(call, empty).code == "InvalidArgument"
 
 
 @pytest.mark.parametrize(
@@ -136,7 +147,7 @@ def test_get_task_of_an_unknown_task_is_resource_not_found(imm_client: Client) -
     )
 
     assert refused(imm_client.get_task, wrong_type).code == "ResourceNotFound"
-    assert refused(imm_client.get_task, unknown).status_code == 404
+    assert refused(imm_client.get_task, unknown).status_code == 400
     assert (
         refused(imm_client.get_task, models.GetTaskRequest(project_name=DEFAULT_PROJECT)).code
         == "MissingTaskType"
@@ -181,7 +192,7 @@ def test_projects_can_be_created_read_listed_and_deleted(emulator: ImmEmulator, 
 def test_creating_an_existing_project_is_resource_already_exists(imm_client: Client) -> None:
     err = refused(imm_client.create_project, models.CreateProjectRequest(project_name=DEFAULT_PROJECT))
 
-    assert (err.status_code, err.code) == (409, "ResourceAlreadyExists")
+    assert (err.status_code, err.code) == (400, "ResourceAlreadyExists")
 
 
 def test_deleting_a_project_forgets_its_tasks(emulator: ImmEmulator, imm_client: Client) -> None:

@@ -98,8 +98,20 @@ def test_get_task_answers_every_field_the_sdk_model_has(seeded: ImmEmulator, imm
 
     assert body.tags == {"team": "docs"} and body.user_data == "run 7 + x"
     assert body.start_time.endswith("Z") and body.end_time.endswith("Z") and body.start_time <= body.end_time
-    definition = json.loads(body.task_request_definition)
-    assert definition["SourceURI"] == DOC and definition["Tags"] == {"team": "docs"}
+    # IMM gives TaskRequestDefinition for a documented list of task types, not OfficeConversion.
+    assert body.task_request_definition is None
+
+
+def test_get_task_gives_the_request_definition_only_for_the_documented_types(
+    seeded: ImmEmulator, imm_client: Client
+) -> None:
+    fields = {"SourceURI": BUNDLE, "TargetURI": "oss://out-bucket/p/", "UserData": "run 7"}
+    get = create(imm_client, "CreateFileUncompressionTask", fields)
+    get.request_definition = True
+
+    definition = json.loads(wait(imm_client, get).task_request_definition)
+
+    assert definition["SourceURI"] == BUNDLE and definition["UserData"] == "run 7"
     get.request_definition = False
     assert imm_client.get_task(get).body.task_request_definition is None
 
@@ -305,7 +317,7 @@ def test_task_information_is_kept_seven_days(seeded: ImmEmulator, imm_client: Cl
     seeded.clock.advance(120)
     with pytest.raises(ClientException) as err:
         imm_client.get_task(get)
-    assert (err.value.status_code, err.value.code) == (404, "ResourceNotFound")
+    assert (err.value.status_code, err.value.code) == (400, "ResourceNotFound")
     assert imm_client.list_tasks(listed).body.tasks == []
 
 

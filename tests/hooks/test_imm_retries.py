@@ -118,7 +118,7 @@ def test_final_error_surfaces_at_once_with_its_details(
     error = info.value
     assert (error.code, error.status_code, error.action, error.attempts) == (
         "ResourceNotFound",
-        404,
+        400,
         "GetTask",
         1,
     )

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from airflow_provider_imm.hooks.errors import ImmApiError
-from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.operators.imm import ImmTaskFailedError, ImmTaskTimeoutError
 from tests.operators.airflow_env import DS, TaskRun
 from tests.operators.conftest import TOPIC, Imm
@@ -66,9 +65,10 @@ def office(source: str = DOC, target: str = "oss://out/{barename}.pdf", **fields
     return {"SourceURI": source, "TargetType": "pdf", "TargetURI": target, **fields}
 
 
-def sent_request(imm: Imm, task_id: str, task_type: str = "OfficeConversion") -> dict[str, Any]:
-    """The request IMM received for ``task_id``, as GetTask's TaskRequestDefinition shows it."""
-    info = ImmHook(imm.conn_id).get_task("test-project", task_type, task_id, request_definition=True)
+def sent_request(imm: Imm, task_id: str) -> dict[str, Any]:
+    """The request IMM received for ``task_id``, as the emulator kept it (GetTask gives no
+    TaskRequestDefinition for OfficeConversion)."""
+    (info,) = [t for t in imm.emulator.imm.tasks() if t["TaskId"] == task_id]
     return dict(json.loads(info["TaskRequestDefinition"]))
 
 
