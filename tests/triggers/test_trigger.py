@@ -67,8 +67,9 @@ async def test_a_task_that_ended_before_the_trigger_started(imm: Imm, registry: 
     event = await run_trigger(imm.trigger(task_id))
 
     assert (event["status"], event["source"]) == ("succeeded", "get_task")
-    assert time.monotonic() - started < 1.0
+    # The check at the start settled it: one GetTask, long before the first reconciliation (60 s).
     assert imm.get_task_calls() == 1
+    assert time.monotonic() - started < 10.0
 
 
 async def test_a_notification_queued_before_the_trigger_started_is_consumed(
