@@ -28,7 +28,7 @@ TiKey = tuple[str, str, int]
 _ASSIGNMENTS = """
 SELECT ti.task_id, ti.map_index, ti.state, tr.triggerer_id
 FROM task_instance ti LEFT JOIN trigger tr ON ti.trigger_id = tr.id
-WHERE ti.dag_id = ? AND ti.run_id = ?
+WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id
 """
 
 
@@ -46,7 +46,7 @@ def deferred_instances(airflow: AirflowDeployment, dag_id: str, run_id: str) -> 
     """Task instances of a run that are deferred with their trigger assigned: key -> triggerer job."""
     return {
         (dag_id, task_id, map_index): int(triggerer)
-        for task_id, map_index, state, triggerer in airflow.query(_ASSIGNMENTS, dag_id, run_id)
+        for task_id, map_index, state, triggerer in airflow.query(_ASSIGNMENTS, dag_id=dag_id, run_id=run_id)
         if state == "deferred" and triggerer is not None
     }
 
