@@ -33,7 +33,13 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from airflow_provider_imm.emulator import ImmEmulator
-from tests.e2e.processes import MARKER_VARIABLE, Service, deployment_processes, kill_all
+from tests.e2e.processes import (
+    HOSTNAME_VARIABLE,
+    MARKER_VARIABLE,
+    Service,
+    deployment_processes,
+    kill_all,
+)
 from tests.e2e.rest import AirflowRest
 from tests.e2e.servers import PostgresServer, RedisServer, free_port
 
@@ -212,7 +218,8 @@ class AirflowDeployment:
         """Start PostgreSQL and Redis if the backend uses them; return once they accept clients."""
         for server in (self.postgres, self.redis):
             if server is not None:
-                self.servers.append(server.start(self.env))
+                self.servers.append(server.launch(self.env))
+                server.wait_ready()
 
     def migrate(self) -> None:
         """Create the metadata database (``airflow db migrate``)."""
@@ -225,11 +232,13 @@ class AirflowDeployment:
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{log.read_text()[-3000:]}")
 
-    def start(self, name: str, *args: str) -> Service:
-        """Start ``airflow <args>`` as component ``name`` (its output in ``logs/<name>.log``)."""
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Service:
+        """Start ``airflow <args>`` as component ``name`` (its output in ``logs/<name>.log``), with
+        ``env`` on top of the deployment's environment."""
         if name in self.services and self.services[name].alive():
             raise RuntimeError(f"{name} is already running")
-        service = Service(name, [AIRFLOW, *args], self.env, self.home / "logs" / f"{name}.log")
+        log = self.home / "logs" / f"{name}.log"
+        service = Service(name, [AIRFLOW, *args], {**self.env, **(env or {})}, log)
         self.services[name] = service
         self._started.append(service)
         return service
@@ -244,8 +253,17 @@ class AirflowDeployment:
         return self.start("dag-processor", "dag-processor")
 
     def start_triggerer(self, name: str = "triggerer", capacity: int | None = None) -> Service:
+        """A triggerer whose host name (its job's ``hostname``) is ``name``, as if on a host of its
+        own, and whose own log is JSON: Airflow writes a trigger's last lines there instead of the
+        trigger's log file when the trigger's end reaches the supervisor first (see
+        :func:`tests.e2e.observe.fired_events`)."""
         extra = () if capacity is None else ("--capacity", str(capacity))
-        return self.start(name, "triggerer", "--skip-serve-logs", *extra)
+        env = {
+            HOSTNAME_VARIABLE: name,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.processes.component_hostname",
+            "AIRFLOW__LOGGING__JSON_LOGS": "True",
+        }
+        return self.start(name, "triggerer", "--skip-serve-logs", *extra, env=env)
 
     def start_celery_worker(self, name: str) -> Service:
         """A Celery worker named ``<name>@<host>``, so that several can run on one machine."""
@@ -334,6 +352,14 @@ class AirflowDeployment:
         if alive is not None:
             query["is_alive"] = alive
         return list(self.rest.paged("/api/v2/jobs", "jobs", **query))
+
+    def triggerer_services(self) -> dict[int, Service]:
+        """TriggererJob id -> the triggerer that runs or ran it (by the job's host name)."""
+        return {
+            int(job["id"]): self.services[job["hostname"]]
+            for job in self.triggerer_jobs()
+            if job["hostname"] in self.services
+        }
 
     def check_alive(self) -> None:
         """Raise if a component that was not stopped on purpose has exited."""

@@ -24,6 +24,13 @@ from typing import Any
 import psutil
 
 MARKER_VARIABLE = "IMM_E2E_MARKER"
+#: The host name a component reports (``[core] hostname_callable`` = :func:`component_hostname`).
+HOSTNAME_VARIABLE = "IMM_E2E_HOSTNAME"
+
+
+def component_hostname() -> str:
+    """The host name given to this component, so that several on one machine can be told apart."""
+    return os.environ[HOSTNAME_VARIABLE]
 
 
 class Service:

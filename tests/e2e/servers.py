@@ -86,7 +86,8 @@ class PostgresServer:
         self.folder: Path | None = None
         self.service: Service | None = None
 
-    def start(self, env: Mapping[str, str], timeout: float = 120.0) -> Service:
+    def launch(self, env: Mapping[str, str]) -> Service:
+        """Create the cluster and start the server (:meth:`wait_ready` waits until it serves)."""
         bindir = postgres_bindir()
         self.folder = Path(tempfile.mkdtemp(prefix="imm-e2e-postgres-"))
         if self.account is not None:
@@ -114,9 +115,13 @@ class PostgresServer:
             user=self.account,
             stop_signal=signal.SIGINT,
         )
+        return self.service
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until the server accepts clients; then create the database."""
+        assert self.service is not None, "launch() first"
         _wait_until(self._accepts, self.service, timeout)
         self._execute("postgres", f"CREATE DATABASE {DATABASE}")
-        return self.service
 
     def _connect(self, database: str) -> Any:
         return psycopg2.connect(host="127.0.0.1", port=self.port, user=DATABASE, dbname=database)
@@ -154,7 +159,7 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.service: Service | None = None
 
-    def start(self, env: Mapping[str, str], timeout: float = 60.0) -> Service:
+    def launch(self, env: Mapping[str, str]) -> Service:
         server = shutil.which("redis-server")
         if server is None:
             raise FileNotFoundError("redis-server is not installed: run scripts/install-services (as root)")
@@ -162,8 +167,11 @@ class RedisServer:
         command = [server, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)]
         command += ["--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"]
         self.service = Service("redis", command, env, self.log_path)
-        _wait_until(self._pings, self.service, timeout)
         return self.service
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        assert self.service is not None, "launch() first"
+        _wait_until(self._pings, self.service, timeout)
 
     def _pings(self) -> bool:
         try:
