@@ -1,4 +1,5 @@
-"""One emulator and one Airflow deployment for the whole e2e module (starting Airflow takes ~40 s)."""
+"""One emulator and one Airflow deployment per backend for the whole e2e module (starting Airflow
+takes ~40 s): every test runs on SQLite with LocalExecutor and on PostgreSQL with CeleryExecutor."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from tests.e2e.deployment import AirflowDeployment, emulator_connection
+from tests.e2e.deployment import BACKENDS, AirflowDeployment, Backend, emulator_connection
 
 #: Triggers one triggerer runs at once: two of them are needed for the 40 tasks of the failover test.
 TRIGGERER_CAPACITY = 24
@@ -21,18 +22,19 @@ class Stack:
     airflow: AirflowDeployment
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=BACKENDS, ids=lambda backend: backend.name)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The emulator in this process, Airflow's components as separate processes, all on loopback.
 
     The MNS topic, queue and subscription are created through ``MnsHook.ensure_notification_channel``
     with the same connection the deployment uses. On teardown, every process the deployment started
     must be gone.
     """
-    root = tmp_path_factory.mktemp("e2e")
+    backend: Backend = request.param
+    root = tmp_path_factory.mktemp(f"e2e-{backend.name}")
     emulator = ImmEmulator(root / "oss", task_duration=0.5, projects=(DEFAULT_PROJECT,)).start()
     connection = emulator_connection(emulator, DEFAULT_PROJECT)
-    deployment = AirflowDeployment(root / "airflow", connections={"imm_default": connection})
+    deployment = AirflowDeployment(root / "airflow", connections={"imm_default": connection}, backend=backend)
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("AIRFLOW_CONN_IMM_DEFAULT", json.dumps(connection))

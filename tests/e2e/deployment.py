@@ -1,11 +1,12 @@
 """A real Airflow 3 deployment on loopback: api-server, scheduler, dag-processor and triggerers.
 
-Each component is a separate ``airflow`` process, as in production; they share a SQLite metadata
-database (Airflow 3 runs LocalExecutor on SQLite, as ``airflow standalone`` does) and an
-``AIRFLOW_HOME`` in a temporary folder. Every port is a free one on 127.0.0.1: the api-server's is
-chosen here, and the log servers, which would bind every interface, are not started (task and
-trigger logs are read from the log folder). Intervals are shortened through ``AIRFLOW__...``
-variables so that a run takes seconds, not minutes.
+Each component is a separate ``airflow`` process, as in production, sharing an ``AIRFLOW_HOME`` in a
+temporary folder. A :class:`Backend` says where the metadata lives and how tasks run: SQLite with
+LocalExecutor (as ``airflow standalone`` does), or PostgreSQL with CeleryExecutor, a Redis broker and
+Celery workers as separate processes (as production runs). Every port is a free one on 127.0.0.1:
+the api-server's is chosen here, and the log servers, which would bind every interface, are not
+started (task and trigger logs are read from the log folder). Intervals are shortened through
+``AIRFLOW__...`` variables so that a run takes seconds, not minutes.
 
 The ``imm_default`` connection comes from ``AIRFLOW_CONN_IMM_DEFAULT``; the emulator's key pair is
 therefore in the processes' environment, never in the database or a DAG file.
@@ -13,12 +14,9 @@ therefore in the processes' environment, never in the database or a DAG file.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,13 +24,24 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
+
+import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from airflow_provider_imm.emulator import ImmEmulator
-from tests.e2e.processes import MARKER_VARIABLE, Service, deployment_processes, kill_all
+from tests.e2e.processes import (
+    HOSTNAME_VARIABLE,
+    MARKER_VARIABLE,
+    Service,
+    deployment_processes,
+    kill_all,
+)
 from tests.e2e.rest import AirflowRest
+from tests.e2e.servers import PostgresServer, RedisServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
@@ -57,7 +66,6 @@ MNS_SUBSCRIPTION = "airflow-imm"
 #: triggers are taken over after a few seconds, files are not re-parsed during a test.
 TUNING: Mapping[str, str] = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__CORE__PARALLELISM": "8",
     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -79,12 +87,28 @@ TUNING: Mapping[str, str] = {
     "AIRFLOW__API__WORKERS": "1",
     "AIRFLOW__API__EXPOSE_CONFIG": "False",
 }
+#: CeleryExecutor: as many worker processes in all as LocalExecutor's parallelism, and room for a
+#: loaded machine when the scheduler hands a task to the broker (1 s by default).
+CELERY_WORKER_CONCURRENCY = 4
+CELERY_TUNING: Mapping[str, str] = {
+    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_WORKER_CONCURRENCY),
+    "AIRFLOW__CELERY__OPERATION_TIMEOUT": "30",
+}
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+@dataclass(frozen=True)
+class Backend:
+    """Where a deployment keeps its metadata and how it runs tasks."""
+
+    name: str
+    database: Literal["sqlite", "postgres"]
+    executor: str
+    celery_workers: int = 0
+
+
+SQLITE_LOCAL = Backend("sqlite-local", "sqlite", "LocalExecutor")
+POSTGRES_CELERY = Backend("postgres-celery", "postgres", "CeleryExecutor", celery_workers=2)
+BACKENDS = (SQLITE_LOCAL, POSTGRES_CELERY)
 
 
 def emulator_connection(emulator: ImmEmulator, project: str) -> dict[str, Any]:
@@ -108,7 +132,8 @@ def emulator_connection(emulator: ImmEmulator, project: str) -> dict[str, Any]:
 
 
 class AirflowDeployment:
-    """Airflow's four long-running components on loopback, sharing ``home``.
+    """Airflow's long-running components on loopback, sharing ``home``, and the servers its
+    ``backend`` needs (PostgreSQL, Redis), which start first and stop last.
 
     Use as a context manager: on exit every process it started, and every process those started
     (task processes included), is killed; :attr:`survivors` lists any that could not be.
@@ -121,8 +146,15 @@ class AirflowDeployment:
         connections: Mapping[str, Mapping[str, Any]],
         dags_folder: Path = EXAMPLE_DAGS,
         extra_env: Mapping[str, str] | None = None,
+        backend: Backend = SQLITE_LOCAL,
     ) -> None:
         self.home = home
+        self.backend = backend
+        logs = home / "logs"
+        self.postgres = PostgresServer(logs / "postgres.log") if backend.database == "postgres" else None
+        self.redis = RedisServer(home / "redis", logs / "redis.log") if backend.celery_workers else None
+        #: The servers started for the backend, stopped after every Airflow component.
+        self.servers: list[Service] = []
         self.dags_folder = dags_folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -134,6 +166,11 @@ class AirflowDeployment:
         self.survivors: list[str] = []
         self.env = self._environment(connections, extra_env or {})
         self.rest = AirflowRest(self.url, USERNAME, self.password)
+        self._engine: sqlalchemy.engine.Engine | None = None
+
+    @property
+    def database_url(self) -> str:
+        return self.postgres.url if self.postgres else f"sqlite:///{self.home / 'airflow.db'}"
 
     def _environment(
         self, connections: Mapping[str, Mapping[str, Any]], extra_env: Mapping[str, str]
@@ -142,6 +179,10 @@ class AirflowDeployment:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST"))}
         env.update(TUNING)
+        env["AIRFLOW__CORE__EXECUTOR"] = self.backend.executor
+        if self.redis is not None:
+            env.update(CELERY_TUNING)
+            env["AIRFLOW__CELERY__BROKER_URL"] = self.redis.url
         passwords = self.home / "passwords.json"
         self.home.mkdir(parents=True, exist_ok=True)
         passwords.write_text(json.dumps({USERNAME: self.password}))
@@ -150,7 +191,7 @@ class AirflowDeployment:
                 MARKER_VARIABLE: self.marker,
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API__HOST": "127.0.0.1",
@@ -173,6 +214,13 @@ class AirflowDeployment:
         return env
 
     # Lifecycle
+    def start_servers(self) -> None:
+        """Start PostgreSQL and Redis if the backend uses them; return once they accept clients."""
+        for server in (self.postgres, self.redis):
+            if server is not None:
+                self.servers.append(server.launch(self.env))
+                server.wait_ready()
+
     def migrate(self) -> None:
         """Create the metadata database (``airflow db migrate``)."""
         log = self.home / "logs" / "db-migrate.log"
@@ -184,11 +232,13 @@ class AirflowDeployment:
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{log.read_text()[-3000:]}")
 
-    def start(self, name: str, *args: str) -> Service:
-        """Start ``airflow <args>`` as component ``name`` (its output in ``logs/<name>.log``)."""
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Service:
+        """Start ``airflow <args>`` as component ``name`` (its output in ``logs/<name>.log``), with
+        ``env`` on top of the deployment's environment."""
         if name in self.services and self.services[name].alive():
             raise RuntimeError(f"{name} is already running")
-        service = Service(name, [AIRFLOW, *args], self.env, self.home / "logs" / f"{name}.log")
+        log = self.home / "logs" / f"{name}.log"
+        service = Service(name, [AIRFLOW, *args], {**self.env, **(env or {})}, log)
         self.services[name] = service
         self._started.append(service)
         return service
@@ -203,16 +253,54 @@ class AirflowDeployment:
         return self.start("dag-processor", "dag-processor")
 
     def start_triggerer(self, name: str = "triggerer", capacity: int | None = None) -> Service:
+        """A triggerer whose host name (its job's ``hostname``) is ``name``, as if on a host of its
+        own, and whose own log is JSON: Airflow writes a trigger's last lines there instead of the
+        trigger's log file when the trigger's end reaches the supervisor first (see
+        :func:`tests.e2e.observe.fired_events`)."""
         extra = () if capacity is None else ("--capacity", str(capacity))
-        return self.start(name, "triggerer", "--skip-serve-logs", *extra)
+        env = {
+            HOSTNAME_VARIABLE: name,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.processes.component_hostname",
+            "AIRFLOW__LOGGING__JSON_LOGS": "True",
+        }
+        return self.start(name, "triggerer", "--skip-serve-logs", *extra, env=env)
+
+    def start_celery_worker(self, name: str) -> Service:
+        """A Celery worker named ``<name>@<host>``, so that several can run on one machine."""
+        return self.start(name, "celery", "worker", "--celery-hostname", f"{name}@%h", "--skip-serve-logs")
+
+    @property
+    def celery_workers(self) -> list[str]:
+        return [f"celery-worker-{index}" for index in range(1, self.backend.celery_workers + 1)]
 
     def start_all(self, *, triggerer_capacity: int | None = None) -> None:
+        self.start_servers()
         self.migrate()
         self.start_api_server()
         self.start_dag_processor()
         self.start_scheduler()
         self.start_triggerer(capacity=triggerer_capacity)
+        for name in self.celery_workers:
+            self.start_celery_worker(name)
         self.wait_for_api()
+        self.wait_for_celery_workers()
+
+    def wait_for_celery_workers(self, timeout: float = 180.0) -> None:
+        """Until every Celery worker has logged that it is ready to take tasks."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            waiting = [name for name in self.celery_workers if " ready." not in self.log_tail(name, 100_000)]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                tails = "\n".join(self.log_tail(name) for name in waiting)
+                raise TimeoutError(f"Celery workers {waiting} not ready after {timeout:.0f} s:\n{tails}")
+            time.sleep(0.5)
+
+    def idle_celery_workers(self) -> list[str]:
+        """The Celery workers that never received a task (their logs say so when they do)."""
+        return [name for name in self.celery_workers if "execute_workload[" not in self.log_tail(name, 10**8)]
 
     def wait_for_api(self, timeout: float = 180.0) -> None:
         """Until the api-server answers its health endpoint and a login succeeds."""
@@ -246,11 +334,17 @@ class AirflowDeployment:
                 raise TimeoutError(f"DAGs {sorted(missing)} not parsed after {timeout:.0f} s:\n{tail}")
             time.sleep(1.0)
 
-    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        """Read the metadata database (read-only; SQLite in WAL mode lets readers and writers coexist)."""
-        db = self.home / "airflow.db"
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
-            return list(conn.execute(sql, params).fetchall())
+    def query(self, sql: str, **params: object) -> list[tuple[Any, ...]]:
+        """Read the metadata database: ``sql`` with ``:name`` parameters. A connection per query, none
+        kept open (SQLite is opened read-only; in WAL mode readers and writers coexist)."""
+        if self._engine is None:
+            if self.postgres is None:
+                url = f"sqlite:///file:{self.home / 'airflow.db'}?mode=ro&uri=true"
+                self._engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+            else:
+                self._engine = sqlalchemy.create_engine(self.postgres.url, poolclass=NullPool)
+        with self._engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sqlalchemy.text(sql), params)]
 
     def triggerer_jobs(self, *, alive: bool | None = None) -> list[dict[str, Any]]:
         """TriggererJob records, oldest first (``alive``: heartbeating within the health threshold)."""
@@ -259,11 +353,20 @@ class AirflowDeployment:
             query["is_alive"] = alive
         return list(self.rest.paged("/api/v2/jobs", "jobs", **query))
 
+    def triggerer_services(self) -> dict[int, Service]:
+        """TriggererJob id -> the triggerer that runs or ran it (by the job's host name)."""
+        return {
+            int(job["id"]): self.services[job["hostname"]]
+            for job in self.triggerer_jobs()
+            if job["hostname"] in self.services
+        }
+
     def check_alive(self) -> None:
         """Raise if a component that was not stopped on purpose has exited."""
-        for name, service in self.services.items():
+        for service in [*self.servers, *self.services.values()]:
             if not service.alive() and not service.stopped:
-                raise RuntimeError(f"{name} exited with {service.process.returncode}:\n{self.log_tail(name)}")
+                tail = service.log_text()[-4000:]
+                raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{tail}")
 
     def kill(self, name: str) -> None:
         """SIGKILL a component and everything in its process group."""
@@ -273,20 +376,24 @@ class AirflowDeployment:
         return self.services[name].log_text()[-chars:] if name in self.services else ""
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every component at once, SIGKILL what is left after ``timeout`` seconds, then
-        kill whatever still carries the marker (task processes live in process groups of their own).
+        """SIGTERM every component at once, SIGKILL what is left after ``timeout`` seconds, then the
+        same for the servers; then kill whatever still carries the marker (task processes live in
+        process groups of their own), and remove PostgreSQL's data.
         """
-        for service in self._started:
-            service.terminate()
-        deadline = time.monotonic() + timeout
-        for service in self._started:
-            service.wait_or_kill(deadline - time.monotonic())
+        for group in (self._started, self.servers):
+            for service in group:
+                service.terminate()
+            deadline = time.monotonic() + timeout
+            for service in group:
+                service.wait_or_kill(deadline - time.monotonic())
         self.survivors = [f"{p.pid} {p.name()}" for p in kill_all(self.sessions, self.marker)]
+        if self.postgres is not None:
+            self.postgres.remove_data()
 
     @property
     def sessions(self) -> set[int]:
-        """Session ids of every component started (each is the leader of its own session)."""
-        return {service.pid for service in self._started}
+        """Session ids of every component and server started (each leads a session of its own)."""
+        return {service.pid for service in [*self._started, *self.servers]}
 
     def processes(self) -> list[Any]:
         """Every live process of the deployment, components and their descendants."""

@@ -28,7 +28,7 @@ TiKey = tuple[str, str, int]
 _ASSIGNMENTS = """
 SELECT ti.task_id, ti.map_index, ti.state, tr.triggerer_id
 FROM task_instance ti LEFT JOIN trigger tr ON ti.trigger_id = tr.id
-WHERE ti.dag_id = ? AND ti.run_id = ?
+WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id
 """
 
 
@@ -46,7 +46,7 @@ def deferred_instances(airflow: AirflowDeployment, dag_id: str, run_id: str) -> 
     """Task instances of a run that are deferred with their trigger assigned: key -> triggerer job."""
     return {
         (dag_id, task_id, map_index): int(triggerer)
-        for task_id, map_index, state, triggerer in airflow.query(_ASSIGNMENTS, dag_id, run_id)
+        for task_id, map_index, state, triggerer in airflow.query(_ASSIGNMENTS, dag_id=dag_id, run_id=run_id)
         if state == "deferred" and triggerer is not None
     }
 
@@ -131,19 +131,41 @@ class FiredEvent:
 def fired_events(
     airflow: AirflowDeployment, run_id: str, key: TiKey, attempt: int = 1
 ) -> dict[int, list[FiredEvent]]:
-    """Per triggerer job: the events the trigger of this task instance fired there (its trigger logs)."""
+    """Per triggerer job: the events the trigger of this task instance fired there.
+
+    Read from the trigger's log files and from each triggerer's own log: a triggerer writes a line
+    of a trigger there instead when the trigger's end reached its supervisor before the line did
+    (Airflow reads the two on separate sockets and closes the trigger's file at its end).
+    """
     found: dict[int, list[FiredEvent]] = {}
     for path in task_log_dir(airflow, run_id, key).glob(f"attempt={attempt}.log.trigger.*.log"):
         job = int(path.name.rsplit(".", 2)[-2])
-        events = found.setdefault(job, [])
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("event") == "Trigger fired event":
-                events.append(FiredEvent(_timestamp(record["timestamp"]), _event_payload(record["result"])))
+        found.setdefault(job, []).extend(_fired_in(path.read_text(errors="replace")))
+    dag_id, task_id, map_index = key
+    this = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index}
+    for job, triggerer in airflow.triggerer_services().items():
+        events = _fired_in(triggerer.log_text(), {**this, "try_number": attempt})
+        if events:
+            found.setdefault(job, []).extend(events)
     return found
+
+
+def _fired_in(log: str, fields: Mapping[str, object] | None = None) -> list[FiredEvent]:
+    """The ``Trigger fired event`` records of a JSON log, those carrying ``fields`` if given."""
+    events = []
+    for line in log.splitlines():
+        if "Trigger fired event" not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") != "Trigger fired event":
+            continue
+        if fields and any(str(record.get(name)) != str(value) for name, value in fields.items()):
+            continue
+        events.append(FiredEvent(_timestamp(record["timestamp"]), _event_payload(record["result"])))
+    return events
 
 
 def _event_payload(text: str) -> dict[str, Any]:

@@ -13,23 +13,47 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import subprocess
 import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 MARKER_VARIABLE = "IMM_E2E_MARKER"
+#: The host name a component reports (``[core] hostname_callable`` = :func:`component_hostname`).
+HOSTNAME_VARIABLE = "IMM_E2E_HOSTNAME"
+
+
+def component_hostname() -> str:
+    """The host name given to this component, so that several on one machine can be told apart."""
+    return os.environ[HOSTNAME_VARIABLE]
 
 
 class Service:
-    """One long-running command, its output in ``log_path``, in a new session (its own group)."""
+    """One long-running command, its output in ``log_path``, in a new session (its own group).
 
-    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
+    ``user``: run as this account (PostgreSQL refuses to run as root). ``stop_signal``: what
+    :meth:`terminate` sends (PostgreSQL shuts down at once on SIGINT, on SIGTERM only once every
+    client has gone).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        user: str | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ) -> None:
         self.name = name
         self.log_path = log_path
+        self.stop_signal = stop_signal
         #: Set once the process was stopped or killed on purpose.
         self.stopped = False
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,6 +65,7 @@ class Service:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **run_as(user),
             )
 
     @property
@@ -63,10 +88,10 @@ class Service:
         self.process.wait(timeout=30)
 
     def terminate(self) -> None:
-        """SIGTERM the group; :meth:`wait_or_kill` finishes the job."""
+        """Send ``stop_signal`` to the group; :meth:`wait_or_kill` finishes the job."""
         self.stopped = True
         if self.alive():
-            _killpg(self.pid, signal.SIGTERM)
+            _killpg(self.pid, self.stop_signal)
 
     def wait_or_kill(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the process to exit, then SIGKILL its group."""
@@ -77,6 +102,13 @@ class Service:
 
     def __repr__(self) -> str:
         return f"Service({self.name!r}, pid={self.pid}, alive={self.alive()})"
+
+
+def run_as(user: str | None) -> dict[str, Any]:
+    """``subprocess`` arguments that run a command as ``user`` with only its own group (None: as we are)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def _killpg(pgid: int, sig: int) -> None:
