@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 # Defined with the hooks' other errors; importable from here too, where it is raised.
-from airflow_provider_imm.hooks.errors import ImmConnectionConfigError
+from airflow_provider_imm.hooks.exceptions import ImmConnectionConfigError
 
 CONN_TYPE = "imm"
 DEFAULT_CONN_ID = "imm_default"
