@@ -25,30 +25,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from airflow_provider_imm.hooks.exceptions import (
-    INVALID_ARGUMENT,
-    INVALID_ENDPOINT,
-    INVALID_RESPONSE,
-    TLS_HANDSHAKE_FAILED,
-    ErrorKind,
-    ImmApiError,
-    ImmConnectionConfigError,
-    MnsApiError,
-    _rebuild_imm_error,
-    _rebuild_mns_error,
-)
+# Old import paths: the classes and codes defined there were defined here.
+from airflow_provider_imm.hooks.exceptions import *  # noqa: F403
+from airflow_provider_imm.hooks.exceptions import ErrorKind, _rebuild_imm_error, _rebuild_mns_error
 from airflow_provider_imm.utils.excerpt import one_line
 
 __all__ = [
-    "INVALID_ARGUMENT",
-    "INVALID_ENDPOINT",
-    "INVALID_RESPONSE",
-    "TLS_HANDSHAKE_FAILED",
     "TRANSIENT_KINDS",
-    "ErrorKind",
-    "ImmApiError",
-    "ImmConnectionConfigError",
-    "MnsApiError",
     "exception_chain",
     "invalid_url",
     "never_connected",

@@ -22,11 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import TaskOperation, get_operation
 from airflow_provider_imm.hooks.base import HookOptions, ImmBaseHook
-from airflow_provider_imm.hooks.connection import (
-    DEFAULT_CONN_ID,
-    ImmConnectionConfigError,
-    ImmConnectionSettings,
-)
+from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, ImmConnectionSettings
 from airflow_provider_imm.hooks.credentials import (
     SigningCredentials,
     credential_hint,
@@ -34,12 +30,6 @@ from airflow_provider_imm.hooks.credentials import (
     is_credential_failure,
 )
 from airflow_provider_imm.hooks.errors import (
-    INVALID_ARGUMENT,
-    INVALID_ENDPOINT,
-    INVALID_RESPONSE,
-    TLS_HANDSHAKE_FAILED,
-    ErrorKind,
-    ImmApiError,
     exception_chain,
     invalid_url,
     never_connected,
@@ -50,6 +40,15 @@ from airflow_provider_imm.hooks.errors import (
     unencodable,
     unencodable_message,
     unparsable_answer,
+)
+from airflow_provider_imm.hooks.exceptions import (
+    INVALID_ARGUMENT,
+    INVALID_ENDPOINT,
+    INVALID_RESPONSE,
+    TLS_HANDSHAKE_FAILED,
+    ErrorKind,
+    ImmApiError,
+    ImmConnectionConfigError,
 )
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
 
