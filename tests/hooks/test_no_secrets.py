@@ -203,7 +203,7 @@ async def test_no_secret_reaches_any_logger_over_role_refreshes(
     assert emulator.counters.get("sts", "AssumeRole") >= 6  # real refreshes, each a signed request
     issued = [
         value
-        for key in emulator.accounts._keys.values()  # every credential STS handed out
+        for key in emulator.accounts.sts_credentials()  # every credential STS handed out
         for value in (key.secret, key.security_token)
         if value
     ]

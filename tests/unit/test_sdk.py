@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,52 @@ def test_load_gives_sdk_modules_only() -> None:
     assert sdk.load("mns.queue").Message.__name__ == "Message"
     with pytest.raises(ValueError, match="not a module of the SDKs"):
         sdk.load("os.path")
+
+
+def _type_checking_block(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def sdk_imports(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every import of an SDK package in ``source``, at any depth, outside
+    ``if TYPE_CHECKING:`` blocks."""
+    found: list[tuple[int, str]] = []
+    stack: list[ast.AST] = [ast.parse(source)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _type_checking_block(node):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            names = []
+        found.extend((node.lineno, name) for name in names if name.partition(".")[0] in sdk.SDK_PACKAGES)
+        stack.extend(ast.iter_child_nodes(node))
+    return sorted(found)
+
+
+def test_sdk_imports_finds_function_level_imports_but_not_type_checking_ones() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from alibabacloud_imm20200930.client import Client\n"
+        "def f():\n    from mns.queue import Message\n    import darabonba.exceptions\n"
+        "    from airflow_provider_imm import sdk\n"
+    )
+    assert sdk_imports(source) == [(5, "mns.queue"), (6, "darabonba.exceptions")]
+
+
+def test_only_the_sdk_module_imports_the_sdks() -> None:
+    package = ROOT / "airflow_provider_imm"
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "sdk.py"
+        for line, module in sdk_imports(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], "import these through airflow_provider_imm.sdk.load():\n" + "\n".join(offenders)
