@@ -17,7 +17,8 @@ from airflow_provider_imm.emulator import DEFAULT_PROJECT
 from airflow_provider_imm.hooks.connection import DEFAULT_MAX_ATTEMPTS
 from airflow_provider_imm.triggers.imm import GET_TASK_RETRY_SECONDS, ImmTaskCompletedTrigger, parse_deadline
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from tests.triggers.conftest import Imm, eventually, run_trigger, start_triggers
+from tests.emulated_imm import Imm, run_trigger
+from tests.triggers.conftest import eventually, start_triggers
 
 
 async def test_the_notification_ends_the_wait(imm: Imm, registry: ListenerRegistry) -> None:
