@@ -60,7 +60,7 @@ def imm(emulator: ImmEmulator, monkeypatch: pytest.MonkeyPatch, request: pytest.
     """``emulator`` with its MNS channel (topic, queue, subscription) and a connection to it."""
     from airflow_provider_imm.hooks.mns import MnsHook
 
-    env = Imm(emulator, monkeypatch, request)
+    env = Imm(emulator, lambda: Path(request.getfixturevalue("airflow_home")), monkeypatch)
     env.conn_id = env.connection()
     MnsHook(env.conn_id).ensure_notification_channel()
     emulator.counters.reset()

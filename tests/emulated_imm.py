@@ -13,7 +13,7 @@ import json
 import textwrap
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,8 +82,9 @@ class Imm:
     """
 
     emulator: ImmEmulator
+    #: The Airflow home, or how to get it on first use (``home``).
+    airflow_home: Path | Callable[[], Path]
     monkeypatch: pytest.MonkeyPatch
-    request: pytest.FixtureRequest = field(repr=False)
     conn_id: str = ""
 
     # Connections
@@ -182,8 +183,9 @@ class Imm:
     @property
     def home(self) -> Path:
         """The session's Airflow home (metadata DB and DAGs folder), set up on first use."""
-        home: Path = self.request.getfixturevalue("airflow_home")
-        return home
+        if callable(self.airflow_home):
+            self.airflow_home = self.airflow_home()
+        return self.airflow_home
 
     def run(self, body: str, *, header: str = "", **values: object) -> DagRunResult:
         """Run a DAG file, ``header`` then ``body`` (``__CONN__`` is this test's connection id),

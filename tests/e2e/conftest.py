@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from tests.e2e.deployment import AirflowDeployment, emulator_connection
+from tests.e2e.deployment import MNS_TOPIC, AirflowDeployment
 
 #: Triggers one triggerer runs at once: two of them are needed for the 40 tasks of the failover test.
 TRIGGERER_CAPACITY = 24
@@ -31,11 +30,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """
     root = tmp_path_factory.mktemp("e2e")
     emulator = ImmEmulator(root / "oss", task_duration=0.5, projects=(DEFAULT_PROJECT,)).start()
-    connection = emulator_connection(emulator, DEFAULT_PROJECT)
-    deployment = AirflowDeployment(root / "airflow", connections={"imm_default": connection})
+    connections = emulator.airflow_connections("imm_default", project=DEFAULT_PROJECT, mns_topic=MNS_TOPIC)
+    deployment = AirflowDeployment(root / "airflow", connections=connections)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("AIRFLOW_CONN_IMM_DEFAULT", json.dumps(connection))
+            mp.setenv("AIRFLOW_CONN_IMM_DEFAULT", connections["imm_default"])
             from airflow_provider_imm.hooks.mns import MnsHook
 
             channel = MnsHook("imm_default").ensure_notification_channel()

@@ -30,7 +30,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from airflow_provider_imm.emulator import ImmEmulator
 from tests.e2e.processes import MARKER_VARIABLE, Service, deployment_processes, kill_all
 from tests.e2e.rest import AirflowRest
 
@@ -48,10 +47,9 @@ EXAMPLE_DAG_IDS = frozenset(
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 USERNAME = "admin"
-#: MNS names the deployment's connection points at; the channel is created through the hook.
+#: The MNS topic the deployment's connection names (``ImmEmulator.airflow_connections(mns_topic=...)``);
+#: the channel is created through the hook.
 MNS_TOPIC = "imm-events"
-MNS_QUEUE = "airflow-imm"
-MNS_SUBSCRIPTION = "airflow-imm"
 
 #: Short intervals: the scheduler and triggerers react within about a second, a dead triggerer's
 #: triggers are taken over after a few seconds, files are not re-parsed during a test.
@@ -87,26 +85,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def emulator_connection(emulator: ImmEmulator, project: str) -> dict[str, Any]:
-    """The ``imm`` connection to the emulator, as ``AIRFLOW_CONN_<ID>`` JSON takes it."""
-    return {
-        "conn_type": "imm",
-        "login": emulator.access_key_id,
-        "password": emulator.access_key_secret,
-        "extra": {
-            "endpoint": emulator.endpoint,
-            "protocol": "http",
-            "region": emulator.region,
-            "project": project,
-            "account_id": emulator.account_id,
-            "mns_endpoint": emulator.url,
-            "mns_topic": MNS_TOPIC,
-            "mns_queue": MNS_QUEUE,
-            "mns_subscription": MNS_SUBSCRIPTION,
-        },
-    }
-
-
 class AirflowDeployment:
     """Airflow's four long-running components on loopback, sharing ``home``.
 
@@ -118,7 +96,7 @@ class AirflowDeployment:
         self,
         home: Path,
         *,
-        connections: Mapping[str, Mapping[str, Any]],
+        connections: Mapping[str, str],
         dags_folder: Path = EXAMPLE_DAGS,
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
@@ -135,9 +113,7 @@ class AirflowDeployment:
         self.env = self._environment(connections, extra_env or {})
         self.rest = AirflowRest(self.url, USERNAME, self.password)
 
-    def _environment(
-        self, connections: Mapping[str, Mapping[str, Any]], extra_env: Mapping[str, str]
-    ) -> dict[str, str]:
+    def _environment(self, connections: Mapping[str, str], extra_env: Mapping[str, str]) -> dict[str, str]:
         from cryptography.fernet import Fernet
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST"))}
@@ -168,7 +144,7 @@ class AirflowDeployment:
             }
         )
         for conn_id, conn in connections.items():
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = conn
         env.update(extra_env)
         return env
 
