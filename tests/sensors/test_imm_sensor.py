@@ -7,7 +7,7 @@ import json
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_imm.operators.imm import ImmTaskFailedError
-from tests.operators.conftest import Imm
+from tests.emulated_imm import Imm
 
 DOC = "oss://docs/in/report.docx"
 DAG_FILE = """

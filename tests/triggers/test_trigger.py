@@ -24,7 +24,8 @@ from airflow_provider_imm.triggers.imm import (
     parse_deadline,
 )
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from tests.triggers.conftest import Imm, eventually, run_trigger, start_triggers
+from tests.emulated_imm import Imm, run_trigger
+from tests.triggers.conftest import eventually, start_triggers
 
 
 async def test_the_notification_ends_the_wait(imm: Imm, registry: ListenerRegistry) -> None:

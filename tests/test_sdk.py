@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_imm import sdk
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def lint(source: str, filename: str = "airflow_provider_imm/operators/new_module.py") -> str:
