@@ -39,8 +39,11 @@ class Imm:
     monkeypatch: pytest.MonkeyPatch
     conn_id: str = ""
 
-    def connection(self, *, mns: bool = True, **overrides: Any) -> str:
-        """Register an ``imm`` connection to the emulator and return its id (fresh each time)."""
+    def connection(
+        self, *, mns: bool = True, login: str | None = None, password: str | None = None, **overrides: Any
+    ) -> str:
+        """Register an ``imm`` connection to the emulator and return its id (fresh each time); the
+        emulator's own AccessKey unless ``login`` and ``password`` say otherwise."""
         emulator = self.emulator
         extras: dict[str, Any] = {
             "endpoint": emulator.endpoint,
@@ -59,8 +62,8 @@ class Imm:
         conn = Connection(
             conn_id=conn_id,
             conn_type="imm",
-            login=emulator.access_key_id,
-            password=emulator.access_key_secret,
+            login=login or emulator.access_key_id,
+            password=password or emulator.access_key_secret,
             extra=json.dumps({k: v for k, v in extras.items() if v is not None}),
         )
         self.monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn.as_json())
