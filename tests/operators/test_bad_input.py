@@ -123,6 +123,14 @@ with DAG(
             retries=2,
             retry_delay=timedelta(seconds=1),  # so that a retry, were there one, would not stall the test
         )
+    # A mapped task is rendered through its unmapped copy: the same check must run there.
+    ImmCreateTaskOperator.partial(
+        task_id="nan_mapped",
+        imm_conn_id=__CONN__,
+        action="CreateOfficeConversionTask",
+        retries=2,
+        retry_delay=timedelta(seconds=1),
+    ).expand(request=[CASES["nan"]])
 """
 
 #: task -> (field the error names first, text of the fix it gives).
@@ -145,6 +153,7 @@ EXPECTED = {
     "nan": ("Quality", "is not a finite number (nan): pass a number, or leave the field out"),
     "lone_surrogate": ("TargetURI", "contains a lone surrogate '\\ud800' at character 10"),
 }  # fmt: skip
+EXPECTED["nan_mapped[0]"] = EXPECTED["nan"]
 
 
 #: Every structlog entry of the module's DAG run (Airflow's Task SDK and Execution API log there).
