@@ -27,6 +27,7 @@ from airflow_provider_imm.emulator.mns_signature import authenticate
 from airflow_provider_imm.emulator.mns_store import (
     MAX_BATCH,
     MAX_WAIT_SECONDS,
+    QUEUE_INT_ATTRIBUTES,
     TOPIC_RETENTION,
     XMLNS,
     MnsError,
@@ -42,14 +43,6 @@ from airflow_provider_imm.emulator.mns_store import (
 API_VERSION = "2015-06-06"
 MAX_LIST = 1000
 
-#: XML element of a queue attribute -> field of :class:`QueueAttributes`.
-_QUEUE_FIELDS = {
-    "VisibilityTimeout": "visibility_timeout",
-    "MaximumMessageSize": "maximum_message_size",
-    "MessageRetentionPeriod": "message_retention_period",
-    "DelaySeconds": "delay_seconds",
-    "PollingWaitSeconds": "polling_wait_seconds",
-}
 # Carriage returns would be normalised away by the client's XML parser; keep them as references.
 _TEXT_ENTITIES = {"\r": "&#13;"}
 
@@ -501,8 +494,8 @@ def _bool_param(text: str) -> bool:
 
 def _queue_changes(values: dict[str, str]) -> dict[str, Any]:
     changes: dict[str, Any] = {
-        field: _int_param(element, values[element], None, None)
-        for element, field in _QUEUE_FIELDS.items()
+        spec.field: _int_param(element, values[element], None, None)
+        for element, spec in QUEUE_INT_ATTRIBUTES.items()
         if values.get(element)
     }
     if values.get("LoggingEnabled"):
@@ -641,11 +634,7 @@ def _queue_meta(queue: MnsQueue) -> list[tuple[str, object]]:
         ("QueueName", queue.name),
         ("CreateTime", int(queue.create_time)),
         ("LastModifyTime", int(queue.last_modify_time)),
-        ("DelaySeconds", attributes.delay_seconds),
-        ("MaximumMessageSize", attributes.maximum_message_size),
-        ("MessageRetentionPeriod", attributes.message_retention_period),
-        ("VisibilityTimeout", attributes.visibility_timeout),
-        ("PollingWaitSeconds", attributes.polling_wait_seconds),
+        *attributes.int_elements(),
         ("ActiveMessages", stats.active),
         ("InactiveMessages", stats.inflight),
         ("DelayMessages", stats.delayed),

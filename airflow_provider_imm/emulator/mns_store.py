@@ -22,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 from xml.sax.saxutils import escape
 
 from airflow_provider_imm.utils.mns_names import MNS_NAME_RULE_2019, is_2019_mns_name
@@ -103,6 +103,25 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+class IntAttribute(NamedTuple):
+    """Where an integer queue attribute lives in :class:`QueueAttributes`, and its allowed range."""
+
+    field: str
+    low: int
+    high: int
+
+
+#: MNS's XML element for each integer attribute of a queue, in the order GetQueueAttributes lists
+#: them: the one table that parses CreateQueue / SetQueueAttributes, validates, and renders.
+QUEUE_INT_ATTRIBUTES: dict[str, IntAttribute] = {
+    "DelaySeconds": IntAttribute("delay_seconds", *DELAY_RANGE),
+    "MaximumMessageSize": IntAttribute("maximum_message_size", 1024, 65536),
+    "MessageRetentionPeriod": IntAttribute("message_retention_period", 60, 604800),
+    "VisibilityTimeout": IntAttribute("visibility_timeout", 1, 43200),
+    "PollingWaitSeconds": IntAttribute("polling_wait_seconds", 0, MAX_WAIT_SECONDS),
+}
+
+
 @dataclass(frozen=True)
 class QueueAttributes:
     visibility_timeout: int = 30
@@ -113,12 +132,13 @@ class QueueAttributes:
     logging_enabled: bool = False
 
     def validated(self) -> QueueAttributes:
-        check_range("VisibilityTimeout", self.visibility_timeout, 1, 43200)
-        check_range("MaximumMessageSize", self.maximum_message_size, 1024, 65536)
-        check_range("MessageRetentionPeriod", self.message_retention_period, 60, 604800)
-        check_range("DelaySeconds", self.delay_seconds, *DELAY_RANGE)
-        check_range("PollingWaitSeconds", self.polling_wait_seconds, 0, MAX_WAIT_SECONDS)
+        for element, spec in QUEUE_INT_ATTRIBUTES.items():
+            check_range(element, getattr(self, spec.field), spec.low, spec.high)
         return self
+
+    def int_elements(self) -> list[tuple[str, int]]:
+        """The integer attributes as GetQueueAttributes renders them: (XML element, value)."""
+        return [(element, getattr(self, spec.field)) for element, spec in QUEUE_INT_ATTRIBUTES.items()]
 
 
 @dataclass(frozen=True)
