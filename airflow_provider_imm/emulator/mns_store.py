@@ -34,6 +34,9 @@ MAX_BATCH = 16
 MAX_WAIT_SECONDS = 30
 VISIBILITY_RANGE = (0, 43200)
 DELAY_RANGE = (0, 604800)
+#: MaximumMessageSize of a queue or a topic: its range, and its default (the largest).
+MAX_MESSAGE_SIZE = 65536
+MESSAGE_SIZE_RANGE = (1024, MAX_MESSAGE_SIZE)
 TOPIC_RETENTION = 86400
 
 V = TypeVar("V")
@@ -115,7 +118,7 @@ class IntAttribute(NamedTuple):
 #: them: the one table that parses CreateQueue / SetQueueAttributes, validates, and renders.
 QUEUE_INT_ATTRIBUTES: dict[str, IntAttribute] = {
     "DelaySeconds": IntAttribute("delay_seconds", *DELAY_RANGE),
-    "MaximumMessageSize": IntAttribute("maximum_message_size", 1024, 65536),
+    "MaximumMessageSize": IntAttribute("maximum_message_size", *MESSAGE_SIZE_RANGE),
     "MessageRetentionPeriod": IntAttribute("message_retention_period", 60, 604800),
     "VisibilityTimeout": IntAttribute("visibility_timeout", 1, 43200),
     "PollingWaitSeconds": IntAttribute("polling_wait_seconds", 0, MAX_WAIT_SECONDS),
@@ -125,7 +128,7 @@ QUEUE_INT_ATTRIBUTES: dict[str, IntAttribute] = {
 @dataclass(frozen=True)
 class QueueAttributes:
     visibility_timeout: int = 30
-    maximum_message_size: int = 65536
+    maximum_message_size: int = MAX_MESSAGE_SIZE
     message_retention_period: int = 345600
     delay_seconds: int = 0
     polling_wait_seconds: int = 0
@@ -509,10 +512,10 @@ class MnsStore:
 
     # Topics and subscriptions
     def create_topic(
-        self, name: str, *, maximum_message_size: int = 65536, logging_enabled: bool = False
+        self, name: str, *, maximum_message_size: int = MAX_MESSAGE_SIZE, logging_enabled: bool = False
     ) -> bool:
         check_name("Topic", name)
-        check_range("MaximumMessageSize", maximum_message_size, 1024, 65536)
+        check_range("MaximumMessageSize", maximum_message_size, *MESSAGE_SIZE_RANGE)
         existing = self.topics.get(name)
         if existing is not None:
             if (existing.maximum_message_size, existing.logging_enabled) != (
@@ -533,7 +536,9 @@ class MnsStore:
     ) -> None:
         topic = self.topic(name)
         if maximum_message_size is not None:
-            topic.maximum_message_size = check_range("MaximumMessageSize", maximum_message_size, 1024, 65536)
+            topic.maximum_message_size = check_range(
+                "MaximumMessageSize", maximum_message_size, *MESSAGE_SIZE_RANGE
+            )
         if logging_enabled is not None:
             topic.logging_enabled = logging_enabled
         topic.last_modify_time = self._clock()
