@@ -17,7 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from airflow_provider_imm.hooks.connection import RetrySettings
+from airflow_provider_imm.hooks.connection import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DELAY,
+    DEFAULT_MAX_RETRY_SECONDS,
+    RetrySettings,
+)
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ErrorKind, ImmApiError
 
 T = TypeVar("T")
@@ -40,10 +46,10 @@ def capped_exponential(failures: int, base: float, cap: float) -> float:
 class RetryPolicy:
     """Bounded in attempts (first one included) and in total seconds spent on one logical call."""
 
-    max_attempts: int = 5
-    max_seconds: float = 60.0
-    base_delay: float = 0.5
-    max_delay: float = 20.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    base_delay: float = DEFAULT_BASE_DELAY
+    max_delay: float = DEFAULT_MAX_DELAY
     #: Share of each backoff delay that is random ("equal jitter": 0.5 waits 50-100% of the step).
     jitter: float = 0.5
 
