@@ -27,13 +27,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 cell
     import tomli as tomllib
 
+from airflow_provider_imm import __version__
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 from tests.e2e import deployment as deployment_module
 from tests.e2e.deployment import EXAMPLE_DAGS, REPO, AirflowDeployment, emulator_connection
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 NAME = PYPROJECT["project"]["name"]
-VERSION = PYPROJECT["project"]["version"]
+#: One fact: pyproject reads the version from the package (``dynamic``), as provider info does.
+VERSION = __version__
 DIST_NAME = NAME.replace("-", "_")
 PACKAGE = "airflow_provider_imm"
 NIGHTLY = "imm_nightly_document_conversion"
