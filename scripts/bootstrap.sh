@@ -33,12 +33,15 @@ bootstrap() {
     return
   fi
   local host="${PYTHON:-python3}" py
-  if [[ "$cell" == "${CELLS[0]}" ]]; then py="$host"; else py="$(find_python "$(cell_python "$cell")")"; fi
+  if [[ "$cell" == "${CELLS[0]}" ]]; then py="$host"; else py="$(find_python "$(cell_python "$cell")")" || return 1; fi
+  # Each step checked: scripts/test calls this in a condition, where `set -e` does not apply, and
+  # a stamp written after a failed install would hide the failure from every later run.
   if ! "$host" -m uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
-    "$host" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+    "$host" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" || return 1
   fi
-  "$host" -m uv venv --quiet --allow-existing --python "$py" "$venv"
-  "$host" -m uv pip install --quiet --python "$venv/bin/python" --require-hashes -r "$lock"
-  "$host" -m uv pip install --quiet --python "$venv/bin/python" --no-deps -e "$ROOT"
+  rm -f "$stamp"
+  "$host" -m uv venv --quiet --allow-existing --python "$py" "$venv" || return 1
+  "$host" -m uv pip install --quiet --python "$venv/bin/python" --require-hashes -r "$lock" || return 1
+  "$host" -m uv pip install --quiet --python "$venv/bin/python" --no-deps -e "$ROOT" || return 1
   echo "$want" > "$stamp"
 }
