@@ -45,7 +45,9 @@ def request(source: str = DOC, **emulator: object) -> dict[str, str]:
 
 def test_deferred_sensor_succeeds_on_the_notification(imm: Imm) -> None:
     imm.put(DOC)
-    result = imm.run(DAG_FILE, dag_id="sensor_deferred", request=request(duration=0.5), sensor={})
+    # Long enough to outlast the sensor task's start: Airflow 3.2's dag.test() takes seconds to start
+    # each task (5.6 s measured on a loaded machine), and a task already ended is learned by GetTask.
+    result = imm.run(DAG_FILE, dag_id="sensor_deferred", request=request(duration=10), sensor={})
     wait = result["wait"]
     assert wait.state == "success", wait.errors
     (task,) = imm.tasks()
@@ -71,7 +73,7 @@ def test_poke_mode_asks_get_task(imm: Imm) -> None:
     result = imm.run(
         DAG_FILE,
         dag_id="sensor_poke",
-        request=request(duration=0.6),
+        request=request(duration=10),
         sensor={"deferrable": False, "mode": "poke"},
     )
     wait = result["wait"]
