@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_imm.emulator import ImmEmulator
+from tests.airflow_compat import pass_the_exception_to_dag_test_callbacks
 from tests.emulated_imm import Imm, MakeConn, connect
 from tests.sdk_clients import imm_client_for, mns_account_for
 
@@ -24,6 +25,7 @@ _other_ids = itertools.count()
 
 # The SDKs honour HTTP(S)_PROXY; loopback traffic must never go through a proxy.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+pass_the_exception_to_dag_test_callbacks()
 
 
 @pytest.fixture

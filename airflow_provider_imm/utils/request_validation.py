@@ -503,10 +503,20 @@ def _model_fields(model_name: str) -> Mapping[str, Any]:
     return _model_fields_of(getattr(sdk.imm_models(), model_name))
 
 
+def _without_none(annotation: Any) -> Any:
+    """``T`` for ``Optional[T]``: Python 3.10's ``get_type_hints`` makes every ``x: T = None`` of the
+    SDK's models ``Optional[T]`` (3.11 no longer does); an absent value is skipped anyway."""
+    if typing.get_origin(annotation) is typing.Union:
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
 @functools.cache
 def _model_fields_of(model: type) -> Mapping[str, Any]:
     init = model.__init__  # type: ignore[misc]
-    hints = typing.get_type_hints(init)
+    hints = {name: _without_none(hint) for name, hint in typing.get_type_hints(init).items()}
     names = [name for name in inspect.signature(init).parameters if name != "self"]
     instance = model()
     probes: dict[int, str] = {}

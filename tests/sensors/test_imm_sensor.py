@@ -47,7 +47,9 @@ def request(source: str = DOC, **emulator: object) -> dict[str, str]:
 
 def test_deferred_sensor_succeeds_on_the_notification(imm: Imm) -> None:
     imm.put(DOC)
-    result = imm.run(DAG_FILE, dag_id="sensor_deferred", request=request(duration=0.5), sensor={})
+    # Long enough to outlast the sensor task's start: Airflow 3.2's dag.test() takes seconds to start
+    # each task (5.6 s measured on a loaded machine), and a task already ended is learned by GetTask.
+    result = imm.run(DAG_FILE, dag_id="sensor_deferred", request=request(duration=10), sensor={})
     wait = result["wait"]
     assert wait.state == "success", wait.errors
     (task,) = imm.tasks()

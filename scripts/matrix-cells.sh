@@ -1,0 +1,28 @@
+# Sourced by scripts/compile-locks, scripts/bootstrap.sh and scripts/test: the tested matrix, one
+# line per cell. The first cell is the newest Airflow on the default Python: it runs the whole
+# suite plus ruff and mypy, in .venv.
+#
+# Airflow 3.1 is not a cell: the provider does not import there (3.1's airflow.sdk.exceptions has
+# no AirflowFailException), so pyproject's floor is 3.2; see the README's "Testing".
+#
+# cell        airflow  python  resolved-as-of (empty: as today)  tests
+MATRIX="
+af33-py311    3.3      3.11    -                     all
+af33-py310    3.3      3.10    -                     all
+af33-py313    3.3      3.13    -                     all
+af32-py311    3.2      3.11    2026-06-05T00:00:00Z  compat
+"
+# What an older Airflow minor runs: the unit, hook, operator, sensor and trigger tests plus the
+# deployment e2e (the emulator's own tests do not touch Airflow).
+COMPAT_TESTS=(tests/unit tests/hooks tests/operators tests/sensors tests/triggers tests/e2e/test_deployment.py tests/release)
+
+read -r -a CELLS <<< "$(awk 'NF { printf "%s ", $1 }' <<< "$MATRIX")"
+
+_cell_field() { awk -v c="$1" -v f="$2" '$1 == c { print $f }' <<< "$MATRIX"; }
+cell_airflow() { _cell_field "$1" 2; }
+cell_python() { _cell_field "$1" 3; }
+cell_cutoff() { local v; v="$(_cell_field "$1" 4)"; [[ "$v" == - ]] || echo "$v"; }
+cell_tests() { _cell_field "$1" 5; }
+# The newest cell keeps the historical names (requirements/test.txt, .venv).
+cell_lock() { if [[ "$1" == "${CELLS[0]}" ]]; then echo requirements/test.txt; else echo "requirements/$1.txt"; fi; }
+cell_venv() { if [[ "$1" == "${CELLS[0]}" ]]; then echo .venv; else echo ".venv-$1"; fi; }

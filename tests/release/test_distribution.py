@@ -1,0 +1,190 @@
+"""The release as a user gets it: the sdist and wheel ``python -m build`` makes, their metadata and
+contents, and the wheel installed alone into a fresh virtual environment running the nightly example
+DAG on a real Airflow deployment against the emulator.
+
+Nothing here reaches the network: the build runs without isolation (the pinned setuptools is in the
+test environment), and the fresh environment is installed by uv ``--offline`` from the cache the
+bootstrap filled, constrained to the versions of the running test environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 cell
+    import tomli as tomllib
+
+from airflow_provider_imm import __version__
+from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from tests.e2e import deployment as deployment_module
+from tests.e2e.deployment import EXAMPLE_DAGS, REPO, AirflowDeployment, emulator_connection
+
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+NAME = PYPROJECT["project"]["name"]
+#: One fact: pyproject reads the version from the package (``dynamic``), as provider info does.
+VERSION = __version__
+DIST_NAME = NAME.replace("-", "_")
+PACKAGE = "airflow_provider_imm"
+NIGHTLY = "imm_nightly_document_conversion"
+DOCUMENTS = ["quarterly-report.docx", "board-minutes.docx", "price-list.xlsx"]
+
+
+@dataclass(frozen=True)
+class Dist:
+    sdist: Path
+    wheel: Path
+
+
+def _run(
+    *cmd: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=600, check=False, cwd=cwd, env=env
+    )
+    command = " ".join(map(str, cmd))
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
+    """``python -m build``: the sdist, then the wheel built from the unpacked sdist."""
+    out = tmp_path_factory.mktemp("dist")
+    _run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, REPO)
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    return Dist(sdist, wheel)
+
+
+def test_build_names_both_artifacts_after_the_version_and_twine_accepts_their_metadata(dist: Dist) -> None:
+    assert dist.sdist.name == f"{DIST_NAME}-{VERSION}.tar.gz"
+    assert dist.wheel.name == f"{DIST_NAME}-{VERSION}-py3-none-any.whl"
+    checked = _run(sys.executable, "-m", "twine", "check", "--strict", dist.sdist, dist.wheel)
+    assert checked.stdout.count("PASSED") == 2, checked.stdout
+
+
+def test_wheel_holds_every_module_and_py_typed_and_no_tests(dist: Dist) -> None:
+    with zipfile.ZipFile(dist.wheel) as wheel:
+        names = set(wheel.namelist())
+        metadata = wheel.read(f"{DIST_NAME}-{VERSION}.dist-info/METADATA").decode()
+        entry_points = wheel.read(f"{DIST_NAME}-{VERSION}.dist-info/entry_points.txt").decode()
+    sources = {p.relative_to(REPO).as_posix() for p in (REPO / PACKAGE).rglob("*.py")}
+    assert sources <= names, sorted(sources - names)
+    assert f"{PACKAGE}/py.typed" in names
+    top_level = {name.split("/", 1)[0] for name in names}
+    assert top_level == {PACKAGE, f"{DIST_NAME}-{VERSION}.dist-info"}, top_level
+    assert not [n for n in names if "/tests/" in n or n.split("/")[-1].startswith(("test_", "conftest"))]
+    # What pip and Airflow read: the dependencies as pyproject declares them, the provider entry point.
+    field = "Requires-Dist: "
+    requires = {line.removeprefix(field) for line in metadata.splitlines() if line.startswith(field)}
+    assert set(PYPROJECT["project"]["dependencies"]) <= {r.replace(" ", "") for r in requires}
+    assert f"Version: {VERSION}\n" in metadata
+    provider_info = f"provider_info = {PACKAGE}.get_provider_info:get_provider_info"
+    assert f"[apache_airflow_provider]\n{provider_info}" in entry_points
+
+
+def test_sdist_holds_the_sources_readme_and_changelog(dist: Dist) -> None:
+    prefix = f"{DIST_NAME}-{VERSION}/"
+    with tarfile.open(dist.sdist) as sdist:
+        names = {name.removeprefix(prefix) for name in sdist.getnames()}
+    sources = {p.relative_to(REPO).as_posix() for p in (REPO / PACKAGE).rglob("*.py")}
+    assert sources <= names, sorted(sources - names)
+    assert {"pyproject.toml", "README.md", "CHANGELOG.md", "PKG-INFO", f"{PACKAGE}/py.typed"} <= names
+    # The changelog has an entry for the version being built.
+    assert f"## {VERSION}" in (REPO / "CHANGELOG.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def fresh_env(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtual environment holding the wheel and its dependencies, nothing else.
+
+    uv resolves offline from its cache, constrained to the running environment's versions (those the
+    bootstrap installed from the lock, hence cached): the wheel's own metadata decides what is installed.
+    """
+    root = tmp_path_factory.mktemp("fresh")
+    uv = (sys.executable, "-m", "uv")
+    frozen = _run(*uv, "pip", "freeze", "--python", sys.executable).stdout
+    constraints = root / "constraints.txt"
+    constraints.write_text("".join(line + "\n" for line in frozen.splitlines() if "==" in line))
+    venv = root / "venv"
+    base = _run(sys.executable, "-c", "import sys; print(sys._base_executable)").stdout.strip()
+    _run(*uv, "venv", "--quiet", "--python", base, venv)
+    python = venv / "bin" / "python"
+    _run(*uv, "pip", "install", "--offline", "--quiet", "--python", python, "-c", constraints, dist.wheel)
+    return venv
+
+
+def _fresh_python(venv: Path, code: str) -> str:
+    """Run ``code`` in the fresh environment from outside the repository (its sources not on the path)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    return _run(venv / "bin" / "python", "-c", code, cwd=venv, env=env).stdout.strip()
+
+
+def test_the_fresh_environment_holds_the_installed_wheel_and_no_test_tools(fresh_env: Path) -> None:
+    where = _fresh_python(fresh_env, f"import {PACKAGE}; print({PACKAGE}.__file__)")
+    assert Path(where).is_relative_to(fresh_env), where
+    shown = json.loads(
+        _fresh_python(
+            fresh_env,
+            "import json, importlib.util as u; "
+            "print(json.dumps([bool(u.find_spec(m)) for m in ('pytest', 'hypothesis', 'airflow')]))",
+        )
+    )
+    assert shown == [False, False, True]
+    for script in ("imm-emulator", "imm-setup-notifications"):
+        assert "usage:" in _run(fresh_env / "bin" / script, "--help", cwd=fresh_env).stdout
+
+
+@pytest.fixture
+def fresh_airflow(fresh_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The deployment harness starts the fresh environment's ``airflow``, without the repository on
+    its path, so every Airflow process imports the provider from the installed wheel."""
+    monkeypatch.setattr(deployment_module, "AIRFLOW", str(fresh_env / "bin" / "airflow"))
+    yield
+
+
+def test_the_installed_wheel_runs_the_nightly_example_dag_against_the_emulator(
+    fresh_env: Path, fresh_airflow: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(EXAMPLE_DAGS / f"{NIGHTLY}.py", dags)
+    with ImmEmulator(tmp_path / "oss", task_duration=0.5, projects=(DEFAULT_PROJECT,)) as emulator:
+        for name in DOCUMENTS:
+            emulator.oss.put("imm-demo-docs", f"inbox/{name}", b"document body")
+        connection = emulator_connection(emulator, DEFAULT_PROJECT)
+        monkeypatch.setenv("AIRFLOW_CONN_IMM_DEFAULT", json.dumps(connection))
+        from airflow_provider_imm.hooks.mns import MnsHook
+
+        MnsHook("imm_default").ensure_notification_channel()
+        connections = {"imm_default": connection}
+        airflow = AirflowDeployment(tmp_path / "airflow", connections=connections, dags_folder=dags)
+        airflow.env.pop("PYTHONPATH")
+        try:
+            airflow.start_all()
+            airflow.wait_for_dags({NIGHTLY})
+            airflow.rest.unpause(NIGHTLY)
+            run_id = airflow.rest.trigger(NIGHTLY, logical_date="2026-11-20T02:00:00Z")
+            state = airflow.rest.wait_for_run(NIGHTLY, run_id, timeout=300)
+            logs = "\n".join(p.read_text(errors="replace") for p in (airflow.home / "logs").rglob("*.log"))
+            assert state == "success", logs[-5000:]
+            summary = airflow.rest.xcom(NIGHTLY, run_id, "summarize")
+        finally:
+            airflow.stop()
+        assert airflow.survivors == []
+        assert summary["converted"] == 3
+        outputs = [f"outbox/2026-11-20/finance/{name.rsplit('.', 1)[0]}.pdf" for name in DOCUMENTS]
+        assert all(emulator.oss.exists("imm-demo-docs", key) for key in outputs)
