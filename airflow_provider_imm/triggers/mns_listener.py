@@ -158,7 +158,8 @@ class ListenerSettings:
     #: Longest orphans wait to be given back while receives still find a backlog, seconds; 0 gives
     #: them back right after each receive (the behaviour before this setting, kept for comparison).
     return_delay: float = 2.0
-    #: Threads (each with its own MNS client) giving orphans back while the receive thread receives.
+    #: Threads (each with its own MNS client) giving orphans back while the receive thread receives;
+    #: 0 gives them back on the receive thread before the next receive (as before, for comparison).
     return_workers: int = 4
     backoff_initial: float = 1.0
     backoff_cap: float = 60.0
@@ -413,7 +414,7 @@ class QueueListener:
             while True:
                 while self._waiting and not self._closing:
                     await self._flush_deletes(force=False)
-                    self._release_returns(force=False)
+                    await self._release_returns(force=False)
                     try:
                         messages = await self._call(partial(_receive, self.key.queue, self._receive_wait()))
                     except Exception as err:
@@ -428,11 +429,11 @@ class QueueListener:
                     self._caught_up = len(messages) < settings.batch_size
                     self._handle(messages)
                     # Before the pause: it gives another consumer's poll the time to take them.
-                    returned = self._release_returns(force=False)
+                    returned = await self._release_returns(force=False)
                     if self._caught_up and (returned or messages) and self._waiting:
                         await self._pause(settings.receive_pause)
                 await self._flush_deletes(force=True)
-                self._release_returns(force=True)
+                await self._release_returns(force=True)
                 await asyncio.gather(*self._returners.values())
                 # A trigger may have registered during the flush; from here on nothing awaits, so
                 # a later registration finds this task done and starts a new one.
@@ -551,9 +552,9 @@ class QueueListener:
                 # Messages not deleted come back as duplicates and are deleted then.
                 self._upkeep_failed("BatchDeleteMessage", err)
 
-    def _release_returns(self, *, force: bool) -> bool:
+    async def _release_returns(self, *, force: bool) -> bool:
         """Hand orphans to the return lanes once the backlog is drained, ``return_delay`` has passed,
-        or on stop; True if any was handed over. Never waits for them."""
+        or on stop; True if any was handed over. Waits for them only without return lanes."""
         if not self._pending_returns:
             return False
         due = time.monotonic() - self._oldest_return >= self.settings.return_delay
@@ -561,18 +562,24 @@ class QueueListener:
             return False
         self._due_returns.extend(self._pending_returns)
         self._pending_returns = []
+        if self.settings.return_workers <= 0:
+            await self._give_back(None)
+            return True
         loop = asyncio.get_running_loop()
-        for index in range(max(1, self.settings.return_workers)):
+        for index in range(self.settings.return_workers):
             running = self._returners.get(index)
             if self._due_returns and (running is None or running.done()):
                 self._returners[index] = loop.create_task(self._give_back(index))
         return True
 
-    async def _give_back(self, index: int) -> None:
-        """Give due orphans back, one request each, on return lane ``index`` until none is left."""
-        lane = self._return_lanes.get(index)
-        if lane is None:
+    async def _give_back(self, index: int | None) -> None:
+        """Give due orphans back, one request each, on return lane ``index`` (None: the receive
+        lane) until none is left."""
+        lane = self._lane if index is None else self._return_lanes.get(index)
+        if lane is None and index is not None:
             lane = self._return_lanes[index] = self._new_lane(f" return {index}")
+        if lane is None:
+            raise RuntimeError("listener is not running")
         while self._due_returns:
             item = self._due_returns.popleft()
             if time.monotonic() >= item.expires:
