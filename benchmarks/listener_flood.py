@@ -6,7 +6,8 @@ MNS SDK in batches of 16); then its own task ends, so its notification is queued
 flood. Measured: the delay from ending the task to the trigger's event, and the MNS requests the
 listener made (receives, visibility changes, deletes; emulator counters) per foreign message, from
 the first foreign message until the listener has stopped (every foreign message given back or back
-by itself).
+by itself), and when that was (``all_back_s``, from ending the task: how long another triggerer may
+wait for a notification of its own in the flood).
 
 Two ways are measured in the same run, on a fresh queue each, at each MNS latency of ``--latency``
 (default 0 and 20 ms per request, the emulator's ``mns_latency`` fault, armed once the flood is in;
@@ -141,6 +142,7 @@ async def measure(
         running.cancel()
         (listener,) = registry.listeners
         await until(lambda: not listener.running)
+        stopped = time.monotonic() - ended
         stats = listener.stats
     finally:
         running.cancel()
@@ -150,6 +152,7 @@ async def measure(
     return {
         "awaited_delay_s": round(delay, 3),
         "event_source": source,
+        "all_back_s": round(stopped, 1),
         "mns_requests": requests,
         "mns_requests_per_foreign": round(requests / flood, 3),
         "receives": stats.receives,
@@ -231,6 +234,7 @@ def report_ways(ways: dict[str, dict[str, Any]]) -> None:
         "deleted_or_dropped",
         "queue_left",
         "event_source",
+        "all_back_s",
     ):
         print(f"{name:32}" + "".join(f"{ways[mode][name]!s:>22}" for mode in MODES))
 
