@@ -12,7 +12,8 @@ from mns.mns_exception import MNSServerException
 from mns.queue import Message, Queue, QueueMeta
 
 from airflow_provider_imm.triggers.mns_listener import LEAVE, ListenerRegistry, orphan_hiding
-from tests.triggers.conftest import FAST, QUEUE, Imm, eventually, start_triggers
+from tests.emulated_imm import QUEUE, Imm
+from tests.triggers.conftest import FAST, eventually, start_triggers
 from tests.triggers.test_listener_flood import foreign_notification
 
 #: Production's grace and hiding cap.
