@@ -13,22 +13,38 @@ What happens to each received message (bodies as in ``reference/notifications.md
 * A notification for a TaskId whose trigger here has already ended (a duplicate) is deleted at once.
 * A notification for any other TaskId (an orphan) goes back to the queue: visible again at once the
   first time it is received, so another triggerer, or a trigger about to register here, gets it;
-  hidden for longer on each further receive (about 1, 3, 7, ... seconds, jittered, capped) so that a
-  message nobody wants does not spin. Once older than ``orphan_grace`` (by enqueue time) or received
-  ``orphan_max_receives`` times, it is deleted: GetTask reconciliation makes that safe.
+  hidden for longer on each further receive (about 1, 3, 7, ... seconds, jittered, capped at
+  ``orphan_max_hidden``) so that a message nobody wants does not spin. It is deleted only once older
+  than ``orphan_grace`` (by enqueue time; GetTask reconciliation makes that safe), never for how
+  often it was received: that count depends on the queue's visibility timeout and on other
+  consumers, and a rule on it deleted messages minutes before their grace on a queue hiding for 2 s.
 
   Giving a message back costs one request (MNS has no batch form of ChangeMessageVisibility), and a
   message made visible at once is the oldest in the queue: returned while the queue still holds a
   backlog, it would be received again before the newer messages behind it, so a flood of foreign
   messages would be gone over several times before the awaited notification. So returns wait until
   a receive finds the backlog drained (or ``return_delay`` has passed, or the loop stops); the
-  receive itself keeps them hidden meanwhile. And after the first receive, where the queue's own
-  visibility timeout is within ``orphan_max_hidden`` (MNS's default of 30 s is, with the default
-  cap), a message is simply left hidden as the receive left it: no request at all. A foreign
-  message thus costs one ChangeMessageVisibility and a share of a batch receive per visibility
-  timeout. The jitter keeps two triggerers holding each other's notifications from
-  re-polling in lock-step (the emulator, like a fair queue, hands a message to the receiver that has
-  waited longest).
+  receive itself keeps them hidden meanwhile. After the first receive, where the queue's own
+  visibility timeout is no shorter than the backoff and within the cap (MNS's default of 30 s, with
+  the default cap), a message is left hidden as the receive left it: no request at all; on a queue
+  with a shorter timeout it is hidden for the backoff, so it is not received every few seconds.
+  A foreign message thus costs one ChangeMessageVisibility and a share of a batch receive per
+  visibility timeout. The jitter keeps two triggerers holding each other's notifications from
+  re-polling in lock-step (the emulator, like a fair queue, hands a message to the receiver that
+  has waited longest).
+
+  Returns never hold up a receive: they run on ``return_workers`` threads of their own, each with its
+  own client (the SDK is one connection and not thread-safe), while the receive thread goes on. Sent
+  one after another on the receive thread, 2,000 returns at a region's 20 ms per request held
+  receiving for 40 s, and the awaited notification was never received before reconciliation ended
+  its wait. Giving back only a few per receive would bound that wait but add receives (a cost per
+  message) and still delay the notification behind a flood. Not giving back at all would cost
+  another triggerer up to the visibility timeout on every notification it is handed, the common
+  case with two triggerers, not only in a flood. Measured by ``benchmarks/listener_flood.py`` at
+  20 ms per request, 2,000 foreign messages ahead: the awaited notification 3-4 s after its task
+  ended (2.5 s of it the 125 receives themselves), every foreign message back within about 15 s
+  with 4 return threads (inside MNS's default 30 s visibility timeout and far inside the 300 s
+  reconcile interval), about 1.07 requests per foreign message.
 * A body that is not an IMM notification, or is malformed, follows the orphan rule (another consumer
   of a shared queue may understand it) and is logged once per message, without its content.
 
@@ -36,8 +52,9 @@ MNS errors back off exponentially (jittered, capped) and are logged once per str
 the loop stops and starts meanwhile; a queue that does not exist is named with the fix and the delay
 to expect. Meanwhile the triggers still finish through GetTask reconciliation. The loop ends when
 nobody waits and starts again with the next registration. The synchronous MNS SDK only ever runs
-on the listener's own worker thread (one per active listener), so the event loop never blocks and
-the thread count does not grow with the number of triggers.
+on the listener's own worker threads (one receiving, up to ``return_workers`` giving back, each
+with its own client, per active listener), so the event loop never blocks and the thread count
+does not grow with the number of triggers.
 """
 
 from __future__ import annotations
@@ -51,7 +68,7 @@ import random
 import threading
 import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -74,7 +91,8 @@ NO_QUEUE_CODE = "QueueNotExist"
 _LAPSED_HANDLE_CODES = frozenset({"MessageNotExist", "ReceiptHandleError"})
 #: What :meth:`QueueListener._classify` decides besides seconds to hide a message for.
 _DELETE = -1
-_LEAVE = -2
+#: ... and "leave it hidden as the receive left it" (what :func:`orphan_hiding` may answer).
+LEAVE = -2
 
 
 class ReceivedMessage(Protocol):
@@ -137,13 +155,14 @@ class ListenerSettings:
     delete_delay: float = 1.0
     #: Orphans and unreadable bodies older than this (by enqueue time) are deleted, seconds.
     orphan_grace: float = 600.0
-    #: ... and so are those received this many times, whatever their age.
-    orphan_max_receives: int = 64
     #: Cap on how long a returned orphan stays hidden, seconds.
     orphan_max_hidden: int = 30
     #: Longest orphans wait to be given back while receives still find a backlog, seconds; 0 gives
     #: them back right after each receive (the behaviour before this setting, kept for comparison).
     return_delay: float = 2.0
+    #: Threads (each with its own MNS client) giving orphans back while the receive thread receives;
+    #: 0 gives them back on the receive thread before the next receive (as before, for comparison).
+    return_workers: int = 4
     backoff_initial: float = 1.0
     backoff_cap: float = 60.0
     #: How long finished TaskIds are remembered, to delete their duplicate notifications at once.
@@ -246,12 +265,36 @@ class _Backoff:
 
 
 @dataclass(frozen=True)
+class _Lane:
+    """A worker thread and the client that only it uses."""
+
+    worker: _WorkerThread
+    state: _ThreadState
+
+
+@dataclass(frozen=True)
 class _Return:
     """An orphan to give back: its handle, seconds to hide it for, and when its handle lapses."""
 
     receipt_handle: str
     hidden: int
     expires: float
+
+
+def orphan_hiding(
+    dequeue_count: int,
+    visibility: float | None,
+    cap: int,
+    draw: Callable[[int, int], int] = random.randint,
+) -> int:
+    """Seconds to hide an orphan received ``dequeue_count`` times for, or ``LEAVE`` it as the receive
+    hid it: 0 (visible at once) the first time, then 1, 3, 7, ... capped at ``cap``, jittered down to
+    half by ``draw``. The queue's ``visibility`` timeout (None: unknown) replaces the backoff,
+    saving the request, only when it is no shorter than the backoff and within the cap."""
+    hidden = min(cap, 2 ** min(max(0, dequeue_count - 1), 16) - 1)
+    if hidden and visibility is not None and hidden <= visibility <= cap:
+        return LEAVE
+    return draw(hidden - hidden // 2, hidden)
 
 
 class QueueListener:
@@ -276,15 +319,18 @@ class QueueListener:
         self._oldest_pending: float = 0.0
         self._pending_returns: list[_Return] = []
         self._oldest_return: float = 0.0
+        #: Orphans due to be given back, and the tasks giving them back, one per return lane.
+        self._due_returns: deque[_Return] = deque()
+        self._returners: dict[int, asyncio.Task[None]] = {}
+        self._return_lanes: dict[int, _Lane] = {}
         #: The last receive drained the queue's backlog (fewer messages than a full batch).
         self._caught_up = True
         #: The queue's visibility timeout, seconds, as learnt from first receives; None until known.
         self._visibility: float | None = None
         self._task: asyncio.Task[None] | None = None
-        self._worker: _WorkerThread | None = None
+        self._lane: _Lane | None = None
         #: Threads told to stop, possibly still finishing a long poll; joined by :meth:`aclose`.
         self._stopped: list[_WorkerThread] = []
-        self._thread_state: _ThreadState | None = None
         self._wakeup = asyncio.Event()
         self._closing = False
         self._failing_upkeep: set[str] = set()
@@ -363,16 +409,13 @@ class QueueListener:
     async def _run(self) -> None:
         settings = self.settings
         backoff = self._backoff
-        # A fresh thread and client per run: a call abandoned by a cancelled run may still be using
-        # the previous ones.
-        self._worker = _WorkerThread(f"imm-mns-listener {self.key.queue}")
-        self._thread_state = _ThreadState(self._client_factory)
+        self._lane = self._new_lane("")
         log.debug("MNS listener for %s started", self.key)
         try:
             while True:
                 while self._waiting and not self._closing:
                     await self._flush_deletes(force=False)
-                    await self._flush_returns(force=False)
+                    await self._release_returns(force=False)
                     try:
                         messages = await self._call(partial(_receive, self.key.queue, self._receive_wait()))
                     except Exception as err:
@@ -387,16 +430,20 @@ class QueueListener:
                     self._caught_up = len(messages) < settings.batch_size
                     self._handle(messages)
                     # Before the pause: it gives another consumer's poll the time to take them.
-                    returned = await self._flush_returns(force=False)
+                    returned = await self._release_returns(force=False)
                     if self._caught_up and (returned or messages) and self._waiting:
                         await self._pause(settings.receive_pause)
                 await self._flush_deletes(force=True)
-                await self._flush_returns(force=True)
+                await self._release_returns(force=True)
+                await asyncio.gather(*self._returners.values())
                 # A trigger may have registered during the flush; from here on nothing awaits, so
                 # a later registration finds this task done and starts a new one.
                 if not self._waiting or self._closing:
                     break
         finally:
+            for returner in self._returners.values():
+                returner.cancel()  # only when the run itself was cancelled: else all are done
+            self._returners = {}
             await self._release_thread(wait=False)
             log.debug("MNS listener for %s stopped", self.key)
 
@@ -419,7 +466,7 @@ class QueueListener:
             action = self._classify(message)
             if action == _DELETE:
                 self._queue_delete(message.receipt_handle)
-            elif action == _LEAVE:
+            elif action == LEAVE:
                 self.stats.left += 1
             else:
                 if not self._pending_returns:
@@ -452,20 +499,10 @@ class QueueListener:
         else:
             self.stats.unreadable += 1
             self._log_unreadable(message)
-        age = time.time() - message.enqueue_time / 1000
-        if age > self.settings.orphan_grace or message.dequeue_count >= self.settings.orphan_max_receives:
+        if time.time() - message.enqueue_time / 1000 > self.settings.orphan_grace:
             self.stats.dropped += 1
             return _DELETE
-        return self._hiding(message.dequeue_count)
-
-    def _hiding(self, dequeue_count: int) -> int:
-        """Visible at once on the first receive. Later, when the queue's visibility timeout is within
-        ``orphan_max_hidden``, left to it (no request); else 1, 3, 7, ... s capped, jittered."""
-        cap = self.settings.orphan_max_hidden
-        hidden = min(cap, 2 ** min(max(0, dequeue_count - 1), 16) - 1)
-        if hidden and self._visibility is not None and self._visibility <= cap:
-            return _LEAVE
-        return random.randint(hidden - hidden // 2, hidden)
+        return orphan_hiding(message.dequeue_count, self._visibility, self.settings.orphan_max_hidden)
 
     def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
         parser = self._parser
@@ -516,21 +553,41 @@ class QueueListener:
                 # Messages not deleted come back as duplicates and are deleted then.
                 self._upkeep_failed("BatchDeleteMessage", err)
 
-    async def _flush_returns(self, *, force: bool) -> bool:
-        """Give orphans back once the backlog is drained, ``return_delay`` has passed, or on stop;
-        True if any was given back."""
+    async def _release_returns(self, *, force: bool) -> bool:
+        """Hand orphans to the return lanes once the backlog is drained, ``return_delay`` has passed,
+        or on stop; True if any was handed over. Waits for them only without return lanes."""
         if not self._pending_returns:
             return False
         due = time.monotonic() - self._oldest_return >= self.settings.return_delay
         if not (force or due or self._caught_up):
             return False
-        returns, self._pending_returns = self._pending_returns, []
-        for item in returns:
+        self._due_returns.extend(self._pending_returns)
+        self._pending_returns = []
+        if self.settings.return_workers <= 0:
+            await self._give_back(None)
+            return True
+        loop = asyncio.get_running_loop()
+        for index in range(self.settings.return_workers):
+            running = self._returners.get(index)
+            if self._due_returns and (running is None or running.done()):
+                self._returners[index] = loop.create_task(self._give_back(index))
+        return True
+
+    async def _give_back(self, index: int | None) -> None:
+        """Give due orphans back, one request each, on return lane ``index`` (None: the receive
+        lane) until none is left."""
+        lane = self._lane if index is None else self._return_lanes.get(index)
+        if lane is None and index is not None:
+            lane = self._return_lanes[index] = self._new_lane(f" return {index}")
+        if lane is None:
+            raise RuntimeError("listener is not running")
+        while self._due_returns:
+            item = self._due_returns.popleft()
             if time.monotonic() >= item.expires:
                 continue  # back in the queue by itself already
             try:
                 await self._call(
-                    partial(_change_visibility, self.key.queue, (item.receipt_handle, item.hidden))
+                    partial(_change_visibility, self.key.queue, (item.receipt_handle, item.hidden)), lane
                 )
                 self.stats.returned += 1
                 self._upkeep_ok("ChangeMessageVisibility")
@@ -538,8 +595,8 @@ class QueueListener:
                 if _error_code(err) in _LAPSED_HANDLE_CODES:
                     continue  # its visibility timeout ended first: it is back anyway
                 # The message comes back by itself when its visibility timeout ends.
+                lane.state.client = None  # reconnect: the connection may be broken
                 self._upkeep_failed("ChangeMessageVisibility", err)
-        return True
 
     def _upkeep_failed(self, action: str, err: BaseException) -> None:
         """Warn once per streak: a RAM policy without this action redelivers every message forever."""
@@ -571,8 +628,8 @@ class QueueListener:
     async def _failed(self, err: BaseException, backoff: _Backoff) -> None:
         self.stats.errors += 1
         backoff.failures += 1
-        if self._thread_state is not None:
-            self._thread_state.client = None  # reconnect: the connection may be broken
+        if self._lane is not None:
+            self._lane.state.client = None  # reconnect: the connection may be broken
         if backoff.failures == 1:
             backoff.streak_started = time.monotonic()
             if _error_code(err) == NO_QUEUE_CODE:
@@ -616,18 +673,27 @@ class QueueListener:
             )
             backoff.failures = 0
 
-    async def _call(self, fn: Callable[[QueueClient], T]) -> T:
-        worker, state = self._worker, self._thread_state
-        if worker is None or state is None:
+    def _new_lane(self, suffix: str) -> _Lane:
+        """A fresh thread and client: a call abandoned by a cancelled run may still use the old ones."""
+        worker = _WorkerThread(f"imm-mns-listener {self.key.queue}{suffix}")
+        return _Lane(worker, _ThreadState(self._client_factory))
+
+    async def _call(self, fn: Callable[[QueueClient], T], lane: _Lane | None = None) -> T:
+        """Run ``fn`` on ``lane`` (default: the receive lane)."""
+        lane = lane or self._lane
+        if lane is None:
             raise RuntimeError("listener is not running")
         self.stats.requests += 1
-        return await worker.submit(partial(state.call, fn))
+        return await lane.worker.submit(partial(lane.state.call, fn))
 
     async def _release_thread(self, *, wait: bool) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
+        lanes = [self._lane, *self._return_lanes.values()]
+        self._lane, self._return_lanes = None, {}
+        workers = [lane.worker for lane in lanes if lane is not None]
+        for worker in workers:
             worker.stop()
-            self._stopped = [w for w in self._stopped if w.alive] + [worker]
+        if workers:
+            self._stopped = [w for w in self._stopped if w.alive] + workers
         if wait:
             for stopped in self._stopped:
                 await asyncio.to_thread(stopped.join)
