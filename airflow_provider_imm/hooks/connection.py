@@ -18,6 +18,13 @@ from urllib.parse import urlsplit
 
 # Defined with the hooks' other errors; importable from here too, where it is raised.
 from airflow_provider_imm.hooks.exceptions import ImmConnectionConfigError
+from airflow_provider_imm.hooks.retry import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DELAY,
+    DEFAULT_MAX_RETRY_SECONDS,
+    RetryPolicy,
+)
 from airflow_provider_imm.utils.mns_names import MNS_NAME_RULE, is_mns_name
 
 CONN_TYPE = "imm"
@@ -31,10 +38,6 @@ SUBSCRIPTION_FORMATS: tuple[str, ...] = ("JSON", "XML", "SIMPLIFIED")
 
 DEFAULT_PROTOCOL = "https"
 DEFAULT_SUBSCRIPTION_FORMAT = "JSON"
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_MAX_RETRY_SECONDS = 60.0
-DEFAULT_BASE_DELAY = 0.5
-DEFAULT_MAX_DELAY = 20.0
 #: Smallest connect or read timeout, in seconds (the SDKs take whole milliseconds).
 MIN_TIMEOUT = 0.001
 
@@ -130,14 +133,6 @@ class ConnectionLike(Protocol):
 
 
 @dataclass(frozen=True)
-class RetrySettings:
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    max_seconds: float = DEFAULT_MAX_RETRY_SECONDS
-    base_delay: float = DEFAULT_BASE_DELAY
-    max_delay: float = DEFAULT_MAX_DELAY
-
-
-@dataclass(frozen=True)
 class ImmConnectionSettings:
     """Everything an ``imm`` connection says, validated. Secrets are kept out of ``repr``."""
 
@@ -165,7 +160,7 @@ class ImmConnectionSettings:
     mns_queue: str | None = None
     mns_subscription: str | None = None
     mns_subscription_format: str = DEFAULT_SUBSCRIPTION_FORMAT
-    retry: RetrySettings = field(default_factory=RetrySettings)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: True when the AccessKey pair came from extras ``access_key_id``/``access_key_secret`` rather
     #: than the login and password fields (so errors name the right place to fix).
     keys_in_extras: bool = False
@@ -264,7 +259,7 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
     if account_id is not None and not account_id.isdigit():
         raise ImmConnectionConfigError(f"Connection {conn_id!r}: extra 'account_id' must be digits only.")
 
-    retry = RetrySettings(
+    retry = RetryPolicy(
         max_attempts=reader.integer("retry_max_attempts", minimum=1) or DEFAULT_MAX_ATTEMPTS,
         max_seconds=_default(reader.number("retry_max_seconds", minimum=0.0), DEFAULT_MAX_RETRY_SECONDS),
         base_delay=_default(reader.number("retry_base_delay", minimum=0.0), DEFAULT_BASE_DELAY),

@@ -136,9 +136,7 @@ class ImmHook(ImmBaseHook):
     @property
     def retry_policy(self) -> RetryPolicy:
         if self._retry_policy is None:
-            self._retry_policy = RetryPolicy.from_settings(
-                self.settings.retry, max_seconds=self._max_retry_seconds
-            )
+            self._retry_policy = self.settings.retry.within(self._max_retry_seconds)
         return self._retry_policy
 
     def _retrier(self, policy: RetryPolicy | None = None) -> Retrier:

@@ -14,19 +14,18 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from airflow_provider_imm.hooks.connection import (
-    DEFAULT_BASE_DELAY,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_DELAY,
-    DEFAULT_MAX_RETRY_SECONDS,
-    RetrySettings,
-)
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ErrorKind, ImmApiError
 
 T = TypeVar("T")
+
+#: Defaults of the connection's ``retry_*`` extras (the connection form shows them).
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_RETRY_SECONDS = 60.0
+DEFAULT_BASE_DELAY = 0.5
+DEFAULT_MAX_DELAY = 20.0
 
 
 class _Log(Protocol):
@@ -44,7 +43,10 @@ def capped_exponential(failures: int, base: float, cap: float) -> float:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded in attempts (first one included) and in total seconds spent on one logical call."""
+    """Bounded in attempts (first one included) and in total seconds spent on one logical call.
+
+    A connection's ``retry_*`` extras are read into one of these (``ImmConnectionSettings.retry``).
+    """
 
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_seconds: float = DEFAULT_MAX_RETRY_SECONDS
@@ -61,16 +63,11 @@ class RetryPolicy:
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be between 0 and 1")
 
-    @classmethod
-    def from_settings(cls, retry: RetrySettings, *, max_seconds: float | None = None) -> RetryPolicy:
-        """The connection's retry extras; ``max_seconds`` caps their time budget (never raises it)."""
-        budget = retry.max_seconds if max_seconds is None else min(retry.max_seconds, max_seconds)
-        return cls(
-            max_attempts=retry.max_attempts,
-            max_seconds=budget,
-            base_delay=retry.base_delay,
-            max_delay=retry.max_delay,
-        )
+    def within(self, max_seconds: float | None) -> RetryPolicy:
+        """This policy with its time budget capped at ``max_seconds`` (never raised)."""
+        if max_seconds is None or max_seconds >= self.max_seconds:
+            return self
+        return replace(self, max_seconds=max_seconds)
 
     @staticmethod
     def retryable(kind: ErrorKind, *, idempotent: bool) -> bool:

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from airflow_provider_imm.emulator import ImmEmulator
-from airflow_provider_imm.hooks.connection import RetrySettings
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.imm import GET_TASK_RETRY_SECONDS, ImmTaskCompletedTrigger
 from tests.emulated_imm import MakeConn, run_trigger
@@ -70,10 +69,10 @@ async def test_a_wait_longer_than_the_triggerer_budget_is_not_made(
 
 
 def test_the_connection_budget_is_capped_never_raised() -> None:
-    extras = RetrySettings(max_attempts=7, max_seconds=600, base_delay=0.25, max_delay=3)
-    assert RetryPolicy.from_settings(extras, max_seconds=15) == RetryPolicy(7, 15, 0.25, 3)
-    assert RetryPolicy.from_settings(RetrySettings(max_seconds=5), max_seconds=15).max_seconds == 5
-    assert RetryPolicy.from_settings(extras) == RetryPolicy(7, 600, 0.25, 3)
+    extras = RetryPolicy(max_attempts=7, max_seconds=600, base_delay=0.25, max_delay=3)
+    assert extras.within(15) == RetryPolicy(7, 15, 0.25, 3)
+    assert RetryPolicy(max_seconds=5).within(15).max_seconds == 5
+    assert extras.within(None) == RetryPolicy(7, 600, 0.25, 3)
 
 
 async def _logged(capfd: pytest.CaptureFixture[str], text: str, timeout: float = 3.0) -> None:
