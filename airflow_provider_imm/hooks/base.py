@@ -8,12 +8,15 @@ loop, with the Task SDK's async lookup (:meth:`ImmBaseHook.aget_settings`).
 from __future__ import annotations
 
 import threading
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_imm.hooks.connection import CONN_TYPE, DEFAULT_CONN_ID, ImmConnectionSettings
 from airflow_provider_imm.hooks.credentials import CredentialPool, SigningCredentials
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+; annotations only, so 3.10 never evaluates it
 
 #: Root of the loggers Airflow routes to the task log.
 _TASK_LOGGERS = "airflow.task."

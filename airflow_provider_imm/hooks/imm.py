@@ -17,7 +17,7 @@ import difflib
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import TaskOperation, get_operation
@@ -53,6 +53,8 @@ from airflow_provider_imm.hooks.exceptions import (
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
 
 if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+; annotations only, so 3.10 never evaluates it
+
     from alibabacloud_imm20200930.client import Client as ImmClient
 
 __all__ = ["ImmApiError", "ImmConnectionConfigError", "ImmHook", "RetryPolicy"]

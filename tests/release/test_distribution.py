@@ -30,7 +30,7 @@ else:  # pragma: no cover - Python 3.10 cell
 from airflow_provider_imm import __version__
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 from tests.e2e import deployment as deployment_module
-from tests.e2e.deployment import EXAMPLE_DAGS, REPO, AirflowDeployment, emulator_connection
+from tests.e2e.deployment import EXAMPLE_DAGS, MNS_TOPIC, REPO, AirflowDeployment
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 NAME = PYPROJECT["project"]["name"]
@@ -165,12 +165,13 @@ def test_the_installed_wheel_runs_the_nightly_example_dag_against_the_emulator(
     with ImmEmulator(tmp_path / "oss", task_duration=0.5, projects=(DEFAULT_PROJECT,)) as emulator:
         for name in DOCUMENTS:
             emulator.oss.put("imm-demo-docs", f"inbox/{name}", b"document body")
-        connection = emulator_connection(emulator, DEFAULT_PROJECT)
-        monkeypatch.setenv("AIRFLOW_CONN_IMM_DEFAULT", json.dumps(connection))
+        connections = emulator.airflow_connections(
+            "imm_default", project=DEFAULT_PROJECT, mns_topic=MNS_TOPIC
+        )
+        monkeypatch.setenv("AIRFLOW_CONN_IMM_DEFAULT", connections["imm_default"])
         from airflow_provider_imm.hooks.mns import MnsHook
 
         MnsHook("imm_default").ensure_notification_channel()
-        connections = {"imm_default": connection}
         airflow = AirflowDeployment(tmp_path / "airflow", connections=connections, dags_folder=dags)
         airflow.env.pop("PYTHONPATH")
         try:
