@@ -111,7 +111,7 @@ def guard(region: str) -> Middleware:
                 "the emulator serves loopback only."
             )
             return refusal(request, 403, "AccessDenied", message, region=region)
-        limit = body_limit(request.path)
+        limit = body_limit(request.method, request.path)
         if request.content_length is not None and request.content_length > limit:
             return _too_large(request, limit, region)
         try:
