@@ -1,8 +1,14 @@
 """Every error a DAG author or a caller of the hook may want to catch, in one module.
 
 The operators, the sensor and the hooks raise these; their own modules re-export the ones they
-raise, so ``from airflow_provider_imm.operators.imm import ImmTaskFailedError`` keeps working.
-Importing this module imports neither the IMM nor the MNS SDK.
+raise, so ``from airflow_provider_imm.operators.imm import ImmTaskFailedError`` or
+``from airflow_provider_imm.hooks.errors import ImmApiError`` keep working. Which error a failure
+is (diagnosis, redaction, the SDKs' errors) is decided in :mod:`airflow_provider_imm.hooks.errors`.
+
+Airflow's errors are defined here; the errors that must be defined without Airflow are re-exported:
+those of the hooks from :mod:`airflow_provider_imm.hooks.exceptions` (Airflow's own start-up
+imports the connection's settings, through ``get_provider_info``) and :class:`UnknownActionError`
+from the catalog (the emulator imports it without Airflow). Neither SDK is imported.
 """
 
 from __future__ import annotations
@@ -12,8 +18,7 @@ from typing import TYPE_CHECKING
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_imm.catalog import UnknownActionError
-from airflow_provider_imm.hooks.connection import ImmConnectionConfigError
-from airflow_provider_imm.hooks.errors import ImmApiError, MnsApiError
+from airflow_provider_imm.hooks.exceptions import ImmApiError, ImmConnectionConfigError, MnsApiError
 
 if TYPE_CHECKING:
     from airflow_provider_imm.utils.request_validation import InvalidRequestError

@@ -119,16 +119,18 @@ def setup(emu: EmulatorProcess) -> None:
     endpoint = TopicHelper.generate_queue_endpoint(emu.region, emu.account_id, QUEUE)
     topic.get_subscription("airflow").subscribe(SubscriptionMeta(endpoint, notify_content_format="JSON"))
     emu.put_object(BUCKET, "in/doc.docx", b"benchmark document")
-    extra = {
-        "endpoint": emu.endpoint,
-        "protocol": "http",
-        "region": emu.region,
-        "project": PROJECT,
-        "account_id": emu.account_id,
-        "mns_endpoint": emu.url,
-    }
-    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
-        {"conn_type": "imm", "login": emu.access_key_id, "password": emu.access_key_secret, "extra": extra}
+    from airflow_provider_imm.emulator.server import emulator_connection
+
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = emulator_connection(
+        emu.url,
+        region=emu.region,
+        account_id=emu.account_id,
+        access_key_id=emu.access_key_id,
+        access_key_secret=emu.access_key_secret,
+        project=PROJECT,
+        mns_topic=None,
+        mns_queue=None,
+        mns_subscription=None,
     )
 
 

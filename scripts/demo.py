@@ -21,7 +21,6 @@ OSS folder (logs, database, outputs) for a look afterwards; they are kept on fai
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(workdir: Path) -> bool:
     from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-    from tests.e2e.deployment import AirflowDeployment, emulator_connection
+    from tests.e2e.deployment import MNS_TOPIC, AirflowDeployment
     from tests.e2e.emulator_admin import EmulatorAdmin
     from tests.e2e.observe import release_when_deferred
 
@@ -78,15 +77,17 @@ def run(workdir: Path) -> bool:
         admin = EmulatorAdmin(emulator.url)
         admin.hold("CreateOfficeConversionTask")
 
-        connection = emulator_connection(emulator, DEFAULT_PROJECT)
-        os.environ["AIRFLOW_CONN_IMM_DEFAULT"] = json.dumps(connection)
+        connections = emulator.airflow_connections(
+            "imm_default", project=DEFAULT_PROJECT, mns_topic=MNS_TOPIC
+        )
+        os.environ["AIRFLOW_CONN_IMM_DEFAULT"] = connections["imm_default"]
         from airflow_provider_imm.hooks.mns import MnsHook
 
         channel = MnsHook("imm_default").ensure_notification_channel()
         route = f"topic {channel.topic!r} -> subscription {channel.subscription!r} -> queue {channel.queue!r}"
         step(f"MNS channel: {route}")
 
-        airflow = AirflowDeployment(workdir / "airflow", connections={"imm_default": connection})
+        airflow = AirflowDeployment(workdir / "airflow", connections=connections)
         try:
             step(f"Starting Airflow: api-server on {airflow.url}, scheduler, dag-processor, triggerer ...")
             airflow.start_all()

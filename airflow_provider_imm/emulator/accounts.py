@@ -39,3 +39,9 @@ class Accounts:
     def lookup(self, key_id: str) -> AccessKey | None:
         with self._lock:
             return self._keys.get(key_id)
+
+    def sts_credentials(self) -> list[AccessKey]:
+        """Every STS credential known, issued by the emulated STS or added: tests check that none of
+        their secrets or tokens leaks."""
+        with self._lock:
+            return [key for key in self._keys.values() if key.security_token is not None]

@@ -21,7 +21,7 @@ import hmac
 import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote, quote_plus
@@ -87,12 +87,23 @@ def acs3_signature(secret: str, string_to_sign: str) -> str:
     return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def rpc_signature(secret: str, method: str, params: Mapping[str, str]) -> str:
+def _rfc3986(text: str) -> str:
+    return quote(text, safe="~")
+
+
+#: How a signer percent-encodes a key or value of the legacy RPC canonical query. The OpenAPI SDK
+#: (``signature_algorithm='v2'``) uses RFC 3986 (space ``%20``, ``~`` kept); the credentials library,
+#: signing STS calls, uses ``quote_plus`` (space ``+``, ``~`` ``%7E``). They differ only for a space,
+#: ``~`` or ``*``; no Alibaba Cloud document says which one its gateway computes, so both are accepted.
+RPC_ENCODINGS: tuple[Callable[[str], str], ...] = (_rfc3986, quote_plus)
+
+
+def rpc_signature(
+    secret: str, method: str, params: Mapping[str, str], encode: Callable[[str], str] = _rfc3986
+) -> str:
     """The legacy RPC signature over every parameter but ``Signature`` (query and form body)."""
     canonical = "&".join(
-        f"{quote(key, safe='~')}={quote(params[key], safe='~')}"
-        for key in sorted(params)
-        if key != "Signature"
+        f"{encode(key)}={encode(params[key])}" for key in sorted(params) if key != "Signature"
     )
     string_to_sign = f"{method}&%2F&{quote_plus(canonical, safe='~')}"
     digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
@@ -188,8 +199,11 @@ class SignatureVerifier:
             raise ImmError(400, "IncompleteSignature", "SignatureMethod must be HMAC-SHA1.")
         self._check_date(params["Timestamp"])
         key = self._lookup(params["AccessKeyId"])
-        expected = rpc_signature(key.secret, request.method, params)
-        if not hmac.compare_digest(expected, params["Signature"]):
+        signature = params["Signature"]
+        if not any(
+            hmac.compare_digest(rpc_signature(key.secret, request.method, params, encode), signature)
+            for encode in RPC_ENCODINGS
+        ):
             raise _signature_mismatch()
         self._check_token(key, params.get("SecurityToken"))
         self._check_nonce(params["SignatureNonce"])

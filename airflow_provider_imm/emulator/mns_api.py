@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -419,29 +420,11 @@ class MnsService:
     def create_topic(self, name: str) -> None:
         self.context.call(self.store.create_topic, name)
 
-    def subscribe(
-        self,
-        topic: str,
-        subscription: str,
-        queue: str,
-        *,
-        content_format: str = "XML",
-        filter_tag: str = "",
-        notify_strategy: str = "BACKOFF_RETRY",
-    ) -> None:
-        """Subscribe ``queue`` to ``topic``; ``content_format`` is SIMPLIFIED, JSON or XML (MNS's default)."""
-
-        def run() -> None:
-            self.store.subscribe(
-                topic,
-                subscription,
-                self.queue_endpoint(queue),
-                notify_strategy=notify_strategy,
-                content_format=content_format,
-                filter_tag=filter_tag,
-            )
-
-        self.context.call(run)
+    def subscribe(self, topic: str, subscription: str, queue: str, **options: str) -> None:
+        """Subscribe ``queue`` to ``topic``; ``options`` are :meth:`MnsStore.subscribe`'s
+        (``content_format``: SIMPLIFIED, JSON or XML, MNS's default)."""
+        endpoint = self.queue_endpoint(queue)
+        self.context.call(functools.partial(self.store.subscribe, topic, subscription, endpoint, **options))
 
     def send_message(
         self, queue: str, body: str, *, delay_seconds: int | None = None, priority: int | None = None

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 from xml.sax.saxutils import escape
 
+from airflow_provider_imm.utils.mns_names import MNS_NAME_RULE_2019, is_2019_mns_name
+
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 DEFAULT_PRIORITY = 8
 PRIORITY_RANGE = (1, 16)
@@ -40,7 +42,6 @@ ContentFormat = Literal["XML", "JSON", "SIMPLIFIED"]
 CONTENT_FORMATS: tuple[str, ...] = ("XML", "JSON", "SIMPLIFIED")
 NOTIFY_STRATEGIES: tuple[str, ...] = ("BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY")
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,255}\Z")
 _HANDLE = re.compile(r"1-([0-9a-f]+)-([0-9a-f]+)-([0-9a-f]+)\Z")
 _QUEUE_ENDPOINT = re.compile(r"acs:mns:[^:]*:[^:]*:/?queues/([^/]+)\Z")
 
@@ -93,12 +94,11 @@ def _existing(items: dict[str, V], kind: str, name: str) -> V:
 
 def check_name(kind: str, name: str) -> str:
     """``name`` if it follows MNS's naming rule for a queue, topic or subscription; else 400."""
-    if not _NAME.match(name):
+    if not is_2019_mns_name(name):
         raise MnsError(
             400,
             f"Invalid{kind}Name",
-            f"The {kind.lower()} name you provided is not valid: it must start with a letter and hold "
-            "only letters, digits and '-', at most 256 characters.",
+            f"The {kind.lower()} name you provided is not valid: use {MNS_NAME_RULE_2019}.",
         )
     return name
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import json
 import tempfile
 import threading
 from collections.abc import Callable
@@ -37,6 +38,49 @@ T = TypeVar("T")
 DEFAULT_ACCESS_KEY_ID = "LTAI5tEmulatorKeyId"
 DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-do-not-use"
 DEFAULT_PROJECT = "test-project"
+DEFAULT_REGION = "cn-hangzhou"
+DEFAULT_ACCOUNT_ID = "1234567890123456"
+
+
+def emulator_connection(
+    url: str,
+    *,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    access_key_id: str | None = DEFAULT_ACCESS_KEY_ID,
+    access_key_secret: str | None = DEFAULT_ACCESS_KEY_SECRET,
+    project: str | None = DEFAULT_PROJECT,
+    mns_topic: str | None = "imm-events",
+    mns_queue: str | None = "airflow-imm",
+    mns_subscription: str | None = "airflow-imm",
+    **extras: Any,
+) -> str:
+    """The ``imm`` connection to the emulator at ``url`` (``http://host:port``), as JSON that
+    ``AIRFLOW_CONN_<ID>`` takes: for processes that know only the emulator's address.
+
+    ``extras`` add to or override the connection's extras (``protocol``, ``retry_max_delay``...);
+    any option given as None is left out (a connection without MNS: ``mns_topic=None, mns_queue=None,
+    mns_subscription=None``).
+    """
+    fields: dict[str, Any] = {
+        "endpoint": url.removeprefix("http://"),
+        "protocol": "http",
+        "region": region,
+        "project": project,
+        "account_id": account_id,
+        "mns_endpoint": url,
+        "mns_topic": mns_topic,
+        "mns_queue": mns_queue,
+        "mns_subscription": mns_subscription,
+    }
+    fields.update(extras)
+    connection = {
+        "conn_type": "imm",
+        "login": access_key_id,
+        "password": access_key_secret,
+        "extra": {k: v for k, v in fields.items() if v is not None},
+    }
+    return json.dumps({k: v for k, v in connection.items() if v is not None})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +113,8 @@ class ImmEmulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        region: str = "cn-hangzhou",
-        account_id: str = "1234567890123456",
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
         access_key_id: str = DEFAULT_ACCESS_KEY_ID,
         access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
         projects: tuple[str, ...] = (DEFAULT_PROJECT,),
@@ -120,6 +164,24 @@ class ImmEmulator:
     @property
     def account_id(self) -> str:
         return self.accounts.account_id
+
+    def airflow_connections(self, conn_id: str = "imm_default", **options: Any) -> dict[str, str]:
+        """Connections to this emulator by conn id, as ``AIRFLOW_CONN_<ID>`` takes them, for DAG tests::
+
+            for conn_id, value in emulator.airflow_connections().items():
+                monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+
+        ``options`` are :func:`emulator_connection`'s (``project``, ``mns_queue``, ``protocol``, other
+        extras; None leaves one out). Only ``imm`` for now: the emulator does not serve OSS's REST API.
+        """
+        options = {
+            "region": self.region,
+            "account_id": self.account_id,
+            "access_key_id": self.access_key_id,
+            "access_key_secret": self.access_key_secret,
+            **options,
+        }
+        return {conn_id: emulator_connection(self.url, **options)}
 
     def info(self) -> dict[str, Any]:
         """Where the emulator listens and the credentials it accepts, as JSON (the command's start

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 # Defined with the hooks' other errors; importable from here too, where it is raised.
-from airflow_provider_imm.hooks.errors import ImmConnectionConfigError
+from airflow_provider_imm.hooks.exceptions import ImmConnectionConfigError
+from airflow_provider_imm.utils.mns_names import MNS_NAME_RULE, is_mns_name
 
 CONN_TYPE = "imm"
 DEFAULT_CONN_ID = "imm_default"
@@ -93,12 +94,6 @@ _KIND_PARAMETERS: Mapping[str, frozenset[str]] = {
     "role_name": frozenset({"ecs_ram_role"}),
 }
 
-#: MNS names (queue, topic, subscription), tolerant of both rules MNS has documented: the CreateQueue
-#: page of 2019 (doc-detail/35129: letters, digits and hyphens, first a letter, at most 256) and its
-#: current one (letters, digits and hyphens, first a letter or digit, at most 120). Either way no path
-#: or query character can reach the request line (``../x``, ``a?b=1``, NUL).
-MNS_NAME_RULE = "letters, digits and hyphens, starting with a letter or digit, at most 256 characters"
-_MNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,255}")
 #: Longest part of a user's value quoted in an error message.
 EXCERPT = 40
 
@@ -218,7 +213,7 @@ def excerpt(value: object) -> str:
 
 def mns_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be an MNS queue, topic or subscription name, or None if it can."""
-    if _MNS_NAME.fullmatch(name):
+    if is_mns_name(name):
         return None
     return f"{excerpt(name)} is not an MNS name: use {MNS_NAME_RULE}, e.g. 'airflow-imm'"
 

@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_imm import sdk
 from airflow_provider_imm.hooks.connection import ImmConnectionSettings
 from airflow_provider_imm.hooks.errors import ErrorKind, never_connected, one_line, redact, root_reason
 from airflow_provider_imm.hooks.log_scrubbing import protect_secrets
@@ -37,8 +38,6 @@ _STS_ANSWER = re.compile(r"result: (\{.*\})\s*$", re.DOTALL)
 
 def credential_config(settings: ImmConnectionSettings) -> CredentialConfig | None:
     """The library ``Config`` for the connection's kind; None for the default chain."""
-    from alibabacloud_credentials.models import Config
-
     kind = settings.auth_type
     if kind == "default":
         return None
@@ -69,16 +68,17 @@ def credential_config(settings: ImmConnectionSettings) -> CredentialConfig | Non
             options["connect_timeout"] = int(settings.connect_timeout * _MS)
         if settings.read_timeout is not None:
             options["timeout"] = int(settings.read_timeout * _MS)
-    return Config(**{k: v for k, v in options.items() if v is not None})
+    return sdk.load("alibabacloud_credentials.models").Config(
+        **{k: v for k, v in options.items() if v is not None}
+    )
 
 
 def build_credential_client(settings: ImmConnectionSettings) -> CredentialClient:
     """A credentials client that signs IMM calls and feeds MNS, refreshing role credentials itself."""
-    from alibabacloud_credentials.client import Client
-
+    client_class = sdk.load("alibabacloud_credentials.client").Client
     protect_secrets(settings.secrets)
     config = credential_config(settings)
-    return Client() if config is None else Client(config)
+    return client_class() if config is None else client_class(config)
 
 
 class SigningCredentials:
@@ -164,10 +164,8 @@ class MnsCredentialsProvider:
         self._client = client
 
     def get_credentials(self) -> Any:
-        from mns.auth import Credentials
-
         credential = self._client.get_credential()
-        return Credentials(
+        return sdk.load("mns.auth").Credentials(
             credential.access_key_id, credential.access_key_secret, credential.security_token or ""
         )
 
@@ -210,9 +208,9 @@ def is_credential_failure(exc: BaseException | None) -> bool:
     """
     if exc is None:
         return False
-    from alibabacloud_credentials.exceptions import CredentialException
-
-    if isinstance(exc, CredentialException) or type(exc).__module__.startswith("Tea."):
+    if isinstance(exc, sdk.load("alibabacloud_credentials.exceptions").CredentialException) or type(
+        exc
+    ).__module__.startswith("Tea."):
         return True
     return _raised_in_library(exc)
 

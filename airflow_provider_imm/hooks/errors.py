@@ -5,14 +5,11 @@ The SDKs raise a zoo of exception types (``ClientException``, ``ServerException`
 ``MNSServerException``, ...), some of which hold the signed request. Callers get one class per service
 with the fields that matter, and text that has been scrubbed of the credentials in use.
 
-What a DAG author may catch from the hooks, all defined here:
-
-- :class:`ImmConnectionConfigError` (a ``ValueError``): the connection's fields or extras are
-  invalid; raised before any call. Fix the connection.
-- :class:`ImmApiError`: an IMM call failed. ``kind`` says whether asking again may help
-  (:data:`TRANSIENT_KINDS`); ``code`` is IMM's error code, or one of this module's codes when IMM
-  never answered (``EndpointUnreachable``, ``NetworkError``, ``TlsHandshakeFailed``, ...).
-- :class:`MnsApiError`: an MNS call failed; ``network`` says whether asking again may help.
+The classes a DAG author catches (:class:`ImmApiError`, :class:`MnsApiError`,
+:class:`ImmConnectionConfigError`) and the codes IMM errors carry when IMM never answered are
+defined in :mod:`airflow_provider_imm.hooks.exceptions` (caught from
+:mod:`airflow_provider_imm.exceptions`); this module decides which of them a failure is,
+and re-exports them so ``from airflow_provider_imm.hooks.errors import ImmApiError`` keeps working.
 
 Arguments the caller got wrong (an unknown request field, no project, a bad queue name) raise
 ``ValueError`` or ``TypeError`` before any call.
@@ -26,29 +23,35 @@ import json
 import re
 import ssl
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, quote_plus
 
-#: How an IMM call failed, which decides whether it may be retried.
-#: ``throttled``: IMM refused it for flow control (nothing was done).
-#: ``connect``: no connection could be made (the request never left).
-#: ``network``: the connection broke or timed out after the request may have been sent.
-#: ``server``: HTTP 5xx.  ``client``: any other error answer (4xx), final.
-ErrorKind = Literal["throttled", "connect", "network", "server", "client"]
+# Old import paths: the classes and codes defined there were defined here.
+from airflow_provider_imm.hooks.exceptions import *  # noqa: F403
+from airflow_provider_imm.hooks.exceptions import ErrorKind, _rebuild_imm_error, _rebuild_mns_error
+from airflow_provider_imm.utils.excerpt import one_line
+
+__all__ = [
+    "TRANSIENT_KINDS",
+    "exception_chain",
+    "invalid_url",
+    "never_connected",
+    "one_line",
+    "redact",
+    "root_reason",
+    "secret_forms",
+    "tls_failure",
+    "unencodable",
+    "unencodable_message",
+    "unparsable_answer",
+]
+#: Pickles of these errors made when they were defined here name these functions.
+_OLD_PICKLE_NAMES = (_rebuild_imm_error, _rebuild_mns_error)
 
 #: Kinds worth asking again later: throttling, no connection, a broken one, a 5xx (or an answer that
 #: could not be read). Only ``client`` is final. Retries, the trigger and the operator all use this set.
 TRANSIENT_KINDS: frozenset[ErrorKind] = frozenset({"throttled", "connect", "network", "server"})
 
-#: Code of an answer that was not the service's JSON (a gateway's HTML error page, a truncated body).
-INVALID_RESPONSE = "InvalidResponse"
-#: Code of a request refused before it was sent, such as text UTF-8 cannot encode (IMM's own code for
-#: a bad parameter).
-INVALID_ARGUMENT = "InvalidArgument"
-#: Code of a TLS handshake that failed: nothing was sent, and asking again will fail the same way.
-TLS_HANDSHAKE_FAILED = "TlsHandshakeFailed"
-#: Code of an endpoint whose URL cannot even be built (a port out of range, a malformed host).
-INVALID_ENDPOINT = "InvalidEndpoint"
 
 #: What a secret is replaced with.
 REDACTED = "***"
@@ -132,105 +135,6 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every occurrence of each secret, in any of its :func:`secret_forms`, replaced."""
     pattern = secrets_pattern(frozenset(s for s in secrets if s))
     return text if pattern is None else pattern.sub(REDACTED, text)
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    """Collapse whitespace so a message fits one log or UI line."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-class ImmConnectionConfigError(ValueError):
-    """The connection's fields or extras are invalid; raised before any network call."""
-
-
-class ImmApiError(Exception):
-    """An IMM call failed: the service said no, or could not be reached.
-
-    ``code`` is IMM's error code (``ResourceNotFound``, ``Throttling.User``, ...) or, when there was
-    no answer, ``EndpointUnreachable`` / ``NetworkError``. ``status_code`` is None without an answer.
-    Tell errors apart by ``code`` (or ``kind``), never by ``status_code``: IMM documents
-    ``ResourceNotFound`` and ``ResourceAlreadyExists`` as HTTP 400, where other gateways say 404/409.
-    ``retry_after`` is the wait in seconds the service asked for, if any.
-    """
-
-    def __init__(
-        self,
-        *,
-        action: str,
-        code: str,
-        message: str,
-        kind: ErrorKind,
-        request_id: str | None = None,
-        status_code: int | None = None,
-        retry_after: float | None = None,
-        attempts: int = 1,
-    ) -> None:
-        self.action = action
-        self.code = code
-        self.message = message
-        self.kind: ErrorKind = kind
-        self.request_id = request_id
-        self.status_code = status_code
-        self.retry_after = retry_after
-        self.attempts = attempts
-        super().__init__(self._text())
-
-    def _text(self) -> str:
-        if self.status_code is not None:
-            details = [f"HTTP {self.status_code}"]
-        else:
-            details = ["unreadable response" if self.code == INVALID_RESPONSE else "no response"]
-        if self.request_id:
-            details.append(f"request id {self.request_id}")
-        if self.attempts > 1:
-            details.append(f"{self.attempts} attempts")
-        return f"IMM {self.action} failed: {self.code}: {self.message} ({', '.join(details)})"
-
-    def __str__(self) -> str:
-        return self._text()
-
-    @property
-    def summary(self) -> str:
-        """``<Code>: <message>`` on one line, as shown by ``test_connection``."""
-        return one_line(f"{self.code}: {self.message}")
-
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (_rebuild_imm_error, (self.__dict__.copy(),))
-
-
-def _rebuild_imm_error(state: dict[str, Any]) -> ImmApiError:
-    return ImmApiError(**state)
-
-
-class MnsApiError(Exception):
-    """An MNS call failed (other than the normal "no message arrived" answer of a receive)."""
-
-    def __init__(
-        self, *, operation: str, code: str, message: str, request_id: str | None = None, network: bool = False
-    ) -> None:
-        self.operation = operation
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-        #: True when MNS could not be reached or the connection broke: worth retrying later.
-        self.network = network
-        suffix = f" (request id {request_id})" if request_id else ""
-        super().__init__(f"MNS {operation} failed: {code}: {message}{suffix}")
-
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (
-            _rebuild_mns_error,
-            (self.operation, self.code, self.message, self.request_id, self.network),
-        )
-
-
-def _rebuild_mns_error(
-    operation: str, code: str, message: str, request_id: str | None, network: bool
-) -> MnsApiError:
-    return MnsApiError(
-        operation=operation, code=code, message=message, request_id=request_id, network=network
-    )
 
 
 def unencodable(value: Any, field: str = "") -> tuple[str, int] | None:

@@ -19,13 +19,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
+from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import TaskOperation, get_operation
 from airflow_provider_imm.hooks.base import HookOptions, ImmBaseHook
-from airflow_provider_imm.hooks.connection import (
-    DEFAULT_CONN_ID,
-    ImmConnectionConfigError,
-    ImmConnectionSettings,
-)
+from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, ImmConnectionSettings
 from airflow_provider_imm.hooks.credentials import (
     SigningCredentials,
     credential_hint,
@@ -33,12 +30,6 @@ from airflow_provider_imm.hooks.credentials import (
     is_credential_failure,
 )
 from airflow_provider_imm.hooks.errors import (
-    INVALID_ARGUMENT,
-    INVALID_ENDPOINT,
-    INVALID_RESPONSE,
-    TLS_HANDSHAKE_FAILED,
-    ErrorKind,
-    ImmApiError,
     exception_chain,
     invalid_url,
     never_connected,
@@ -49,6 +40,15 @@ from airflow_provider_imm.hooks.errors import (
     unencodable,
     unencodable_message,
     unparsable_answer,
+)
+from airflow_provider_imm.hooks.exceptions import (
+    INVALID_ARGUMENT,
+    INVALID_ENDPOINT,
+    INVALID_RESPONSE,
+    TLS_HANDSHAKE_FAILED,
+    ErrorKind,
+    ImmApiError,
+    ImmConnectionConfigError,
 )
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
 
@@ -211,10 +211,10 @@ class ImmHook(ImmBaseHook):
         self, project: str | None, task_type: str, task_id: str, *, request_definition: bool = False
     ) -> dict[str, Any]:
         """GetTask: the task's ``Status``, ``Code``, ``Message``, times, ``Tags``, ``UserData``, ..."""
-        from alibabacloud_imm20200930 import models
-
-        model = models.GetTaskRequest().from_map(
-            self._get_task_query(project, task_type, task_id, request_definition)
+        model = (
+            sdk.imm_models()
+            .GetTaskRequest()
+            .from_map(self._get_task_query(project, task_type, task_id, request_definition))
         )
         client = self.get_conn()
         response = self._retrier().call(
@@ -227,10 +227,10 @@ class ImmHook(ImmBaseHook):
     ) -> dict[str, Any]:
         """Async :meth:`get_task`."""
         client = await self.aget_conn()
-        from alibabacloud_imm20200930 import models
-
-        model = models.GetTaskRequest().from_map(
-            self._get_task_query(project, task_type, task_id, request_definition)
+        model = (
+            sdk.imm_models()
+            .GetTaskRequest()
+            .from_map(self._get_task_query(project, task_type, task_id, request_definition))
         )
         response = await self._retrier().acall(
             "GetTask", lambda: client.get_task_async(model), self._translate, idempotent=True
@@ -335,8 +335,7 @@ class ImmHook(ImmBaseHook):
         try:
             settings = self.settings
             client = self.get_conn()
-            from alibabacloud_imm20200930 import models
-
+            models = sdk.imm_models()
             retrier = self._retrier(RetryPolicy(max_attempts=1))
             where = f"{settings.protocol}://{settings.imm_endpoint}"
             project = self.project or settings.project
@@ -384,14 +383,13 @@ def build_imm_client(
 
     ``credentials`` signs its calls; by default a new credentials client for the connection.
     """
-    from alibabacloud_imm20200930.client import Client
-    from alibabacloud_tea_openapi.utils_models import Config
-
+    client_class = sdk.load("alibabacloud_imm20200930.client").Client
+    config_class = sdk.load("alibabacloud_tea_openapi.utils_models").Config
     if credentials is None:
         from airflow_provider_imm.hooks.credentials import build_credential_client
 
         credentials = SigningCredentials(build_credential_client(settings))
-    config = Config(
+    config = config_class(
         credential=credentials,
         endpoint=settings.imm_endpoint,
         region_id=settings.region,
@@ -401,7 +399,7 @@ def build_imm_client(
         config.connect_timeout = int(settings.connect_timeout * _MS)
     if settings.read_timeout is not None:
         config.read_timeout = int(settings.read_timeout * _MS)
-    return Client(config)
+    return client_class(config)
 
 
 def check_encodable(action: str, fields: Mapping[str, Any]) -> None:
@@ -444,20 +442,24 @@ def translate_sdk_error(
     ``extra_secrets`` (the temporary credentials a role kind signed with) are scrubbed from the text as
     well as the connection's own secrets.
     """
-    from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
-    from darabonba.exceptions import UnretryableException
+    openapi_errors = sdk.load("alibabacloud_tea_openapi.exceptions")
+    darabonba_errors = sdk.load("darabonba.exceptions")
 
     if isinstance(exc, ImmApiError):
         return exc
     secrets = settings.secrets + extra_secrets
-    if isinstance(exc, AlibabaCloudException):
+    if isinstance(exc, openapi_errors.AlibabaCloudException):
         data = exc.data if isinstance(exc.data, dict) else {}
         code = str(data.get("Code") or exc.code or "Unknown")
         message = str(data.get("Message") or exc.message or "")
         request_id = data.get("RequestId") or (None if exc.request_id in (None, "None") else exc.request_id)
         status = exc.status_code
         kind: ErrorKind
-        if isinstance(exc, ThrottlingException) or code.startswith("Throttling") or status == 429:
+        if (
+            isinstance(exc, openapi_errors.ThrottlingException)
+            or code.startswith("Throttling")
+            or status == 429
+        ):
             kind = "throttled"
         elif status is not None and status >= 500:
             kind = "server"
@@ -473,7 +475,7 @@ def translate_sdk_error(
             status_code=status,
             retry_after=retry_after_ms / 1000 if retry_after_ms else None,
         )
-    if isinstance(exc, UnretryableException):
+    if isinstance(exc, darabonba_errors.UnretryableException):
         inner = exc.inner_exception
         if is_credential_failure(inner):
             failure = describe_credential_failure(inner, settings, extra_secrets)
@@ -540,15 +542,11 @@ def translate_sdk_error(
 
 
 def _request_model(op: TaskOperation, payload: Mapping[str, Any]) -> Any:
-    from alibabacloud_imm20200930 import models
-
-    return getattr(models, op.request_model)().from_map(dict(payload))
+    return getattr(sdk.imm_models(), op.request_model)().from_map(dict(payload))
 
 
 def _list_request(query: Mapping[str, Any]) -> Any:
-    from alibabacloud_imm20200930 import models
-
-    return models.ListTasksRequest().from_map(dict(query))
+    return sdk.imm_models().ListTasksRequest().from_map(dict(query))
 
 
 def _body(response: Any) -> dict[str, Any]:

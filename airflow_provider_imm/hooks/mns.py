@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from airflow_provider_imm import sdk
 from airflow_provider_imm.hooks.base import ImmBaseHook
 from airflow_provider_imm.hooks.connection import (
     DEFAULT_CONN_ID,
@@ -119,11 +120,9 @@ class MnsHook(ImmBaseHook):
         """This thread's ``mns.account.Account`` (one per thread: the SDK is not thread-safe)."""
         account = getattr(self._local, "account", None)
         if account is None:
-            from mns.account import Account
-
             from airflow_provider_imm.hooks.credentials import MnsCredentialsProvider
 
-            account = Account(
+            account = sdk.load("mns.account").Account(
                 self.endpoint, credentials_provider=MnsCredentialsProvider(self.signing_credentials())
             )
             self._local.account = account
@@ -207,9 +206,7 @@ class MnsHook(ImmBaseHook):
 
     def send(self, body: str, queue: str | None = None) -> str:
         """Send ``body`` to a queue; returns the message id."""
-        from mns.queue import Message
-
-        message = Message(self._body("SendMessage", body))
+        message = sdk.load("mns.queue").Message(self._body("SendMessage", body))
         q = self._queue(queue)
         return str(self._call("SendMessage", lambda: q.send_message(message)).message_id)
 
@@ -221,9 +218,7 @@ class MnsHook(ImmBaseHook):
     # Topic
     def publish(self, body: str, topic: str | None = None, tag: str = "") -> str:
         """Publish ``body`` (raw) to a topic; returns the message id."""
-        from mns.topic import TopicMessage
-
-        message = TopicMessage(self._body("PublishMessage", body), tag)
+        message = sdk.load("mns.topic").TopicMessage(self._body("PublishMessage", body), tag)
         t = self.get_conn().get_topic(self._name(topic, "mns_topic"))
         return str(self._call("PublishMessage", lambda: t.publish_message(message)).message_id)
 
@@ -249,9 +244,9 @@ class MnsHook(ImmBaseHook):
         endpoint = self.queue_endpoint(queue)
         account = self.get_conn()
 
-        from mns.queue import QueueMeta
-        from mns.subscription import SubscriptionMeta
-        from mns.topic import TopicMeta
+        QueueMeta = sdk.load("mns.queue").QueueMeta
+        SubscriptionMeta = sdk.load("mns.subscription").SubscriptionMeta
+        TopicMeta = sdk.load("mns.topic").TopicMeta
 
         created = []
         t = account.get_topic(topic)
@@ -372,11 +367,10 @@ class MnsHook(ImmBaseHook):
 
     # Errors
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
-        from mns.mns_exception import MNSClientNetworkException, MNSExceptionBase, MNSServerException
-
+        mns_errors = sdk.load("mns.mns_exception")
         try:
             return fn()
-        except MNSServerException as err:
+        except mns_errors.MNSServerException as err:
             if err.sub_errors and operation == "BatchDeleteMessage":
                 raise _PartialFailure(_failures(err.sub_errors)) from None
             code = str(err.type)
@@ -387,7 +381,7 @@ class MnsHook(ImmBaseHook):
                 + credential_hint(code, self.settings),
                 request_id=err.request_id,
             ) from None
-        except MNSClientNetworkException as err:
+        except mns_errors.MNSClientNetworkException as err:
             self._local.account = None  # its connection is in an unknown state
             raise MnsApiError(
                 operation=operation,
@@ -395,7 +389,7 @@ class MnsHook(ImmBaseHook):
                 message=one_line(redact(str(err.message), self.secrets())),
                 network=True,
             ) from None
-        except MNSExceptionBase as err:
+        except mns_errors.MNSExceptionBase as err:
             raise MnsApiError(
                 operation=operation,
                 code=str(err.type),

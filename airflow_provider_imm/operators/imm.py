@@ -4,10 +4,10 @@
 from a request written with IMM's own field names; the typed operators below it take the fields of
 the most used actions as keyword arguments. What a run does, in order:
 
-1. Render the request (Jinja: ``oss://out/{{ ds }}/{barename}.{autoext}`` keeps IMM's variables),
-   record the task instance's identity in it (:mod:`.task_identity`), add the connection's MNS
-   topic as ``Notification`` and validate it: a bad request fails here, before any IMM call and
-   without retries (it cannot get better by itself).
+1. Render the request (Jinja: ``oss://out/{{ ds }}/{barename}.{autoext}`` keeps IMM's variables)
+   and validate it, add the connection's MNS topic as ``Notification`` and validate again, then
+   record the task instance's identity in it (:mod:`.task_identity`): a bad request fails here,
+   before any IMM call and without retries (it cannot get better by itself).
 2. On a retry, look for the task an earlier try submitted: reuse it if it runs or succeeded. The
    first try after a clear is not a retry: it submits anew (see :mod:`.task_identity`).
 3. Otherwise submit, then GetTask once: a task that already ended completes without deferring. When
@@ -23,7 +23,7 @@ Importing this module imports neither the IMM nor the MNS SDK, so DAG files pars
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -68,6 +68,7 @@ from airflow_provider_imm.utils.request_validation import (
 )
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
@@ -177,11 +178,12 @@ class ImmCreateTaskOperator(BaseOperator):
         hook = self._hook()
         project = self._project(hook.settings)
         request = self._rendered_request()
+        # Validated as the user wrote it (plus Notification), so messages speak of their fields only;
+        # the identity recorded in Tags or UserData is valid by construction. Validated first: hashing
+        # a request with mixed key types, a cycle or deep nesting would raise an error that is retried.
+        self._validate(self._with_notification(request, hook.settings), project)
         identity = TaskInstanceIdentity.from_context(context)
         fingerprint = request_fingerprint(self.action, project, request)
-        # Validated as the user wrote it (plus Notification), so messages speak of their fields only;
-        # the identity recorded in Tags or UserData is valid by construction.
-        self._validate(self._with_notification(request, hook.settings), project)
         marked_request, marked = mark_request(self.operation, request, identity, fingerprint)
         final = self._with_notification(marked_request, hook.settings)
 
@@ -222,6 +224,27 @@ class ImmCreateTaskOperator(BaseOperator):
             self._defer(hook.settings, final, project, task_id, deadline)
         outcome = self._poll(hook, project, task_id, deadline)
         return self._finish(context, outcome, ledger)
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """Render, then validate the rendered request.
+
+        The Task SDK JSON-encodes the rendered fields before ``execute`` runs; a NaN, a lone surrogate, a
+        cycle or very deep nesting makes that encoding fail with an error of Airflow's that names no
+        field and is retried. Raised here, the validation error fails the task once instead (the task
+        runner handles an ``AirflowFailException`` from rendering as from ``execute``). This method, not
+        ``render_template_fields``, because a mapped operator renders its unmapped task through it.
+        """
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self:
+            project = self.project if isinstance(self.project, str) else None
+            self._validate(self._rendered_request(), project)
 
     def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
         """Resumed by the trigger: the task ended, the deadline passed, or waiting failed."""
@@ -292,7 +315,7 @@ class ImmCreateTaskOperator(BaseOperator):
             raise ImmInvalidRequestError(InvalidRequestError(self.action, [problem]))
         return dict(self.request)
 
-    def _validate(self, request: Mapping[str, Any], project: str) -> None:
+    def _validate(self, request: Mapping[str, Any], project: str | None) -> None:
         reserved = reserved_keys_used(self.operation, request)
         if reserved:
             where = "Tags" if self.operation.has_tags else "UserData"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_imm import sdk
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome, LearnedFrom, WaitResult, iso_utc
@@ -423,25 +424,18 @@ class _Shared:
         self.settings = settings
         self._keys: dict[str, tuple[ListenerKey, QueueClientFactory]] = {}
 
-    def register(self, queue: str, task_id: str, reconcile_interval: float) -> Registration:
+    def listener_key(self, queue: str) -> tuple[ListenerKey, QueueClientFactory]:
+        """Which listener reads ``queue`` for this connection, and how it gets its MNS client."""
         if queue not in self._keys:
             from airflow_provider_imm.hooks.mns import MnsHook
 
-            settings = self.settings
-            mns = MnsHook(self.hook.imm_conn_id, settings=settings)
-            key = ListenerKey.build(
-                mns.endpoint,
-                queue,
-                settings.auth_type,
-                settings.access_key_id,
-                settings.access_key_secret,
-                settings.security_token,
-                settings.role_arn,
-                settings.oidc_provider_arn,
-                settings.role_name,
-            )
+            mns = MnsHook(self.hook.imm_conn_id, settings=self.settings)
+            key = ListenerKey.build(mns.endpoint, queue, self.settings.credential_identity)
             self._keys[queue] = (key, lambda: mns)
-        key, factory = self._keys[queue]
+        return self._keys[queue]
+
+    def register(self, queue: str, task_id: str, reconcile_interval: float) -> Registration:
+        key, factory = self.listener_key(queue)
         return ListenerRegistry.current().listener(key, factory).register(task_id, reconcile_interval)
 
 
@@ -470,7 +464,7 @@ async def _shared_for(conn_id: str, project: str | None) -> _Shared:
 async def _new_shared(conn_id: str, project: str | None) -> _Shared:
     # Importing the SDKs takes the better part of a second: done on the loop, it would stall every
     # trigger of the process; done on a thread, the loop keeps running. A no-op once imported.
-    await asyncio.to_thread(_import_sdks)
+    await asyncio.to_thread(_preload)
     from airflow_provider_imm.hooks.imm import ImmHook
 
     # The connection's retry settings, with a shorter budget; its credentials outlive the renewal.
@@ -495,15 +489,14 @@ def _credential_pool() -> CredentialPool:
     return _credential_pools.setdefault(asyncio.get_running_loop(), CredentialPool())
 
 
-def _import_sdks() -> None:
-    for module in _SDK_MODULES:
+def _preload() -> None:
+    sdk.preload()
+    for module in _HOOK_MODULES:
         importlib.import_module(module)
 
 
-_SDK_MODULES = (
-    "alibabacloud_imm20200930.client",
-    "alibabacloud_credentials.client",
-    "mns.account",
+#: The provider's modules a first trigger needs besides the SDKs.
+_HOOK_MODULES = (
     "airflow_provider_imm.hooks.imm",
     "airflow_provider_imm.hooks.mns",
     "airflow_provider_imm.utils.notification_parsing",

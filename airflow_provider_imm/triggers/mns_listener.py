@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import logging
 import queue
 import random
@@ -160,10 +159,9 @@ class ListenerKey:
     identity: str
 
     @classmethod
-    def build(cls, endpoint: str, queue: str, *credential_parts: str | None) -> ListenerKey:
-        """``credential_parts`` (key id, secret, role, ...) are digested, never kept in clear."""
-        digest = hashlib.sha256("\x00".join(p or "" for p in credential_parts).encode()).hexdigest()
-        return cls(endpoint.rstrip("/"), queue, digest[:32])
+    def build(cls, endpoint: str, queue: str, identity: str) -> ListenerKey:
+        """``identity`` is the connection's secret-free ``credential_identity`` digest."""
+        return cls(endpoint.rstrip("/"), queue, identity)
 
     def __str__(self) -> str:
         return f"{self.endpoint}/queues/{self.queue}"

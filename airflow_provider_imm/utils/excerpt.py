@@ -1,4 +1,4 @@
-"""A short excerpt of a user's value, for error messages.
+"""A short excerpt of a user's value, and one-line text, for error messages.
 
 A value can be megabytes long (a TargetURI rendered from ``dag_run.conf``, say) or hold characters
 that a log cannot print. Every message that quotes a user's value quotes :func:`excerpt` of it, so a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import reprlib
 
-__all__ = ["MAX_EXCERPT", "excerpt"]
+__all__ = ["MAX_EXCERPT", "excerpt", "one_line"]
 
 #: Characters of a value a message shows; longer values show their start and end.
 MAX_EXCERPT = 64
@@ -52,3 +52,9 @@ def _other(value: object) -> str:
     except Exception:  # a user's object may fail in __repr__ in any way
         shown = f"<{type(value).__name__} object>"
     return shown if len(shown) <= 2 * MAX_EXCERPT else shown[: 2 * MAX_EXCERPT] + "..."
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """Collapse whitespace so a message fits one log or UI line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

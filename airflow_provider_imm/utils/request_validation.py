@@ -356,8 +356,15 @@ def _strings(
                 yield from _strings(element, problems, f"{path}[{index}]", f"{pattern}[]", depth + 1, inner)
     elif isinstance(value, float) and not math.isfinite(value):
         problems.add(path, f"is not a finite number ({value}): pass a number, or leave the field out")
+    elif isinstance(value, int) and not isinstance(value, bool) and not -INT64_LIMIT <= value < INT64_LIMIT:
+        problems.add(path, "is a number too large for IMM's 64-bit integer fields: pass a smaller number")
     elif not (value is None or isinstance(value, (bool, int, float))):
         problems.add(path, _not_json(value))
+
+
+#: IMM's numeric fields are integers of at most 64 bits (``Integer``/``Long`` in its API reference); a
+#: larger Python int would not even survive ``json.dumps`` past 4300 digits.
+INT64_LIMIT = 2**63
 
 
 def _not_json(value: object) -> str:

@@ -3,14 +3,13 @@ takes ~40 s): every test runs on SQLite with LocalExecutor and on PostgreSQL wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from tests.e2e.deployment import BACKENDS, AirflowDeployment, Backend, emulator_connection
+from tests.e2e.deployment import BACKENDS, MNS_TOPIC, AirflowDeployment, Backend
 
 #: Triggers one triggerer runs at once: two of them are needed for the 40 tasks of the failover test.
 TRIGGERER_CAPACITY = 24
@@ -33,11 +32,11 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     backend: Backend = request.param
     root = tmp_path_factory.mktemp(f"e2e-{backend.name}")
     emulator = ImmEmulator(root / "oss", task_duration=0.5, projects=(DEFAULT_PROJECT,)).start()
-    connection = emulator_connection(emulator, DEFAULT_PROJECT)
-    deployment = AirflowDeployment(root / "airflow", connections={"imm_default": connection}, backend=backend)
+    connections = emulator.airflow_connections("imm_default", project=DEFAULT_PROJECT, mns_topic=MNS_TOPIC)
+    deployment = AirflowDeployment(root / "airflow", connections=connections, backend=backend)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("AIRFLOW_CONN_IMM_DEFAULT", json.dumps(connection))
+            mp.setenv("AIRFLOW_CONN_IMM_DEFAULT", connections["imm_default"])
             from airflow_provider_imm.hooks.mns import MnsHook
 
             channel = MnsHook("imm_default").ensure_notification_channel()

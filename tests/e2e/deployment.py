@@ -32,7 +32,6 @@ from typing import Any, Literal
 import sqlalchemy
 from sqlalchemy.pool import NullPool
 
-from airflow_provider_imm.emulator import ImmEmulator
 from tests.e2e.processes import (
     HOSTNAME_VARIABLE,
     MARKER_VARIABLE,
@@ -57,10 +56,9 @@ EXAMPLE_DAG_IDS = frozenset(
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 USERNAME = "admin"
-#: MNS names the deployment's connection points at; the channel is created through the hook.
+#: The MNS topic the deployment's connection names (``ImmEmulator.airflow_connections(mns_topic=...)``);
+#: the channel is created through the hook.
 MNS_TOPIC = "imm-events"
-MNS_QUEUE = "airflow-imm"
-MNS_SUBSCRIPTION = "airflow-imm"
 
 #: Short intervals: the scheduler and triggerers react within about a second, a dead triggerer's
 #: triggers are taken over after a few seconds, files are not re-parsed during a test.
@@ -111,26 +109,6 @@ POSTGRES_CELERY = Backend("postgres-celery", "postgres", "CeleryExecutor", celer
 BACKENDS = (SQLITE_LOCAL, POSTGRES_CELERY)
 
 
-def emulator_connection(emulator: ImmEmulator, project: str) -> dict[str, Any]:
-    """The ``imm`` connection to the emulator, as ``AIRFLOW_CONN_<ID>`` JSON takes it."""
-    return {
-        "conn_type": "imm",
-        "login": emulator.access_key_id,
-        "password": emulator.access_key_secret,
-        "extra": {
-            "endpoint": emulator.endpoint,
-            "protocol": "http",
-            "region": emulator.region,
-            "project": project,
-            "account_id": emulator.account_id,
-            "mns_endpoint": emulator.url,
-            "mns_topic": MNS_TOPIC,
-            "mns_queue": MNS_QUEUE,
-            "mns_subscription": MNS_SUBSCRIPTION,
-        },
-    }
-
-
 class AirflowDeployment:
     """Airflow's long-running components on loopback, sharing ``home``, and the servers its
     ``backend`` needs (PostgreSQL, Redis), which start first and stop last.
@@ -143,7 +121,7 @@ class AirflowDeployment:
         self,
         home: Path,
         *,
-        connections: Mapping[str, Mapping[str, Any]],
+        connections: Mapping[str, str],
         dags_folder: Path = EXAMPLE_DAGS,
         extra_env: Mapping[str, str] | None = None,
         backend: Backend = SQLITE_LOCAL,
@@ -172,9 +150,7 @@ class AirflowDeployment:
     def database_url(self) -> str:
         return self.postgres.url if self.postgres else f"sqlite:///{self.home / 'airflow.db'}"
 
-    def _environment(
-        self, connections: Mapping[str, Mapping[str, Any]], extra_env: Mapping[str, str]
-    ) -> dict[str, str]:
+    def _environment(self, connections: Mapping[str, str], extra_env: Mapping[str, str]) -> dict[str, str]:
         from cryptography.fernet import Fernet
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST"))}
@@ -209,7 +185,7 @@ class AirflowDeployment:
             }
         )
         for conn_id, conn in connections.items():
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = conn
         env.update(extra_env)
         return env
 

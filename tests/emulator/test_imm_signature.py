@@ -136,6 +136,46 @@ def test_sts_credentials_with_a_wrong_or_no_token_are_refused(
     assert "token-123" not in str(err) and "token-999" not in str(err)
 
 
+@pytest.mark.parametrize(
+    ("token", "policy"),
+    [
+        ("CAIS token with a space&an=ampersand", None),
+        ("CAIS~tilde*star+plus/slash", None),
+        ("CAISplainToken", '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "imm:*"}]}'),
+    ],
+    ids=["space-and-ampersand", "tilde-star", "policy-with-spaces"],
+)
+def test_sts_accepts_the_credentials_library_s_signature_whatever_the_values_hold(
+    emulator: ImmEmulator, token: str, policy: str | None
+) -> None:
+    """The credentials library percent-encodes with quote_plus (space as ``+``, ``~`` as ``%7E``)
+    where the OpenAPI SDK uses RFC 3986; AssumeRole signed either way is served."""
+    from alibabacloud_credentials.client import Client as CredentialClient
+    from alibabacloud_credentials.models import Config
+
+    emulator.accounts.add_sts("STS.base", "base-secret", token, expires_at=emulator.clock.time() + 3600)
+    client = CredentialClient(
+        Config(
+            type="ram_role_arn",
+            access_key_id="STS.base",
+            access_key_secret="base-secret",
+            security_token=token,
+            role_arn=f"acs:ram::{emulator.account_id}:role/imm-runner",
+            role_session_name="airflow",
+            policy=policy,
+            sts_endpoint=emulator.url,
+        )
+    )
+
+    issued = client.get_credential()
+
+    assert issued.access_key_id.startswith("STS.") and issued.access_key_id != "STS.base"
+    sts_keys = {key.key_id: key for key in emulator.accounts.sts_credentials()}
+    assert set(sts_keys) == {"STS.base", issued.access_key_id}  # not the permanent key
+    assert sts_keys[issued.access_key_id].security_token == issued.security_token
+    assert emulator.counters.get("sts", "AssumeRole") == 1
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_expired_sts_credentials_are_refused(emulator: ImmEmulator, algorithm: str | None) -> None:
     emulator.accounts.add_sts("STS.key", "sts-secret", "token-123", expires_at=emulator.clock.time() + 600)

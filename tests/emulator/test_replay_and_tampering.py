@@ -60,8 +60,7 @@ def test_a_replayed_assume_role_is_refused(emulator: ImmEmulator) -> None:
     assert assume_role(emulator, target)[0] == 200
     status, error = assume_role(emulator, target)
     assert (status, error["Code"]) == (400, "SignatureNonceUsed")
-    issued = [k for k in emulator.accounts._keys if k.startswith("STS.")]
-    assert len(issued) == 1
+    assert len(emulator.accounts.sts_credentials()) == 1
 
 
 @pytest.mark.parametrize(

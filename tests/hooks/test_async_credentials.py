@@ -16,7 +16,7 @@ from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.triggers import imm as trigger_module
 from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
-from tests.hooks.conftest import MakeConn, run_trigger
+from tests.emulated_imm import MakeConn, run_trigger
 
 T = TypeVar("T")
 CONCURRENT_CALLS = 6

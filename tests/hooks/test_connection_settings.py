@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from airflow_provider_imm.hooks.connection import EXTRA_KEYS, ImmConnectionConfigError, parse_connection
+from airflow_provider_imm.hooks.connection import (
+    EXTRA_KEYS,
+    ImmConnectionConfigError,
+    mns_name_problem,
+    parse_connection,
+)
 from airflow_provider_imm.hooks.credentials import credential_config
 from airflow_provider_imm.hooks.imm import build_imm_client
 from airflow_provider_imm.hooks.retry import RetryPolicy
@@ -242,3 +249,21 @@ def test_credential_identity_changes_with_the_credentials_only() -> None:
     assert base.credential_identity == same.credential_identity
     assert len({base.credential_identity, other_secret.credential_identity, role.credential_identity}) == 3
     assert SECRET not in base.credential_identity
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(alphabet="aZ09-?./ \x00", max_size=300))
+def test_a_name_the_emulator_takes_is_one_the_connection_takes(name: str) -> None:
+    """One rule, in utils.mns_names: the connection accepts what either documented rule allows, the
+    emulator what the 2019 rule allows, so nothing the emulator takes is refused by the hooks."""
+    from airflow_provider_imm.emulator.mns_store import MnsError, check_name
+
+    try:
+        check_name("Queue", name)
+    except MnsError:
+        emulator_takes = False
+    else:
+        emulator_takes = True
+    connection_takes = mns_name_problem(name) is None
+    assert connection_takes >= emulator_takes
+    assert connection_takes == (name[:1].isalnum() and len(name) <= 256 and set(name) <= set("aZ09-"))

@@ -15,7 +15,7 @@ from airflow_provider_imm.hooks.connection import parse_connection
 from airflow_provider_imm.hooks.errors import INVALID_ENDPOINT, INVALID_RESPONSE, ImmApiError
 from airflow_provider_imm.hooks.imm import ImmHook, translate_sdk_error
 from airflow_provider_imm.hooks.retry import RetryPolicy
-from tests.hooks.conftest import MakeConn
+from tests.emulated_imm import MakeConn
 from tests.hooks.stub_servers import Answer, bad_gateway, stub_server
 
 FAST = RetryPolicy(max_attempts=3, max_seconds=30, base_delay=0.01, max_delay=0.02)

@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 from airflow_provider_imm.emulator import ImmEmulator
-from tests.hooks.conftest import MakeConn
+from tests.emulated_imm import MakeConn
 
 _SDK_PREFIXES = ("alibabacloud_", "darabonba", "Tea", "mns")
 

@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.hooks.imm import ImmApiError, ImmHook
 from airflow_provider_imm.hooks.mns import MnsHook
-from tests.hooks.conftest import MakeConn
+from tests.emulated_imm import MakeConn
 
 PROJECT = "test-project"
 

@@ -12,7 +12,7 @@ from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.hooks.errors import ImmApiError
 from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.hooks.retry import RetryPolicy
-from tests.hooks.conftest import MakeConn
+from tests.emulated_imm import MakeConn
 
 FAST = RetryPolicy(max_attempts=5, max_seconds=30, base_delay=0.01, max_delay=0.05)
 

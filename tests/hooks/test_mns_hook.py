@@ -12,7 +12,7 @@ from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.hooks.errors import MnsApiError
 from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.hooks.mns import MnsHook, NotificationChannel
-from tests.hooks.conftest import MakeConn
+from tests.emulated_imm import MakeConn
 
 
 def test_ensure_notification_channel_creates_what_is_missing_once(

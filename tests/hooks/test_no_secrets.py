@@ -22,9 +22,9 @@ from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.hooks.log_scrubbing import SecretScrubber
 from airflow_provider_imm.hooks.mns import MnsHook
 from airflow_provider_imm.hooks.retry import RetryPolicy
-from tests.hooks.conftest import MakeConn
-from tests.hooks.secret_scan import RootCapture, assert_no_secret, record_texts
+from tests.emulated_imm import MakeConn
 from tests.hooks.stub_servers import stub_server, token_headers
+from tests.secret_scan import RootCapture, assert_no_secret, record_texts
 
 KEY_ID = "LTAIsecretsTestKey"
 SECRET = "Sup3rSecret-AccessKeySecret-7731"
@@ -207,7 +207,7 @@ async def test_no_secret_reaches_any_logger_over_role_refreshes(
     assert emulator.counters.get("sts", "AssumeRole") >= 6  # real refreshes, each a signed request
     issued = [
         value
-        for key in emulator.accounts._keys.values()  # every credential STS handed out
+        for key in emulator.accounts.sts_credentials()  # every credential STS handed out
         for value in (key.secret, key.security_token)
         if value
     ]

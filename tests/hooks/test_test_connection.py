@@ -10,7 +10,7 @@ from mns.queue import QueueMeta
 from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.hooks.mns import MnsHook
-from tests.hooks.conftest import MakeConn
+from tests.emulated_imm import MakeConn
 
 
 def _imm_only(emulator_conn: MakeConn, **extras: object) -> str:

@@ -11,7 +11,7 @@ from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.hooks.connection import RetrySettings
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.imm import GET_TASK_RETRY_SECONDS, ImmTaskCompletedTrigger
-from tests.hooks.conftest import MakeConn, run_trigger
+from tests.emulated_imm import MakeConn, run_trigger
 
 FAST_EXTRAS = {"retry_base_delay": 0.01, "retry_max_delay": 0.02}
 

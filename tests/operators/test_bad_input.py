@@ -16,8 +16,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.operators.imm import ImmInvalidRequestError
+from tests.emulated_imm import Imm
 from tests.operators.airflow_env import DagRunResult
-from tests.operators.conftest import Imm
 
 DAG_FILE = """
 from airflow.sdk import DAG
@@ -70,6 +70,69 @@ with DAG("bad_input", schedule=None, default_args=DEFAULT_ARGS) as dag:
     )
 """
 
+#: Values no JSON text holds, as a rendered template can produce them (native rendering, macros):
+#: each must fail as the cases above do, not as an error of Airflow's that is retried.
+RENDERED_DAG_FILE = """
+from datetime import timedelta
+
+from airflow.sdk import DAG
+from airflow_provider_imm.operators.imm import ImmCreateTaskOperator
+from tests.operators.dag_support import DEFAULT_ARGS
+
+GOOD = {"SourceURI": "oss://docs/in/report.docx", "TargetType": "pdf", "TargetURI": "oss://out/{barename}.pdf"}
+
+
+def cyclic():
+    loop = []
+    loop.append(loop)
+    return {"team": loop}
+
+
+def deep():
+    value = []
+    for _ in range(5000):
+        value = [value]
+    return {"team": value}
+
+
+def nan():
+    return float("nan")
+
+
+CASES = {
+    "nested_mixed_keys": {**GOOD, "Tags": {"team": "a", 1: "b"}},
+    "cycle": {**GOOD, "Tags": "{{ cyclic() }}"},
+    "deep_nesting": {**GOOD, "Tags": "{{ deep() }}"},
+    "nan": {**GOOD, "Quality": "{{ nan() }}"},
+    "lone_surrogate": {**GOOD, "TargetURI": "oss://out/\\ud800{barename}.pdf"},
+}
+
+with DAG(
+    "bad_input_rendered",
+    schedule=None,
+    default_args=DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    user_defined_macros={"cyclic": cyclic, "deep": deep, "nan": nan},
+) as dag:
+    for name, request in CASES.items():
+        ImmCreateTaskOperator(
+            task_id=name,
+            imm_conn_id=__CONN__,
+            action="CreateOfficeConversionTask",
+            request=request,
+            retries=2,
+            retry_delay=timedelta(seconds=1),  # so that a retry, were there one, would not stall the test
+        )
+    # A mapped task is rendered through its unmapped copy: the same check must run there.
+    ImmCreateTaskOperator.partial(
+        task_id="nan_mapped",
+        imm_conn_id=__CONN__,
+        action="CreateOfficeConversionTask",
+        retries=2,
+        retry_delay=timedelta(seconds=1),
+    ).expand(request=[CASES["nan"]])
+"""
+
 #: task -> (field the error names first, text of the fix it gives).
 EXPECTED = {
     "unknown_field": ("TargetUri", "did you mean 'TargetURI'?"),
@@ -84,7 +147,13 @@ EXPECTED = {
     "unbalanced_braces": ("TargetURI", "unbalanced braces"),
     "jinja_leftover": ("TargetURI", "contains Jinja markup '{{ ds }}' that Airflow did not render"),
     "reserved_tag": ("Tags.airflow-ti", "is written by the operator to recognise retries: remove it"),
+    "nested_mixed_keys": ("Tags[1]", "keys must be strings, got int: write '1'"),
+    "cycle": ("Tags.team", "- Tags.team[0]: contains itself: pass a tree of objects and lists"),
+    "deep_nesting": ("Tags.team", "is nested more than 32 levels deep"),
+    "nan": ("Quality", "is not a finite number (nan): pass a number, or leave the field out"),
+    "lone_surrogate": ("TargetURI", "contains a lone surrogate '\\ud800' at character 10"),
 }  # fmt: skip
+EXPECTED["nan_mapped[0]"] = EXPECTED["nan"]
 
 
 #: Every structlog entry of the module's DAG run (Airflow's Task SDK and Execution API log there).
@@ -99,8 +168,9 @@ def run(tmp_path_factory: pytest.TempPathFactory, airflow_home: Path) -> Iterato
         imm.conn_id = imm.connection()
         with structlog.testing.capture_logs() as logs:
             result = imm.run(DAG_FILE, no_project_conn=imm.connection(project=None))
+            rendered = imm.run(RENDERED_DAG_FILE)
         LOGS[:] = logs
-        yield imm, result
+        yield imm, DagRunResult(rendered.state, {**result.tasks, **rendered.tasks})
 
 
 @pytest.fixture

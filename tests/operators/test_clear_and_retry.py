@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_imm.operators.imm import ImmTaskTimeoutError
+from tests.emulated_imm import Imm
 from tests.operators.airflow_env import run_dag_file_then_clear
-from tests.operators.conftest import Imm
 
 DOC = "oss://docs/in/report.docx"
 DAG_FILE = """

@@ -15,8 +15,8 @@ import pytest
 
 from airflow_provider_imm.hooks.errors import ImmApiError
 from airflow_provider_imm.operators.imm import ImmTaskFailedError, ImmTaskTimeoutError
+from tests.emulated_imm import TOPIC, Imm
 from tests.operators.airflow_env import DS, TaskRun
-from tests.operators.conftest import TOPIC, Imm
 
 #: ``import datetime``: options such as ``retry_delay`` reach the DAG file as their repr.
 HEADER = """

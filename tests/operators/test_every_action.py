@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from airflow_provider_imm.catalog import OPERATIONS
+from tests.emulated_imm import Imm
 from tests.minimal_requests import MINIMAL, put_sources
-from tests.operators.conftest import Imm
 
 DAG_FILE = """
 from airflow.sdk import DAG

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 
 from airflow_provider_imm.operators.imm import ImmTaskTimeoutError
+from tests.emulated_imm import Imm
 from tests.operators.airflow_env import TaskRun
-from tests.operators.conftest import Imm
 
 DOC = "oss://docs/in/report.docx"
 DAG_FILE = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.operators.conftest import Imm
+from tests.emulated_imm import Imm
 
 DOC = "oss://docs/in/report.docx"
 ARCHIVE = "oss://docs/in/bundle.zip"

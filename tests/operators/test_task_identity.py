@@ -25,7 +25,7 @@ from airflow_provider_imm.operators.task_identity import (
     newest_reusable,
     request_fingerprint,
 )
-from tests.operators.conftest import Imm
+from tests.emulated_imm import Imm
 
 PROJECT = "test-project"
 IDENTITY = TaskInstanceIdentity("nightly", "convert", "scheduled__2024-03-09T00:00:00+00:00", -1)

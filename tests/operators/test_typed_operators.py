@@ -15,8 +15,8 @@ from airflow_provider_imm.operators.imm import (
     ImmMediaConvertOperator,
     ImmOfficeConversionOperator,
 )
+from tests.emulated_imm import Imm
 from tests.operators.airflow_env import DS
-from tests.operators.conftest import Imm
 
 
 def test_keywords_become_imms_field_names_and_request_adds_the_rest() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_imm.operators.imm import ImmTaskFailedError
-from tests.operators.conftest import Imm
+from tests.emulated_imm import Imm
 
 DOC = "oss://docs/in/report.docx"
 DAG_FILE = """
@@ -70,12 +72,25 @@ def test_sensor_fails_with_imms_code_when_the_task_fails(imm: Imm) -> None:
 
 def test_poke_mode_asks_get_task(imm: Imm) -> None:
     imm.put(DOC)
+
+    def end_after_the_first_poke() -> None:
+        # The task ends only once the sensor has seen it running, however slow the machine.
+        deadline = time.monotonic() + 120
+        while imm.get_task_calls() < 1 or not imm.tasks():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        imm.finish(imm.tasks()[0]["TaskId"])
+
+    ender = threading.Thread(target=end_after_the_first_poke, daemon=True)
+    ender.start()
     result = imm.run(
         DAG_FILE,
         dag_id="sensor_poke",
-        request=request(duration=0.6),
+        request=request(duration=None),
         sensor={"deferrable": False, "mode": "poke"},
     )
+    ender.join(timeout=5)
     wait = result["wait"]
     assert wait.state == "success", wait.errors
     assert wait.xcom["learned_from"] == "get_task"

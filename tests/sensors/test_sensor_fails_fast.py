@@ -12,7 +12,7 @@ from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.operators.imm import ImmTaskFailedError
 from airflow_provider_imm.operators.project import ImmProjectMissingError
 from airflow_provider_imm.sensors.imm import ImmSensorArgumentError
-from tests.operators.conftest import Imm
+from tests.emulated_imm import Imm
 
 DOC = "oss://docs/in/report.docx"
 SENSORS = """

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_imm.triggers.mns_listener import ListenerKey, ListenerRegistry
-from tests.triggers.conftest import FAST, Imm, eventually, start_triggers
+from tests.emulated_imm import Imm
+from tests.triggers.conftest import FAST, eventually, start_triggers
 
 LOGGER = "airflow_provider_imm.triggers.mns_listener"
 AWAITED = "OfficeConversion-awaited"

@@ -9,7 +9,8 @@ import time
 from mns.queue import Message
 
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from tests.triggers.conftest import FAST, QUEUE, Imm, eventually, start_triggers
+from tests.emulated_imm import QUEUE, Imm
+from tests.triggers.conftest import FAST, eventually, start_triggers
 
 FLOOD = 2000
 #: Production's grace and hiding cap: nothing here may be dropped, and hiding is as in production.

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from tests.triggers.conftest import Imm, eventually, start_triggers
+from tests.emulated_imm import Imm
+from tests.triggers.conftest import eventually, start_triggers
 
 LOGGER = "airflow_provider_imm.triggers.mns_listener"
 

@@ -12,8 +12,9 @@ from alibabacloud_imm20200930 import models
 from airflow_provider_imm.catalog import OPERATIONS
 from airflow_provider_imm.emulator import DEFAULT_PROJECT
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
+from tests.emulated_imm import Imm
 from tests.minimal_requests import MINIMAL, put_sources
-from tests.triggers.conftest import Imm, start_triggers
+from tests.triggers.conftest import start_triggers
 
 
 async def create_running(imm: Imm, action: str) -> str:

@@ -11,13 +11,21 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow._shared.module_loading import import_string
 from airflow.models.trigger import Trigger
+from airflow.sdk import Connection
 from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT
-from airflow_provider_imm.hooks.connection import DEFAULT_MAX_ATTEMPTS
-from airflow_provider_imm.triggers.imm import GET_TASK_RETRY_SECONDS, ImmTaskCompletedTrigger, parse_deadline
+from airflow_provider_imm.hooks.connection import DEFAULT_MAX_ATTEMPTS, parse_connection
+from airflow_provider_imm.hooks.imm import ImmHook
+from airflow_provider_imm.triggers.imm import (
+    GET_TASK_RETRY_SECONDS,
+    ImmTaskCompletedTrigger,
+    _Shared,
+    parse_deadline,
+)
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from tests.triggers.conftest import Imm, eventually, run_trigger, start_triggers
+from tests.emulated_imm import Imm, run_trigger
+from tests.triggers.conftest import eventually, start_triggers
 
 
 async def test_the_notification_ends_the_wait(imm: Imm, registry: ListenerRegistry) -> None:
@@ -342,3 +350,23 @@ def _status(imm: Imm, task_id: str) -> str:
         project_name=DEFAULT_PROJECT, task_type="OfficeConversion", task_id=task_id
     )
     return str(imm.client.get_task(request).body.status)
+
+
+def _listener_key(secret: str = "s3cr3t-AccessKey-Secret", **extras: str) -> object:
+    extra = {"region": "cn-hangzhou", "mns_endpoint": "http://127.0.0.1:1", **extras}
+    conn = Connection(
+        conn_id="imm_x", conn_type="imm", login="LTAIkey", password=secret, extra=json.dumps(extra)
+    )
+    settings = parse_connection(conn)
+    return _Shared(ImmHook("imm_x"), settings).listener_key("q")[0]
+
+
+def test_triggers_share_a_listener_exactly_when_their_connections_sign_alike() -> None:
+    """The listener key is the connection's one credential identity: every credential setting counts
+    (a role's session name, its STS endpoint...), the region or project do not, no secret shows."""
+    base = _listener_key(role_arn="acs:ram::1:role/r")
+    assert _listener_key(role_arn="acs:ram::1:role/r", project="elsewhere") == base
+    assert _listener_key(role_arn="acs:ram::1:role/r", role_session_name="other") != base
+    assert _listener_key(role_arn="acs:ram::1:role/r", sts_endpoint="sts.example.com") != base
+    assert _listener_key("another-secret", role_arn="acs:ram::1:role/r") != base
+    assert "s3cr3t" not in repr(base)

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from tests.triggers.conftest import Imm, eventually, start_triggers
+from tests.emulated_imm import Imm
+from tests.triggers.conftest import eventually, start_triggers
 
 
 async def test_a_queue_that_does_not_exist_is_named_once_with_the_fix_and_the_delay(

@@ -16,8 +16,8 @@ from airflow_provider_imm.utils.notification_parsing import (
     parse_notification,
     parse_timestamp,
 )
-from tests.unit.fuzz import CHARACTERS, TEXT
-from tests.unit.test_notification_parsing import OUTER, PAYLOAD_SHAPES, WRAPPERS, imm_payload
+from tests.utils.fuzz import CHARACTERS, TEXT
+from tests.utils.test_notification_parsing import OUTER, PAYLOAD_SHAPES, WRAPPERS, imm_payload
 
 _JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | TEXT
 JSON_VALUES = st.recursive(

@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, OssUri, parse_oss_uri
-from tests.unit.fuzz import SCALARS, TEXT, outcome
+from tests.utils.fuzz import SCALARS, TEXT, outcome
 
 #: URI-shaped text: schemes, hosts and keys built from the pieces users get wrong.
 _PIECES = st.sampled_from(

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_imm.cli import main
 from airflow_provider_imm.emulator import ImmEmulator
-from tests.hooks.conftest import MakeConn
+from tests.emulated_imm import MakeConn
 
 
 def test_creates_the_channel_then_reports_it_exists(

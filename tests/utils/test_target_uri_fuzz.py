@@ -15,7 +15,7 @@ from airflow_provider_imm.utils.target_uri import (
     expand_target_uri,
     parse_target_uri,
 )
-from tests.unit.fuzz import KEYS, SCALARS, TEXT, outcome
+from tests.utils.fuzz import KEYS, SCALARS, TEXT, outcome
 
 _PIECES = st.sampled_from(
     ["{", "}", "{{", "}}", "{barename}", "{tags.", "tags", ".", "!r", ":", "[0]", " ", "0", "{}", "\ud800",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from airflow_provider_imm.catalog import OPERATIONS
 from airflow_provider_imm.utils.request_validation import MAX_DEPTH, InvalidRequestError, validate_request
 from tests.minimal_requests import MINIMAL
-from tests.unit.fuzz import KEYS, SCALARS, TEXT, outcome, structures
+from tests.utils.fuzz import KEYS, SCALARS, TEXT, outcome, structures
 
 _URIS = st.sampled_from(
     ["oss://in-bucket/a.docx", "oss://out/{barename}.{autoext}", "http://x/y", "{{ ds }}"]

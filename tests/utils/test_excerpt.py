@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import example, given, settings
 
 from airflow_provider_imm.utils.excerpt import MAX_EXCERPT, excerpt
-from tests.unit.fuzz import SCALARS, TEXT, structures
+from tests.utils.fuzz import SCALARS, TEXT, structures
 
 #: Start and end of the value (with quotes, escapes and '...') plus its length.
 BOUND = 2 * MAX_EXCERPT + 40

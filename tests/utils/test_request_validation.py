@@ -692,3 +692,13 @@ def test_a_secret_value_with_a_bad_character_is_not_shown() -> None:
     action = "CreateFileUncompressionTask"
     found = problems(action, with_(action, Password="s3cr3t\ud800\x00"))
     assert "s3cr3t" not in found["Password"]
+
+
+@pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 10**5000], ids=["2**63", "-2**63-1", "10**5000"])
+def test_integers_beyond_64_bits_are_refused_by_name(number: int) -> None:
+    request = {**MINIMAL["CreateCompressPointCloudTask"].request, "CompressMethod": number}
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_request(get_operation("CreateCompressPointCloudTask"), request)
+    message = str(caught.value)
+    assert "CompressMethod: is a number too large for IMM's 64-bit integer fields" in message
+    assert len(message) < 500
