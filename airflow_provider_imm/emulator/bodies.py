@@ -28,6 +28,11 @@ MNS_MAX_BODY = 6 * 65536
 IMM_MAX_BODY = 8 * 1024 * 1024
 #: Admin uploads are test fixtures; they stream to disk, so this bounds disk, not memory.
 ADMIN_MAX_BODY = 64 * 1024 * 1024
+#: The admin API's other routes take a small JSON object (a fault, a clock step, a task's outcome),
+#: read into memory: this bounds what they hold, decompressed (a gzip bomb stops here too).
+ADMIN_JSON_MAX_BODY = 1024 * 1024
+#: Where the admin uploads go (``PUT /_emulator/oss/<bucket>/<key>``).
+_ADMIN_UPLOADS = ADMIN_PREFIX + "oss/"
 _BODY_KEY = web.RequestKey("imm_emulator.body", bytearray)
 
 
@@ -37,9 +42,9 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def body_limit(path: str) -> int:
+def body_limit(method: str, path: str) -> int:
     if path.startswith(ADMIN_PREFIX):
-        return ADMIN_MAX_BODY
+        return ADMIN_MAX_BODY if method == "PUT" and path.startswith(_ADMIN_UPLOADS) else ADMIN_JSON_MAX_BODY
     if path.startswith(MNS_PREFIXES):
         return MNS_MAX_BODY
     return IMM_MAX_BODY
@@ -50,7 +55,7 @@ async def read_body(request: web.Request) -> bytes:
     cached = request.get(_BODY_KEY)
     if cached is not None:
         return bytes(cached)
-    limit = body_limit(request.path)
+    limit = body_limit(request.method, request.path)
     buffer = bytearray()
     async for chunk in request.content.iter_any():
         if len(buffer) + len(chunk) > limit:
@@ -62,7 +67,7 @@ async def read_body(request: web.Request) -> bytes:
 
 async def stream_body(request: web.Request) -> AsyncIterator[bytes]:
     """The body chunk by chunk, for bodies written straight to disk; :class:`BodyTooLarge` past the limit."""
-    limit = body_limit(request.path)
+    limit = body_limit(request.method, request.path)
     size = 0
     async for chunk in request.content.iter_any():
         size += len(chunk)

@@ -4,7 +4,8 @@ The emulator has no authentication on its admin API, so it serves loopback only:
 loopback addresses (:func:`check_loopback`, used by :class:`ImmEmulator` and the command alike),
 and answers only requests whose ``Host`` names a loopback host, so a browser page that reached
 127.0.0.1 by DNS rebinding (its requests carry the attacker's host name) can neither read state nor
-arm faults. The official SDKs send ``Host: <endpoint host>:<port>`` (the STS credentials library
+arm faults. Only a port may follow the host name, and an absolute-form request target must name a
+loopback host too. The official SDKs send ``Host: <endpoint host>:<port>`` (the STS credentials library
 ``Host: http://<host>:<port>``), which is loopback here.
 
 Bodies are bounded per service (:mod:`.bodies`): a larger ``Content-Length`` is refused here before
@@ -17,6 +18,7 @@ Refusals, and the router's own 404/405 answers, take the shape of the service th
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -26,6 +28,8 @@ from airflow_provider_imm.emulator.imm_errors import ImmError, new_request_id
 from airflow_provider_imm.emulator.imm_errors import error_response as imm_error_response
 from airflow_provider_imm.emulator.mns_api import error_response as mns_error_response
 from airflow_provider_imm.emulator.mns_store import MnsError
+
+_PORT = re.compile(r":[0-9]{1,5}")
 
 
 def is_loopback(host: str) -> bool:
@@ -47,7 +51,8 @@ def check_loopback(host: str) -> None:
 
 
 def host_name(header: str) -> str:
-    """The host of a ``Host`` header value: ``[::1]:80`` -> ``::1``, ``a:80`` -> ``a``.
+    """The host of a ``Host`` header value: ``[::1]:80`` -> ``::1``, ``a:80`` -> ``a``; ``""`` when
+    anything but a port follows the host (``127.0.0.1:80@evil.example``, ``127.0.0.1:80/x``).
 
     ``alibabacloud-credentials`` sends the whole STS endpoint as ``Host`` when it has a scheme
     (``Host: http://127.0.0.1:8765``), so a leading ``http://`` or ``https://`` is skipped.
@@ -57,10 +62,20 @@ def host_name(header: str) -> str:
             header = header[len(scheme) :]
             break
     if header.startswith("["):
-        inside, bracket, rest = header[1:].partition("]")
-        return inside if bracket and (not rest or rest.startswith(":")) else ""
-    name, _, _port = header.partition(":")
-    return name
+        name, bracket, rest = header[1:].partition("]")
+        if not bracket:
+            return ""
+    else:
+        name, colon, port = header.partition(":")
+        rest = colon + port
+    return name if not rest or _PORT.fullmatch(rest) else ""
+
+
+def foreign_target(request: web.Request) -> str | None:
+    """The host named by an absolute-form request target (``GET http://host/path``), as a proxy-style
+    client sends it, when that host is not loopback; else None."""
+    host = request.host  # aiohttp: the absolute-form target's host if there is one, else ``Host``
+    return None if host == request.headers.get("Host") or is_loopback(host) else host
 
 
 def refusal(request: web.Request, status: int, code: str, message: str, *, region: str) -> web.Response:
@@ -89,7 +104,14 @@ def guard(region: str) -> Middleware:
         if not is_loopback(host_name(header)):
             message = f"Host {header[:64]!r} is not a loopback host: the emulator serves loopback only."
             return refusal(request, 403, "AccessDenied", message, region=region)
-        limit = body_limit(request.path)
+        authority = foreign_target(request)
+        if authority is not None:
+            message = (
+                f"the request target names {authority[:64]!r}, not a loopback host: "
+                "the emulator serves loopback only."
+            )
+            return refusal(request, 403, "AccessDenied", message, region=region)
+        limit = body_limit(request.method, request.path)
         if request.content_length is not None and request.content_length > limit:
             return _too_large(request, limit, region)
         try:

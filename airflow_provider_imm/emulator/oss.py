@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import unicodedata
 import uuid
@@ -14,6 +15,21 @@ from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 
 class OssKeyError(ValueError):
     """A bucket or key would escape the emulator's root, or is malformed."""
+
+
+#: OSS object names are 1-1023 bytes of UTF-8 (OSS's object naming rules,
+#: https://www.alibabacloud.com/help/en/oss/user-guide/object-naming-conventions; not in
+#: /work/shared/reference/oss.md).
+MAX_KEY_BYTES = 1023
+#: The longest file name the filesystems the emulator runs on hold (NAME_MAX). OSS itself has no
+#: such limit per ``/``-separated segment; the emulator, keeping each segment as a file or folder
+#: name, refuses longer ones.
+MAX_SEGMENT_BYTES = 255
+#: The deepest key the emulator holds, in ``/``-separated parts: each part is a folder level, and
+#: Python's directory walks (listing, removing a root) recurse once per level. OSS has no such limit.
+MAX_SEGMENTS = 200
+#: OS errors of a path the filesystem cannot hold (too long, too deep).
+_UNSTORABLE = (errno.ENAMETOOLONG, errno.ELOOP)
 
 
 class LocalOss:
@@ -44,6 +60,18 @@ class LocalOss:
             raise OssKeyError(
                 f"invalid object key {key[:64]!r}: absolute, empty, or with an empty, '.' or '..' segment"
             )
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise OssKeyError(f"object key {key[:64]!r}... is over {MAX_KEY_BYTES} bytes, OSS's limit")
+        if len(segments) > MAX_SEGMENTS:
+            raise OssKeyError(
+                f"object key {key[:64]!r}... has {len(segments)} parts between '/', more than the "
+                f"{MAX_SEGMENTS} folder levels the emulator holds"
+            )
+        if any(len(s.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES for s in key.split("/")):
+            raise OssKeyError(
+                f"object key {key[:64]!r}... has a part between '/' over {MAX_SEGMENT_BYTES} bytes, "
+                "the longest file name the emulator's folder holds: shorten it or add '/'"
+            )
         path = (base / key).resolve()
         if not path.is_relative_to(base):
             raise OssKeyError(f"object key {key[:64]!r} escapes bucket {bucket!r}")
@@ -71,6 +99,10 @@ class LocalOss:
             raise OssKeyError(
                 f"object key {key[:64]!r} collides with another object's key in the emulator's folder"
             ) from None
+        except OSError as err:
+            if err.errno not in _UNSTORABLE:
+                raise
+            raise OssKeyError(f"object key {key[:64]!r} cannot be stored: {err.strerror}") from None
 
     def get(self, bucket: str, key: str) -> bytes:
         path = self.path(bucket, key)
@@ -82,6 +114,10 @@ class LocalOss:
         try:
             return self.path(bucket, key).is_file()
         except OssKeyError:
+            return False
+        except OSError as err:
+            if err.errno not in _UNSTORABLE:
+                raise
             return False
 
     def modified(self, bucket: str, key: str) -> datetime:

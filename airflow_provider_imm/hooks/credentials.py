@@ -109,7 +109,7 @@ class SigningCredentials:
         with self._lock:
             if values not in self._issued:
                 self._issued.append(values)
-                protect_secrets(values)
+                protect_secrets(values, temporary=True)
         return credential
 
     async def get_credential_async(self) -> CredentialModel:

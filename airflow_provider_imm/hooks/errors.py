@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 import ssl
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -52,7 +53,8 @@ _OLD_PICKLE_NAMES = (_rebuild_imm_error, _rebuild_mns_error)
 TRANSIENT_KINDS: frozenset[ErrorKind] = frozenset({"throttled", "connect", "network", "server"})
 
 
-_REDACTED = "***"
+#: What a secret is replaced with.
+REDACTED = "***"
 
 # Exception types (by name, so nothing is imported to classify) meaning no connection was ever made.
 _NO_CONNECTION = frozenset(
@@ -76,29 +78,63 @@ _INVALID_URL = frozenset(
 _NOT_JSON = "Failed to parse the value as json"
 
 
+#: A library may base64-encode a secret inside a longer text (``Basic base64("user:" + secret)``),
+#: where its encoding depends on its offset modulo 3: one form per offset.
+_BASE64_OFFSETS = (0, 1, 2)
+#: Base64 runs shorter than this, cut from a very short secret, would mangle unrelated text.
+_MIN_BASE64_FORM = 4
+_ESCAPE = re.compile("%[0-9A-F]{2}")
+
+
+def _lower_escapes(text: str) -> str:
+    return _ESCAPE.sub(lambda m: m.group().lower(), text)
+
+
+def _base64_forms(raw: bytes) -> Iterator[str]:
+    """The characters set wholly by ``raw`` when it is base64-encoded at each offset in a text: the
+    first ``ceil(4k/3)`` characters also hold the bytes before it, and the trailing partial group
+    those after it, so both are dropped."""
+    for k in _BASE64_OFFSETS:
+        padded = b"\0" * k + raw
+        head, full = -(-4 * k // 3), 4 * (len(padded) // 3)
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            form = encode(padded).decode()[head:full]
+            if len(form) >= _MIN_BASE64_FORM:
+                yield form
+
+
 @functools.lru_cache(maxsize=256)
 def secret_forms(secret: str) -> tuple[str, ...]:
-    """``secret`` as the libraries may write it: raw, percent-encoded (a signed URL's query, path or
-    form style), base64 (standard and URL-safe, unpadded) and JSON-escaped, longest first."""
-    raw = secret.encode()
+    """``secret`` as the libraries may write it, longest first: raw; percent-encoded (a signed URL's
+    query, path or form style; upper- or lower-case escapes; once or twice); base64 (standard and
+    URL-safe, at any offset in a longer text); JSON-escaped (ASCII or not)."""
+    percent = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    percent |= {_lower_escapes(form) for form in percent}
+    percent |= {quote(form, safe="") for form in percent}
     forms = {
         secret,
-        quote(secret, safe=""),
-        quote(secret),
-        quote_plus(secret),
-        base64.b64encode(raw).decode().rstrip("="),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        *percent,
+        *_base64_forms(secret.encode()),
         json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
     }
     return tuple(sorted(forms, key=len, reverse=True))
 
 
+@functools.lru_cache(maxsize=64)
+def secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    """One regular expression matching every form of every secret (longest first), so a text is
+    scrubbed in one pass however many secrets there are; None without secrets."""
+    forms = {form for secret in secrets if secret for form in secret_forms(secret)}
+    if not forms:
+        return None
+    return re.compile("|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)))
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every occurrence of each secret, in any of its :func:`secret_forms`, replaced."""
-    forms = {form for secret in secrets if secret for form in secret_forms(secret)}
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, _REDACTED)
-    return text
+    pattern = secrets_pattern(frozenset(s for s in secrets if s))
+    return text if pattern is None else pattern.sub(REDACTED, text)
 
 
 def unencodable(value: Any, field: str = "") -> tuple[str, int] | None:

@@ -11,11 +11,13 @@ would only protect handlers it is added to. Only records of the libraries' logge
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
-from airflow_provider_imm.hooks.errors import redact
+from airflow_provider_imm.hooks.errors import REDACTED, secrets_pattern
 
 #: Loggers (and their children) of the libraries between the hooks and the services.
 LIBRARY_LOGGERS: tuple[str, ...] = (
@@ -29,26 +31,47 @@ class SecretScrubber:
     """Redacts every protected secret, in every encoding, from the libraries' log records.
 
     Secrets shorter than :attr:`MIN_LENGTH` are left alone: they would mangle unrelated text, and
-    real secrets and tokens are longer.
+    real secrets and tokens are longer. The connections' secrets are kept for the process; temporary
+    ones (each STS refresh issues a new secret and token) only for the last :attr:`TEMPORARY_KEPT`
+    refreshes, so a triggerer running for weeks does not scrub an ever longer list. All of them are
+    matched by one regular expression, rebuilt when the set changes, in one pass over a record.
     """
 
     MIN_LENGTH = 8
+    #: Temporary credential sets kept: the ones in use by several role connections, and those just
+    #: replaced (``SigningCredentials.REMEMBERED`` per connection), whose requests may still be logged.
+    TEMPORARY_KEPT = 16
 
     def __init__(self, loggers: tuple[str, ...] = LIBRARY_LOGGERS) -> None:
         self._prefixes = loggers
         self._lock = threading.Lock()
+        self._permanent: frozenset[str] = frozenset()
+        self._temporary: deque[frozenset[str]] = deque(maxlen=self.TEMPORARY_KEPT)
         self._secrets: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
         self._installed = False
 
-    def protect(self, secrets: Iterable[str | None]) -> None:
-        """Scrub ``secrets`` from now on (installing the scrubbing on first use)."""
-        new = {s for s in secrets if s and len(s) >= self.MIN_LENGTH}
+    @property
+    def protected(self) -> frozenset[str]:
+        """The secrets scrubbed now."""
+        return self._secrets
+
+    def protect(self, secrets: Iterable[str | None], *, temporary: bool = False) -> None:
+        """Scrub ``secrets`` from now on (installing the scrubbing on first use); ``temporary`` ones
+        only until :attr:`TEMPORARY_KEPT` newer temporary sets have been protected."""
+        new = frozenset(s for s in secrets if s and len(s) >= self.MIN_LENGTH)
         with self._lock:
             if not self._installed:
                 self._install()
             _drop_library_stream_handlers()
-            if not new <= self._secrets:
-                self._secrets = self._secrets | new
+            if temporary:
+                if new and new not in self._temporary:
+                    self._temporary.append(new)
+            else:
+                self._permanent |= new
+            protected = self._permanent.union(*self._temporary)
+            if protected != self._secrets:
+                self._secrets, self._pattern = protected, secrets_pattern(protected)
 
     def _install(self) -> None:
         previous = logging.getLogRecordFactory()
@@ -69,8 +92,8 @@ class SecretScrubber:
 
     def scrub(self, record: logging.LogRecord) -> None:
         """Rewrite ``record`` in place if its text holds a protected secret."""
-        secrets = self._secrets
-        if not secrets or not self._watches(record.name):
+        pattern = self._pattern
+        if pattern is None or not self._watches(record.name):
             return
         try:
             message = record.getMessage()
@@ -81,8 +104,8 @@ class SecretScrubber:
             details = logging.Formatter().formatException(record.exc_info)
         elif record.exc_text:
             details = record.exc_text
-        clean_message, clean_details = redact(message, secrets), redact(details, secrets)
-        stack = record.stack_info and redact(record.stack_info, secrets)
+        clean_message, clean_details = pattern.sub(REDACTED, message), pattern.sub(REDACTED, details)
+        stack = record.stack_info and pattern.sub(REDACTED, record.stack_info)
         if (clean_message, clean_details, stack) == (message, details, record.stack_info):
             return
         record.msg, record.args = clean_message, ()
@@ -102,4 +125,4 @@ def _drop_library_stream_handlers() -> None:
 
 _scrubber = SecretScrubber()
 #: Scrub these secrets from the libraries' logs, process-wide.
-protect_secrets: Callable[[Iterable[str | None]], None] = _scrubber.protect
+protect_secrets = _scrubber.protect

@@ -7,6 +7,7 @@ last one streams 100 MB at an emulator in its own process and bounds how much it
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import signal
@@ -18,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_imm.emulator import ImmEmulator
-from airflow_provider_imm.emulator.bodies import ADMIN_MAX_BODY, IMM_MAX_BODY, MNS_MAX_BODY
+from airflow_provider_imm.emulator.bodies import (
+    ADMIN_JSON_MAX_BODY,
+    ADMIN_MAX_BODY,
+    IMM_MAX_BODY,
+    MNS_MAX_BODY,
+)
 from tests.emulator.raw_http import admin_error, imm_error, mns_error, mns_headers, send
 
 MB = 1024 * 1024
@@ -133,3 +139,49 @@ def test_bodies_within_the_limits_are_served(emulator: ImmEmulator) -> None:
     assert status == 201
     assert emulator.oss.get("bkt", "five-mb") == data
     assert ADMIN_MAX_BODY >= 64 * MB
+
+
+ADMIN_JSON_ROUTES = [
+    "/_emulator/faults",
+    "/_emulator/clock",
+    "/_emulator/imm/behaviour",
+    "/_emulator/imm/tasks/t1/finish",
+]
+
+
+@pytest.mark.parametrize("target", ADMIN_JSON_ROUTES)
+def test_an_admin_json_body_over_its_small_limit_is_refused_before_it_is_read(
+    emulator: ImmEmulator, target: str
+) -> None:
+    status, body = announce_only(emulator, "POST", target, ADMIN_JSON_MAX_BODY + 1, {})
+    assert status == 413
+    assert str(ADMIN_JSON_MAX_BODY) in admin_error(body)
+    assert ADMIN_JSON_MAX_BODY <= MB
+
+
+def test_a_chunked_admin_json_body_over_its_limit_is_refused(emulator: ImmEmulator) -> None:
+    connection = http.client.HTTPConnection(emulator.endpoint, timeout=30)
+    try:
+        chunks = iter([b'{"kind": "' + b"x" * 65536] + [b"x" * 65536] * 40)
+        connection.request("POST", "/_emulator/faults", chunks, encode_chunked=True)
+        response = connection.getresponse()
+        assert response.status == 413
+        assert str(ADMIN_JSON_MAX_BODY) in admin_error(response.read())
+    finally:
+        connection.close()
+    assert emulator.faults.take_imm() is None
+
+
+def test_a_gzip_bomb_on_an_admin_json_route_is_refused_at_the_small_limit(emulator: ImmEmulator) -> None:
+    bomb = gzip.compress(b" " * (8 * MB), compresslevel=9)  # valid JSON whitespace, decompressed
+    assert len(bomb) < ADMIN_JSON_MAX_BODY
+    status, _, body = send(emulator, "POST", "/_emulator/clock", bomb, {"Content-Encoding": "gzip"})
+    assert status == 413
+    assert str(ADMIN_JSON_MAX_BODY) in admin_error(body)
+
+
+def test_an_upload_larger_than_the_json_limit_is_still_served(emulator: ImmEmulator) -> None:
+    data = b"u" * (ADMIN_JSON_MAX_BODY + 1)
+    status, _, _ = send(emulator, "PUT", "/_emulator/oss/bkt/upload", data)
+    assert status == 201
+    assert emulator.oss.get("bkt", "upload") == data

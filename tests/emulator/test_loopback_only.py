@@ -26,6 +26,16 @@ FOREIGN_HOSTS = [
     "http://evil.example:{port}",
     "https://10.0.0.1",
     "",
+    # A loopback name followed by something other than a port:
+    "127.0.0.1:{port}@evil.example",
+    "127.0.0.1:evil.example",
+    "127.0.0.1:{port}/evil",
+    "localhost:{port}:{port}",
+    "[::1]:{port}@evil.example",
+    "[::1]evil.example",
+    "http://127.0.0.1:{port}@evil.example",
+    "127.0.0.1:",
+    "127.0.0.1: {port}",
 ]
 # The last: alibabacloud-credentials sends the STS endpoint, scheme included, as Host.
 LOOPBACK_HOSTS = [
@@ -83,6 +93,26 @@ def test_loopback_host_names_are_served(emulator: ImmEmulator, host: str) -> Non
     status, _, body = send(
         emulator, "GET", "/_emulator/info", headers={"Host": host.format(port=emulator.port)}
     )
+    assert status == 200
+    assert json.loads(body)["endpoint"] == emulator.endpoint
+
+
+@pytest.mark.parametrize(
+    "authority",
+    ["evil.example", "evil.example:{port}", "127.0.0.1:{port}@evil.example", "10.0.0.1:{port}"],
+)
+def test_absolute_targets_naming_another_host_are_refused(emulator: ImmEmulator, authority: str) -> None:
+    emulator.oss.put("bkt", "a.txt", b"secret data")
+    for path in ("/_emulator/info", "/_emulator/oss/bkt/a.txt"):
+        target = f"http://{authority.format(port=emulator.port)}{path}"
+        status, _, body = send(emulator, "GET", target)  # with the emulator's own Host
+        assert status == 403, (target, status)
+        assert b"secret" not in body
+        admin_error(body)
+
+
+def test_absolute_targets_naming_the_emulator_are_served(emulator: ImmEmulator) -> None:
+    status, _, body = send(emulator, "GET", f"http://{emulator.endpoint}/_emulator/info")
     assert status == 200
     assert json.loads(body)["endpoint"] == emulator.endpoint
 

@@ -337,3 +337,31 @@ def test_fuzzed_admin_requests_never_fail_with_5xx(
     assert_4xx_or_ok(status, reply)
     if status >= 400:
         admin_error(reply)
+
+
+@pytest.mark.parametrize("key", ["a" * 300, "a/" * 3000 + "b", "/".join(["a" * 200] * 6)])
+def test_admin_object_keys_too_long_are_400_json_errors(emulator: ImmEmulator, key: str) -> None:
+    for method in ("PUT", "GET"):
+        status, _, body = send(
+            emulator, method, f"/_emulator/oss/bkt/{key}", b"x" if method == "PUT" else b""
+        )
+        assert status == 400, (method, status, body[:200])
+        assert "bytes" in admin_error(body) or "levels" in admin_error(body)
+
+
+@FUZZ
+@given(
+    method=st.sampled_from(["PUT", "GET"]),
+    segment=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=300),
+    count=st.integers(1, 3000),
+)
+def test_fuzzed_long_and_deep_object_keys_never_fail_with_5xx(
+    shared: ImmEmulator, method: str, segment: str, count: int
+) -> None:
+    quoted = quote(segment, safe="")
+    count = max(1, min(count, 7000 // (len(quoted) + 1)))  # within the request line aiohttp reads
+    target = "/_emulator/oss/bkt/" + "/".join([quoted] * count)
+    status, _, reply = send(shared, method, target, b"x" if method == "PUT" else b"")
+    assert_4xx_or_ok(status, reply)
+    if status >= 400:
+        admin_error(reply)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from airflow_provider_imm.emulator.oss import LocalOss, OssKeyError
+from airflow_provider_imm.emulator.oss import MAX_KEY_BYTES, MAX_SEGMENTS, LocalOss, OssKeyError
 
 
 @pytest.fixture
@@ -62,3 +64,37 @@ def test_symlink_out_of_the_bucket_is_refused(oss: LocalOss, tmp_path: Path) -> 
     with pytest.raises(OssKeyError, match="escapes"):
         oss.put("docs", "link/file", b"x")
     assert list(outside.iterdir()) == []
+
+
+#: Keys the filesystem cannot hold: a segment over 255 bytes (ENAMETOOLONG), thousands of segments,
+#: or over OSS's 1023 bytes.
+TOO_LONG = ["a" * 300, "a/" * 3000 + "b", "é" * 128 + "/x", "/".join(["a" * 200] * 6), "a/" * 300 + "b"]
+
+
+@pytest.mark.parametrize("key", TOO_LONG)
+def test_keys_too_long_are_refused_not_an_os_error(oss: LocalOss, key: str) -> None:
+    assert not oss.exists("bkt", key)
+    with pytest.raises(OssKeyError, match=r"bytes|levels"):
+        oss.put("bkt", key, b"x")
+    with pytest.raises(OssKeyError):
+        oss.get("bkt", key)
+
+
+def test_the_longest_keys_are_served(oss: LocalOss) -> None:
+    keys = ["a" * 255, "/".join(["b" * 255] * 4)[:MAX_KEY_BYTES], "c/" * (MAX_SEGMENTS - 1) + "c"]
+    for key in keys:
+        oss.put("bkt", key, b"x")
+        assert oss.exists("bkt", key) and oss.get("bkt", key) == b"x"
+    assert oss.list("bkt") == sorted(keys)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(segment=st.text(min_size=1, max_size=300), count=st.integers(1, 3000))
+def test_any_key_is_stored_or_refused_with_an_oss_key_error(oss: LocalOss, segment: str, count: int) -> None:
+    key = "/".join([segment] * count)
+    try:
+        oss.put("bkt", key, b"x")
+    except OssKeyError:
+        assert not oss.exists("bkt", key)
+    else:
+        assert oss.exists("bkt", key)
