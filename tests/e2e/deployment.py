@@ -125,9 +125,13 @@ class AirflowDeployment:
         dags_folder: Path = EXAMPLE_DAGS,
         extra_env: Mapping[str, str] | None = None,
         backend: Backend = SQLITE_LOCAL,
+        repository_on_path: bool = True,
     ) -> None:
+        """``repository_on_path=False``: Airflow's processes import nothing from this repository (an
+        installed wheel must do on its own), and components keep their real host names."""
         self.home = home
         self.backend = backend
+        self.repository_on_path = repository_on_path
         logs = home / "logs"
         self.postgres = PostgresServer(logs / "postgres.log") if backend.database == "postgres" else None
         self.redis = RedisServer(home / "redis", logs / "redis.log") if backend.celery_workers else None
@@ -184,6 +188,8 @@ class AirflowDeployment:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if not self.repository_on_path:
+            env.pop("PYTHONPATH", None)
         for conn_id, conn in connections.items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = conn
         env.update(extra_env)
@@ -234,11 +240,12 @@ class AirflowDeployment:
         trigger's log file when the trigger's end reaches the supervisor first (see
         :func:`tests.e2e.observe.fired_events`)."""
         extra = () if capacity is None else ("--capacity", str(capacity))
-        env = {
-            HOSTNAME_VARIABLE: name,
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.processes.component_hostname",
-            "AIRFLOW__LOGGING__JSON_LOGS": "True",
-        }
+        env = {"AIRFLOW__LOGGING__JSON_LOGS": "True"}
+        if self.repository_on_path:
+            env |= {
+                HOSTNAME_VARIABLE: name,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.processes.component_hostname",
+            }
         return self.start(name, "triggerer", "--skip-serve-logs", *extra, env=env)
 
     def start_celery_worker(self, name: str) -> Service:

@@ -172,8 +172,9 @@ def test_the_installed_wheel_runs_the_nightly_example_dag_against_the_emulator(
         from airflow_provider_imm.hooks.mns import MnsHook
 
         MnsHook("imm_default").ensure_notification_channel()
-        airflow = AirflowDeployment(tmp_path / "airflow", connections=connections, dags_folder=dags)
-        airflow.env.pop("PYTHONPATH")
+        airflow = AirflowDeployment(
+            tmp_path / "airflow", connections=connections, dags_folder=dags, repository_on_path=False
+        )
         try:
             airflow.start_all()
             airflow.wait_for_dags({NIGHTLY})
