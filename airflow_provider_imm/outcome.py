@@ -23,13 +23,16 @@ from typing import Any, Literal
 from airflow_provider_imm.exceptions import ImmTaskError, ImmTaskFailedError
 from airflow_provider_imm.utils.notification_parsing import parse_timestamp
 
-__all__ = ["FINAL_STATUSES", "ImmTaskOutcome", "LearnedFrom", "WaitResult", "iso_utc"]
+__all__ = ["FINAL_STATUSES", "MAX_TEXT", "ImmTaskOutcome", "LearnedFrom", "WaitResult", "iso_utc"]
 
 #: How the wait ended: IMM ended the task (``succeeded``, ``failed``), the deadline passed
 #: (``timeout``), or the task could not be looked up (``error``).
 WaitResult = Literal["succeeded", "failed", "timeout", "error"]
 #: What told: the notification, GetTask, the deadline, or the connection (that failed).
 LearnedFrom = Literal["notification", "get_task", "deadline", "connection"]
+#: Longest ``code`` and ``message`` kept, however the end was learnt: they reach XCom, trigger events
+#: and error messages, and a notification or an answer may carry any length.
+MAX_TEXT = 1000
 #: IMM's final statuses, and the wait result each one is.
 FINAL_STATUSES: Mapping[str, WaitResult] = {"Succeeded": "succeeded", "Failed": "failed"}
 
@@ -71,8 +74,8 @@ class ImmTaskOutcome:
 
     def __post_init__(self) -> None:
         normalised = {
-            "code": str(self.code or ""),
-            "message": str(self.message or ""),
+            "code": str(self.code or "")[:MAX_TEXT],
+            "message": str(self.message or "")[:MAX_TEXT],
             "start_time": iso_utc(self.start_time),
             "end_time": iso_utc(self.end_time),
             "learned_from": str(self.learned_from or ""),

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_imm.exceptions import ImmTaskError, ImmTaskFailedError, ImmTaskTimeoutError
-from airflow_provider_imm.outcome import ImmTaskOutcome
+from airflow_provider_imm.outcome import MAX_TEXT, ImmTaskOutcome
 from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
 from airflow_provider_imm.utils.notification_parsing import ImmNotification, NotificationStatus
 
@@ -129,3 +129,15 @@ def test_one_instant_is_one_time_whatever_its_offset(moment: datetime, offset_mi
     from_text = ImmTaskOutcome.from_task_info({**INFO, "StartTime": local.isoformat()}, **TASK)
     from_datetime = ImmTaskOutcome.from_task_info({**INFO, "StartTime": local}, **TASK)
     assert from_text.start_time == from_datetime.start_time == moment.isoformat()
+
+
+def test_code_and_message_are_bounded_however_the_end_was_learnt() -> None:
+    long = "m" * 60_000
+    info = {"Status": "Failed", "Code": "c" * 5_000, "Message": long}
+    from_get_task = ImmTaskOutcome.from_task_info(
+        info, task_id="t", task_type="OfficeConversion", project="p"
+    )
+    from_event = ImmTaskOutcome.from_event({"status": "failed", "imm_status": "Failed", "message": long})
+    for outcome in (from_get_task, from_event):
+        assert outcome.message == long[:MAX_TEXT]
+    assert from_get_task.code == "c" * MAX_TEXT

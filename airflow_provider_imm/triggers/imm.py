@@ -50,8 +50,6 @@ DEFAULT_RECONCILE_INTERVAL = 300.0
 DEFAULT_POLL_INTERVAL = 30.0
 #: Longest a failing or throttled GetTask pushes the next one back, as a multiple of the interval.
 MAX_BACKOFF_FACTOR = 8
-#: Longest ``code`` and ``message`` of an event: they end up in XCom and in error messages.
-MAX_TEXT = 1000
 #: Time allowed for the last GetTask when the deadline is reached.
 FINAL_CHECK_TIMEOUT = 10.0
 #: How long a connection fetched for one trigger is reused by the others of the same process.
@@ -191,8 +189,8 @@ class ImmTaskCompletedTrigger(BaseTrigger):
             project=self.project,
             result=status,
             learned_from=source,
-            code=code[:MAX_TEXT],
-            message=message[:MAX_TEXT],
+            code=code,
+            message=message,
         ).to_event()
 
     def _error_event(
@@ -220,8 +218,8 @@ class ImmTaskCompletedTrigger(BaseTrigger):
             task_type=self.task_type,
             project=self.project,
             status=notification.status.value,
-            code=notification.code[:MAX_TEXT],
-            message=notification.message[:MAX_TEXT],
+            code=notification.code,
+            message=notification.message,
             start_time=iso_utc(notification.start_time),
             end_time=iso_utc(notification.end_time),
             learned_from="notification",
