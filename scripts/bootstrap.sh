@@ -41,7 +41,7 @@ bootstrap() {
   fi
   rm -f "$stamp"
   "$host" -m uv venv --quiet --allow-existing --python "$py" "$venv" || return 1
-  "$host" -m uv pip install --quiet --python "$venv/bin/python" --require-hashes -r "$lock" || return 1
+  "$host" -m uv pip install --quiet --python "$venv/bin/python" --require-hashes --compile-bytecode -r "$lock" || return 1
   "$host" -m uv pip install --quiet --python "$venv/bin/python" --no-deps -e "$ROOT" || return 1
   echo "$want" > "$stamp"
 }
