@@ -7,6 +7,7 @@ Every answer is JSON; a refusal is ``{"error": "..."}`` with a 4xx status, never
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -76,11 +77,13 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
         bucket, key = request.match_info["bucket"], request.match_info["key"]
         emulator.oss.path(bucket, key)  # refuse a bad name before receiving the body
         upload = emulator.oss.upload_file()
+        md5 = hashlib.md5(usedforsecurity=False)
         try:
             with upload.open("wb") as file:
                 async for chunk in stream_body(request):
                     file.write(chunk)
-            emulator.oss.put_file(bucket, key, upload)
+                    md5.update(chunk)
+            emulator.oss.put_file(bucket, key, upload, etag=md5.hexdigest().upper())
         finally:
             upload.unlink(missing_ok=True)
         return web.json_response({}, status=201)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import unicodedata
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,10 +34,45 @@ MAX_SEGMENTS = 200
 _UNSTORABLE = (errno.ENAMETOOLONG, errno.ELOOP)
 
 
+@dataclass(frozen=True)
+class ObjectChange:
+    """One change of an object, in the terms of OSS event notifications (``../shared/reference/oss.md``).
+
+    Every write and delete, whatever made it (the OSS API, an IMM task's outputs, the admin API),
+    is reported through :meth:`LocalOss.subscribe`, so event rules see them all.
+    """
+
+    #: OSS's event name, e.g. ``ObjectCreated:PutObject`` or ``ObjectRemoved:DeleteObject``.
+    event: str
+    bucket: str
+    key: str
+    #: Size in bytes after the change (0 for a removal).
+    size: int
+    #: The object's ETag as OSS gives it (upper-case hex MD5 for a simple upload), "" for a removal.
+    etag: str
+
+
+#: A subscriber to object changes; it answers whether the change matched any of its rules (which
+#: the OSS API reports in ``x-oss-process-status``).
+ChangeListener = Callable[[ObjectChange], bool]
+
+
 class LocalOss:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._listeners: list[ChangeListener] = []
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        """Call ``listener`` after every change of an object."""
+        self._listeners.append(listener)
+
+    def changed(self, change: ObjectChange) -> bool:
+        """Report ``change`` to every subscriber; whether any of them matched it."""
+        matched = False
+        for listener in self._listeners:
+            matched = listener(change) or matched
+        return matched
 
     def bucket_dir(self, bucket: str) -> Path:
         """The folder of ``bucket``, which must follow OSS's bucket naming rule (so no path tricks)."""
@@ -77,17 +114,29 @@ class LocalOss:
             raise OssKeyError(f"object key {key[:64]!r} escapes bucket {bucket!r}")
         return path
 
-    def put(self, bucket: str, key: str, data: bytes | str) -> None:
+    def put(
+        self, bucket: str, key: str, data: bytes | str, *, event: str = "ObjectCreated:PutObject"
+    ) -> bool:
+        """Write an object; whether an event rule matched the change."""
         content = data.encode() if isinstance(data, str) else data
         self._store(bucket, key, lambda path: path.write_bytes(content))
+        etag = hashlib.md5(content, usedforsecurity=False).hexdigest().upper()
+        return self.changed(ObjectChange(event, bucket, key, len(content), etag))
 
     def upload_file(self) -> Path:
         """A new file, outside every bucket, to stream an upload into before :meth:`put_file`."""
         return self.root / f".upload-{uuid.uuid4().hex}"
 
-    def put_file(self, bucket: str, key: str, source: Path) -> None:
-        """Move ``source`` (from :meth:`upload_file`) to ``oss://bucket/key``."""
+    def put_file(
+        self, bucket: str, key: str, source: Path, *, etag: str, event: str = "ObjectCreated:PutObject"
+    ) -> bool:
+        """Move ``source`` (from :meth:`upload_file`) to ``oss://bucket/key``.
+
+        ``etag`` is computed by the caller while the body streamed in, so the file is not read twice.
+        """
+        size = source.stat().st_size
         self._store(bucket, key, source.replace)
+        return self.changed(ObjectChange(event, bucket, key, size, etag))
 
     def _store(self, bucket: str, key: str, write: Callable[[Path], object]) -> None:
         path = self.path(bucket, key)
