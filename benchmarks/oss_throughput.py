@@ -185,16 +185,18 @@ def main() -> int:
     for way in ("up", "down"):
         figures = large[way]
         print(
-            f"large object {way}: {figures['mb_per_second']} MB/s ({args.large_mib} MiB in {figures['seconds']} s); "
-            f"CPU s/GiB emulator {figures['emulator_cpu_seconds_per_gib']}, client {figures['client_cpu_seconds_per_gib']}"
+            f"large object {way}: {figures['mb_per_second']} MB/s "
+            f"({args.large_mib} MiB in {figures['seconds']} s); CPU s/GiB emulator "
+            f"{figures['emulator_cpu_seconds_per_gib']}, client {figures['client_cpu_seconds_per_gib']}"
         )
     print(
-        f"emulator peak RSS growth over the {args.large_mib} MiB round trip: {large['emulator_peak_rss_growth_mb']} MiB "
+        f"emulator peak RSS growth over the {args.large_mib} MiB round trip: "
+        f"{large['emulator_peak_rss_growth_mb']} MiB "
         f"({large['emulator_peak_rss_before_mb']} -> {large['emulator_peak_rss_after_mb']} MiB)"
     )
     print(
-        f"small objects ({args.small_bytes} B, {args.threads} in flight): {small['puts']['per_second']} puts/s, "
-        f"{small['gets']['per_second']} gets/s"
+        f"small objects ({args.small_bytes} B, {args.threads} in flight): "
+        f"{small['puts']['per_second']} puts/s, {small['gets']['per_second']} gets/s"
     )
     for name, target in targets.items():
         print(f"target {name} {target['target']}: {'met' if target['met'] else 'NOT MET'}")

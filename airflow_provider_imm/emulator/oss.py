@@ -33,6 +33,10 @@ _CRC64_XOROUT = 0xFFFFFFFFFFFFFFFF
 #: Staging areas under the root; a leading "." is never part of a bucket name.
 _META = ".meta"
 _MULTIPART = ".multipart"
+#: The largest object whose CRC-64 the emulator computes. ``crcmod`` hashes about 500 MB/s, as slow
+#: as the client's own check: hashing a large upload would cost the emulator more CPU than the client
+#: spends sending it (``benchmarks/oss_throughput.py``), so larger objects go without the header.
+CRC_MAX_BYTES = 16 * 1024 * 1024
 #: Bytes read at a time when copying or concatenating objects.
 CHUNK = 1024 * 1024
 
@@ -58,21 +62,24 @@ class InvalidPartOrder(ValueError):
 
 
 class ObjectHashes:
-    """MD5 (the ETag) and, when ``crcmod`` is installed, CRC-64 of a body, computed while it streams.
+    """MD5 (the ETag) and, when asked and ``crcmod`` is installed, CRC-64 of a body, computed while it
+    streams.
 
     ``crcmod`` comes with ``alibabacloud-oss-v2`` (the ``oss`` extra), the only client that checks the
     CRC; without it the emulator leaves ``x-oss-hash-crc64ecma`` out, and the SDK skips its check when
-    the header is absent.
+    the header is absent. The CRC is not asked for bodies over :data:`CRC_MAX_BYTES` either.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, crc: bool = True) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
-        try:
-            import crcmod
-        except ImportError:
-            self._crc: Any = None
-        else:
-            self._crc = crcmod.Crc(_CRC64_POLY, initCrc=0, rev=True, xorOut=_CRC64_XOROUT)
+        self._crc: Any = None
+        if crc:
+            try:
+                import crcmod
+            except ImportError:
+                pass
+            else:
+                self._crc = crcmod.Crc(_CRC64_POLY, initCrc=0, rev=True, xorOut=_CRC64_XOROUT)
         self.size = 0
 
     @classmethod
@@ -332,7 +339,7 @@ class LocalOss:
         try:
             meta = ObjectMeta.from_json(meta_path.read_text())
         except (OSError, ValueError, KeyError, TypeError):
-            hashes = ObjectHashes()
+            hashes = ObjectHashes(crc=st.st_size <= CRC_MAX_BYTES)
             with path.open("rb") as file:
                 while chunk := file.read(CHUNK):
                     hashes.update(chunk)
@@ -465,7 +472,8 @@ class LocalOss:
             raise InvalidPartOrder(upload_id)
         staged = {part.number: part for part in self.parts(upload_id)}
         folder = self._upload_dir(upload_id)
-        joined = ObjectHashes()
+        total = sum(staged[number].size for number, _ in chosen if number in staged)
+        joined = ObjectHashes(crc=total <= CRC_MAX_BYTES)
         etags = hashlib.md5(usedforsecurity=False)
         upload = self.upload_file()
         try:

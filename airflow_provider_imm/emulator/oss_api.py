@@ -31,6 +31,7 @@ from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.guard import foreign_target, host_name, is_loopback
 from airflow_provider_imm.emulator.oss import (
     CHUNK,
+    CRC_MAX_BYTES,
     InvalidPart,
     InvalidPartOrder,
     NoSuchUpload,
@@ -348,7 +349,8 @@ class OssService:
         """Stream the body into a new file outside every bucket, hashing it; checks ``Content-MD5``.
         The caller moves the file in place or removes it."""
         upload = self._oss.upload_file()
-        hashes = ObjectHashes()
+        length = request.content_length
+        hashes = ObjectHashes(crc=length is not None and length <= CRC_MAX_BYTES)
         try:
             with upload.open("wb") as file:
                 async for chunk in stream_body(request, MAX_OBJECT):

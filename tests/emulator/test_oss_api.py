@@ -17,7 +17,7 @@ from alibabacloud_imm20200930.client import Client as ImmClient
 from alibabacloud_oss_v2.exceptions import OperationError, ServiceError
 
 from airflow_provider_imm.emulator import ImmEmulator
-from airflow_provider_imm.emulator.oss import ObjectChange
+from airflow_provider_imm.emulator.oss import CRC_MAX_BYTES, ObjectChange
 from tests.emulator.test_imm_tasks import create, wait
 from tests.sdk_clients import oss_client_for
 
@@ -415,3 +415,23 @@ def test_imm_reads_objects_put_through_oss_and_its_outputs_come_back_through_oss
             "a.txt": b"alpha",
             "b.txt": b"beta",
         }
+
+
+def test_the_crc64_is_served_up_to_its_limit_and_left_out_above(client: oss.Client, bucket: str) -> None:
+    """The SDK compares ``x-oss-hash-crc64ecma`` with its own CRC (a mismatch raises), and skips the check
+    when the header is absent, as it is above ``CRC_MAX_BYTES``."""
+    from alibabacloud_oss_v2.crc import Crc64
+
+    small = os.urandom(1000)
+    expected = Crc64(0)
+    expected.update(small)
+    assert client.put_object(oss.PutObjectRequest(bucket=bucket, key="s", body=small)).hash_crc64 == str(
+        expected.sum64()
+    )
+    assert client.head_object(oss.HeadObjectRequest(bucket=bucket, key="s")).hash_crc64 == str(
+        expected.sum64()
+    )
+    large = client.put_object(
+        oss.PutObjectRequest(bucket=bucket, key="l", body=os.urandom(CRC_MAX_BYTES + 1))
+    )
+    assert large.hash_crc64 is None and large.etag
