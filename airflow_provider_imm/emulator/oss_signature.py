@@ -21,13 +21,14 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
 from multidict import CIMultiDictProxy
 
 from airflow_provider_imm.emulator.accounts import AccessKey, Accounts
+from airflow_provider_imm.emulator.clock import http_date
 from airflow_provider_imm.emulator.oss_errors import OssError
 
 #: How far a request's date may be from the server's time, both ways (OSS: 15 minutes).
@@ -139,6 +140,17 @@ def v1_signature(secret: str, string_to_sign: str) -> str:
     ).decode()
 
 
+@dataclass(frozen=True)
+class _Signed:
+    """What both versions sign; ``headers`` by lower-case name."""
+
+    method: str
+    bucket: str | None
+    key: str | None
+    raw_query: str
+    headers: dict[str, str]
+
+
 def authenticate(
     accounts: Accounts,
     method: str,
@@ -155,40 +167,31 @@ def authenticate(
     ``now`` is real time (the client's date is compared with it); ``credential_time`` is the emulated
     time at which STS credentials expire.
     """
-    joined = _joined(headers)
-    authorization = joined.get("authorization", "").strip()
+    request = _Signed(method, bucket, key, raw_query, _joined(headers))
+    authorization = request.headers.get("authorization", "").strip()
     if authorization.startswith(V4_ALGORITHM):
-        return _verify_v4(
-            accounts, method, bucket, key, raw_query, joined, authorization, now, credential_time
-        )
-    if authorization.startswith("OSS "):
-        return _verify_v1(
-            accounts, method, bucket, key, raw_query, joined, authorization, now, credential_time
-        )
-    if authorization:
+        access_key = _verify_v4(accounts, request, authorization, now)
+    elif authorization.startswith("OSS "):
+        access_key = _verify_v1(accounts, request, authorization, now)
+    elif authorization:
         raise OssError(
             400,
             "InvalidArgument",
             "Authorization header is invalid: sign with OSS4-HMAC-SHA256 (V4) or OSS (V1).",
         )
-    raise OssError(
-        403,
-        "AccessDenied",
-        "You have no right to access this resource: anonymous access is refused, sign the request.",
-    )
+    else:
+        raise OssError(
+            403,
+            "AccessDenied",
+            "You have no right to access this resource: anonymous access is refused, sign the request.",
+        )
+    # V4 sends the token as x-oss-security-token, V1 as security-token.
+    token = request.headers.get("x-oss-security-token") or request.headers.get("security-token")
+    _check_token(access_key, token, credential_time)
+    return access_key
 
 
-def _verify_v4(
-    accounts: Accounts,
-    method: str,
-    bucket: str | None,
-    key: str | None,
-    raw_query: str,
-    headers: dict[str, str],
-    authorization: str,
-    now: float,
-    credential_time: float,
-) -> AccessKey:
+def _verify_v4(accounts: Accounts, request: _Signed, authorization: str, now: float) -> AccessKey:
     match = _V4_AUTHORIZATION.match(authorization)
     if match is None:
         raise OssError(
@@ -197,7 +200,7 @@ def _verify_v4(
             "Authorization header is invalid: expected "
             "'OSS4-HMAC-SHA256 Credential=<AK>/<date>/<region>/oss/aliyun_v4_request,Signature=<hex>'.",
         )
-    timestamp = headers.get("x-oss-date", "")
+    timestamp = request.headers.get("x-oss-date", "")
     try:
         sent = datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
@@ -211,27 +214,18 @@ def _verify_v4(
     _check_skew(sent, now)
     access_key = _lookup(accounts, match["key_id"])
     additional = tuple(a.strip().lower() for a in (match["additional"] or "").split(";") if a.strip())
-    canonical = v4_canonical_request(method, bucket, key, raw_query, headers, additional)
+    canonical = v4_canonical_request(
+        request.method, request.bucket, request.key, request.raw_query, request.headers, additional
+    )
     scope = f"{match['date']}/{match['region']}/{match['product']}/aliyun_v4_request"
     text = v4_string_to_sign(timestamp, scope, canonical)
     expected = v4_signature(access_key.secret, match["date"], match["region"], match["product"], text)
     if not hmac.compare_digest(expected, match["signature"]):
         raise _mismatch(text, CanonicalRequest=canonical)
-    _check_token(access_key, headers.get("x-oss-security-token"), credential_time)
     return access_key
 
 
-def _verify_v1(
-    accounts: Accounts,
-    method: str,
-    bucket: str | None,
-    key: str | None,
-    raw_query: str,
-    headers: dict[str, str],
-    authorization: str,
-    now: float,
-    credential_time: float,
-) -> AccessKey:
+def _verify_v1(accounts: Accounts, request: _Signed, authorization: str, now: float) -> AccessKey:
     key_id, sep, provided = authorization[len("OSS ") :].strip().rpartition(":")
     if not sep or not key_id or not provided:
         raise OssError(
@@ -239,22 +233,18 @@ def _verify_v1(
             "InvalidArgument",
             "Authorization header is invalid: expected 'OSS <AccessKeyId>:<signature>'.",
         )
-    date = headers.get("x-oss-date") or headers.get("date")
+    date = request.headers.get("x-oss-date") or request.headers.get("date")
     if not date:
         raise OssError(403, "AccessDenied", "V1 signatures need a Date (or x-oss-date) header.")
     try:
-        parsed = parsedate_to_datetime(date)
-    except (TypeError, ValueError, IndexError):
+        sent = http_date(date)
+    except ValueError:
         raise OssError(403, "AccessDenied", "The Date header is not an HTTP date.") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    _check_skew(parsed.timestamp(), now)
+    _check_skew(sent, now)
     access_key = _lookup(accounts, key_id)
-    text = v1_string_to_sign(method, bucket, key, raw_query, headers)
+    text = v1_string_to_sign(request.method, request.bucket, request.key, request.raw_query, request.headers)
     if not hmac.compare_digest(v1_signature(access_key.secret, text), provided):
         raise _mismatch(text)
-    token = headers.get("x-oss-security-token") or headers.get("security-token")
-    _check_token(access_key, token, credential_time)
     return access_key
 
 
