@@ -735,7 +735,7 @@ def _encode_token(key: str) -> str:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, ValueError):
         raise OssError(
             400, "InvalidArgument", "continuation-token is not one this bucket's listing gave."

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_imm.emulator import ImmEmulator
+from airflow_provider_imm.emulator.oss import ObjectMeta
 from airflow_provider_imm.emulator.oss_api import parse_range
 from airflow_provider_imm.emulator.oss_listing import list_page
 from airflow_provider_imm.emulator.oss_signature import (
@@ -277,3 +278,71 @@ def test_ranges() -> None:
     assert parse_range("bytes=100-", 100) == "unsatisfiable"
     for ignored in ("", "bytes=5-2", "bytes=0-1,4-5", "items=0-1", "bytes=a-b", "bytes=-", "bytes=-0"):
         assert parse_range(ignored, 100) is None, ignored
+
+
+def send_signed(
+    emulator: ImmEmulator,
+    method: str,
+    bucket: str | None,
+    key: str | None,
+    params: dict[str, str],
+    body: bytes = b"",
+) -> tuple[int, str]:
+    """A request signed by the SDK's V4 signer, sent as built; its status and OSS error code."""
+    request = signed(
+        method, bucket, key, params, {}, SignerV4(), key_id=emulator.access_key_id,
+        secret=emulator.access_key_secret, region=emulator.region, endpoint=emulator.oss_url,
+    )  # fmt: skip
+    target = request.url.removeprefix(emulator.oss_url)
+    status, headers, answer = send(
+        emulator, method, target, body, headers=request.headers, endpoint=emulator.oss_url[7:]
+    )
+    assert headers["x-oss-request-id"]
+    return status, (ET.fromstring(answer).findtext("Code") or "") if answer else ""
+
+
+@pytest.mark.parametrize(
+    ("method", "key", "params", "body", "expected"),
+    [
+        ("POST", None, {"delete": ""}, b"<not xml", (400, "MalformedXML")),
+        ("POST", None, {"delete": ""}, b"<Other/>", (400, "MalformedXML")),
+        ("POST", None, {"delete": ""}, b"<Delete><Quiet>true</Quiet></Delete>", (400, "MalformedXML")),
+        ("GET", None, {"max-keys": "many"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"max-keys": "5000"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"list-type": "3"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"list-type": "2", "continuation-token": "%%%"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"website": ""}, b"", (400, "InvalidArgument")),
+        ("PUT", "k", {"acl": ""}, b"", (400, "InvalidArgument")),
+        ("PUT", "k", {"partNumber": "1", "uploadId": "NOPE"}, b"x", (404, "NoSuchUpload")),
+        ("POST", "k", {"uploadId": "../../etc"}, b"", (404, "NoSuchUpload")),
+        ("POST", "k", {"uploadId": "NOPE"}, b"<CompleteMultipartUpload/>", (404, "NoSuchUpload")),
+        ("PUT", None, {}, b"", (409, "BucketAlreadyExists")),
+    ],
+)
+def test_malformed_requests_are_refused_as_oss_does_never_with_a_500(
+    emulator: ImmEmulator,
+    method: str,
+    key: str | None,
+    params: dict[str, str],
+    body: bytes,
+    expected: tuple[int, str],
+) -> None:
+    emulator.oss.create_bucket("bkt")
+    assert send_signed(emulator, method, "bkt", key, params, body) == expected
+
+
+def test_a_bad_part_list_or_part_number_is_refused(emulator: ImmEmulator) -> None:
+    emulator.oss.create_bucket("bkt")
+    upload_id = emulator.oss.initiate_upload("bkt", "k", ObjectMeta(""))
+    for params in ({"partNumber": "0"}, {"partNumber": "10001"}, {"partNumber": "x"}, {}):
+        status, code = send_signed(emulator, "PUT", "bkt", "k", {**params, "uploadId": upload_id}, b"x")
+        assert (status, code) == (400, "InvalidArgument"), params
+    complete = {"uploadId": upload_id}
+    assert send_signed(emulator, "POST", "bkt", "k", complete, b"<CompleteMultipartUpload/>") == (
+        400,
+        "MalformedXML",
+    )
+    garbage = b"<CompleteMultipartUpload><Part><PartNumber>one</PartNumber></Part></CompleteMultipartUpload>"
+    assert send_signed(emulator, "POST", "bkt", "k", complete, garbage) == (400, "MalformedXML")
+    # The upload belongs to bkt/k: another key cannot use its id.
+    assert send_signed(emulator, "POST", "bkt", "other", complete, b"") == (404, "NoSuchUpload")
