@@ -393,9 +393,16 @@ class LocalOss:
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
-            created = datetime.fromtimestamp(entry.stat().st_ctime, tz=timezone.utc)
-            found.append((entry.name, created))
+            try:
+                stamp = self._bucket_marker(entry.name).stat().st_mtime
+            except OSError:  # made by a write (an IMM output), not by PutBucket
+                stamp = entry.stat().st_ctime
+            found.append((entry.name, datetime.fromtimestamp(stamp, tz=timezone.utc)))
         return found
+
+    def _bucket_marker(self, bucket: str) -> Path:
+        """A file whose time is the bucket's creation ("." never appears in a bucket name)."""
+        return self.root / _META / f"{bucket}.bucket"
 
     def bucket_exists(self, bucket: str) -> bool:
         return self.bucket_dir(bucket).is_dir()
@@ -406,6 +413,9 @@ class LocalOss:
             self.bucket_dir(bucket).mkdir()
         except FileExistsError:
             return False
+        marker = self._bucket_marker(bucket)
+        marker.parent.mkdir(exist_ok=True)
+        marker.touch()
         return True
 
     def delete_bucket(self, bucket: str) -> None:
@@ -415,6 +425,7 @@ class LocalOss:
             raise OSError(errno.ENOTEMPTY, "bucket not empty")
         shutil.rmtree(base)
         shutil.rmtree(self.root / _META / bucket, ignore_errors=True)
+        self._bucket_marker(bucket).unlink(missing_ok=True)
 
     def objects(self, bucket: str, prefix: str = "", after: str = "") -> Iterator[str]:
         """Keys under ``prefix`` and after ``after`` in lexical order, as OSS lists them."""

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import io
 import os
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -435,3 +436,23 @@ def test_the_crc64_is_served_up_to_its_limit_and_left_out_above(client: oss.Clie
         oss.PutObjectRequest(bucket=bucket, key="l", body=os.urandom(CRC_MAX_BYTES + 1))
     )
     assert large.hash_crc64 is None and large.etag
+
+
+def test_a_bucket_keeps_its_creation_date_while_objects_come_and_go(client: oss.Client, bucket: str) -> None:
+    def created() -> object:
+        return client.get_bucket_info(oss.GetBucketInfoRequest(bucket=bucket)).bucket_info.creation_date
+
+    before = created()
+    time.sleep(1.1)  # dates are given to the second
+    client.put_object(oss.PutObjectRequest(bucket=bucket, key="new/object", body=b"x"))
+    assert created() == before
+
+
+def test_a_failing_folder_answers_internal_error_as_oss_does(
+    emulator: ImmEmulator, client: oss.Client, bucket: str
+) -> None:
+    (emulator.oss.root / ".multipart").write_bytes(b"")  # where uploads are staged: now not a folder
+    err = refused(
+        client.initiate_multipart_upload, oss.InitiateMultipartUploadRequest(bucket=bucket, key="k")
+    )
+    assert (err.status_code, err.code) == (500, "InternalError") and err.request_id
