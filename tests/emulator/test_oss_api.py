@@ -456,3 +456,18 @@ def test_a_failing_folder_answers_internal_error_as_oss_does(
         client.initiate_multipart_upload, oss.InitiateMultipartUploadRequest(bucket=bucket, key="k")
     )
     assert (err.status_code, err.code) == (500, "InternalError") and err.request_id
+
+
+def test_conditional_requests_and_forbid_overwrite(client: oss.Client, bucket: str) -> None:
+    etag = client.put_object(oss.PutObjectRequest(bucket=bucket, key="c", body=b"v1")).etag
+    got = client.get_object(oss.GetObjectRequest(bucket=bucket, key="c", if_match=etag))
+    assert got.body.read() == b"v1"
+    failed = refused(client.get_object, oss.GetObjectRequest(bucket=bucket, key="c", if_match='"0000"'))
+    assert (failed.status_code, failed.code) == (412, "PreconditionFailed")
+    same = refused(client.get_object, oss.GetObjectRequest(bucket=bucket, key="c", if_none_match=etag))
+    assert same.status_code == 304
+    kept = refused(
+        client.put_object, oss.PutObjectRequest(bucket=bucket, key="c", body=b"v2", forbid_overwrite=True)
+    )
+    assert (kept.status_code, kept.code) == (409, "FileAlreadyExists")
+    assert client.get_object(oss.GetObjectRequest(bucket=bucket, key="c")).body.read() == b"v1"
