@@ -70,8 +70,10 @@ class ObjectHashes:
     the header is absent. The CRC is not asked for bodies over :data:`CRC_MAX_BYTES` either.
     """
 
-    def __init__(self, *, crc: bool = True) -> None:
+    def __init__(self, *, md5: bool = True, crc: bool = True) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
+        #: False: only the CRC (of a multipart object's whole, whose ETag comes from its parts).
+        self._hash_md5 = md5
         self._crc: Any = None
         if crc:
             try:
@@ -89,7 +91,8 @@ class ObjectHashes:
         return hashes
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
-        self._md5.update(chunk)
+        if self._hash_md5:
+            self._md5.update(chunk)
         if self._crc is not None:
             self._crc.update(chunk)
         self.size += len(chunk)
@@ -484,7 +487,8 @@ class LocalOss:
         staged = {part.number: part for part in self.parts(upload_id)}
         folder = self._upload_dir(upload_id)
         total = sum(staged[number].size for number, _ in chosen if number in staged)
-        joined = ObjectHashes(crc=total <= CRC_MAX_BYTES)
+        # Only the CRC is wanted of the whole: the ETag comes from the parts' MD5s.
+        joined = ObjectHashes(md5=False) if total <= CRC_MAX_BYTES else None
         etags = hashlib.md5(usedforsecurity=False)
         upload = self.upload_file()
         try:
@@ -496,10 +500,12 @@ class LocalOss:
                     etags.update(bytes.fromhex(part.etag))
                     with (folder / f"{number:05d}.{part.etag}").open("rb") as file:
                         while chunk := file.read(CHUNK):
-                            joined.update(chunk)
+                            if joined is not None:
+                                joined.update(chunk)
                             out.write(chunk)
             etag = f"{etags.hexdigest().upper()}-{len(chosen)}"
-            final = ObjectMeta(etag, meta.content_type, joined.crc64, "Multipart", meta.headers)
+            crc64 = None if joined is None else joined.crc64
+            final = ObjectMeta(etag, meta.content_type, crc64, "Multipart", meta.headers)
             matched = self.put_file(
                 bucket, key, upload, etag=etag, event="ObjectCreated:CompleteMultipartUpload", meta=final
             )

@@ -471,3 +471,17 @@ def test_conditional_requests_and_forbid_overwrite(client: oss.Client, bucket: s
     )
     assert (kept.status_code, kept.code) == (409, "FileAlreadyExists")
     assert client.get_object(oss.GetObjectRequest(bucket=bucket, key="c")).body.read() == b"v1"
+
+
+def test_a_small_multipart_upload_passes_the_uploaders_crc_check(
+    client: oss.Client, bucket: str, tmp_path: Path
+) -> None:
+    """The uploader combines its parts' CRCs and compares CompleteMultipartUpload's (a mismatch raises)."""
+    source = tmp_path / "small.bin"
+    source.write_bytes(os.urandom(MiB + 123))
+    result = client.uploader(part_size=200 * 1024).upload_file(
+        oss.PutObjectRequest(bucket=bucket, key="small.bin"), str(source)
+    )
+    assert result.etag.endswith('-6"') and result.hash_crc64
+    head = client.head_object(oss.HeadObjectRequest(bucket=bucket, key="small.bin"))
+    assert head.hash_crc64 == result.hash_crc64 and head.object_type == "Multipart"
