@@ -16,7 +16,7 @@ from airflow_provider_imm import __version__  # noqa: E402
 
 project = "airflow-provider-imm"
 author = "airflow-provider-imm maintainers"
-copyright = "the airflow-provider-imm maintainers"  # noqa: A001
+copyright = "the airflow-provider-imm maintainers"
 version = release = __version__
 
 extensions = [

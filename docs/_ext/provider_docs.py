@@ -82,7 +82,9 @@ def _row(cells: list[Cell]) -> nodes.row:
     row = nodes.row()
     for cell in cells:
         paragraph = nodes.paragraph()
-        paragraph.extend(nodes.literal(part, part) if isinstance(part, Code) else nodes.Text(part) for part in cell)
+        paragraph.extend(
+            nodes.literal(part, part) if isinstance(part, Code) else nodes.Text(part) for part in cell
+        )
         entry = nodes.entry()
         entry += paragraph
         row += entry
