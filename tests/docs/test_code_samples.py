@@ -9,8 +9,13 @@ migrated metadata DB. A sample marked ``not-run`` must still compile.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
+import shlex
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +29,9 @@ from tests.docs.code_samples import REPO, Sample, all_samples
 
 SAMPLES = all_samples()
 #: The address samples use for the emulator; the test substitutes its own.
-WELL_KNOWN_ADDRESS = "127.0.0.1:8765"
+WELL_KNOWN_PORT = "8765"
+WELL_KNOWN_ADDRESS = f"127.0.0.1:{WELL_KNOWN_PORT}"
+_STARTS_AN_EMULATOR = re.compile(rf"^imm-emulator .*--port {WELL_KNOWN_PORT}.*&", re.M)
 SUBPROCESS_TIMEOUT = 240
 
 
@@ -57,13 +64,33 @@ def test_a_sample_not_run_compiles(sample: Sample, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sample", _params("run", "dag-file"))
 def test_a_sample_runs(sample: Sample, connected_emulator: ImmEmulator, tmp_path: Path) -> None:
-    source = sample.source.replace(WELL_KNOWN_ADDRESS, connected_emulator.endpoint)
     if sample.language == "python":
-        code = compile(source, sample.id, "exec")
-        exec(code, {"__name__": "__doc_sample__"})
+        source = sample.source.replace(WELL_KNOWN_ADDRESS, connected_emulator.endpoint)
+        exec(compile(source, sample.id, "exec"), {"__name__": "__doc_sample__"})
         return
-    ran = _bash(source, tmp_path)
-    assert ran.returncode == 0, f"{sample.id} failed ({ran.returncode}):\n{ran.stdout}\n{ran.stderr}"
+    if _STARTS_AN_EMULATOR.search(sample.source):  # its own, on a free port instead of 8765
+        source = sample.source.replace(WELL_KNOWN_PORT, str(_free_port()))
+    else:
+        source = sample.source.replace(WELL_KNOWN_ADDRESS, connected_emulator.endpoint)
+    connections = connected_emulator.airflow_connections()
+    exported = _bash(source, tmp_path, {f"AIRFLOW_CONN_{k.upper()}": v for k, v in connections.items()})
+    _check_connections(sample, exported, connections)
+
+
+def _check_connections(sample: Sample, exported: dict[str, str], given: dict[str, str]) -> None:
+    """A connection the sample exports is a valid ``imm`` connection (every extra known, values
+    well-formed), as a hook would read it."""
+    from airflow.models import Connection
+
+    from airflow_provider_imm.hooks.connection import parse_connection
+
+    for name, value in exported.items():
+        conn_id = name.removeprefix("AIRFLOW_CONN_").lower()
+        if given.get(conn_id) == value:
+            continue
+        conn = Connection.from_json(value, conn_id=conn_id)
+        assert conn.conn_type == "imm", f"{sample.id}: {name} is not an imm connection"
+        parse_connection(conn)
 
 
 @pytest.mark.parametrize("sample", _params("pytest"))
@@ -120,19 +147,41 @@ def _copy_db(source: Path, target: Path) -> None:
         src.backup(dst)
 
 
-def _bash(source: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``source`` in bash, failing on the first failing command, with the venv's commands first on
-    PATH and a scratch Airflow home."""
-    env = dict(os.environ)
+def _bash(source: str, cwd: Path, connections: dict[str, str]) -> dict[str, str]:
+    """Run ``source`` in bash, failing on the first failing command, with the venv's commands first
+    on PATH, a scratch Airflow home and ``connections``; the ``AIRFLOW_CONN_*`` variables at its end.
+
+    Its own process group: whatever it leaves running in the background is stopped afterwards.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(connections, AIRFLOW_HOME=str(cwd / "airflow"), PYTHONPATH=str(REPO))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["AIRFLOW_HOME"] = str(cwd / "airflow")
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", source],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
+    exported = cwd / "exported-connections.json"
+    dump = (
+        "import json, os, sys; json.dump({k: v for k, v in os.environ.items()"
+        " if k.startswith('AIRFLOW_CONN_')}, open(sys.argv[1], 'w'))"
     )
+    script = f"{source}\n{shlex.quote(sys.executable)} -c {shlex.quote(dump)} {shlex.quote(str(exported))}\n"
+    output = cwd / "output.txt"
+    with output.open("w") as out:
+        process = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            returncode = process.wait(timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    assert returncode == 0, f"sample failed ({returncode}):\n{output.read_text()[-4000:]}"
+    return dict(json.loads(exported.read_text()))
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
