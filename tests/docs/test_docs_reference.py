@@ -105,3 +105,70 @@ def test_a_bad_marker_is_refused_naming_the_line(marker: str, message: str) -> N
 
 def _read(page: str) -> str:
     return (DOCS / page).read_text()
+
+
+def _api_modules() -> dict[str, list[str] | None]:
+    """Module -> the members its API page lists (None: all its public members)."""
+    modules: dict[str, list[str] | None] = {}
+    directive = re.compile(r"^\.\. (automodule|autofunction):: (\S+)\n((?:   :.*\n(?:      .*\n)*)*)", re.M)
+    for page in (DOCS / "api").glob("*.md"):
+        for kind, name, options in directive.findall(page.read_text()):
+            if kind == "autofunction":
+                module, _, function = name.rpartition(".")
+                modules.setdefault(module, []).append(function)  # type: ignore[union-attr]
+                continue
+            members = re.search(r":members:(.*(?:\n      .*)*)", options)
+            if members is None:
+                modules.setdefault(name, [])
+            elif members[1].strip():
+                modules[name] = [m.strip() for m in members[1].replace("\n", " ").split(",")]
+            else:
+                modules[name] = None
+    return modules
+
+
+def test_the_modules_airflow_registers_are_in_the_api_reference() -> None:
+    from airflow_provider_imm.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    registered = {
+        module
+        for kind in ("operators", "sensors", "triggers", "hooks")
+        for entry in info[kind]
+        for module in entry["python-modules"]
+    }
+    registered |= {path.rpartition(".")[0] for path in info["extra-links"]}
+    registered |= {c["hook-class-name"].rpartition(".")[0] for c in info["connection-types"]}
+    assert registered <= set(_api_modules())
+
+
+def test_every_public_name_in_the_api_reference_has_a_docstring() -> None:
+    import importlib
+    import inspect
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    undocumented = []
+    for module_name, listed in _api_modules().items():
+        module = importlib.import_module(module_name)
+        attribute_docs = {name for (_, name) in ModuleAnalyzer.for_module(module_name).find_attr_docs()}
+        names = (
+            listed
+            if listed is not None
+            else [
+                name
+                for name, value in vars(module).items()
+                if not name.startswith("_")
+                and (inspect.isclass(value) or inspect.isfunction(value))
+                and value.__module__ == module_name
+            ]
+        )
+        for name in names:
+            value = getattr(module, name)
+            if inspect.isclass(value) or inspect.isfunction(value):
+                documented = bool((value.__doc__ or "").strip())
+            else:
+                documented = name in attribute_docs
+            if not documented:
+                undocumented.append(f"{module_name}.{name}")
+    assert undocumented == []
