@@ -10,6 +10,7 @@ in a bucket's listing. Every write and delete goes through :class:`LocalOss`, wh
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import mimetypes
@@ -61,6 +62,16 @@ class InvalidPartOrder(ValueError):
     """CompleteMultipartUpload listed part numbers out of ascending order."""
 
 
+@functools.cache
+def _crc64_template() -> Any:
+    """A CRC-64 with its table built once (``crcmod`` builds it in Python, ~1 ms); None without ``crcmod``."""
+    try:
+        import crcmod
+    except ImportError:
+        return None
+    return crcmod.Crc(_CRC64_POLY, initCrc=0, rev=True, xorOut=_CRC64_XOROUT)
+
+
 class ObjectHashes:
     """MD5 (the ETag) and, when asked and ``crcmod`` is installed, CRC-64 of a body, computed while it
     streams.
@@ -74,14 +85,8 @@ class ObjectHashes:
         self._md5 = hashlib.md5(usedforsecurity=False)
         #: False: only the CRC (of a multipart object's whole, whose ETag comes from its parts).
         self._hash_md5 = md5
-        self._crc: Any = None
-        if crc:
-            try:
-                import crcmod
-            except ImportError:
-                pass
-            else:
-                self._crc = crcmod.Crc(_CRC64_POLY, initCrc=0, rev=True, xorOut=_CRC64_XOROUT)
+        template = _crc64_template() if crc else None
+        self._crc: Any = None if template is None else template.new()
         self.size = 0
 
     @classmethod
