@@ -1,7 +1,9 @@
 """OSS as a local folder: ``<root>/<bucket>/<key>``.
 
 What OSS tells about an object besides its bytes (ETag, CRC-64, Content-Type, ``x-oss-meta-*``) lives
-beside it in ``<root>/.meta/<bucket>/<key>`` (JSON); multipart uploads are staged in
+with it, as JSON: in an extended attribute of its file where the filesystem has them (renames and
+deletes carry it along, and no second file is created per write, which costs a millisecond on a
+journaling filesystem), else beside it in ``<root>/.meta/<bucket>/<key>``; multipart uploads are staged in
 ``<root>/.multipart/<upload id>/``. Names starting with ``.`` are never bucket names, so neither shows
 in a bucket's listing. Every write and delete goes through :class:`LocalOss`, which reports it as an
 :class:`ObjectChange`.
@@ -9,6 +11,7 @@ in a bucket's listing. Every write and delete goes through :class:`LocalOss`, wh
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -31,6 +34,8 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: CRC-64/ECMA-182 as OSS computes it (``x-oss-hash-crc64ecma``; ``alibabacloud_oss_v2.crc``).
 _CRC64_POLY = 0x142F0E1EBA9EA3693
 _CRC64_XOROUT = 0xFFFFFFFFFFFFFFFF
+#: The extended attribute holding an object's metadata.
+_XATTR = "user.imm_emulator.oss"
 #: Staging areas under the root; a leading "." is never part of a bucket name.
 _META = ".meta"
 _MULTIPART = ".multipart"
@@ -136,7 +141,7 @@ class ObjectMeta:
         )  # fmt: skip
 
     @classmethod
-    def from_json(cls, text: str) -> ObjectMeta:
+    def from_json(cls, text: str | bytes) -> ObjectMeta:
         doc = json.loads(text)
         return cls(doc["etag"], doc["content_type"], doc["crc64"], doc["kind"], doc["headers"])
 
@@ -208,6 +213,8 @@ class LocalOss:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._listeners: list[ChangeListener] = []
+        #: Whether to try extended attributes (Linux); turned off at the first filesystem without them.
+        self._xattrs = hasattr(os, "setxattr")
 
     def subscribe(self, listener: ChangeListener) -> None:
         """Call ``listener`` after every change of an object."""
@@ -302,9 +309,8 @@ class LocalOss:
         meta_path = self._meta_path(bucket, key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            meta_path.parent.mkdir(parents=True, exist_ok=True)
             write(path)
-            meta_path.write_text(meta.to_json())
+            self._save_meta(path, meta_path, meta)
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             # OSS holds both "a" and "a/b"; one folder cannot.
             raise OssKeyError(
@@ -314,6 +320,34 @@ class LocalOss:
             if err.errno not in _UNSTORABLE:
                 raise
             raise OssKeyError(f"object key {key[:64]!r} cannot be stored: {err.strerror}") from None
+
+    def _save_meta(self, path: Path, meta_path: Path, meta: ObjectMeta) -> None:
+        document = meta.to_json().encode()
+        if self._xattrs:
+            try:
+                os.setxattr(path, _XATTR, document)
+            except OSError as err:
+                if err.errno not in (errno.ENOTSUP, errno.E2BIG, errno.ENOSPC, errno.ERANGE):
+                    raise
+                self._xattrs = err.errno != errno.ENOTSUP  # else only this value was too large
+            else:
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    meta_path.unlink()  # a sidecar of an earlier version would be stale
+                return
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        meta_path.write_bytes(document)
+
+    @staticmethod
+    def _load_meta(path: Path, meta_path: Path) -> ObjectMeta | None:
+        readers: list[Callable[[], bytes]] = [meta_path.read_bytes]
+        if hasattr(os, "getxattr"):
+            readers.insert(0, lambda: os.getxattr(path, _XATTR))
+        for read in readers:
+            try:
+                return ObjectMeta.from_json(read())
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return None
 
     def get(self, bucket: str, key: str) -> bytes:
         path = self.path(bucket, key)
@@ -344,16 +378,14 @@ class LocalOss:
         if not path.is_file():
             raise FileNotFoundError(f"oss://{bucket}/{key}")
         meta_path = self._meta_path(bucket, key)
-        try:
-            meta = ObjectMeta.from_json(meta_path.read_text())
-        except (OSError, ValueError, KeyError, TypeError):
+        meta = self._load_meta(path, meta_path)
+        if meta is None:
             hashes = ObjectHashes(crc=st.st_size <= CRC_MAX_BYTES)
             with path.open("rb") as file:
                 while chunk := file.read(CHUNK):
                     hashes.update(chunk)
             meta = ObjectMeta(hashes.etag, guess_content_type(key), hashes.crc64)
-            meta_path.parent.mkdir(parents=True, exist_ok=True)
-            meta_path.write_text(meta.to_json())
+            self._save_meta(path, meta_path, meta)
         return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc), meta)
 
     def delete(self, bucket: str, key: str, *, event: str = "ObjectRemoved:DeleteObject") -> bool:
@@ -363,7 +395,8 @@ class LocalOss:
         if not path.is_file():
             return False
         path.unlink()
-        self._meta_path(bucket, key).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self._meta_path(bucket, key).unlink()
         base = self.bucket_dir(bucket)
         for folder in (path.parent, self._meta_path(bucket, key).parent):
             _prune(folder, stop=(base, self.root / _META / bucket))
