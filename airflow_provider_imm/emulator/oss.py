@@ -300,13 +300,13 @@ class LocalOss:
         self._store(bucket, key, source.replace, meta or ObjectMeta(etag, guess_content_type(key)))
         return self.changed(ObjectChange(event, bucket, key, size, etag))
 
-    def _meta_path(self, bucket: str, key: str) -> Path:
-        """Beside the object's own path, under ``.meta``: the same key rules hold for both."""
-        return self.root / _META / self.path(bucket, key).relative_to(self.root)
+    def _meta_path(self, path: Path) -> Path:
+        """Beside the object's own (checked) path, under ``.meta``: the same key rules hold for both."""
+        return self.root / _META / path.relative_to(self.root)
 
     def _store(self, bucket: str, key: str, write: Callable[[Path], object], meta: ObjectMeta) -> None:
         path = self.path(bucket, key)
-        meta_path = self._meta_path(bucket, key)
+        meta_path = self._meta_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write(path)
@@ -377,7 +377,7 @@ class LocalOss:
             raise FileNotFoundError(f"oss://{bucket}/{key}") from None
         if not path.is_file():
             raise FileNotFoundError(f"oss://{bucket}/{key}")
-        meta_path = self._meta_path(bucket, key)
+        meta_path = self._meta_path(path)
         meta = self._load_meta(path, meta_path)
         if meta is None:
             hashes = ObjectHashes(crc=st.st_size <= CRC_MAX_BYTES)
@@ -396,9 +396,9 @@ class LocalOss:
             return False
         path.unlink()
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            self._meta_path(bucket, key).unlink()
+            self._meta_path(path).unlink()
         base = self.bucket_dir(bucket)
-        for folder in (path.parent, self._meta_path(bucket, key).parent):
+        for folder in (path.parent, self._meta_path(path).parent):
             _prune(folder, stop=(base, self.root / _META / bucket))
         return self.changed(ObjectChange(event, bucket, key, 0, ""))
 
