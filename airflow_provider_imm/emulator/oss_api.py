@@ -355,8 +355,10 @@ class OssService:
     async def _receive(self, request: web.Request) -> tuple[Path, ObjectHashes]:
         """Stream the body into a new file outside every bucket, hashing it; checks ``Content-MD5``.
         The caller moves the file in place or removes it."""
-        upload = self._oss.upload_file()
         length = request.content_length
+        if length is not None and length > MAX_OBJECT:
+            raise BodyTooLarge(MAX_OBJECT)  # before a byte is written
+        upload = self._oss.upload_file()
         hashes = ObjectHashes(crc=length is not None and length <= CRC_MAX_BYTES)
         try:
             with upload.open("wb") as file:

@@ -544,3 +544,10 @@ def test_a_bad_part_list_or_part_number_is_refused(emulator: ImmEmulator) -> Non
     assert send_signed(emulator, "POST", "bkt", "k", complete, garbage) == (400, "MalformedXML")
     # The upload belongs to bkt/k: another key cannot use its id.
     assert send_signed(emulator, "POST", "bkt", "other", complete, b"") == (404, "NoSuchUpload")
+
+
+def test_a_body_over_5_gib_is_refused_before_it_is_read(emulator: ImmEmulator) -> None:
+    emulator.oss.create_bucket("bkt")
+    too_large = {"Content-Length": str(5 * 1024**3 + 1)}
+    assert send_signed(emulator, "PUT", "bkt", "k", {}, unsigned=too_large) == (400, "EntityTooLarge")
+    assert [p.name for p in emulator.oss.root.rglob("*") if p.is_file()] == ["bkt.bucket"]  # its creation
