@@ -57,6 +57,20 @@ class ObjectChange:
 ChangeListener = Callable[[ObjectChange], bool]
 
 
+def check_bucket_name(bucket: str) -> str:
+    """``bucket`` if it follows OSS's bucket naming rule, else :class:`OssKeyError`."""
+    try:
+        valid = "/" not in bucket and parse_oss_uri(f"oss://{bucket}/k", field="bucket").bucket == bucket
+    except InvalidOssUriError:
+        valid = False
+    if not valid:
+        raise OssKeyError(
+            f"invalid bucket {bucket[:64]!r}: 3-63 lower-case letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return bucket
+
+
 class LocalOss:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
@@ -76,16 +90,7 @@ class LocalOss:
 
     def bucket_dir(self, bucket: str) -> Path:
         """The folder of ``bucket``, which must follow OSS's bucket naming rule (so no path tricks)."""
-        try:
-            valid = "/" not in bucket and parse_oss_uri(f"oss://{bucket}/k", field="bucket").bucket == bucket
-        except InvalidOssUriError:
-            valid = False
-        if not valid:
-            raise OssKeyError(
-                f"invalid bucket {bucket[:64]!r}: 3-63 lower-case letters, digits or '-', "
-                "starting and ending with a letter or digit"
-            )
-        return self.root / bucket
+        return self.root / check_bucket_name(bucket)
 
     def path(self, bucket: str, key: str) -> Path:
         """The file behind ``oss://bucket/key``; refuses anything that would leave the root."""
@@ -137,6 +142,28 @@ class LocalOss:
         size = source.stat().st_size
         self._store(bucket, key, source.replace)
         return self.changed(ObjectChange(event, bucket, key, size, etag))
+
+    def delete(self, bucket: str, key: str, *, event: str = "ObjectRemoved:DeleteObject") -> bool:
+        """Remove an object; whether an event rule matched the change.
+
+        Removing a missing object changes nothing and reports nothing: OSS answers that DeleteObject
+        with success, and does not document whether it notifies.
+        """
+        path = self.path(bucket, key)
+        try:
+            path.unlink()
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        # Folders the object leaves empty go too, so that "a" can be stored after "a/b" is removed.
+        base = self.bucket_dir(bucket)
+        for parent in path.parents:
+            if parent == base or not parent.is_relative_to(base):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        return self.changed(ObjectChange(event, bucket, key, 0, ""))
 
     def _store(self, bucket: str, key: str, write: Callable[[Path], object]) -> None:
         path = self.path(bucket, key)
