@@ -35,17 +35,6 @@ from tests.minimal_requests import put_sources
 FORMATS = ("SIMPLIFIED", "JSON", "XML")
 TOPIC = "oss-events"
 MNS_NS = "{http://mns.aliyuncs.com/doc/v1/}"
-ENVELOPE_FIELDS = {
-    "TopicOwner",
-    "TopicName",
-    "Subscriber",
-    "SubscriptionName",
-    "MessageId",
-    "Message",
-    "MessageMD5",
-    "MessageTag",
-    "PublishTime",
-}
 
 
 @dataclass
@@ -77,17 +66,16 @@ class Watcher:
         return [(e["eventName"], e["oss"]["object"]["key"]) for e in self.events()]
 
     def _published(self, body: str) -> str:
-        """The body the rule published, out of the subscription's envelope."""
+        """The body the rule published, out of the subscription's envelope (whose every field
+        ``test_mns_topics`` checks)."""
         if self.content_format == "SIMPLIFIED":
             return body
         if self.content_format == "JSON":
             envelope = json.loads(body)
-            assert set(envelope) == ENVELOPE_FIELDS
         else:
             root = ElementTree.fromstring(body)
             assert root.tag == f"{MNS_NS}Notification"
             envelope = {child.tag.removeprefix(MNS_NS): child.text or "" for child in root}
-            assert set(envelope) == ENVELOPE_FIELDS
         assert envelope["TopicName"] == TOPIC
         assert envelope["MessageMD5"] == hashlib.md5(envelope["Message"].encode()).hexdigest().upper()
         return str(envelope["Message"])
