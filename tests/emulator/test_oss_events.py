@@ -10,7 +10,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -19,18 +18,19 @@ from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
 
+import alibabacloud_oss_v2 as oss
 import pytest
-from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
 from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.queue import Queue, QueueMeta
 from mns.subscription import SubscriptionMeta
 
-from airflow_provider_imm.catalog import OPERATIONS
-from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.emulator.oss_events import MAX_RULES, OssEventRuleError
+from tests.emulator.test_imm_tasks import create, wait
 from tests.minimal_requests import put_sources
+from tests.sdk_clients import oss_client_for
 
 FORMATS = ("SIMPLIFIED", "JSON", "XML")
 TOPIC = "oss-events"
@@ -197,19 +197,6 @@ def test_deletes_fire_for_a_rule_naming_them_and_not_for_one_naming_creations_on
 
 
 # Writes by IMM tasks
-def wait_for(client: Client, action: str, fields: dict[str, Any]) -> str:
-    op = OPERATIONS[action]
-    request = getattr(models, op.request_model)().from_map({"ProjectName": DEFAULT_PROJECT, **fields})
-    task_id = getattr(client, op.sdk_method)(request).body.task_id
-    get = models.GetTaskRequest(project_name=DEFAULT_PROJECT, task_type=op.task_type, task_id=task_id)
-    for _ in range(500):
-        status = str(client.get_task(get).body.status)
-        if status != "Running":
-            return status
-        time.sleep(0.01)
-    raise AssertionError(f"{task_id} still running")
-
-
 def test_imm_task_outputs_fire_once_per_output_in_the_rule(
     emulator: ImmEmulator, imm_client: Client, watch: Callable[..., Watcher]
 ) -> None:
@@ -221,9 +208,9 @@ def test_imm_task_outputs_fire_once_per_output_in_the_rule(
         "Sources": [{"URI": "oss://in-bucket/set/"}],
         "TargetURI": "oss://out-bucket/archives/set.zip",
     }
-    assert wait_for(imm_client, "CreateFileCompressionTask", compress) == "Succeeded"
+    assert wait(imm_client, create(imm_client, "CreateFileCompressionTask", compress)).status == "Succeeded"
     outside = {"SourceURI": "oss://out-bucket/archives/set.zip", "TargetURI": "oss://out-bucket/restored/"}
-    assert wait_for(imm_client, "CreateFileUncompressionTask", outside) == "Succeeded"
+    assert wait(imm_client, create(imm_client, "CreateFileUncompressionTask", outside)).status == "Succeeded"
     assert emulator.oss.list("out-bucket", "restored/") == ["restored/a.txt"]
 
     events = watcher.events()
@@ -264,6 +251,108 @@ def test_a_rule_without_base64_publishes_the_json_as_is(
     (event,) = json.loads(published)["events"]
     check_shape(event, emulator)
     assert event["oss"]["object"]["key"] == "a.txt"
+
+
+# Writes through OSS's REST API (the unchanged alibabacloud-oss-v2 client)
+PROCESS_STATUS_HEADER = "x-oss-process-status"
+
+
+def processed(result: Any) -> bool:
+    """Whether OSS said the request matched a rule (the documented header, decoded)."""
+    value = result.headers.get(PROCESS_STATUS_HEADER)
+    if value is None:
+        return False
+    assert json.loads(base64.b64decode(value)) == {
+        "code": "Success",
+        "message": "NotificationSucceed",
+        "type": "EventNotification",
+        "version": "1.0",
+    }
+    return True
+
+
+def test_oss_api_puts_copies_multipart_completes_and_deletes_fire_once_each(
+    emulator: ImmEmulator, watch: Callable[..., Watcher]
+) -> None:
+    client = oss_client_for(emulator)
+    client.put_bucket(oss.PutBucketRequest(bucket="docs"))
+    watcher = watch(
+        bucket="docs", prefix="inbox/", suffix=".docx", events=["ObjectCreated:*", "ObjectRemoved:*"]
+    )
+
+    def put(key: str, data: bytes) -> bool:
+        return processed(client.put_object(oss.PutObjectRequest(bucket="docs", key=key, body=data)))
+
+    def copy(source: str, key: str) -> bool:
+        request = oss.CopyObjectRequest(bucket="docs", key=key, source_bucket="docs", source_key=source)
+        return processed(client.copy_object(request))
+
+    def multipart(key: str, parts: list[bytes]) -> bool:
+        upload_id = client.initiate_multipart_upload(
+            oss.InitiateMultipartUploadRequest(bucket="docs", key=key)
+        ).upload_id
+        uploaded = []
+        for number, data in enumerate(parts, 1):
+            result = client.upload_part(
+                oss.UploadPartRequest(
+                    bucket="docs", key=key, upload_id=upload_id, part_number=number, body=data
+                )
+            )
+            uploaded.append(oss.UploadPart(part_number=number, etag=result.etag))
+        completed = client.complete_multipart_upload(
+            oss.CompleteMultipartUploadRequest(
+                bucket="docs",
+                key=key,
+                upload_id=upload_id,
+                complete_multipart_upload=oss.CompleteMultipartUpload(parts=uploaded),
+            )
+        )
+        return processed(completed)
+
+    assert put("inbox/a.docx", b"alpha") is True
+    assert put("outbox/a.docx", b"outside") is False
+    assert put("inbox/a.pdf", b"outside") is False
+    assert copy("inbox/a.docx", "inbox/b.docx") is True
+    assert copy("inbox/a.docx", "outbox/b.docx") is False
+    assert multipart("inbox/big.docx", [b"p" * (100 * 1024), b"q" * 10]) is True
+    assert multipart("outbox/big.docx", [b"p" * 10]) is False
+    assert processed(client.delete_object(oss.DeleteObjectRequest(bucket="docs", key="inbox/a.docx"))) is True
+    assert (
+        processed(client.delete_object(oss.DeleteObjectRequest(bucket="docs", key="outbox/a.docx"))) is False
+    )
+    keys = ["inbox/b.docx", "inbox/big.docx", "outbox/b.docx"]
+    deleted = client.delete_multiple_objects(
+        oss.DeleteMultipleObjectsRequest(
+            bucket="docs", delete=oss.Delete(objects=[oss.ObjectIdentifier(key=k) for k in keys])
+        )
+    )
+    assert processed(deleted) is True
+
+    events = watcher.events()
+    assert [(e["eventName"], e["oss"]["object"]["key"]) for e in events] == [
+        ("ObjectCreated:PutObject", "inbox/a.docx"),
+        ("ObjectCreated:CopyObject", "inbox/b.docx"),
+        ("ObjectCreated:CompleteMultipartUpload", "inbox/big.docx"),
+        ("ObjectRemoved:DeleteObject", "inbox/a.docx"),
+        ("ObjectRemoved:DeleteObjects", "inbox/b.docx"),
+        ("ObjectRemoved:DeleteObjects", "inbox/big.docx"),
+    ]
+    big = events[2]["oss"]["object"]
+    assert big["size"] == 100 * 1024 + 10
+
+
+def test_oss_api_writes_outside_a_rules_event_names_fire_nothing(
+    emulator: ImmEmulator, watch: Callable[..., Watcher]
+) -> None:
+    client = oss_client_for(emulator)
+    client.put_bucket(oss.PutBucketRequest(bucket="docs"))
+    watcher = watch(bucket="docs", events=["ObjectCreated:CopyObject"])
+
+    put = client.put_object(oss.PutObjectRequest(bucket="docs", key="a.docx", body=b"x"))
+    deleted = client.delete_object(oss.DeleteObjectRequest(bucket="docs", key="a.docx"))
+
+    assert not processed(put) and not processed(deleted)
+    assert watcher.events() == []
 
 
 # Rules from the Python API
