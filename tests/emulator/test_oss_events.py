@@ -202,6 +202,7 @@ def test_imm_task_outputs_fire_once_per_output_in_the_rule(
 ) -> None:
     put_sources(emulator)
     emulator.oss.put("in-bucket", "set/a.txt", b"alpha")
+    emulator.oss.put("in-bucket", "set/inner.zip", b"not really a zip")
     watcher = watch(bucket="out-bucket", prefix="archives/", suffix=".zip")
 
     compress = {
@@ -209,15 +210,22 @@ def test_imm_task_outputs_fire_once_per_output_in_the_rule(
         "TargetURI": "oss://out-bucket/archives/set.zip",
     }
     assert wait(imm_client, create(imm_client, "CreateFileCompressionTask", compress)).status == "Succeeded"
+    archive = emulator.oss.get("out-bucket", "archives/set.zip")
+    # Two outputs, one within the rule; then two outside its prefix.
+    within = {"SourceURI": "oss://out-bucket/archives/set.zip", "TargetURI": "oss://out-bucket/archives/x/"}
     outside = {"SourceURI": "oss://out-bucket/archives/set.zip", "TargetURI": "oss://out-bucket/restored/"}
-    assert wait(imm_client, create(imm_client, "CreateFileUncompressionTask", outside)).status == "Succeeded"
-    assert emulator.oss.list("out-bucket", "restored/") == ["restored/a.txt"]
+    for fields in (within, outside):
+        assert (
+            wait(imm_client, create(imm_client, "CreateFileUncompressionTask", fields)).status == "Succeeded"
+        )
+    assert emulator.oss.list("out-bucket", "archives/x/") == ["archives/x/a.txt", "archives/x/inner.zip"]
+    assert emulator.oss.list("out-bucket", "restored/") == ["restored/a.txt", "restored/inner.zip"]
 
     events = watcher.events()
     assert [(e["eventName"], e["oss"]["object"]["key"]) for e in events] == [
-        ("ObjectCreated:PutObject", "archives/set.zip")
+        ("ObjectCreated:PutObject", "archives/set.zip"),
+        ("ObjectCreated:PutObject", "archives/x/inner.zip"),
     ]
-    archive = emulator.oss.get("out-bucket", "archives/set.zip")
     assert events[0]["oss"]["object"]["size"] == len(archive)
     assert events[0]["oss"]["object"]["eTag"] == hashlib.md5(archive).hexdigest().upper()
 
