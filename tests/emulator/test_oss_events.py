@@ -376,6 +376,18 @@ def test_python_api_adds_lists_and_removes_rules(emulator: ImmEmulator) -> None:
     assert emulator.oss_event_rules() == []
 
 
+def test_a_rule_whose_topic_was_deleted_still_matches_and_the_write_succeeds(
+    emulator: ImmEmulator, mns_account: Account
+) -> None:
+    emulator.add_oss_event_rule("r1", topic="gone", bucket="docs")
+    mns_account.get_topic("gone").delete()
+
+    upload(emulator, "docs", "a.txt", b"x")
+
+    assert emulator.oss.get("docs", "a.txt") == b"x"
+    assert emulator.oss.put("docs", "b.txt", b"y") is True
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
