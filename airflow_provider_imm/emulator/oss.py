@@ -70,8 +70,10 @@ class ObjectHashes:
     the header is absent. The CRC is not asked for bodies over :data:`CRC_MAX_BYTES` either.
     """
 
-    def __init__(self, *, crc: bool = True) -> None:
+    def __init__(self, *, md5: bool = True, crc: bool = True) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
+        #: False: only the CRC (of a multipart object's whole, whose ETag comes from its parts).
+        self._hash_md5 = md5
         self._crc: Any = None
         if crc:
             try:
@@ -89,7 +91,8 @@ class ObjectHashes:
         return hashes
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
-        self._md5.update(chunk)
+        if self._hash_md5:
+            self._md5.update(chunk)
         if self._crc is not None:
             self._crc.update(chunk)
         self.size += len(chunk)
@@ -398,9 +401,16 @@ class LocalOss:
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
-            created = datetime.fromtimestamp(entry.stat().st_ctime, tz=timezone.utc)
-            found.append((entry.name, created))
+            try:
+                stamp = self._bucket_marker(entry.name).stat().st_mtime
+            except OSError:  # made by a write (an IMM output), not by PutBucket
+                stamp = entry.stat().st_ctime
+            found.append((entry.name, datetime.fromtimestamp(stamp, tz=timezone.utc)))
         return found
+
+    def _bucket_marker(self, bucket: str) -> Path:
+        """A file whose time is the bucket's creation ("." never appears in a bucket name)."""
+        return self.root / _META / f"{bucket}.bucket"
 
     def bucket_exists(self, bucket: str) -> bool:
         return self.bucket_dir(bucket).is_dir()
@@ -411,6 +421,9 @@ class LocalOss:
             self.bucket_dir(bucket).mkdir()
         except FileExistsError:
             return False
+        marker = self._bucket_marker(bucket)
+        marker.parent.mkdir(exist_ok=True)
+        marker.touch()
         return True
 
     def delete_bucket(self, bucket: str) -> None:
@@ -420,6 +433,7 @@ class LocalOss:
             raise OSError(errno.ENOTEMPTY, "bucket not empty")
         shutil.rmtree(base)
         shutil.rmtree(self.root / _META / bucket, ignore_errors=True)
+        self._bucket_marker(bucket).unlink(missing_ok=True)
 
     def objects(self, bucket: str, prefix: str = "", after: str = "") -> Iterator[str]:
         """Keys under ``prefix`` and after ``after`` in lexical order, as OSS lists them."""
@@ -478,7 +492,8 @@ class LocalOss:
         staged = {part.number: part for part in self.parts(upload_id)}
         folder = self._upload_dir(upload_id)
         total = sum(staged[number].size for number, _ in chosen if number in staged)
-        joined = ObjectHashes(crc=total <= CRC_MAX_BYTES)
+        # Only the CRC is wanted of the whole: the ETag comes from the parts' MD5s.
+        joined = ObjectHashes(md5=False) if total <= CRC_MAX_BYTES else None
         etags = hashlib.md5(usedforsecurity=False)
         upload = self.upload_file()
         try:
@@ -490,10 +505,12 @@ class LocalOss:
                     etags.update(bytes.fromhex(part.etag))
                     with (folder / f"{number:05d}.{part.etag}").open("rb") as file:
                         while chunk := file.read(CHUNK):
-                            joined.update(chunk)
+                            if joined is not None:
+                                joined.update(chunk)
                             out.write(chunk)
             etag = f"{etags.hexdigest().upper()}-{len(chosen)}"
-            final = ObjectMeta(etag, meta.content_type, joined.crc64, "Multipart", meta.headers)
+            crc64 = None if joined is None else joined.crc64
+            final = ObjectMeta(etag, meta.content_type, crc64, "Multipart", meta.headers)
             matched = self.put_file(
                 bucket, key, upload, etag=etag, event="ObjectCreated:CompleteMultipartUpload", meta=final
             )

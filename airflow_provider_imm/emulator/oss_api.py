@@ -124,6 +124,13 @@ class OssService:
         except BodyTooLarge as err:
             message = f"The body is larger than {err.limit} bytes, the most this operation takes."
             response = error_response(OssError(400, "EntityTooLarge", message), request_id)
+        except ConnectionError:
+            raise  # the client went away: nobody to answer
+        except OSError as err:  # the emulator's folder failed it (disk full...): OSS's InternalError
+            message = (
+                f"The emulator could not read or write its folder: {err.strerror or type(err).__name__}."
+            )
+            response = error_response(OssError(500, "InternalError", message), request_id)
         if not response.prepared:
             response.headers["x-oss-request-id"] = request_id
             response.headers.setdefault("Server", "AliyunOSS")

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import io
 import os
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -436,3 +437,52 @@ def test_the_crc64_is_served_up_to_its_limit_and_left_out_above(client: oss.Clie
         oss.PutObjectRequest(bucket=bucket, key="l", body=os.urandom(CRC_MAX_BYTES + 1))
     )
     assert large.hash_crc64 is None and large.etag
+
+
+def test_a_bucket_keeps_its_creation_date_while_objects_come_and_go(client: oss.Client, bucket: str) -> None:
+    def created() -> object:
+        return client.get_bucket_info(oss.GetBucketInfoRequest(bucket=bucket)).bucket_info.creation_date
+
+    before = created()
+    time.sleep(1.1)  # dates are given to the second
+    client.put_object(oss.PutObjectRequest(bucket=bucket, key="new/object", body=b"x"))
+    assert created() == before
+
+
+def test_a_failing_folder_answers_internal_error_as_oss_does(
+    emulator: ImmEmulator, client: oss.Client, bucket: str
+) -> None:
+    (emulator.oss.root / ".multipart").write_bytes(b"")  # where uploads are staged: now not a folder
+    err = refused(
+        client.initiate_multipart_upload, oss.InitiateMultipartUploadRequest(bucket=bucket, key="k")
+    )
+    assert (err.status_code, err.code) == (500, "InternalError") and err.request_id
+
+
+def test_conditional_requests_and_forbid_overwrite(client: oss.Client, bucket: str) -> None:
+    etag = client.put_object(oss.PutObjectRequest(bucket=bucket, key="c", body=b"v1")).etag
+    got = client.get_object(oss.GetObjectRequest(bucket=bucket, key="c", if_match=etag))
+    assert got.body.read() == b"v1"
+    failed = refused(client.get_object, oss.GetObjectRequest(bucket=bucket, key="c", if_match='"0000"'))
+    assert (failed.status_code, failed.code) == (412, "PreconditionFailed")
+    same = refused(client.get_object, oss.GetObjectRequest(bucket=bucket, key="c", if_none_match=etag))
+    assert same.status_code == 304
+    kept = refused(
+        client.put_object, oss.PutObjectRequest(bucket=bucket, key="c", body=b"v2", forbid_overwrite=True)
+    )
+    assert (kept.status_code, kept.code) == (409, "FileAlreadyExists")
+    assert client.get_object(oss.GetObjectRequest(bucket=bucket, key="c")).body.read() == b"v1"
+
+
+def test_a_small_multipart_upload_passes_the_uploaders_crc_check(
+    client: oss.Client, bucket: str, tmp_path: Path
+) -> None:
+    """The uploader combines its parts' CRCs and compares CompleteMultipartUpload's (a mismatch raises)."""
+    source = tmp_path / "small.bin"
+    source.write_bytes(os.urandom(MiB + 123))
+    result = client.uploader(part_size=200 * 1024).upload_file(
+        oss.PutObjectRequest(bucket=bucket, key="small.bin"), str(source)
+    )
+    assert result.etag.endswith('-6"') and result.hash_crc64
+    head = client.head_object(oss.HeadObjectRequest(bucket=bucket, key="small.bin"))
+    assert head.hash_crc64 == result.hash_crc64 and head.object_type == "Multipart"
