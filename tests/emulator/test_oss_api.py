@@ -23,7 +23,6 @@ from airflow_provider_imm.emulator.oss import CRC_MAX_BYTES, ObjectChange, Objec
 from airflow_provider_imm.emulator.oss_api import parse_range
 from airflow_provider_imm.emulator.oss_events import PROCESS_STATUS
 from tests.emulator.oss_requests import refused, send_signed
-from tests.emulator.test_imm_tasks import create, wait
 from tests.sdk_clients import oss_client_for
 
 BUCKET = "media"
