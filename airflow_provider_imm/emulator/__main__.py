@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 
+from airflow_provider_imm.emulator.flow_control import parse_rate
 from airflow_provider_imm.emulator.guard import check_loopback
 from airflow_provider_imm.emulator.server import (
     DEFAULT_ACCESS_KEY_ID,
@@ -51,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--task-duration", type=float, default=0.05, help="seconds an IMM task runs (default: %(default)s)"
     )
+    parser.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="SERVICE:ACTION=PER_SECOND",
+        help="flow control: limit an action to calls per second, repeatable "
+        "(e.g. imm:CreateOfficeConversionTask=20, mns:ReceiveMessage=50; default: no limit)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        action="store_true",
+        help="IMM's throttled answers carry x-acs-retry-after (IMM documents none; default: off)",
+    )
     return parser
 
 
@@ -64,6 +78,9 @@ async def _run(args: argparse.Namespace) -> None:
         access_key_secret=args.access_key_secret,
         projects=tuple(args.project or [DEFAULT_PROJECT]),
         task_duration=args.task_duration,
+        imm_rates=args.rates["imm"],
+        mns_rates=args.rates["mns"],
+        retry_after=args.retry_after,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -82,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         check_loopback(args.host)
     except ValueError as err:
         parser.error(f"--host {err}")
+    args.rates = {"imm": {}, "mns": {}}
+    for option in args.rate:
+        try:
+            service, action, per_second = parse_rate(option)
+        except ValueError as err:
+            parser.error(f"--rate {err}")
+        args.rates[service][action] = per_second
     asyncio.run(_run(args))
     return 0
 
