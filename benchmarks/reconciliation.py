@@ -22,7 +22,6 @@ import argparse
 import math
 import multiprocessing
 import os
-import statistics
 import threading
 import time
 from collections import Counter
@@ -45,9 +44,7 @@ TASK_TYPE = "FaceClustering"
 PREVIOUS_POLICY = RetryPolicy(max_attempts=5, max_seconds=60.0, base_delay=0.5, max_delay=20.0, jitter=0.5)
 
 
-def _submit_all(
-    indexes: list[int], policy: dict[str, Any] | None, ready: Any, go: Event, results: Any
-) -> None:
+def _submit_all(indexes: list[int], policy: RetryPolicy | None, ready: Any, go: Event, results: Any) -> None:
     """One worker process: a hook and a thread per submission, all released together by ``go``."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     for fd in (1, 2):  # a warning per retry, a thousand times over, says nothing the figures don't
@@ -55,11 +52,19 @@ def _submit_all(
     from airflow_provider_imm.hooks.errors import ImmApiError
     from airflow_provider_imm.hooks.imm import ImmHook
 
-    retry_policy = RetryPolicy(**policy) if policy is not None else None
-    hooks = {i: ImmHook(CONN_ID, retry_policy=retry_policy) for i in indexes}
+    waits: Counter[int] = Counter()  # waits between attempts, per submission
+
+    def sleeper(i: int) -> Any:
+        def sleep(seconds: float) -> None:
+            waits[i] += 1
+            time.sleep(seconds)
+
+        return sleep
+
+    hooks = {i: ImmHook(CONN_ID, retry_policy=policy, sleep=sleeper(i)) for i in indexes}
     for hook in hooks.values():
         hook.get_conn()  # connection read and client built before the start, as a worker would have
-    outcomes: list[tuple[int, str | None, float]] = []
+    outcomes: list[tuple[int, str | None, float, int]] = []
     lock = threading.Lock()
 
     def submit(i: int) -> None:
@@ -72,7 +77,7 @@ def _submit_all(
         except ImmApiError as err:
             error = f"{err.kind}:{err.code}"
         with lock:
-            outcomes.append((i, error, time.monotonic()))
+            outcomes.append((i, error, time.monotonic(), waits[i] + 1))  # Create's attempts
 
     threads = [threading.Thread(target=submit, args=(i,)) for i in indexes]
     ready.put(len(indexes))
@@ -105,9 +110,8 @@ def measure_submission(
         )  # fmt: skip
         ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
         shares = [list(range(p, n, processes)) for p in range(min(processes, n))]
-        fields = asdict(policy) if policy is not None else None
         workers = [
-            ctx.Process(target=_submit_all, args=(share, fields, ready, go, results)) for share in shares
+            ctx.Process(target=_submit_all, args=(share, policy, ready, go, results)) for share in shares
         ]
         for worker in workers:
             worker.start()
@@ -123,10 +127,11 @@ def measure_submission(
         tasks = emulator.admin("GET", f"/_emulator/imm/tasks?project={PROJECT}")["tasks"]
 
     ideal = n / create_rate
-    wall = max(end for _, _, end in outcomes) - started
+    wall = max(outcome[2] for outcome in outcomes) - started
+    calls = sorted(outcome[3] for outcome in outcomes)
     per_submission = Counter(str((task.get("Tags") or {}).get("submission")) for task in tasks)
-    errors = Counter(error for _, error, _ in outcomes if error is not None)
-    done = sorted(end - started for _, error, end in outcomes if error is None)
+    errors = Counter(outcome[1] for outcome in outcomes if outcome[1] is not None)
+    done = sorted(outcome[2] - started for outcome in outcomes if outcome[1] is None)
     effective = policy or RetryPolicy()  # its defaults are the connection's
     return {
         "submissions": n,
@@ -144,11 +149,17 @@ def measure_submission(
         "create_calls": counters.get(f"imm:{ACTION}", 0),
         "throttled": counters.get(f"imm-throttled:{ACTION}", 0),
         "throttled_per_task": round(counters.get(f"imm-throttled:{ACTION}", 0) / n, 2),
-        "done_s": {
-            "p50": round(statistics.median(done), 2) if done else None,
-            "p99": round(done[min(len(done) - 1, math.ceil(0.99 * len(done)) - 1)], 2) if done else None,
-        },
+        "done_s": {"p50": _quantile(done, 0.5), "p99": _quantile(done, 0.99)},
+        # What sizes the attempt budget (GetTask has no limit here, so its waits are Create's).
+        "create_attempts": {"p50": _quantile(calls, 0.5), "p99": _quantile(calls, 0.99), "max": calls[-1]},
     }
+
+
+def _quantile(ordered: list[Any], q: float) -> Any:
+    if not ordered:
+        return None
+    value = ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+    return round(value, 2) if isinstance(value, float) else value
 
 
 def submission_section(n: int, *, create_rate: float, processes: int) -> dict[str, Any]:
