@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_provider_imm.exceptions import ImmTaskError, ImmTaskFailedError
-from airflow_provider_imm.utils.notification_parsing import parse_timestamp
+from airflow_provider_imm.utils.timestamps import parse_timestamp
 
 __all__ = ["FINAL_STATUSES", "MAX_TEXT", "ImmTaskOutcome", "LearnedFrom", "WaitResult", "iso_utc"]
 

@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 
+from airflow_provider_imm.emulator.flow_control import parse_rate
 from airflow_provider_imm.emulator.guard import check_loopback
 from airflow_provider_imm.emulator.oss_events import (
     SPEC_EXAMPLE,
@@ -80,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
             "base64 true or false, default true). See the example below."
         ),
     )
+    parser.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="SERVICE:ACTION=PER_SECOND",
+        help="flow control: limit an action to calls per second, repeatable "
+        "(e.g. imm:CreateOfficeConversionTask=20, mns:ReceiveMessage=50; default: no limit)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        action="store_true",
+        help="IMM's throttled answers carry x-acs-retry-after (IMM documents none; default: off)",
+    )
     return parser
 
 
@@ -94,6 +108,9 @@ async def _run(args: argparse.Namespace, rules: list[OssEventRule]) -> None:
         access_key_secret=args.access_key_secret,
         projects=tuple(args.project or [DEFAULT_PROJECT]),
         task_duration=args.task_duration,
+        imm_rates=args.rates["imm"],
+        mns_rates=args.rates["mns"],
+        retry_after=args.retry_after,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -118,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         rules = [parse_rule_spec(spec) for spec in args.oss_event_rule]
     except OssEventRuleError as err:
         parser.error(f"--oss-event-rule {err}; e.g. {SPEC_EXAMPLE}")
+    args.rates = {"imm": {}, "mns": {}}
+    for option in args.rate:
+        try:
+            service, action, per_second = parse_rate(option)
+        except ValueError as err:
+            parser.error(f"--rate {err}")
+        args.rates[service][action] = per_second
     asyncio.run(_run(args, rules))
     return 0
 

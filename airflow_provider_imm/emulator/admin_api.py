@@ -1,5 +1,6 @@
 """Admin HTTP endpoints (``/_emulator/...``) for out-of-process use: faults, counters, clock, OSS
-objects and event rules, IMM tasks and behaviours, and the emulator's own address and credentials.
+objects and event rules, IMM tasks and behaviours, flow control, and the emulator's own address and
+credentials.
 
 Every answer is JSON; a refusal is ``{"error": "..."}`` with a 4xx status, never a 500.
 """
@@ -164,7 +165,33 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
             raise AdminError(400, str(err)) from None
         return web.json_response({"action": action})
 
+    @_refusing
+    async def flow_control(request: web.Request) -> web.Response:
+        """POST ``{"service": "imm", "rates": {"CreateOfficeConversionTask": 20}, "retry_after": false}``
+        sets limits (a rate of null removes one); DELETE removes every limit; each answers the limits."""
+        if request.method == "POST":
+            params = await _json_object(request)
+            unknown = sorted(set(params) - {"service", "rates", "retry_after"})
+            if unknown:
+                fields = "service, rates, retry_after"
+                raise AdminError(400, f"unknown field {unknown[0]!r:.40}; the fields are {fields}")
+            service, rates = str(params.get("service", "imm")), params.get("rates", {})
+            emulator.set_rates(service, rates, retry_after=params.get("retry_after"))
+        elif request.method == "DELETE":
+            for service in ("imm", "mns"):
+                emulator.flow_control(service).clear()
+        return web.json_response(
+            {
+                service: {"rates": control.rates(), "retry_after": control.retry_after}
+                for service in ("imm", "mns")
+                for control in (emulator.flow_control(service),)
+            }
+        )
+
     router.add_post("/_emulator/faults", faults)
+    router.add_route("GET", "/_emulator/flow-control", flow_control)
+    router.add_route("POST", "/_emulator/flow-control", flow_control)
+    router.add_route("DELETE", "/_emulator/flow-control", flow_control)
     router.add_route("GET", "/_emulator/counters", counters)
     router.add_route("DELETE", "/_emulator/counters", counters)
     router.add_put("/_emulator/oss/{bucket}/{key:.+}", put_object)

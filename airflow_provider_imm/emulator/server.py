@@ -14,7 +14,7 @@ import dataclasses
 import json
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from airflow_provider_imm.emulator.clock import EmulatedClock
 from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.counters import CallCounters
 from airflow_provider_imm.emulator.faults import Faults
+from airflow_provider_imm.emulator.flow_control import FlowControl
 from airflow_provider_imm.emulator.guard import check_loopback, guard
 from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
@@ -114,6 +115,10 @@ class ImmEmulator:
     ``oss_port`` (0: a free one; see :attr:`oss_url`). ``task_duration`` is the default
     seconds an IMM task runs before it ends. The key pair ``access_key_id``/``access_key_secret``
     is accepted from the start; add more with ``accounts.add_key`` / ``accounts.add_sts``.
+
+    ``imm_rates`` and ``mns_rates`` limit actions to so many calls per second (flow control, off by
+    default; see :meth:`set_rates`); ``retry_after`` makes IMM's throttled answers carry
+    ``x-acs-retry-after``, which IMM does not document.
     """
 
     def __init__(
@@ -129,6 +134,9 @@ class ImmEmulator:
         access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
         projects: tuple[str, ...] = (DEFAULT_PROJECT,),
         task_duration: float = 0.05,
+        imm_rates: Mapping[str, float | None] | None = None,
+        mns_rates: Mapping[str, float | None] | None = None,
+        retry_after: bool = False,
     ) -> None:
         check_loopback(host)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -159,6 +167,8 @@ class ImmEmulator:
         self.oss_events = OssEventNotifier(self.context, self.mns.store)
         for project in projects:
             self.imm.add_project(project)
+        self.set_rates("imm", imm_rates or {}, retry_after=retry_after)
+        self.set_rates("mns", mns_rates or {})
         self._runner: web.AppRunner | None = None
         self._oss_runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -248,6 +258,32 @@ class ImmEmulator:
             oss_url=self.oss_url,
         )
         return dataclasses.asdict(info)
+
+    # Flow control
+    def flow_control(self, service: str) -> FlowControl:
+        """The limits of ``service`` (``"imm"`` or ``"mns"``)."""
+        controls = {"imm": self.imm.flow_control, "mns": self.mns.flow_control}
+        if service not in controls:
+            raise ValueError(f"service must be 'imm' or 'mns', got {service!r:.40}")
+        return controls[service]
+
+    def set_rates(
+        self, service: str, rates: Mapping[str, float | None], *, retry_after: bool | None = None
+    ) -> None:
+        """Limit actions of ``service`` to calls per second, e.g. ``set_rates("imm",
+        {"CreateOfficeConversionTask": 20})``; None removes an action's limit. Past its limit a call
+        answers as the service does (IMM: HTTP 400 ``Throttling.User``; MNS: ``QpsLimitExceeded``).
+
+        ``retry_after`` (IMM only): whether throttled answers carry ``x-acs-retry-after`` (None: unchanged).
+        """
+        control = self.flow_control(service)
+        if retry_after is not None and service != "imm":
+            raise ValueError("retry_after applies to IMM only: MNS has no retry-after header")
+        if retry_after is not None and not isinstance(retry_after, bool):
+            raise ValueError(f"retry_after must be true or false, got {retry_after!r:.40}")
+        control.set_rates(rates)
+        if retry_after is not None:
+            control.retry_after = retry_after
 
     # Lifecycle on the caller's loop
     def build_app(self) -> web.Application:

@@ -17,7 +17,8 @@ the most used actions as keyword arguments. What a run does, in order:
    backoff polling (``deferrable=False``), or not at all (``wait_for_completion=False``), until
    ``timeout`` after the IMM task's StartTime (:mod:`.deadline`).
 
-Importing this module imports neither the IMM nor the MNS SDK, so DAG files parse fast.
+Importing this module imports neither the IMM nor the MNS SDK, nor the trigger (imported when a task
+defers), so DAG files parse fast.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from airflow_provider_imm.exceptions import (
 )
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, ImmConnectionSettings
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
-from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.project import resolve_project
@@ -55,11 +55,7 @@ from airflow_provider_imm.operators.task_identity import (
     reserved_keys_used,
 )
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
-from airflow_provider_imm.triggers.imm import (
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_RECONCILE_INTERVAL,
-    ImmTaskCompletedTrigger,
-)
+from airflow_provider_imm.triggers.intervals import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 from airflow_provider_imm.utils.lineage import operator_lineage, task_io
 from airflow_provider_imm.utils.request_validation import (
     InvalidRequestError,
@@ -71,6 +67,8 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+
+    from airflow_provider_imm.hooks.imm import ImmHook
 
 __all__ = [
     "ImmCreateTaskOperator",
@@ -288,6 +286,8 @@ class ImmCreateTaskOperator(BaseOperator):
         return task_id, None
 
     def _hook(self) -> ImmHook:
+        from airflow_provider_imm.hooks.imm import ImmHook  # the hook's credentials code: at run time only
+
         return ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
 
     def _project(self, settings: ImmConnectionSettings) -> str:
@@ -387,6 +387,8 @@ class ImmCreateTaskOperator(BaseOperator):
                 else f"connection {self.imm_conn_id!r} has no mns_topic and mns_queue",
                 self.poll_interval,
             )
+        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger  # DAG files parse without it
+
         self.defer(
             trigger=ImmTaskCompletedTrigger(
                 task_id=task_id,
