@@ -1,7 +1,7 @@
 """imm-emulator: run the IMM + MNS + OSS emulator in the foreground until interrupted.
 
 Once listening it prints one JSON line on stdout with everything a client needs: endpoint, url,
-region, account id, the key pair it accepts and its projects (also served at GET /_emulator/info).
+oss_url, region, account id, the key pair it accepts and its projects (also served at GET /_emulator/info).
 """
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port", type=int, default=0, help="port to bind, 0 for a free one (default: %(default)s)"
     )
+    parser.add_argument(
+        "--oss-port",
+        type=int,
+        default=0,
+        help="port of OSS's REST API (oss_url), 0 for a free one (default: %(default)s)",
+    )
     parser.add_argument("--root", help="OSS folder (default: a new temporary folder)")
     parser.add_argument(
         "--region", default="cn-hangzhou", help="region the services report (default: %(default)s)"
@@ -59,6 +65,7 @@ async def _run(args: argparse.Namespace) -> None:
         args.root,
         host=args.host,
         port=args.port,
+        oss_port=args.oss_port,
         region=args.region,
         access_key_id=args.access_key_id,
         access_key_secret=args.access_key_secret,

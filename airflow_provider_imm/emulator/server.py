@@ -33,6 +33,7 @@ from airflow_provider_imm.emulator.guard import check_loopback, guard
 from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
 from airflow_provider_imm.emulator.oss import LocalOss
+from airflow_provider_imm.emulator.oss_api import OssService
 from airflow_provider_imm.emulator.sts_api import StsService
 from airflow_provider_imm.utils.excerpt import excerpt
 
@@ -148,6 +149,8 @@ class EmulatorInfo:
     access_key_secret: str
     projects: list[str]
     oss_root: str
+    #: OSS's REST API (path-style), on a port of its own: ``/bucket/key`` would collide with MNS's paths.
+    oss_url: str
 
 
 class ImmEmulator:
@@ -155,7 +158,8 @@ class ImmEmulator:
 
     ``host`` must be a loopback address (or ``localhost``): anything else raises ``ValueError``.
 
-    ``root`` is the OSS folder (a temporary one if omitted). ``task_duration`` is the default
+    ``root`` is the OSS folder (a temporary one if omitted), also served through OSS's REST API on
+    ``oss_port`` (0: a free one; see :attr:`oss_url`). ``task_duration`` is the default
     seconds an IMM task runs before it ends. The key pair ``access_key_id``/``access_key_secret``
     is accepted from the start; add more with ``accounts.add_key`` / ``accounts.add_sts``.
     """
@@ -166,6 +170,7 @@ class ImmEmulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        oss_port: int = 0,
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT_ID,
         access_key_id: str = DEFAULT_ACCESS_KEY_ID,
@@ -181,6 +186,8 @@ class ImmEmulator:
         self.host = host
         self.requested_port = port
         self.port = 0
+        self.requested_oss_port = oss_port
+        self.oss_port = 0
         self.region = region
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
@@ -196,9 +203,11 @@ class ImmEmulator:
         self.mns = MnsService(self.context)
         self.imm = ImmService(self.context, self.mns.publish, task_duration=task_duration)
         self.sts = StsService(self.context)
+        self.oss_api = OssService(self.context)
         for project in projects:
             self.imm.add_project(project)
         self._runner: web.AppRunner | None = None
+        self._oss_runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
@@ -213,6 +222,12 @@ class ImmEmulator:
     def url(self) -> str:
         """``http://host:port``, as the MNS SDK's ``Account`` takes it."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def oss_url(self) -> str:
+        """``http://host:port`` of OSS's REST API, as ``alibabacloud-oss-v2``'s ``Config.endpoint`` takes
+        it: an IP address makes the SDK address buckets path-style (``/bucket/key``)."""
+        return f"http://{self.host}:{self.oss_port}"
 
     @property
     def account_id(self) -> str:
@@ -268,6 +283,7 @@ class ImmEmulator:
             access_key_secret=self.access_key_secret,
             projects=self.call(self.imm.project_names) if on_loop else self.imm.project_names(),
             oss_root=str(self.oss.root),
+            oss_url=self.oss_url,
         )
         return dataclasses.asdict(info)
 
@@ -289,13 +305,20 @@ class ImmEmulator:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._oss_runner = web.AppRunner(self.oss_api.build_app(), access_log=None, handle_signals=False)
+        await self._oss_runner.setup()
+        oss_site = web.TCPSite(self._oss_runner, self.host, self.requested_oss_port, backlog=1024)
+        await oss_site.start()
+        assert oss_site._server is not None
+        self.oss_port = oss_site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     async def stop_async(self) -> None:
         await self.imm.shutdown()
         await self.mns.shutdown()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in (self._oss_runner, self._runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._oss_runner = None
 
     # Lifecycle in a background thread
     def start(self) -> ImmEmulator:
