@@ -164,7 +164,7 @@ def test_an_ip_literal_endpoint_is_taken_as_is(url: str) -> None:
     ],
 )
 def test_an_endpoint_osshook_cannot_use_is_refused_with_the_fix(url: str, says: str) -> None:
-    with pytest.raises(ValueError, match="^oss_url: ") as raised:
+    with pytest.raises(ValueError, match=r"^oss_url: ") as raised:
         emulator_oss_connection(url)
     assert says in str(raised.value)
     assert "127.0.0.1" in str(raised.value)
