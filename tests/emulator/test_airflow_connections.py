@@ -72,7 +72,8 @@ def _reaches_oss(oss_conn_id: str, emulator: ImmEmulator, tmp_path: Path) -> Non
         )
     )
     hook.delete_object("inbox/a.docx", bucket_name="docs")
-    assert emulator.oss.list("docs", "") == ["inbox/b.txt", "inbox/sub/c.bin", "processed/a.docx"]
+    assert emulator.oss.list("docs", "inbox/") == ["inbox/b.txt", "inbox/sub/c.bin"]
+    assert emulator.oss.list("docs", "processed/") == ["processed/a.docx"]
     assert emulator.oss.get("docs", "processed/a.docx") == b"a document"
 
 
