@@ -13,16 +13,20 @@ from __future__ import annotations
 import io
 import itertools
 import zipfile
+from datetime import datetime, timezone
 
 import pytest
 
 from tests.e2e.deployment import EXAMPLE_DAGS
 from tests.emulated_imm import FAST_RETRIES, QUEUE, SUBSCRIPTION, TOPIC, Imm
-from tests.operators.airflow_env import DS, DagRunResult, run_dag_file
+from tests.operators.airflow_env import DagRunResult, run_dag_file
 
 BUCKET = "imm-demo-docs"
 NIGHTLY = "imm_nightly_document_conversion"
 COMPRESS = "imm_compress_run_outputs"
+#: After the example DAGs' start_date (a task does not run before its start_date).
+LOGICAL_DATE = datetime(2026, 11, 20, 2, tzinfo=timezone.utc)
+DS = "2026-11-20"
 _runs = itertools.count()
 
 
@@ -45,7 +49,7 @@ def run_example(imm: Imm, name: str, *, retries: int | None = None) -> DagRunRes
     source = source.replace(f'dag_id="{name}"', f'dag_id="{name}_{next(_runs)}"')
     if retries is not None:
         source = source.replace('"retries": 2,', f'"retries": {retries},')
-    return run_dag_file(imm.home, source)
+    return run_dag_file(imm.home, source, LOGICAL_DATE)
 
 
 def test_the_nightly_dag_converts_what_it_finds_checks_the_pdfs_and_files_the_documents(example: Imm) -> None:
@@ -58,23 +62,23 @@ def test_the_nightly_dag_converts_what_it_finds_checks_the_pdfs_and_files_the_do
 
     assert result.state == "success", result.tasks
     found = [f"oss://{BUCKET}/inbox/{name}" for name in sorted(names)]
-    assert result["find_documents"].result == found
+    assert result["find_documents"].xcom == found
     outputs = [f"oss://{BUCKET}/outbox/{DS}/finance/{stem}.pdf" for stem in ("a", "b", "c")]
-    checked = result["check_outputs"].result
+    checked = result["check_outputs"].xcom
     assert sorted(checked["outputs"]) == outputs
     assert all(size > 0 for size in checked["outputs"].values())
     assert sorted(checked["imm_tasks"]) == sorted(t["TaskId"] for t in example.tasks())
     assert example.creates() == 3
     # The documents moved to processed/<ds>/, nothing else touched.
     processed = [uri.replace("/inbox/", f"/processed/{DS}/") for uri in found]
-    assert result["file_documents"].result == processed
+    assert result["file_documents"].xcom == processed
     assert example.emulator.oss.list(BUCKET, "inbox/") == []
     assert example.emulator.oss.get(BUCKET, f"processed/{DS}/sub/c.xlsx") == b"contents of sub/c.xlsx"
     assert example.exists(f"oss://{BUCKET}/elsewhere/d.docx")
 
 
 def test_an_empty_inbox_skips_the_night_with_no_imm_call(example: Imm) -> None:
-    example.put(f"oss://{BUCKET}/processed/2024-03-08/a.docx")  # last night's, filed away
+    example.put(f"oss://{BUCKET}/processed/2026-11-19/a.docx")  # last night's, filed away
 
     result = run_example(example, NIGHTLY)
 
@@ -110,7 +114,7 @@ def test_the_compression_dag_downloads_its_archive_and_checks_its_members(exampl
     ds_nodash = DS.replace("-", "")
     archive = f"oss://{BUCKET}/archives/reports-{DS}.zip"
     (pack_task,) = [t["TaskId"] for t in example.tasks() if t["TaskType"] == "FileCompression"]
-    assert result["check_archive"].result == {
+    assert result["check_archive"].xcom == {
         "archive": archive,
         "imm_task_id": pack_task,
         "members": [f"reports-{ds_nodash}/sales.pdf", f"reports-{ds_nodash}/support.pdf"],
