@@ -4,8 +4,8 @@ What happens, all on 127.0.0.1, nothing left running afterwards:
 
 1. The emulator (IMM + MNS + OSS) starts. Its connections, ``imm_default`` and ``oss_default``
    (``ImmEmulator.airflow_connections()``, as ``AIRFLOW_CONN_*``), are all Airflow needs.
-2. Three documents are uploaded to its OSS inbox through the Alibaba provider's ``OSSHook``, and
-   the ``imm`` connection sets up the MNS topic, queue and subscription
+2. A bucket is created and three documents uploaded to its inbox through the Alibaba provider's
+   ``OSSHook``, and the ``imm`` connection sets up the MNS topic, queue and subscription
    (``MnsHook.ensure_notification_channel``).
 3. Airflow 3 starts as separate processes: api-server, scheduler (LocalExecutor), dag-processor and
    triggerer, with ``example_dags/`` as the DAGs folder (the deployment harness of the e2e test).
@@ -84,11 +84,11 @@ def run(workdir: Path) -> bool:
         step(f"Connections for Airflow: {', '.join(connections)}")
         from airflow.providers.alibaba.cloud.hooks.oss import OSSHook
 
+        oss = OSSHook(oss_conn_id="oss_default")
+        oss.create_bucket(BUCKET)
         for name in DOCUMENTS:
-            OSSHook(oss_conn_id="oss_default").load_string(
-                f"oss://{BUCKET}/inbox/{name}", f"contents of {name}"
-            )
-        step(f"Uploaded {len(DOCUMENTS)} documents to oss://{BUCKET}/inbox/ through OSSHook")
+            oss.load_string(f"oss://{BUCKET}/inbox/{name}", f"contents of {name}")
+        step(f"Created bucket {BUCKET!r}; uploaded {len(DOCUMENTS)} documents to its inbox/ (OSSHook)")
         admin = EmulatorAdmin(emulator.url)
         admin.hold("CreateOfficeConversionTask")
         from airflow_provider_imm.hooks.mns import MnsHook
