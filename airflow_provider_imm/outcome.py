@@ -126,7 +126,7 @@ class ImmTaskOutcome:
 
         ``failed`` is raised for a task IMM ended Failed, what ``timed_out(task_id, task_type,
         project)`` returns at the deadline (the operator and the sensor word and classify a timeout
-        differently), :class:`ImmTaskError` when the task could not be waited for.
+        differently), :class:`~.exceptions.ImmTaskError` when the task could not be waited for.
         """
         if self.result == "succeeded":
             return self

@@ -39,8 +39,11 @@ from airflow_provider_imm.utils.excerpt import excerpt
 
 T = TypeVar("T")
 
+#: AccessKey ID the emulator accepts unless told otherwise.
 DEFAULT_ACCESS_KEY_ID = "LTAI5tEmulatorKeyId"
+#: Its secret: a well-known test key, printed at start, not a secret of anyone's.
 DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-do-not-use"
+#: The IMM project the emulator serves unless told otherwise.
 DEFAULT_PROJECT = "test-project"
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_ACCOUNT_ID = "1234567890123456"
