@@ -1,7 +1,9 @@
 """OSS as a local folder: ``<root>/<bucket>/<key>``.
 
 What OSS tells about an object besides its bytes (ETag, CRC-64, Content-Type, ``x-oss-meta-*``) lives
-beside it in ``<root>/.meta/<bucket>/<key>`` (JSON); multipart uploads are staged in
+with it, as JSON: in an extended attribute of its file where the filesystem has them (renames and
+deletes carry it along, and no second file is created per write, which costs a millisecond on a
+journaling filesystem), else beside it in ``<root>/.meta/<bucket>/<key>``; multipart uploads are staged in
 ``<root>/.multipart/<upload id>/``. Names starting with ``.`` are never bucket names, so neither shows
 in a bucket's listing. Every write and delete goes through :class:`LocalOss`, which reports it as an
 :class:`ObjectChange`.
@@ -9,7 +11,9 @@ in a bucket's listing. Every write and delete goes through :class:`LocalOss`, wh
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import hashlib
 import json
 import mimetypes
@@ -30,6 +34,8 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: CRC-64/ECMA-182 as OSS computes it (``x-oss-hash-crc64ecma``; ``alibabacloud_oss_v2.crc``).
 _CRC64_POLY = 0x142F0E1EBA9EA3693
 _CRC64_XOROUT = 0xFFFFFFFFFFFFFFFF
+#: The extended attribute holding an object's metadata.
+_XATTR = "user.imm_emulator.oss"
 #: Staging areas under the root; a leading "." is never part of a bucket name.
 _META = ".meta"
 _MULTIPART = ".multipart"
@@ -61,6 +67,16 @@ class InvalidPartOrder(ValueError):
     """CompleteMultipartUpload listed part numbers out of ascending order."""
 
 
+@functools.cache
+def _crc64_template() -> Any:
+    """A CRC-64 with its table built once (``crcmod`` builds it in Python, ~1 ms); None without ``crcmod``."""
+    try:
+        import crcmod
+    except ImportError:
+        return None
+    return crcmod.Crc(_CRC64_POLY, initCrc=0, rev=True, xorOut=_CRC64_XOROUT)
+
+
 class ObjectHashes:
     """MD5 (the ETag) and, when asked and ``crcmod`` is installed, CRC-64 of a body, computed while it
     streams.
@@ -70,16 +86,12 @@ class ObjectHashes:
     the header is absent. The CRC is not asked for bodies over :data:`CRC_MAX_BYTES` either.
     """
 
-    def __init__(self, *, crc: bool = True) -> None:
+    def __init__(self, *, md5: bool = True, crc: bool = True) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self._crc: Any = None
-        if crc:
-            try:
-                import crcmod
-            except ImportError:
-                pass
-            else:
-                self._crc = crcmod.Crc(_CRC64_POLY, initCrc=0, rev=True, xorOut=_CRC64_XOROUT)
+        #: False: only the CRC (of a multipart object's whole, whose ETag comes from its parts).
+        self._hash_md5 = md5
+        template = _crc64_template() if crc else None
+        self._crc: Any = None if template is None else template.new()
         self.size = 0
 
     @classmethod
@@ -89,7 +101,8 @@ class ObjectHashes:
         return hashes
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
-        self._md5.update(chunk)
+        if self._hash_md5:
+            self._md5.update(chunk)
         if self._crc is not None:
             self._crc.update(chunk)
         self.size += len(chunk)
@@ -128,7 +141,7 @@ class ObjectMeta:
         )  # fmt: skip
 
     @classmethod
-    def from_json(cls, text: str) -> ObjectMeta:
+    def from_json(cls, text: str | bytes) -> ObjectMeta:
         doc = json.loads(text)
         return cls(doc["etag"], doc["content_type"], doc["crc64"], doc["kind"], doc["headers"])
 
@@ -200,6 +213,8 @@ class LocalOss:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._listeners: list[ChangeListener] = []
+        #: Whether to try extended attributes (Linux); turned off at the first filesystem without them.
+        self._xattrs = hasattr(os, "setxattr")
 
     def subscribe(self, listener: ChangeListener) -> None:
         """Call ``listener`` after every change of an object."""
@@ -285,18 +300,17 @@ class LocalOss:
         self._store(bucket, key, source.replace, meta or ObjectMeta(etag, guess_content_type(key)))
         return self.changed(ObjectChange(event, bucket, key, size, etag))
 
-    def _meta_path(self, bucket: str, key: str) -> Path:
-        """Beside the object's own path, under ``.meta``: the same key rules hold for both."""
-        return self.root / _META / self.path(bucket, key).relative_to(self.root)
+    def _meta_path(self, path: Path) -> Path:
+        """Beside the object's own (checked) path, under ``.meta``: the same key rules hold for both."""
+        return self.root / _META / path.relative_to(self.root)
 
     def _store(self, bucket: str, key: str, write: Callable[[Path], object], meta: ObjectMeta) -> None:
         path = self.path(bucket, key)
-        meta_path = self._meta_path(bucket, key)
+        meta_path = self._meta_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            meta_path.parent.mkdir(parents=True, exist_ok=True)
             write(path)
-            meta_path.write_text(meta.to_json())
+            self._save_meta(path, meta_path, meta)
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             # OSS holds both "a" and "a/b"; one folder cannot.
             raise OssKeyError(
@@ -306,6 +320,34 @@ class LocalOss:
             if err.errno not in _UNSTORABLE:
                 raise
             raise OssKeyError(f"object key {key[:64]!r} cannot be stored: {err.strerror}") from None
+
+    def _save_meta(self, path: Path, meta_path: Path, meta: ObjectMeta) -> None:
+        document = meta.to_json().encode()
+        if self._xattrs:
+            try:
+                os.setxattr(path, _XATTR, document)
+            except OSError as err:
+                if err.errno not in (errno.ENOTSUP, errno.E2BIG, errno.ENOSPC, errno.ERANGE):
+                    raise
+                self._xattrs = err.errno != errno.ENOTSUP  # else only this value was too large
+            else:
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    meta_path.unlink()  # a sidecar of an earlier version would be stale
+                return
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        meta_path.write_bytes(document)
+
+    @staticmethod
+    def _load_meta(path: Path, meta_path: Path) -> ObjectMeta | None:
+        readers: list[Callable[[], bytes]] = [meta_path.read_bytes]
+        if hasattr(os, "getxattr"):
+            readers.insert(0, lambda: os.getxattr(path, _XATTR))
+        for read in readers:
+            try:
+                return ObjectMeta.from_json(read())
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return None
 
     def get(self, bucket: str, key: str) -> bytes:
         path = self.path(bucket, key)
@@ -335,17 +377,15 @@ class LocalOss:
             raise FileNotFoundError(f"oss://{bucket}/{key}") from None
         if not path.is_file():
             raise FileNotFoundError(f"oss://{bucket}/{key}")
-        meta_path = self._meta_path(bucket, key)
-        try:
-            meta = ObjectMeta.from_json(meta_path.read_text())
-        except (OSError, ValueError, KeyError, TypeError):
+        meta_path = self._meta_path(path)
+        meta = self._load_meta(path, meta_path)
+        if meta is None:
             hashes = ObjectHashes(crc=st.st_size <= CRC_MAX_BYTES)
             with path.open("rb") as file:
                 while chunk := file.read(CHUNK):
                     hashes.update(chunk)
             meta = ObjectMeta(hashes.etag, guess_content_type(key), hashes.crc64)
-            meta_path.parent.mkdir(parents=True, exist_ok=True)
-            meta_path.write_text(meta.to_json())
+            self._save_meta(path, meta_path, meta)
         return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc), meta)
 
     def delete(self, bucket: str, key: str, *, event: str = "ObjectRemoved:DeleteObject") -> bool:
@@ -355,9 +395,10 @@ class LocalOss:
         if not path.is_file():
             return False
         path.unlink()
-        self._meta_path(bucket, key).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self._meta_path(path).unlink()
         base = self.bucket_dir(bucket)
-        for folder in (path.parent, self._meta_path(bucket, key).parent):
+        for folder in (path.parent, self._meta_path(path).parent):
             _prune(folder, stop=(base, self.root / _META / bucket))
         return self.changed(ObjectChange(event, bucket, key, 0, ""))
 
@@ -484,7 +525,8 @@ class LocalOss:
         staged = {part.number: part for part in self.parts(upload_id)}
         folder = self._upload_dir(upload_id)
         total = sum(staged[number].size for number, _ in chosen if number in staged)
-        joined = ObjectHashes(crc=total <= CRC_MAX_BYTES)
+        # Only the CRC is wanted of the whole: the ETag comes from the parts' MD5s.
+        joined = ObjectHashes(md5=False) if total <= CRC_MAX_BYTES else None
         etags = hashlib.md5(usedforsecurity=False)
         upload = self.upload_file()
         try:
@@ -496,10 +538,12 @@ class LocalOss:
                     etags.update(bytes.fromhex(part.etag))
                     with (folder / f"{number:05d}.{part.etag}").open("rb") as file:
                         while chunk := file.read(CHUNK):
-                            joined.update(chunk)
+                            if joined is not None:
+                                joined.update(chunk)
                             out.write(chunk)
             etag = f"{etags.hexdigest().upper()}-{len(chosen)}"
-            final = ObjectMeta(etag, meta.content_type, joined.crc64, "Multipart", meta.headers)
+            crc64 = None if joined is None else joined.crc64
+            final = ObjectMeta(etag, meta.content_type, crc64, "Multipart", meta.headers)
             matched = self.put_file(
                 bucket, key, upload, etag=etag, event="ObjectCreated:CompleteMultipartUpload", meta=final
             )

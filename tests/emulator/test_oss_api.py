@@ -14,12 +14,14 @@ from pathlib import Path
 
 import alibabacloud_oss_v2 as oss
 import pytest
+from alibabacloud_imm20200930 import models as imm_models
 from alibabacloud_imm20200930.client import Client as ImmClient
-from alibabacloud_oss_v2.exceptions import OperationError, ServiceError
+from alibabacloud_oss_v2.exceptions import ServiceError
 
-from airflow_provider_imm.emulator import ImmEmulator
-from airflow_provider_imm.emulator.oss import CRC_MAX_BYTES, ObjectChange
-from tests.emulator.test_imm_tasks import create, wait
+from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from airflow_provider_imm.emulator.oss import CRC_MAX_BYTES, ObjectChange, ObjectMeta
+from airflow_provider_imm.emulator.oss_api import parse_range
+from tests.emulator.oss_requests import refused, send_signed
 from tests.sdk_clients import oss_client_for
 
 BUCKET = "media"
@@ -48,19 +50,6 @@ def changes(emulator: ImmEmulator) -> Iterator[list[ObjectChange]]:
 
     emulator.oss.subscribe(listener)
     yield seen
-
-
-def service_error(err: BaseException) -> ServiceError:
-    """The ``ServiceError`` an ``OperationError`` wraps (the SDK wraps every failure of a call)."""
-    cause = err.unwrap() if isinstance(err, OperationError) else err
-    assert isinstance(cause, ServiceError), repr(err)
-    return cause
-
-
-def refused(call: object, *args: object) -> ServiceError:
-    with pytest.raises(OperationError) as caught:
-        call(*args)  # type: ignore[operator]
-    return service_error(caught.value)
 
 
 def md5_etag(data: bytes) -> str:
@@ -405,8 +394,20 @@ def test_imm_reads_objects_put_through_oss_and_its_outputs_come_back_through_oss
 ) -> None:
     client.put_object(oss.PutObjectRequest(bucket=bucket, key="set/a.txt", body=b"alpha"))
     client.put_object(oss.PutObjectRequest(bucket=bucket, key="set/b.txt", body=b"beta"))
-    fields = {"Sources": [{"URI": f"oss://{bucket}/set/"}], "TargetURI": f"oss://{bucket}/out/set.zip"}
-    assert wait(imm_client, create(imm_client, "CreateFileCompressionTask", fields)).status == "Succeeded"
+    task = imm_client.create_file_compression_task(
+        imm_models.CreateFileCompressionTaskRequest(
+            project_name=DEFAULT_PROJECT,
+            sources=[imm_models.CreateFileCompressionTaskRequestSources(uri=f"oss://{bucket}/set/")],
+            target_uri=f"oss://{bucket}/out/set.zip",
+        )
+    ).body
+    get = imm_models.GetTaskRequest(
+        project_name=DEFAULT_PROJECT, task_type="FileCompression", task_id=task.task_id
+    )
+    deadline = time.monotonic() + 10
+    while (status := imm_client.get_task(get).body.status) == "Running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert status == "Succeeded"
 
     listing = client.list_objects_v2(oss.ListObjectsV2Request(bucket=bucket, prefix="out/"))
     assert [c.key for c in listing.contents] == ["out/set.zip"]
@@ -456,3 +457,90 @@ def test_a_failing_folder_answers_internal_error_as_oss_does(
         client.initiate_multipart_upload, oss.InitiateMultipartUploadRequest(bucket=bucket, key="k")
     )
     assert (err.status_code, err.code) == (500, "InternalError") and err.request_id
+
+
+def test_conditional_requests_and_forbid_overwrite(client: oss.Client, bucket: str) -> None:
+    etag = client.put_object(oss.PutObjectRequest(bucket=bucket, key="c", body=b"v1")).etag
+    got = client.get_object(oss.GetObjectRequest(bucket=bucket, key="c", if_match=etag))
+    assert got.body.read() == b"v1"
+    failed = refused(client.get_object, oss.GetObjectRequest(bucket=bucket, key="c", if_match='"0000"'))
+    assert (failed.status_code, failed.code) == (412, "PreconditionFailed")
+    same = refused(client.get_object, oss.GetObjectRequest(bucket=bucket, key="c", if_none_match=etag))
+    assert same.status_code == 304
+    kept = refused(
+        client.put_object, oss.PutObjectRequest(bucket=bucket, key="c", body=b"v2", forbid_overwrite=True)
+    )
+    assert (kept.status_code, kept.code) == (409, "FileAlreadyExists")
+    assert client.get_object(oss.GetObjectRequest(bucket=bucket, key="c")).body.read() == b"v1"
+
+
+def test_a_small_multipart_upload_passes_the_uploaders_crc_check(
+    client: oss.Client, bucket: str, tmp_path: Path
+) -> None:
+    """The uploader combines its parts' CRCs and compares CompleteMultipartUpload's (a mismatch raises)."""
+    source = tmp_path / "small.bin"
+    source.write_bytes(os.urandom(MiB + 123))
+    result = client.uploader(part_size=200 * 1024).upload_file(
+        oss.PutObjectRequest(bucket=bucket, key="small.bin"), str(source)
+    )
+    assert result.etag.endswith('-6"') and result.hash_crc64
+    head = client.head_object(oss.HeadObjectRequest(bucket=bucket, key="small.bin"))
+    assert head.hash_crc64 == result.hash_crc64 and head.object_type == "Multipart"
+
+
+def test_ranges() -> None:
+    assert parse_range("bytes=0-9", 100) == (0, 10)
+    assert parse_range("bytes=90-", 100) == (90, 10)
+    assert parse_range("bytes=90-1000", 100) == (90, 10)
+    assert parse_range("bytes=-10", 100) == (90, 10)
+    assert parse_range("bytes=-1000", 100) == (0, 100)
+    assert parse_range("bytes=100-", 100) == "unsatisfiable"
+    for ignored in ("", "bytes=5-2", "bytes=0-1,4-5", "items=0-1", "bytes=a-b", "bytes=-", "bytes=-0"):
+        assert parse_range(ignored, 100) is None, ignored
+
+
+@pytest.mark.parametrize(
+    ("method", "key", "params", "body", "expected"),
+    [
+        ("POST", None, {"delete": ""}, b"<not xml", (400, "MalformedXML")),
+        ("POST", None, {"delete": ""}, b"<Other/>", (400, "MalformedXML")),
+        ("POST", None, {"delete": ""}, b"<Delete><Quiet>true</Quiet></Delete>", (400, "MalformedXML")),
+        ("GET", None, {"max-keys": "many"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"max-keys": "5000"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"list-type": "3"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"list-type": "2", "continuation-token": "%%%"}, b"", (400, "InvalidArgument")),
+        ("GET", None, {"website": ""}, b"", (400, "InvalidArgument")),
+        ("PUT", "k", {"acl": ""}, b"", (400, "InvalidArgument")),
+        ("PUT", "k", {"partNumber": "1", "uploadId": "NOPE"}, b"x", (404, "NoSuchUpload")),
+        ("POST", "k", {"uploadId": "../../etc"}, b"", (404, "NoSuchUpload")),
+        ("POST", "k", {"uploadId": "NOPE"}, b"<CompleteMultipartUpload/>", (404, "NoSuchUpload")),
+        ("PUT", None, {}, b"", (409, "BucketAlreadyExists")),
+    ],
+)
+def test_malformed_requests_are_refused_as_oss_does_never_with_a_500(
+    emulator: ImmEmulator,
+    method: str,
+    key: str | None,
+    params: dict[str, str],
+    body: bytes,
+    expected: tuple[int, str],
+) -> None:
+    emulator.oss.create_bucket("bkt")
+    assert send_signed(emulator, method, "bkt", key, params, body) == expected
+
+
+def test_a_bad_part_list_or_part_number_is_refused(emulator: ImmEmulator) -> None:
+    emulator.oss.create_bucket("bkt")
+    upload_id = emulator.oss.initiate_upload("bkt", "k", ObjectMeta(""))
+    for params in ({"partNumber": "0"}, {"partNumber": "10001"}, {"partNumber": "x"}, {}):
+        status, code = send_signed(emulator, "PUT", "bkt", "k", {**params, "uploadId": upload_id}, b"x")
+        assert (status, code) == (400, "InvalidArgument"), params
+    complete = {"uploadId": upload_id}
+    assert send_signed(emulator, "POST", "bkt", "k", complete, b"<CompleteMultipartUpload/>") == (
+        400,
+        "MalformedXML",
+    )
+    garbage = b"<CompleteMultipartUpload><Part><PartNumber>one</PartNumber></Part></CompleteMultipartUpload>"
+    assert send_signed(emulator, "POST", "bkt", "k", complete, garbage) == (400, "MalformedXML")
+    # The upload belongs to bkt/k: another key cannot use its id.
+    assert send_signed(emulator, "POST", "bkt", "other", complete, b"") == (404, "NoSuchUpload")
