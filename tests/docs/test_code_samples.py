@@ -96,7 +96,9 @@ def _check_connections(sample: Sample, exported: dict[str, str], given: dict[str
         conn = Connection.from_json(value, conn_id=conn_id)
         if conn.conn_type == "oss":
             built = json.loads(emulator_oss_connection(conn.extra_dejson.get("endpoint", "")))
-            assert conn.extra_dejson == built["extra"], f"{sample.id}: {name} is not the emulator's oss connection"
+            assert conn.extra_dejson == built["extra"], (
+                f"{sample.id}: {name} is not the emulator's oss connection"
+            )
             continue
         assert conn.conn_type == "imm", f"{sample.id}: {name} is not an imm connection"
         parse_connection(conn)
