@@ -8,7 +8,9 @@ loopback with the unchanged SDK client (V4 signatures, CRC-64 checks on):
   client process over the same transfer (the baseline: the emulator should spend less, so it is never
   the bottleneck); and the growth of the emulator's peak resident memory (VmHWM) over the transfer,
   from its peak just before (goal: under 64 MiB: bodies stream, they are never held whole);
-* small objects (``--small-bytes``): PutObject, then GetObject of each, ``--threads`` calls in flight.
+* small objects (``--small-bytes``): PutObject, then GetObject of each, ``--threads`` calls in flight;
+  beside them, as the baseline of the same run, GetBucketAcl calls (the same client, signature check
+  and XML answer, no object stored or read): what the client and the machine allow at that moment.
 
 Prints the figures and writes them to ``benchmarks/results/oss_throughput.json``. Targets: 300 puts/s,
 300 gets/s, emulator CPU per GiB below the client's, RSS growth under 64 MiB.
@@ -125,9 +127,12 @@ def measure_small(client: oss.Client, *, count: int, size: int, threads: int) ->
     def get(key: str) -> None:
         assert client.get_object(oss.GetObjectRequest(bucket=BUCKET, key=key)).body.read() == data
 
+    def baseline(key: str) -> None:
+        client.get_bucket_acl(oss.GetBucketAclRequest(bucket=BUCKET))
+
     results = {}
     with ThreadPoolExecutor(threads) as pool:
-        for name, call in (("puts", put), ("gets", get)):
+        for name, call in (("baseline_calls", baseline), ("puts", put), ("gets", get)):
             started = time.perf_counter()
             list(pool.map(call, keys))
             elapsed = time.perf_counter() - started
@@ -196,7 +201,8 @@ def main() -> int:
     )
     print(
         f"small objects ({args.small_bytes} B, {args.threads} in flight): "
-        f"{small['puts']['per_second']} puts/s, {small['gets']['per_second']} gets/s"
+        f"{small['puts']['per_second']} puts/s, {small['gets']['per_second']} gets/s; baseline "
+        f"(GetBucketAcl, no object) {small['baseline_calls']['per_second']} calls/s"
     )
     for name, target in targets.items():
         print(f"target {name} {target['target']}: {'met' if target['met'] else 'NOT MET'}")

@@ -5,7 +5,8 @@ Both sign the bucket and the *decoded* key (V4 re-encodes it, RFC 3986 with ``/`
 canonical form does not depend on how a client chose to percent-encode its path. V4 signs the raw
 query pairs as sent, every ``x-oss-*`` header, ``Content-Type`` and ``Content-MD5`` (plus the
 ``AdditionalHeaders`` it names); its key is derived from the secret, the date, the region and the
-product in the credential's scope. V1 signs the sub-resources of the query (``uploadId``,
+product in the credential's scope; a payload hash other than ``UNSIGNED-PAYLOAD`` (the SDK's) is signed
+but not compared with the body. V1 signs the sub-resources of the query (``uploadId``,
 ``partNumber``...) and the ``x-oss-*`` headers. Presigned URLs (signature in the query) are not served.
 
 Refusals use OSS's codes, all HTTP 403: ``AccessDenied`` (no signature), ``InvalidAccessKeyId``,

@@ -76,15 +76,22 @@ def send_signed(
     key: str | None,
     params: dict[str, str],
     body: bytes = b"",
+    unsigned: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """A request signed by the SDK's V4 signer, sent as built; its status and OSS error code."""
+    """A request signed by the SDK's V4 signer, sent as built (plus ``unsigned`` headers); its status
+    and OSS error code."""
     request = signed(
         method, bucket, key, params, {}, SignerV4(), key_id=emulator.access_key_id,
         secret=emulator.access_key_secret, region=emulator.region, endpoint=emulator.oss_url,
     )  # fmt: skip
     target = request.url.removeprefix(emulator.oss_url)
     status, headers, answer = send(
-        emulator, method, target, body, headers=request.headers, endpoint=emulator.oss_url[7:]
+        emulator,
+        method,
+        target,
+        body,
+        headers={**request.headers, **(unsigned or {})},
+        endpoint=emulator.oss_url[7:],
     )
     assert headers["x-oss-request-id"]
     return status, (ET.fromstring(answer).findtext("Code") or "") if answer else ""

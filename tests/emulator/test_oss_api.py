@@ -21,6 +21,7 @@ from alibabacloud_oss_v2.exceptions import ServiceError
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 from airflow_provider_imm.emulator.oss import CRC_MAX_BYTES, ObjectChange, ObjectMeta
 from airflow_provider_imm.emulator.oss_api import parse_range
+from airflow_provider_imm.emulator.oss_events import PROCESS_STATUS
 from tests.emulator.oss_requests import refused, send_signed
 from tests.sdk_clients import oss_client_for
 
@@ -198,16 +199,16 @@ def test_deletes_report_their_event_and_answer_the_process_status(
 ) -> None:
     for key in ("d/1", "d/2", "d/3"):
         put = client.put_object(oss.PutObjectRequest(bucket=bucket, key=key, body=b"x"))
-        assert put.headers["x-oss-process-status"] == "Ok"
+        assert put.headers["x-oss-process-status"] == PROCESS_STATUS
     deleted = client.delete_object(oss.DeleteObjectRequest(bucket=bucket, key="d/1"))
-    assert deleted.status_code == 204 and deleted.headers["x-oss-process-status"] == "Ok"
+    assert deleted.status_code == 204 and deleted.headers["x-oss-process-status"] == PROCESS_STATUS
     many = client.delete_multiple_objects(
         oss.DeleteMultipleObjectsRequest(
             bucket=bucket, objects=[oss.DeleteObject(key="d/2"), oss.DeleteObject(key="d/3")]
         )
     )
     assert sorted(d.key for d in many.deleted_objects) == ["d/2", "d/3"]
-    assert many.headers["x-oss-process-status"] == "Ok"
+    assert many.headers["x-oss-process-status"] == PROCESS_STATUS
     # Deleting what is not there answers 204, changes nothing and reports nothing.
     again = client.delete_object(oss.DeleteObjectRequest(bucket=bucket, key="d/1"))
     assert again.status_code == 204 and "x-oss-process-status" not in again.headers
@@ -314,7 +315,7 @@ def test_multipart_upload_by_hand_initiate_parts_list_complete(
         )
     )
     joined = hashlib.md5(b"".join(bytes.fromhex(e.strip('"')) for e in etags)).hexdigest().upper()
-    assert done.etag == f'"{joined}-3"' and done.headers["x-oss-process-status"] == "Ok"
+    assert done.etag == f'"{joined}-3"' and done.headers["x-oss-process-status"] == PROCESS_STATUS
     got = client.get_object(oss.GetObjectRequest(bucket=bucket, key="big.bin"))
     assert (
         got.body.read() == b"".join(parts) and got.metadata == {"job": "7"} and got.object_type == "Multipart"
@@ -544,3 +545,10 @@ def test_a_bad_part_list_or_part_number_is_refused(emulator: ImmEmulator) -> Non
     assert send_signed(emulator, "POST", "bkt", "k", complete, garbage) == (400, "MalformedXML")
     # The upload belongs to bkt/k: another key cannot use its id.
     assert send_signed(emulator, "POST", "bkt", "other", complete, b"") == (404, "NoSuchUpload")
+
+
+def test_a_body_over_5_gib_is_refused_before_it_is_read(emulator: ImmEmulator) -> None:
+    emulator.oss.create_bucket("bkt")
+    too_large = {"Content-Length": str(5 * 1024**3 + 1)}
+    assert send_signed(emulator, "PUT", "bkt", "k", {}, unsigned=too_large) == (400, "EntityTooLarge")
+    assert [p.name for p in emulator.oss.root.rglob("*") if p.is_file()] == ["bkt.bucket"]  # its creation
