@@ -30,6 +30,8 @@ from tests.docs.code_samples import REPO, Sample, all_samples
 SAMPLES = all_samples()
 #: The address samples use for the emulator; the test substitutes its own.
 WELL_KNOWN_PORT = "8765"
+#: Its OSS endpoint's port (``--oss-port``), substituted too.
+WELL_KNOWN_OSS_PORT = "8766"
 WELL_KNOWN_ADDRESS = f"127.0.0.1:{WELL_KNOWN_PORT}"
 _STARTS_AN_EMULATOR = re.compile(rf"^imm-emulator .*--port {WELL_KNOWN_PORT}.*&", re.M)
 SUBPROCESS_TIMEOUT = 240
@@ -70,6 +72,7 @@ def test_a_sample_runs(sample: Sample, connected_emulator: ImmEmulator, tmp_path
         return
     if _STARTS_AN_EMULATOR.search(sample.source):  # its own, on a free port instead of 8765
         source = sample.source.replace(WELL_KNOWN_PORT, str(_free_port()))
+        source = source.replace(WELL_KNOWN_OSS_PORT, str(_free_port()))
     else:
         source = sample.source.replace(WELL_KNOWN_ADDRESS, connected_emulator.endpoint)
     connections = connected_emulator.airflow_connections()
@@ -79,9 +82,11 @@ def test_a_sample_runs(sample: Sample, connected_emulator: ImmEmulator, tmp_path
 
 def _check_connections(sample: Sample, exported: dict[str, str], given: dict[str, str]) -> None:
     """A connection the sample exports is a valid ``imm`` connection (every extra known, values
-    well-formed), as a hook would read it."""
+    well-formed), as a hook would read it, or the ``oss`` connection ``emulator_oss_connection``
+    makes for its endpoint."""
     from airflow.models import Connection
 
+    from airflow_provider_imm.emulator.server import emulator_oss_connection
     from airflow_provider_imm.hooks.connection import parse_connection
 
     for name, value in exported.items():
@@ -89,6 +94,12 @@ def _check_connections(sample: Sample, exported: dict[str, str], given: dict[str
         if given.get(conn_id) == value:
             continue
         conn = Connection.from_json(value, conn_id=conn_id)
+        if conn.conn_type == "oss":
+            built = json.loads(emulator_oss_connection(conn.extra_dejson.get("endpoint", "")))
+            assert conn.extra_dejson == built["extra"], (
+                f"{sample.id}: {name} is not the emulator's oss connection"
+            )
+            continue
         assert conn.conn_type == "imm", f"{sample.id}: {name} is not an imm connection"
         parse_connection(conn)
 
