@@ -158,7 +158,7 @@ class Reconciler:
     def register(self, task_id: str, task_type: str, interval: float) -> Ticket:
         """Wait for ``task_id``; the ticket's outcome says how it ended (or to wait alone)."""
         ticket = Ticket(self, task_id, interval)
-        if self._broken is not None:
+        if self._broken is not None or not self.settings.shared:
             ticket._resolve(Outcome(alone=True))
             return ticket
         entry = self._waiting.get(task_id)

@@ -55,6 +55,9 @@ class ReconcileSettings:
     max_backoff_factor: int = 8
     #: Seconds between rounds when no waiting trigger names an interval.
     default_interval: float = 300.0
+    #: False: every trigger checks its task with GetTask on its own, as before shared reconciliation
+    #: (kept for comparison in benchmarks).
+    shared: bool = True
 
     def __post_init__(self) -> None:
         for name in ("margin", "catch_up", "first_check_delay", "recheck_after", "default_interval"):
