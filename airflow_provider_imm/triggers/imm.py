@@ -1,11 +1,14 @@
-"""Wait, deferred, for an IMM task to end: on its MNS notification, with GetTask as the safety net.
+"""Wait, deferred, for an IMM task to end: on its MNS notification, with IMM's task API as the safety net.
 
 IMM publishes a task's end to an MNS topic; a queue subscribed to it is read by ONE shared
 listener per triggerer (:mod:`airflow_provider_imm.triggers.mns_listener`), so a thousand waiting
-tasks cost one long-poll loop, not a thousand. GetTask stays the source of truth: the trigger asks
-once on start (the task may have ended before it ran, or while the triggerer was down), then
-reconciles rarely and with jitter, so a lost or foreign notification delays a task by at most the
-reconciliation interval and never loses it. Without a queue it polls GetTask instead.
+tasks cost one long-poll loop, not a thousand. IMM's task information stays the source of truth:
+beside the listener, ONE reconciler per connection and project
+(:mod:`airflow_provider_imm.triggers.reconciler`) checks each wait on start (the task may have
+ended before it ran, or while the triggerer was down), batched with the others, then settles every
+wait whose task ended with ListTasks rounds, so a lost or foreign notification delays a task by at
+most the reconciliation interval and never loses it. Where the reconciler cannot serve, the trigger
+checks alone with GetTask, rarely and with jitter. Without a queue it polls GetTask instead.
 """
 
 from __future__ import annotations

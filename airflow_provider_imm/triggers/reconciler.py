@@ -13,7 +13,12 @@ what neither shows. The decisions live in :mod:`airflow_provider_imm.triggers.re
 A trigger awaits its :class:`Ticket`'s outcome beside its notification: whichever comes first ends
 its wait, so it yields one event however both race. A failing round backs off and fails no trigger;
 a refusal that will not pass (ListTasks not allowed for the credentials, say) sends every trigger
-back to waiting alone, with its own GetTask checks, as before shared reconciliation.
+back to waiting alone, with its own GetTask checks, as before shared reconciliation, until the
+triggerer restarts.
+
+Rounds list ended tasks sorted by ``EndTime`` (tasks ending while a round pages come after its
+cursor); correctness does not depend on it (overlapping windows, settled by TaskId), so a service
+that refuses that sort is asked again without it.
 """
 
 from __future__ import annotations
@@ -132,6 +137,8 @@ class Reconciler:
         self._checks_due_at = math.inf
         self._failures = 0
         self._busy = False
+        #: Ask for ended tasks sorted by EndTime (False once the service refused that sort).
+        self._sorted = True
         self._retry_after: float | None = None
         #: What listings showed, for waits registering later (a restart's triggers start over
         #: seconds): ended tasks' information and when running tasks were seen, both as of a listing.
@@ -359,7 +366,15 @@ class Reconciler:
         token: str | None = None
         window = {"Start": plan.iso_time(since)}
         while True:
-            page = await self._page(token, end_time_range=window, sort="EndTime", order="asc")
+            order: dict[str, str] = {"sort": "EndTime", "order": "asc"} if self._sorted else {}
+            try:
+                page = await self._page(token, end_time_range=window, **order)
+            except Exception as err:
+                if not (self._sorted and _refuses_sort(err)):
+                    raise
+                log.info("IMM reconciler for %s: ListTasks refuses Sort=EndTime; listing unsorted", self.key)
+                self._sorted = False
+                continue
             tasks = page.get("Tasks") or []
             for info in tasks:
                 task_id = info.get("TaskId")
@@ -432,6 +447,12 @@ class Reconciler:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _refuses_sort(err: BaseException) -> bool:
+    """A client error that names the sort: the service does not sort ListTasks by EndTime."""
+    text = f"{getattr(err, 'code', '')} {getattr(err, 'message', '')}"
+    return getattr(err, "kind", None) == "client" and "Sort" in text
 
 
 def _transient(err: BaseException) -> bool:

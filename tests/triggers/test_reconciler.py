@@ -182,3 +182,18 @@ async def test_where_listing_is_refused_each_trigger_checks_alone(
 
     assert (event["status"], event["source"]) == ("succeeded", "get_task")
     assert imm.get_task_calls() >= 2  # the first check, then its own
+
+
+async def test_a_service_refusing_the_sort_by_end_time_is_listed_unsorted(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    imm.emulator.faults.drop_notifications(1)
+    task_id = await imm.create_task(duration=None)
+    (running,) = await start_triggers(imm, registry, imm.trigger(task_id, reconcile_interval=INTERVAL))
+    imm.emulator.faults.fail_imm(1, status=400, code="InvalidParameter.Sort")  # the round's first listing
+    imm.finish(task_id)
+
+    event = await running
+
+    assert (event["status"], event["source"]) == ("succeeded", "list_tasks")
+    assert reconciler().stats.failed_rounds == 0
