@@ -197,3 +197,21 @@ async def test_a_service_refusing_the_sort_by_end_time_is_listed_unsorted(
 
     assert (event["status"], event["source"]) == ("succeeded", "list_tasks")
     assert reconciler().stats.failed_rounds == 0
+
+
+async def test_a_round_costs_calls_for_tasks_that_ended_not_for_tasks_that_wait(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    task_ids = [await imm.create_task(duration=None) for _ in range(40)]
+    running = await start_triggers(imm, registry, *(imm.trigger(t, reconcile_interval=0.3) for t in task_ids))
+    first = list_calls(imm)
+    rounds = reconciler().stats.rounds
+    await asyncio.sleep(2.0)  # several rounds; nothing ends
+
+    rounds = reconciler().stats.rounds - rounds
+    assert rounds >= 3
+    assert list_calls(imm) - first == rounds  # one page each: nothing ended in its window
+    assert imm.get_task_calls() == 0  # 40 first checks made by one listing, none since
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
