@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -26,12 +27,20 @@ def reconciler() -> Reconciler:
     return only
 
 
-async def test_a_task_whose_notification_was_dropped_settles_within_one_round(
+async def wait_without_notification(
     imm: Imm, registry: ListenerRegistry
-) -> None:
+) -> tuple[str, asyncio.Future[dict[str, Any]]]:
+    """A trigger waiting, past its first check, for a task whose notification will be dropped."""
     imm.emulator.faults.drop_notifications(1)
     task_id = await imm.create_task(duration=None)
     (running,) = await start_triggers(imm, registry, imm.trigger(task_id, reconcile_interval=INTERVAL))
+    return task_id, running
+
+
+async def test_a_task_whose_notification_was_dropped_settles_within_one_round(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    task_id, running = await wait_without_notification(imm, registry)
     imm.finish(task_id)
     finished = time.monotonic()
 
@@ -170,9 +179,7 @@ async def test_throttled_rounds_back_off_without_failing_any_trigger(
 async def test_where_listing_is_refused_each_trigger_checks_alone(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
-    imm.emulator.faults.drop_notifications(1)
-    task_id = await imm.create_task(duration=None)
-    (running,) = await start_triggers(imm, registry, imm.trigger(task_id, reconcile_interval=INTERVAL))
+    task_id, running = await wait_without_notification(imm, registry)
     # The credentials may not list tasks: the next call, the round's ListTasks, is refused for good.
     imm.emulator.faults.fail_imm(1, status=403, code="Forbidden.RAM")
     await eventually(lambda: reconciler().stats.failed_rounds == 0 and list_calls(imm) >= 1, timeout=5)
@@ -187,9 +194,7 @@ async def test_where_listing_is_refused_each_trigger_checks_alone(
 async def test_a_service_refusing_the_sort_by_end_time_is_listed_unsorted(
     imm: Imm, registry: ListenerRegistry
 ) -> None:
-    imm.emulator.faults.drop_notifications(1)
-    task_id = await imm.create_task(duration=None)
-    (running,) = await start_triggers(imm, registry, imm.trigger(task_id, reconcile_interval=INTERVAL))
+    task_id, running = await wait_without_notification(imm, registry)
     imm.emulator.faults.fail_imm(1, status=400, code="InvalidParameter.Sort")  # the round's first listing
     imm.finish(task_id)
 
