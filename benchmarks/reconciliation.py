@@ -178,6 +178,13 @@ async def _rounds(
         "list_tasks_per_task": round(calls["ListTasks"] / n, 3),
         "dropped": len(dropped),
         "dropped_latency_s": _summary(late),
+        # In rounds: 1.0 is an end learnt by the first round starting after it, as that round starts.
+        "dropped_latency_rounds": {k: v and round(v / interval, 2) for k, v in _summary(late).items()},
+        "round_s_mean": round(
+            sum(s["round_seconds"] for s in stats) / max(1, sum(s["rounds"] for s in stats)), 3
+        )
+        if stats
+        else None,
         "sources": dict(sources),
         "statuses": dict(statuses),
         "wall_s": round(time.monotonic() - started, 1),
@@ -240,7 +247,8 @@ def _print_rounds(results: Mapping[str, Any]) -> None:
             f"{name}: {f['n']} waits, {f['rounds']} rounds of {f['interval_s']:g} s: "
             f"{f['imm_calls_per_task']:.3f} IMM calls per task ({f['imm_calls']}), "
             f"{f['dropped']} notifications dropped, their latency p50 {late['p50']} s, p99 {late['p99']} s, "
-            f"max {late['max']} s; sources {f['sources']}, statuses {f['statuses']}"
+            f"max {late['max']} s (p99 {f['dropped_latency_rounds']['p99']} rounds; a round took "
+            f"{f['round_s_mean']} s on average); sources {f['sources']}, statuses {f['statuses']}"
         )
 
 

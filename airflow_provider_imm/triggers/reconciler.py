@@ -113,6 +113,8 @@ class ReconcilerStats:
     settled_by_get: int = 0
     checked_by_list: int = 0
     settled_from_memory: int = 0
+    #: Seconds spent in rounds, all of them together.
+    round_seconds: float = 0.0
 
 
 class Reconciler:
@@ -228,10 +230,12 @@ class Reconciler:
                     await self._sleep(min(self._next_round_at, self._checks_due_at) - now)
                     continue
                 self._busy = True
+                began = time.monotonic()
                 try:
                     await self._round(periodic)
                 finally:
                     self._busy = False
+                    self.stats.round_seconds += time.monotonic() - began
         except Exception:
             log.exception("IMM reconciler for %s stopped; waiting triggers check on their own", self.key)
             self._give_up(RuntimeError("the shared reconciler failed"))
