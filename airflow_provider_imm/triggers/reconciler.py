@@ -138,6 +138,8 @@ class Reconciler:
         self._next_round_at = math.inf
         self._checks_due_at = math.inf
         self._failures = 0
+        #: When the first wait not checked yet registered since the last round (None: none).
+        self._pending_since: float | None = None
         self._busy = False
         #: Ask for ended tasks sorted by EndTime (False once the service refused that sort).
         self._sorted = True
@@ -175,9 +177,14 @@ class Reconciler:
             entry = self._waiting[task_id] = _Entry(task_type)
             self._from_memory(task_id, entry)
         entry.tickets.add(ticket)
-        if entry.checked_at is None and self._checks_due_at == math.inf:
-            self._checks_due_at = time.time() + self.settings.first_check_delay
-            self._wakeup.set()
+        if entry.checked_at is None and not self._failures:  # after a failure: the backoff's time
+            now = time.time()
+            if self._pending_since is None:
+                self._pending_since = now
+            due = plan.first_checks_due(self._pending_since, now, self.settings)
+            if due < self._checks_due_at:
+                self._wakeup.set()  # earlier than the loop sleeps for; later needs no wakeup
+            self._checks_due_at = due
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"imm-reconciler {self.key}"
@@ -252,8 +259,9 @@ class Reconciler:
 
     def _forget(self) -> None:
         """Nobody waits: rounds stop, so what listings showed is no longer kept up to date."""
-        self._listed_since = self._coverage_from = None
+        self._listed_since = self._coverage_from = self._pending_since = None
         self._next_round_at = self._checks_due_at = math.inf
+        self._failures, self._retry_after = 0, None
         self._seen_ended.clear()
         self._seen_running.clear()
 
@@ -268,6 +276,7 @@ class Reconciler:
         self._prune(start)
         need = plan.needing_check({k: e.checked_at for k, e in self._waiting.items()}, start, settings)
         self._checks_due_at = math.inf
+        self._pending_since = None
         self._mark_tried(need)
         listing = plan.list_running_instead(len(need), self._running_pages, settings)
         try:

@@ -41,8 +41,11 @@ class ReconcileSettings:
     margin: float = 600.0
     #: Seconds back a batched first check looks for tasks that ended before their wait began.
     catch_up: float = 3600.0
-    #: Seconds a first check waits for others to batch with (triggers start in bursts).
-    first_check_delay: float = 0.5
+    #: Seconds without a new wait after which first checks are made: triggers start in bursts (a
+    #: restart re-creates thousands over seconds), and the checks of one burst are batched.
+    first_check_delay: float = 0.1
+    #: ... but no first check waits longer than this for its burst to end.
+    first_check_max_delay: float = 2.0
     #: Fewest waits to check at once for which a listing of running tasks may replace GetTask calls.
     listing_min_batch: int = 10
     #: Most GetTask calls one round makes; the rest wait for the next round.
@@ -60,13 +63,27 @@ class ReconcileSettings:
     shared: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("margin", "catch_up", "first_check_delay", "recheck_after", "default_interval"):
+        for name in (
+            "margin",
+            "catch_up",
+            "first_check_delay",
+            "first_check_max_delay",
+            "recheck_after",
+            "default_interval",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"ReconcileSettings.{name} must not be negative")
         if self.max_get_tasks_per_round < 1 or self.get_task_concurrency < 1:
             raise ValueError("ReconcileSettings: GetTask limits must be at least 1")
         if self.max_backoff_factor < 1 or self.listing_min_batch < 1:
             raise ValueError("ReconcileSettings: max_backoff_factor and listing_min_batch must be >= 1")
+
+
+def first_checks_due(pending_since: float, now: float, settings: ReconcileSettings) -> float:
+    """When to check the waits registered since ``pending_since``, a new one having come ``now``:
+    once registrations pause for ``first_check_delay``, at the latest ``first_check_max_delay``
+    after the first."""
+    return min(now + settings.first_check_delay, pending_since + settings.first_check_max_delay)
 
 
 def window_start(previous_start: float, settings: ReconcileSettings) -> float:

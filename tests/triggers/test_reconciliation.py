@@ -13,6 +13,7 @@ from airflow_provider_imm.triggers.reconciliation import (
     ReconcileSettings,
     catch_up_start,
     ended,
+    first_checks_due,
     iso_time,
     list_running_instead,
     listing_page_budget,
@@ -153,7 +154,7 @@ def test_no_failure_means_the_interval() -> None:
 
 @pytest.mark.parametrize(
     "field",
-    ["margin", "catch_up", "first_check_delay", "recheck_after", "default_interval"],
+    ["margin", "catch_up", "first_check_delay", "first_check_max_delay", "recheck_after", "default_interval"],
 )
 def test_negative_times_are_refused_by_name(field: str) -> None:
     with pytest.raises(ValueError, match=field):
@@ -165,3 +166,16 @@ def test_limits_below_one_are_refused() -> None:
         ReconcileSettings(get_task_concurrency=0)
     with pytest.raises(ValueError, match="listing_min_batch"):
         ReconcileSettings(listing_min_batch=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(gaps=st.lists(st.floats(0, 0.3), min_size=1, max_size=50))
+def test_first_checks_wait_for_a_burst_to_pause_but_never_past_the_cap(gaps: list[float]) -> None:
+    pending_since = now = 1.8e9
+    for gap in gaps:
+        now += gap
+        due = first_checks_due(pending_since, now, DEFAULT)
+        assert due <= pending_since + DEFAULT.first_check_max_delay
+        assert due <= now + DEFAULT.first_check_delay
+        # A lone wait is checked a pause after it registered.
+    assert first_checks_due(now, now, DEFAULT) == now + DEFAULT.first_check_delay
