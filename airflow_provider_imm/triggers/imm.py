@@ -78,7 +78,8 @@ class ImmTaskCompletedTrigger(BaseTrigger):
     :param imm_conn_id: the ``imm`` connection; the trigger holds its id, never its secrets.
     :param mns_queue: the MNS queue IMM's notifications reach; None to poll GetTask.
     :param deadline: when to stop waiting: epoch seconds or an ISO-8601 time; None waits forever.
-    :param reconcile_interval: seconds between GetTask checks while notifications are awaited.
+    :param reconcile_interval: seconds between reconciliation rounds while notifications are awaited
+        (the shared reconciler runs at the shortest interval of its waits; alone, GetTask checks).
     :param poll_interval: seconds between GetTask checks without a queue.
 
     The event's payload: ``status`` (``succeeded``, ``failed``, ``timeout``, ``error``), ``imm_status``
