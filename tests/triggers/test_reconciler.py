@@ -161,9 +161,11 @@ async def test_throttled_rounds_back_off_without_failing_any_trigger(
 ) -> None:
     imm.emulator.faults.drop_notifications(2)
     task_ids = [await imm.create_task(duration=None) for _ in range(2)]
-    running = await start_triggers(imm, registry, *(imm.trigger(t, reconcile_interval=0.5) for t in task_ids))
+    conn = imm.connection(retry_max_attempts=5)
+    triggers = (imm.trigger(t, reconcile_interval=0.5, imm_conn_id=conn) for t in task_ids)
+    running = await start_triggers(imm, registry, *triggers)
     calls = list_calls(imm)
-    # Two rounds' worth of attempts (the hook tries five times per call): both rounds fail.
+    # Two rounds' worth of attempts (this connection's hook tries five times per call): both fail.
     imm.emulator.faults.throttle_imm(10)
     for task_id in task_ids:
         imm.finish(task_id)
