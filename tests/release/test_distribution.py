@@ -123,7 +123,20 @@ def fresh_env(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = _run(sys.executable, "-c", "import sys; print(sys._base_executable)").stdout.strip()
     _run(*uv, "venv", "--quiet", "--python", base, venv)
     python = venv / "bin" / "python"
-    _run(*uv, "pip", "install", "--offline", "--quiet", "--python", python, "-c", constraints, dist.wheel)
+    # Bytecode compiled, as pip does for users: processes of the deployment then import as theirs do.
+    _run(
+        *uv,
+        "pip",
+        "install",
+        "--offline",
+        "--quiet",
+        "--compile-bytecode",
+        "--python",
+        python,
+        "-c",
+        constraints,
+        dist.wheel,
+    )
     return venv
 
 
