@@ -49,6 +49,22 @@ _XML_ERROR = "text/xml;charset=utf-8"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
+def first_call_modules(settings: ImmConnectionSettings) -> tuple[str, ...]:
+    """The SDK modules the first IMM and MNS calls for ``settings`` import: the IMM SDK only when the
+    environment selects it, the credentials library only for the kinds that need it, the MNS SDK (a
+    fiftieth of the IMM stack's cost) when the connection names a queue."""
+    from airflow_provider_imm.hooks.credentials import STATIC_KINDS
+
+    modules = ["Tea"]
+    if sdk_transport_selected():
+        modules.append("alibabacloud_imm20200930.client")
+    if settings.auth_type not in STATIC_KINDS:
+        modules.append("alibabacloud_credentials.client")
+    if settings.mns_queue:
+        modules.append("mns.account")
+    return tuple(modules)
+
+
 def sdk_transport_selected() -> bool:
     """True when the environment asks for the official SDK client instead of this module."""
     choice = os.environ.get(TRANSPORT_ENV, "rpc").strip().lower()

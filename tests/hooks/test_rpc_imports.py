@@ -1,4 +1,5 @@
-"""What only a fresh interpreter shows: the worker's and the triggerer's IMM calls import no SDK.
+"""What only a fresh interpreter shows: the worker's IMM calls and a trigger waiting by GetTask import no
+SDK.
 
 Importing the IMM SDK stack costs a task process most of its CPU (``benchmarks/task_cost.py``); the
 hook's calls go through :mod:`airflow_provider_imm.hooks.rpc`, which reads one constant from the SDK
@@ -35,8 +36,13 @@ _SCRIPT = textwrap.dedent(
     sync = sdk_modules()
 
     async def trigger():
-        reader = ImmHook(sys.argv[1])
-        return (await reader.aget_task(None, "OfficeConversion", task_id))["TaskId"]
+        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
+
+        waiting = ImmTaskCompletedTrigger(
+            task_id=task_id, task_type="OfficeConversion", imm_conn_id=sys.argv[1], poll_interval=0.05
+        )
+        async for event in waiting.run():
+            return event.payload["task_id"]
 
     read = asyncio.run(trigger())
     print(json.dumps({"sync": sync, "async": sdk_modules(), "task": [task_id, status, listed, read]}))
