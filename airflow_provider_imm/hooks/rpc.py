@@ -5,7 +5,7 @@ Why: importing the SDK stack (``alibabacloud_imm20200930.client`` pulls in the O
 credentials library, Tea, APScheduler, ...) is most of what a task process spends on a mapped IMM
 task (see ``benchmarks/task_cost.py`` and the README's "Task cost"). What reaches IMM is what the SDK
 would send, byte for byte (``tests/hooks/test_rpc_requests.py`` sends both to the emulator and
-compares): the SDK's serialisation facts are in :mod:`airflow_provider_imm.hooks.rpc_shapes`,
+compares): the SDK's serialisation facts are in :mod:`airflow_provider_imm.request_models`,
 generated from its source, and the signing and header set follow ``alibabacloud_tea_openapi``.
 
 The SDK path stays available: ``AIRFLOW_PROVIDER_IMM_TRANSPORT=sdk`` in the environment.
@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode
 from airflow_provider_imm import sdk
 from airflow_provider_imm.hooks.connection import ImmConnectionSettings
 from airflow_provider_imm.hooks.failures import answer_fields, answered_error, unanswered_error
-from airflow_provider_imm.hooks.rpc_shapes import ACTIONS, MODELS
+from airflow_provider_imm.request_models import MODELS, REQUESTS, Spec
 
 if TYPE_CHECKING:
     import requests
@@ -80,19 +80,19 @@ def _model_map(model: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{model} must be a mapping of IMM field names, got {type(value).__name__}")
     out: dict[str, Any] = {}
-    for key, kind, nested in MODELS[model]:
-        out_value = _field_value(kind, nested, value.get(key))
+    for key, spec in MODELS[model]:
+        out_value = _field_value(spec, value.get(key))
         if out_value is not None:
             out[key] = out_value
     return out
 
 
-def _field_value(kind: str, model: str | None, value: Any) -> Any:
-    if kind == "value" or model is None:
-        return value
-    if kind == "model":
-        return None if value is None else _model_map(model, value)
-    return [_model_map(model, item or {}) for item in value or ()]
+def _field_value(spec: Spec, value: Any) -> Any:
+    if spec[0] == "model":
+        return None if value is None else _model_map(spec[1], value)
+    if spec[0] == "list" and spec[1][0] == "model":
+        return [_model_map(spec[1][1], item or {}) for item in value or ()]
+    return value
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
@@ -117,11 +117,11 @@ def to_json(value: Any) -> str:
 def encode_request(action: str, params: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
     """``(query, form body)`` of ``action`` for ``params`` (IMM field names); the body is None for the
     actions whose fields all go to the query."""
-    rows = ACTIONS[action]
+    rows = REQUESTS[action]
     query: dict[str, Any] = {}
-    body: dict[str, Any] | None = {} if any(row[4] for row in rows) else None
-    for key, kind, model, json_encoded, in_body in rows:
-        value = _field_value(kind, model, params.get(key))
+    body: dict[str, Any] | None = {} if any(row[3] for row in rows) else None
+    for key, spec, json_encoded, in_body in rows:
+        value = _field_value(spec, params.get(key))
         if value is None:
             continue
         if json_encoded:

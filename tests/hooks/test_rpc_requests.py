@@ -22,7 +22,7 @@ from airflow_provider_imm.catalog import OPERATIONS, get_operation
 from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.emulator.imm_signature import RecordedRequest
 from airflow_provider_imm.hooks.imm import ImmHook
-from airflow_provider_imm.hooks.rpc_shapes import ACTIONS, MODELS
+from airflow_provider_imm.request_models import MODELS, REQUESTS, Spec
 from tests.emulated_imm import MakeConn
 from tests.minimal_requests import MINIMAL
 from tests.sdk_clients import imm_client_for
@@ -34,40 +34,33 @@ PER_REQUEST = {"x-acs-date", "x-acs-signature-nonce"}
 _SEQ = itertools.count()
 
 
-def _value(key: str, json_encoded: bool = False, *, nested: bool = False) -> Any:
-    """Short values (a full MediaConvert request must fit the emulator's 8 KB request line)."""
-    if key == "Tags":
-        return {"b": "2", "a": f"v{next(_SEQ)}", "ünï": "çødé"}
-    if json_encoded:
+def _value(key: str, spec: Spec, depth: int = 0) -> Any:
+    """A value of ``spec``: short (a full MediaConvert request must fit the emulator's 8 KB request
+    line), with characters that need escaping at the top level."""
+    kind = spec[0]
+    if kind == "model":
+        return _model_value(spec[1], depth + 1)
+    if kind == "list":
+        if spec[1][0] == "model":
+            return [_model_value(spec[1][1], depth + 1), {}]
         return ["x 1", "y&2"]
-    return f"v{next(_SEQ)}" if nested else f"{key[:4]}-{next(_SEQ)} &=+/%é~"
+    if kind == "dict":
+        return {"b": "2", "a": f"v{next(_SEQ)}", "ünï": "çødé"}
+    return f"v{next(_SEQ)}" if depth else f"{key[:4]}-{next(_SEQ)} &=+/%é~"
 
 
-def _model_value(model: str, depth: int = 0) -> dict[str, Any]:
-    """Every key of ``model``, in reverse order, plus one the SDK does not know."""
+def _model_value(model: str, depth: int) -> dict[str, Any]:
+    """Every key of ``model`` (nested models to depth 3), in reverse order, plus one the SDK drops."""
     value: dict[str, Any] = {"Unknown": 0}
-    for key, kind, nested in reversed(MODELS[model]):
-        if kind == "value" or nested is None:
-            value[key] = _value(key, nested=True)
-        elif depth > 3:
-            continue
-        elif kind == "model":
-            value[key] = _model_value(nested, depth + 1)
-        else:
-            value[key] = [_model_value(nested, depth + 1), {}]
+    for key, spec in reversed(MODELS[model]):
+        if depth <= 3 or spec[0] == "value":
+            value[key] = _value(key, spec, depth)
     return value
 
 
 def full_request(action: str) -> dict[str, Any]:
     """Every field of ``action``'s request, complex ones with every nested key."""
-    request: dict[str, Any] = {}
-    for key, kind, model, json_encoded, _ in reversed(ACTIONS[action]):
-        if kind == "value" or model is None:
-            request[key] = _value(key, json_encoded)
-        elif kind == "model":
-            request[key] = _model_value(model)
-        else:
-            request[key] = [_model_value(model), {"URI": "oss://in-bucket/second"}]
+    request = {key: _value(key, spec) for key, spec, _, _ in reversed(REQUESTS[action])}
     request["ProjectName"] = PROJECT
     return request
 

@@ -8,21 +8,21 @@ from darabonba.request import DaraRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_imm.hooks import rpc, rpc_shapes
-from tests.sdk_request_shapes import derive_shapes, render
+from airflow_provider_imm import request_models
+from airflow_provider_imm.hooks import rpc
+from tests.sdk_request_shapes import derive
 
 
 def test_committed_shapes_are_what_the_installed_sdk_says() -> None:
-    actions, models = derive_shapes()
-    assert actions == rpc_shapes.ACTIONS
-    assert models == rpc_shapes.MODELS
-    assert "ACTIONS" in render()
+    requests, models = derive()
+    assert requests == request_models.REQUESTS
+    assert models == request_models.MODELS
 
 
 def test_the_shapes_cover_every_action_the_hook_sends() -> None:
     from airflow_provider_imm.catalog import OPERATIONS
 
-    assert set(rpc_shapes.ACTIONS) == {*OPERATIONS, "GetTask", "ListTasks"}
+    assert set(request_models.REQUESTS) == {*OPERATIONS, "GetTask", "ListTasks"}
 
 
 _TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
