@@ -10,8 +10,8 @@ Scenarios, all in one run, each in a fresh interpreter (``--repeat`` times; the 
   IMM SDK client, the previous path), as the comparison.
 
 Each child first imports what a forked Airflow 3 task process has already loaded (the Task SDK's task
-runner and supervisor), then parses a DAG file holding the task and runs it with a context holding
-what the operator reads (``ti`` with in-memory XCom, ``dag_run``). Measured: ``work_cpu``, CPU seconds
+runner and supervisor), then parses a DAG file holding the task, renders its templated fields and runs
+it with a context holding what the operator reads (``ti`` with in-memory XCom, ``dag_run``). Measured: ``work_cpu``, CPU seconds
 (user + system) from after those imports to the end, which is what the task adds to a forked process;
 ``process_cpu``, the whole interpreter's; modules imported by the work, and SDK modules among them.
 
@@ -105,6 +105,7 @@ class DagRun:
 ti = TaskInstance()
 context = {"ti": ti, "task_instance": ti, "dag_run": DagRun(), "run_id": ti.run_id}
 result = {}
+op.render_template_fields(context)  # as the task runner does before execute and execute_complete
 if scenario == "noop":
     op.execute(context)
 elif scenario == "first":

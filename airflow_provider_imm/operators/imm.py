@@ -39,7 +39,6 @@ from airflow_provider_imm.exceptions import (
 )
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, ImmConnectionSettings
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ImmApiError
-from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.project import resolve_project
@@ -55,11 +54,7 @@ from airflow_provider_imm.operators.task_identity import (
     reserved_keys_used,
 )
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
-from airflow_provider_imm.triggers.imm import (
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_RECONCILE_INTERVAL,
-    ImmTaskCompletedTrigger,
-)
+from airflow_provider_imm.triggers.defaults import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 from airflow_provider_imm.utils.lineage import operator_lineage, task_io
 from airflow_provider_imm.utils.request_validation import (
     InvalidRequestError,
@@ -71,6 +66,8 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+
+    from airflow_provider_imm.hooks.imm import ImmHook
 
 __all__ = [
     "ImmCreateTaskOperator",
@@ -288,6 +285,9 @@ class ImmCreateTaskOperator(BaseOperator):
         return task_id, None
 
     def _hook(self) -> ImmHook:
+        # Imported here: a task process resuming from a deferral calls IMM no more.
+        from airflow_provider_imm.hooks.imm import ImmHook
+
         return ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
 
     def _project(self, settings: ImmConnectionSettings) -> str:
@@ -387,6 +387,8 @@ class ImmCreateTaskOperator(BaseOperator):
                 else f"connection {self.imm_conn_id!r} has no mns_topic and mns_queue",
                 self.poll_interval,
             )
+        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
+
         self.defer(
             trigger=ImmTaskCompletedTrigger(
                 task_id=task_id,

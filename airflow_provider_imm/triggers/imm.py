@@ -27,6 +27,7 @@ from airflow_provider_imm import sdk
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome, LearnedFrom, WaitResult, iso_utc
+from airflow_provider_imm.triggers.defaults import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 from airflow_provider_imm.triggers.mns_listener import (
     ListenerKey,
     ListenerRegistry,
@@ -46,8 +47,6 @@ EventStatus = WaitResult
 #: ``source`` of the event: what told the trigger.
 EventSource = LearnedFrom
 
-DEFAULT_RECONCILE_INTERVAL = 300.0
-DEFAULT_POLL_INTERVAL = 30.0
 #: Longest a failing or throttled GetTask pushes the next one back, as a multiple of the interval.
 MAX_BACKOFF_FACTOR = 8
 #: Time allowed for the last GetTask when the deadline is reached.

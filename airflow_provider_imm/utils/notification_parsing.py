@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from xml.etree import ElementTree
 
 __all__ = ["ImmNotification", "NotificationStatus", "parse_notification", "parse_timestamp"]
 
@@ -275,6 +274,9 @@ def _from_xml(text: str, ctx: _Context, depth: int) -> ImmNotification | None:
     # expansion attacks whatever the XML parser's own limits are.
     if _XML_DECLARATIONS.search(text):
         return None
+    # Imported here: a task process reads timestamps from this module but never parses XML.
+    from xml.etree import ElementTree
+
     try:
         root = ElementTree.fromstring(text)
     except (ElementTree.ParseError, ValueError, RecursionError):

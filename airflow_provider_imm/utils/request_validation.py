@@ -11,8 +11,9 @@ Decisions:
   that examples copied from IMM's documentation work unchanged; a different value is rejected, as
   it is not clear which one the user meant.
 * Nested keys and JSON types are the SDK request models', as data generated from them
-  (:mod:`airflow_provider_imm.request_models`: no task process imports the models). Scalars are not type-checked beyond "not a list
-  or object": Airflow renders templated fields to strings, and the SDK sends them as strings anyway.
+  (:mod:`airflow_provider_imm.request_models`: no task process imports the models). Scalars are not
+  type-checked beyond "not a list or object": Airflow renders templated fields to strings, and the
+  SDK sends them as strings anyway.
 * Jinja leftovers. Airflow renders ``{{ ... }}``, ``{% ... %}`` and ``{# ... #}``; finding them in a
   request means the field was not templated or the value came from a source Airflow does not
   render. IMM's TargetURI gives ``{{`` and ``}}`` a meaning of its own (literal braces), so in a
