@@ -6,13 +6,18 @@ Scenarios, all in one run, each in a fresh interpreter (``--repeat`` times; the 
 * ``first``: our operator's first execution, up to the deferral (CreateOfficeConversionTask and
   GetTask against the emulator, then ``TaskDeferred``);
 * ``resume``: its resume, ``execute_complete`` with the trigger's event;
-* ``first-sdk`` and ``resume-sdk``: the same with ``AIRFLOW_PROVIDER_IMM_TRANSPORT=sdk`` (the official
-  IMM SDK client, the previous path), as the comparison.
+* ``trigger-poll`` and ``trigger-mns``: a triggerer's first ``ImmTaskCompletedTrigger`` for that task
+  (ended by then), up to its event: polling GetTask, or registered with the shared MNS listener (which
+  reconciles with GetTask at once); CPU and modules after what a triggerer has loaded (the Task SDK,
+  ``airflow.triggers.base``);
+* each ``...-sdk``: the same with ``AIRFLOW_PROVIDER_IMM_TRANSPORT=sdk`` (the official IMM SDK client,
+  the previous path), as the comparison.
 
 Each child first imports what a forked Airflow 3 task process has already loaded (the Task SDK's task
-runner and supervisor), then parses a DAG file holding the task, renders its templated fields and runs
-it with a context holding what the operator reads (``ti`` with in-memory XCom, ``dag_run``). Measured: ``work_cpu``, CPU seconds
-(user + system) from after those imports to the end, which is what the task adds to a forked process;
+runner and supervisor), then parses a DAG file holding the task, renders its templated fields and
+runs it with a context holding what the operator reads (``ti`` with in-memory XCom, ``dag_run``).
+Measured: ``work_cpu``, CPU seconds (user + system) from after those imports to the end, which is what
+the task adds to a forked process;
 ``process_cpu``, the whole interpreter's; modules imported by the work, and SDK modules among them.
 
 Goals (issue 17): first execution <= 0.15 CPU-s over the no-op task, resume <= 0.02 over it.
@@ -36,6 +41,7 @@ from _common import EmulatorProcess, write_results
 
 PROJECT = "bench-project"
 CONN_ID = "imm_bench"
+QUEUE = "bench-imm-queue"
 RESULTS = Path(__file__).parent / "results"
 GOALS = {"first": 0.15, "resume": 0.02}
 
@@ -64,6 +70,45 @@ DAG_FILES = {
             )
     """.replace("CONN_ID", CONN_ID),
 }
+
+TRIGGER_CHILD = """
+import asyncio, json, os, resource, sys
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+# What the triggerer process has loaded already.
+import airflow.sdk
+import airflow.triggers.base
+base_cpu, base_modules = cpu(), set(sys.modules)
+
+task_id, queue = sys.argv[1], sys.argv[2] or None
+from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
+
+async def first_event():
+    trigger = ImmTaskCompletedTrigger(
+        task_id=task_id, task_type="OfficeConversion", imm_conn_id=sys.argv[3], mns_queue=queue,
+        poll_interval=0.05,
+    )
+    async for event in trigger.run():
+        return event.payload
+
+payload = asyncio.run(first_event())
+end_cpu = cpu()
+added = sorted(set(sys.modules) - base_modules)
+sdk = {"Tea", "alibabacloud_credentials", "alibabacloud_imm20200930", "alibabacloud_tea_openapi",
+       "alibabacloud_tea_util", "darabonba", "mns"}
+print(json.dumps(dict(
+    status=payload["status"],
+    work_cpu=end_cpu - base_cpu,
+    process_cpu=end_cpu,
+    modules=len(sys.modules),
+    modules_added=len(added),
+    sdk_modules=sum(1 for m in added if m.partition(".")[0] in sdk),
+)), flush=True)
+os._exit(0)  # the shared listener's threads end with the process
+"""
 
 CHILD = """
 import json, resource, sys, time
@@ -135,8 +180,11 @@ print(json.dumps(result))
 
 
 def run_child(scenario: str, dag_file: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
+    code, args = (
+        (TRIGGER_CHILD, extra) if scenario == "trigger" else (CHILD, (scenario, str(dag_file), *extra))
+    )
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, scenario, str(dag_file), *extra],
+        [sys.executable, "-c", code, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -160,6 +208,7 @@ def main() -> None:
 
     from airflow_provider_imm.emulator.server import emulator_connection
     from airflow_provider_imm.hooks.imm import ImmHook
+    from airflow_provider_imm.hooks.mns import MnsHook
     from airflow_provider_imm.outcome import ImmTaskOutcome
 
     with (
@@ -167,7 +216,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         emulator.put_object("bench", "in/doc.docx", b"a document")
-        conn = emulator_connection(emulator.url, project=PROJECT)
+        conn = emulator_connection(emulator.url, project=PROJECT, mns_queue=QUEUE)
         env = {**os.environ, f"AIRFLOW_CONN_{CONN_ID.upper()}": conn}
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = conn
         files = {}
@@ -179,6 +228,7 @@ def main() -> None:
 
         runs: dict[str, list[dict[str, Any]]] = {"noop": []}
         hook = ImmHook(CONN_ID)
+        MnsHook(CONN_ID).ensure_notification_channel()
         for _ in range(args.repeat):
             runs["noop"].append(run_child("noop", files["noop"], env))
             for suffix, child_env in transports.items():
@@ -193,6 +243,10 @@ def main() -> None:
                 runs.setdefault(f"resume{suffix}", []).append(
                     run_child("resume", files["imm"], child_env, json.dumps(event))
                 )
+                for waiting, queue in (("poll", ""), ("mns", QUEUE)):
+                    runs.setdefault(f"trigger-{waiting}{suffix}", []).append(
+                        run_child("trigger", files["imm"], child_env, task_id, queue, CONN_ID)
+                    )
 
     figures = {name: median_of(found) for name, found in runs.items()}
     noop = figures["noop"]["work_cpu"]
@@ -207,12 +261,11 @@ def main() -> None:
         }
         for scenario, goal in GOALS.items()
     }
-    print(
-        f"{'scenario':<12} {'work CPU s':>10} {'over no-op':>10} {'process CPU s':>13} {'modules':>8} {'added':>6} {'SDK':>5}"
-    )
+    header = ("scenario", "work CPU s", "over no-op", "process CPU s", "modules", "added", "SDK")
+    print("{:<16} {:>10} {:>10} {:>13} {:>8} {:>6} {:>5}".format(*header))
     for name, f in figures.items():
         print(
-            f"{name:<12} {f['work_cpu']:>10.3f} {f['work_cpu_over_noop']:>10.3f} {f['process_cpu']:>13.3f} "
+            f"{name:<16} {f['work_cpu']:>10.3f} {f['work_cpu_over_noop']:>10.3f} {f['process_cpu']:>13.3f} "
             f"{f['modules']:>8.0f} {f['modules_added']:>6.0f} {f['sdk_modules']:>5.0f}"
         )
     for scenario, verdict in verdicts.items():
