@@ -151,6 +151,13 @@ def derive() -> tuple[dict[str, Any], dict[str, Any]]:
     return requests, dict(sorted(nested.items()))
 
 
+def _entries(table: dict[str, Any]) -> Iterator[str]:
+    for name, rows in table.items():
+        yield f"    {name!r}: ("
+        yield from (f"        {row!r}," for row in rows)
+        yield "    ),"
+
+
 def render() -> str:
     requests, models = derive()
     lines = [
@@ -174,22 +181,14 @@ def render() -> str:
         "#: Per action, its request fields in the order the SDK places them:",
         "#: ``(key, spec, json_encoded, in_body)``.",
         "REQUESTS: dict[str, tuple[tuple[str, Spec, bool, bool], ...]] = {",
-    ]
-    for action, rows in requests.items():
-        lines.append(f"    {action!r}: (")
-        lines.extend(f"        {row!r}," for row in rows)
-        lines.append("    ),")
-    lines += [
+        *_entries(requests),
         "}",
         "",
         "#: Per nested model, its fields in ``to_map`` order: ``(key, spec)``.",
         "MODELS: dict[str, tuple[tuple[str, Spec], ...]] = {",
+        *_entries(models),
+        "}",
     ]
-    for name, rows in models.items():
-        lines.append(f"    {name!r}: (")
-        lines.extend(f"        {row!r}," for row in rows)
-        lines.append("    ),")
-    lines.append("}")
     return "\n".join(lines) + "\n"
 
 
