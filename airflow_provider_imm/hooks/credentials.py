@@ -3,10 +3,12 @@
 The library does the work for every kind that needs fetching or refreshing (RAM role ARN, OIDC role
 ARN, ECS instance role, the default chain); this module only maps settings onto its ``Config``. A
 static AccessKey or STS token is the connection's own values: :class:`StaticCredentialClient` hands
-them out as the library would, without importing it. The STS endpoint of the role kinds defaults to the library's own choice
-(``sts.aliyuncs.com``, or what ``ALIBABA_CLOUD_STS_REGION`` / ``ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED``
-say); ``sts_endpoint`` overrides it, and because the library always speaks https to a bare host, an
-``http://host:port`` value is the way to reach a plain-http STS such as the emulator's.
+them out as the library would, without importing it.
+
+The STS endpoint of the role kinds defaults to the library's own choice (``sts.aliyuncs.com``, or
+what ``ALIBABA_CLOUD_STS_REGION`` / ``ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED`` say); ``sts_endpoint``
+overrides it, and because the library always speaks https to a bare host, an ``http://host:port``
+value is the way to reach a plain-http STS such as the emulator's.
 
 The IMM SDK signs with a :class:`SigningCredentials` rather than the library's client itself: the
 library's async refresh blocks the event loop (see the class). Imports of the library happen inside the

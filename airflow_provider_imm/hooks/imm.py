@@ -8,7 +8,9 @@ so IMM's documentation applies unchanged. Every action fact comes from
 Calls go through :mod:`airflow_provider_imm.hooks.rpc`, which sends the SDK's requests without
 importing it (a task process would otherwise spend most of its CPU importing the SDK stack);
 ``AIRFLOW_PROVIDER_IMM_TRANSPORT=sdk`` sends them with the SDK client instead, which
-:meth:`ImmHook.get_conn` and :meth:`ImmHook.test_connection` always use. Async methods fetch the connection with the Task SDK's async API, so a trigger never does a
+:meth:`ImmHook.get_conn` and :meth:`ImmHook.test_connection` always use.
+
+Async methods fetch the connection with the Task SDK's async API, so a trigger never does a
 synchronous connection lookup on the triggerer's event loop.
 """
 
