@@ -15,6 +15,7 @@ from airflow_provider_imm.hooks.connection import (
 
 
 def get_provider_info() -> dict[str, Any]:
+    """The provider's metadata: its modules, extra link and the ``imm`` connection's form."""
     return {
         "package-name": "airflow-provider-imm",
         "name": "Alibaba Cloud Intelligent Media Management (IMM)",

@@ -21,15 +21,16 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_provider_imm.exceptions import ImmTaskError, ImmTaskFailedError
-from airflow_provider_imm.utils.notification_parsing import parse_timestamp
+from airflow_provider_imm.utils.timestamps import parse_timestamp
 
 __all__ = ["FINAL_STATUSES", "MAX_TEXT", "ImmTaskOutcome", "LearnedFrom", "WaitResult", "iso_utc"]
 
 #: How the wait ended: IMM ended the task (``succeeded``, ``failed``), the deadline passed
 #: (``timeout``), or the task could not be looked up (``error``).
 WaitResult = Literal["succeeded", "failed", "timeout", "error"]
-#: What told: the notification, GetTask, the deadline, or the connection (that failed).
-LearnedFrom = Literal["notification", "get_task", "deadline", "connection"]
+#: What told: the notification, GetTask, a ListTasks round of shared reconciliation, the deadline,
+#: or the connection (that failed).
+LearnedFrom = Literal["notification", "get_task", "list_tasks", "deadline", "connection"]
 #: Longest ``code`` and ``message`` kept, however the end was learnt: they reach XCom, trigger events
 #: and error messages, and a notification or an answer may carry any length.
 MAX_TEXT = 1000
@@ -126,7 +127,7 @@ class ImmTaskOutcome:
 
         ``failed`` is raised for a task IMM ended Failed, what ``timed_out(task_id, task_type,
         project)`` returns at the deadline (the operator and the sensor word and classify a timeout
-        differently), :class:`ImmTaskError` when the task could not be waited for.
+        differently), :class:`~.exceptions.ImmTaskError` when the task could not be waited for.
         """
         if self.result == "succeeded":
             return self

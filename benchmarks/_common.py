@@ -35,6 +35,7 @@ class EmulatorProcess:
         self.access_key_secret = DEFAULT_ACCESS_KEY_SECRET
         self.url = ""
         self.endpoint = ""
+        self.oss_url = ""
         self.account_id = ""
         self._process: subprocess.Popen[str] | None = None
         self._peak_rss = 0
@@ -59,7 +60,7 @@ class EmulatorProcess:
         if not line:
             raise RuntimeError("the emulator process exited before announcing its address")
         address = json.loads(line)
-        self.url, self.endpoint = address["url"], address["endpoint"]
+        self.url, self.endpoint, self.oss_url = address["url"], address["endpoint"], address["oss_url"]
         self.account_id = self.admin("GET", "/_emulator/info")["account_id"]
         return self
 
@@ -88,6 +89,12 @@ class EmulatorProcess:
     def put_object(self, bucket: str, key: str, data: bytes) -> None:
         request = urllib.request.Request(f"{self.url}/_emulator/oss/{bucket}/{key}", data=data, method="PUT")
         urllib.request.urlopen(request, timeout=60).close()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the emulator process has spent so far."""
+        assert self._process is not None
+        times = psutil.Process(self._process.pid).cpu_times()
+        return float(times.user + times.system)
 
     def peak_rss_bytes(self) -> int:
         """Largest resident set size of the emulator process seen so far (Linux: VmHWM)."""

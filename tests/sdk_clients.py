@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from alibabacloud_imm20200930.client import Client
+    from alibabacloud_oss_v2 import Client as OssClient
     from mns.account import Account
 
     from airflow_provider_imm.emulator import ImmEmulator
@@ -56,3 +57,28 @@ def mns_account_for(
         access_key_secret or emulator.access_key_secret,
         security_token=security_token,
     )
+
+
+def oss_client_for(
+    emulator: ImmEmulator,
+    *,
+    access_key_id: str | None = None,
+    access_key_secret: str | None = None,
+    security_token: str | None = None,
+    signature_version: str | None = None,
+) -> OssClient:
+    """An ``alibabacloud-oss-v2`` client of the emulator's OSS API, configured as a user would: endpoint
+    ``oss_url`` (an IP address, so path-style), the region, a static key pair; V4 unless ``"v1"``."""
+    import alibabacloud_oss_v2 as oss
+
+    config = oss.config.load_default()
+    config.region = emulator.region
+    config.endpoint = emulator.oss_url
+    config.credentials_provider = oss.credentials.StaticCredentialsProvider(
+        access_key_id or emulator.access_key_id,
+        access_key_secret or emulator.access_key_secret,
+        security_token,
+    )
+    if signature_version:
+        config.signature_version = signature_version
+    return oss.Client(config)

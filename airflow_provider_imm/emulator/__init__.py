@@ -1,6 +1,6 @@
 """A local emulator of IMM + MNS + OSS that the official SDKs talk to unchanged.
 
-Start it in-process with :class:`ImmEmulator` (context manager, sync or async), or as a command,
+Start it in-process with :class:`~.server.ImmEmulator` (context manager, sync or async), or as a command,
 ``imm-emulator --port 8765 --root ./oss``.
 """
 

@@ -50,12 +50,13 @@ def body_limit(method: str, path: str) -> int:
     return IMM_MAX_BODY
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The whole body, read once (later calls get the same bytes); :class:`BodyTooLarge` past the limit."""
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The whole body, read once (later calls get the same bytes); :class:`BodyTooLarge` past ``limit``
+    (default: the service's, by path)."""
     cached = request.get(_BODY_KEY)
     if cached is not None:
         return bytes(cached)
-    limit = body_limit(request.method, request.path)
+    limit = body_limit(request.method, request.path) if limit is None else limit
     buffer = bytearray()
     async for chunk in request.content.iter_any():
         if len(buffer) + len(chunk) > limit:
@@ -65,9 +66,10 @@ async def read_body(request: web.Request) -> bytes:
     return bytes(buffer)
 
 
-async def stream_body(request: web.Request) -> AsyncIterator[bytes]:
-    """The body chunk by chunk, for bodies written straight to disk; :class:`BodyTooLarge` past the limit."""
-    limit = body_limit(request.method, request.path)
+async def stream_body(request: web.Request, limit: int | None = None) -> AsyncIterator[bytes]:
+    """The body chunk by chunk, for bodies written straight to disk; :class:`BodyTooLarge` past ``limit``
+    (default: the service's, by path)."""
+    limit = body_limit(request.method, request.path) if limit is None else limit
     size = 0
     async for chunk in request.content.iter_any():
         size += len(chunk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 
 class EmulatedClock:
@@ -20,3 +21,15 @@ class EmulatedClock:
     def advance(self, seconds: float) -> None:
         """Jump forward; nothing waiting on real timers is woken by this."""
         self._offset += seconds
+
+
+def http_date(value: str) -> float:
+    """Seconds since the epoch of an HTTP ``Date`` (RFC 1123; UTC when no zone); ``ValueError`` if
+    it is not one."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(f"not an HTTP date: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()

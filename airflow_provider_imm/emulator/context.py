@@ -1,7 +1,8 @@
 """What the emulated services share, handed to each by the server that owns them.
 
 Services depend on this small context, never on :class:`ImmEmulator`: the server builds the
-context and the services, and wires the one link between services (IMM publishes to MNS) itself.
+context and the services, and wires the links between services (IMM and OSS event rules publish
+to MNS) itself.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from airflow_provider_imm.emulator.imm_errors import THROTTLING_CODE, THROTTLING_MESSAGE
+
 NotificationFaultKind = Literal["drop", "duplicate", "delay", "corrupt", "base64"]
 #: Bounds on what one arming may ask, so a fault cannot take the emulator's memory or hang it for ever.
 MAX_FAULTS = 10_000
@@ -68,12 +70,11 @@ class Faults:
 
     # IMM
     def throttle_imm(
-        self, n: int = 1, *, retry_after: float | None = None, code: str = "Throttling.User"
+        self, n: int = 1, *, retry_after: float | None = None, code: str = THROTTLING_CODE
     ) -> None:
-        """The next ``n`` IMM calls answer HTTP 400 throttling (with ``x-acs-retry-after`` if given)."""
-        self._arm(
-            self._imm, n, HttpFault(400, code, "Request was denied due to user flow control.", retry_after)
-        )
+        """The next ``n`` IMM calls answer HTTP 400 throttling (with ``x-acs-retry-after`` if given), as
+        the flow control of :mod:`~airflow_provider_imm.emulator.flow_control` does when a limit is hit."""
+        self._arm(self._imm, n, HttpFault(400, code, THROTTLING_MESSAGE, retry_after))
 
     def fail_imm(self, n: int = 1, *, status: int = 503, code: str = "ServiceUnavailable") -> None:
         """The next ``n`` IMM calls answer a server error."""

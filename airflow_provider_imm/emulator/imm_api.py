@@ -9,7 +9,9 @@ ListProjects and DeleteProject.
 Each call is counted (``counters.incr("imm", action)``, refused and faulted ones too), delayed by
 ``faults.imm_latency`` seconds, then answered by the next armed IMM fault if any. A fault's
 ``retry_after`` is in seconds; it is sent as ``x-acs-retry-after`` in milliseconds, the unit the
-SDK's ``ThrottlingException.retry_after`` and its retry back-off use.
+SDK's ``ThrottlingException.retry_after`` and its retry back-off use. A call past the limit of
+:attr:`ImmService.flow_control` (none unless set) answers ``Throttling.User`` and is counted again as
+``imm-throttled:<Action>``.
 
 Tasks end as configured with :meth:`ImmService.set_behaviour` or, per request, by a ``UserData``
 that is a JSON object with the key ``"imm-emulator"``:
@@ -38,6 +40,7 @@ from aiohttp import web
 from airflow_provider_imm.catalog import OPERATIONS, TaskOperation, get_operation, values_at
 from airflow_provider_imm.emulator.bodies import read_body
 from airflow_provider_imm.emulator.context import ServiceContext
+from airflow_provider_imm.emulator.flow_control import FlowControl, retry_after_ms
 from airflow_provider_imm.emulator.imm_errors import (
     ImmError,
     error_response,
@@ -47,6 +50,7 @@ from airflow_provider_imm.emulator.imm_errors import (
     project_name_missing,
     resource_already_exists,
     resource_not_found,
+    throttling,
 )
 from airflow_provider_imm.emulator.imm_notification import NotificationPublisher, build_notification_body
 from airflow_provider_imm.emulator.imm_signature import (
@@ -143,6 +147,8 @@ class ImmService:
             ListProjects=self._list_projects,
             DeleteProject=self._delete_project,
         )
+        #: Per-second limits by action (off until set), answered as IMM's flow control answers.
+        self.flow_control = FlowControl(known=self._handlers)
 
     # Python API
     @property
@@ -240,6 +246,11 @@ class ImmService:
                 retry_ms = None if fault.retry_after is None else max(1, round(fault.retry_after * 1000))
                 err = ImmError(fault.status, fault.code, fault.message, retry_after_ms=retry_ms)
                 return error_response(err, request_id, host_id)
+        wait = self.flow_control.admit(self.context.account_id, action)
+        if wait is not None:
+            self.context.counters.incr("imm-throttled", action)
+            retry_ms = retry_after_ms(wait) if self.flow_control.retry_after else None
+            return error_response(throttling(retry_ms), request_id, host_id)
         try:
             form: dict[str, str] = {}
             if request.content_type == "application/x-www-form-urlencoded" and body:

@@ -45,6 +45,16 @@ def error_response(err: ImmError, request_id: str, host_id: str) -> web.Response
     )
 
 
+#: Alibaba Cloud's answer to a call over the account's flow control (reference/imm-api.md).
+THROTTLING_CODE = "Throttling.User"
+THROTTLING_MESSAGE = "Request was denied due to user flow control."
+
+
+def throttling(retry_after_ms: int | None = None) -> ImmError:
+    """HTTP 400 ``Throttling.User``; ``x-acs-retry-after`` only when ``retry_after_ms`` is given."""
+    return ImmError(400, THROTTLING_CODE, THROTTLING_MESSAGE, retry_after_ms=retry_after_ms)
+
+
 def missing_parameter(name: str, alternatives: tuple[str, ...] = ()) -> ImmError:
     """``Missing<Param>``: IMM names the absent field in the code itself."""
     names = " or ".join((name, *alternatives))

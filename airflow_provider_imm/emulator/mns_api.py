@@ -1,9 +1,10 @@
 """MNS's XML API (2015-06-06) over HTTP, as the unchanged ``mns`` SDK calls it.
 
-Each call is counted (``mns:<Action>``), then delayed or failed by armed faults, then
-authenticated, then served from :class:`MnsStore`. Every answer carries ``x-mns-request-id``
-(spelled so: the SDK reads it case-sensitively); errors are MNS's ``<Error>`` document with all
-four elements the SDK requires.
+Each call is counted (``mns:<Action>``), then delayed or failed by armed faults, then refused
+``QpsLimitExceeded`` past the limit of :attr:`MnsService.flow_control` if one is set (counted again
+as ``mns-throttled:<Action>``), then authenticated, then served from :class:`MnsStore`. Every
+answer carries ``x-mns-request-id`` (spelled so: the SDK reads it case-sensitively); errors are
+MNS's ``<Error>`` document with all four elements the SDK requires.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from airflow_provider_imm.emulator.bodies import read_body
 from airflow_provider_imm.emulator.context import ServiceContext
+from airflow_provider_imm.emulator.flow_control import FlowControl
 from airflow_provider_imm.emulator.mns_signature import authenticate
 from airflow_provider_imm.emulator.mns_store import (
     MAX_BATCH,
@@ -38,6 +40,7 @@ from airflow_provider_imm.emulator.mns_store import (
     check_name,
     check_range,
     invalid_argument,
+    qps_limit_exceeded,
 )
 
 API_VERSION = "2015-06-06"
@@ -69,6 +72,8 @@ class MnsService:
         self.context = context
         self.store = MnsStore(context.accounts.account_id, context.clock.time)
         self._closing = asyncio.Event()
+        #: Per-second limits by action (off until set).
+        self.flow_control = FlowControl()
 
     # HTTP
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -198,6 +203,9 @@ class MnsService:
                 raise MnsError(fault.status, fault.code, fault.message)
         if self._closing.is_set():
             raise MnsError(503, "ServiceUnavailable", "The emulator is stopping.")
+        if self.flow_control.admit(self.context.account_id, action) is not None:
+            self.context.counters.incr("mns-throttled", action)
+            raise qps_limit_exceeded()
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep that ends early when the server stops, so a hung call never delays shutdown."""

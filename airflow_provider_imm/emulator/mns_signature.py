@@ -13,10 +13,9 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import timezone
-from email.utils import parsedate_to_datetime
 
 from airflow_provider_imm.emulator.accounts import AccessKey, Accounts
+from airflow_provider_imm.emulator.clock import http_date
 from airflow_provider_imm.emulator.mns_store import MnsError
 
 #: How far the ``Date`` header may be from the server's real time (MNS allows 15 minutes).
@@ -109,12 +108,9 @@ def _check_date(value: str | None, now: float) -> None:
     if not value:
         raise AuthFailure(400, "MissingDateHeader", "Date header is required.")
     try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        sent = http_date(value)
+    except ValueError:
         raise AuthFailure(400, "InvalidDateHeader", "The Date header format is invalid.") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    sent = parsed.timestamp()
     if abs(sent - now) > MAX_CLOCK_SKEW:
         raise AuthFailure(408, "TimeExpired", "The http request you sent is expired.")
 

@@ -59,6 +59,12 @@ class MnsError(Exception):
         self.message = message
 
 
+def qps_limit_exceeded() -> MnsError:
+    """MNS's answer to a call over a QPS limit (its error-code table: HTTP 400). Newer MNS documents
+    also answer 429 ``TooManyRequests`` for cluster-wide throttling; callers tell them apart by code."""
+    return MnsError(400, "QpsLimitExceeded", "The qps limit of the queue is exceeded.")
+
+
 def invalid_argument(message: str) -> MnsError:
     return MnsError(400, "InvalidArgument", message)
 

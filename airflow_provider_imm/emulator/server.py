@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import ipaddress
 import json
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -27,16 +29,24 @@ from airflow_provider_imm.emulator.clock import EmulatedClock
 from airflow_provider_imm.emulator.context import ServiceContext
 from airflow_provider_imm.emulator.counters import CallCounters
 from airflow_provider_imm.emulator.faults import Faults
+from airflow_provider_imm.emulator.flow_control import FlowControl
 from airflow_provider_imm.emulator.guard import check_loopback, guard
 from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
 from airflow_provider_imm.emulator.oss import LocalOss
+from airflow_provider_imm.emulator.oss_api import OssService
+from airflow_provider_imm.emulator.oss_events import OssEventRule
+from airflow_provider_imm.emulator.oss_notification import OssEventNotifier
 from airflow_provider_imm.emulator.sts_api import StsService
+from airflow_provider_imm.utils.excerpt import excerpt
 
 T = TypeVar("T")
 
+#: AccessKey ID the emulator accepts unless told otherwise.
 DEFAULT_ACCESS_KEY_ID = "LTAI5tEmulatorKeyId"
+#: Its secret: a well-known test key, printed at start, not a secret of anyone's.
 DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-do-not-use"
+#: The IMM project the emulator serves unless told otherwise.
 DEFAULT_PROJECT = "test-project"
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_ACCOUNT_ID = "1234567890123456"
@@ -83,6 +93,56 @@ def emulator_connection(
     return json.dumps({k: v for k, v in connection.items() if v is not None})
 
 
+def emulator_oss_connection(
+    oss_url: str,
+    *,
+    region: str = DEFAULT_REGION,
+    access_key_id: str = DEFAULT_ACCESS_KEY_ID,
+    access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
+    bucket: str | None = None,
+) -> str:
+    """The ``oss`` connection of the official Alibaba provider's ``OSSHook`` to the emulator's OSS at
+    ``oss_url`` (``http://127.0.0.1:port``), as JSON that ``AIRFLOW_CONN_<ID>`` takes.
+
+    Shaped by what ``OSSHook`` (apache-airflow-providers-alibaba 3.x, on alibabacloud-oss-v2) reads:
+    only extras (``auth_type``, which must be ``AK``; ``access_key_id``, ``access_key_secret``;
+    ``region``, required; ``endpoint``), and the schema as the default bucket; it ignores login and
+    password. The SDK keeps the endpoint's ``http://``, and addresses an IP-literal host path-style
+    (``/bucket/key``) but any host name virtual-hosted (``bucket.host``), which OSSHook cannot
+    change: so the host must be an IP address.
+    """
+    parts = urlsplit(oss_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(
+            f"oss_url: {excerpt(oss_url)} is not an http(s) URL with a host; pass e.g. http://127.0.0.1:8766"
+        )
+    if not _is_ip_literal(parts.hostname):
+        raise ValueError(
+            f"oss_url: host {excerpt(parts.hostname)} is a name, and OSSHook's client would send "
+            "requests to <bucket>.<host> (virtual-hosted style); use an IP address such as 127.0.0.1"
+        )
+    connection = {
+        "conn_type": "oss",
+        "schema": bucket,
+        "extra": {
+            "auth_type": "AK",
+            "access_key_id": access_key_id,
+            "access_key_secret": access_key_secret,
+            "region": region,
+            "endpoint": oss_url.rstrip("/"),
+        },
+    }
+    return json.dumps({k: v for k, v in connection.items() if v is not None})
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class EmulatorInfo:
     """What a client needs to reach the emulator; the secret is the emulator's test key, not a user's."""
@@ -95,6 +155,8 @@ class EmulatorInfo:
     access_key_secret: str
     projects: list[str]
     oss_root: str
+    #: OSS's REST API (path-style), on a port of its own: ``/bucket/key`` would collide with MNS's paths.
+    oss_url: str
 
 
 class ImmEmulator:
@@ -102,9 +164,14 @@ class ImmEmulator:
 
     ``host`` must be a loopback address (or ``localhost``): anything else raises ``ValueError``.
 
-    ``root`` is the OSS folder (a temporary one if omitted). ``task_duration`` is the default
+    ``root`` is the OSS folder (a temporary one if omitted), also served through OSS's REST API on
+    ``oss_port`` (0: a free one; see :attr:`oss_url`). ``task_duration`` is the default
     seconds an IMM task runs before it ends. The key pair ``access_key_id``/``access_key_secret``
     is accepted from the start; add more with ``accounts.add_key`` / ``accounts.add_sts``.
+
+    ``imm_rates`` and ``mns_rates`` limit actions to so many calls per second (flow control, off by
+    default; see :meth:`set_rates`); ``retry_after`` makes IMM's throttled answers carry
+    ``x-acs-retry-after``, which IMM does not document.
     """
 
     def __init__(
@@ -113,12 +180,16 @@ class ImmEmulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        oss_port: int = 0,
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT_ID,
         access_key_id: str = DEFAULT_ACCESS_KEY_ID,
         access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
         projects: tuple[str, ...] = (DEFAULT_PROJECT,),
         task_duration: float = 0.05,
+        imm_rates: Mapping[str, float | None] | None = None,
+        mns_rates: Mapping[str, float | None] | None = None,
+        retry_after: bool = False,
     ) -> None:
         check_loopback(host)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -128,6 +199,8 @@ class ImmEmulator:
         self.host = host
         self.requested_port = port
         self.port = 0
+        self.requested_oss_port = oss_port
+        self.oss_port = 0
         self.region = region
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
@@ -143,9 +216,14 @@ class ImmEmulator:
         self.mns = MnsService(self.context)
         self.imm = ImmService(self.context, self.mns.publish, task_duration=task_duration)
         self.sts = StsService(self.context)
+        self.oss_api = OssService(self.context)
+        self.oss_events = OssEventNotifier(self.context, self.mns.store)
         for project in projects:
             self.imm.add_project(project)
+        self.set_rates("imm", imm_rates or {}, retry_after=retry_after)
+        self.set_rates("mns", mns_rates or {})
         self._runner: web.AppRunner | None = None
+        self._oss_runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
@@ -162,17 +240,33 @@ class ImmEmulator:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def oss_url(self) -> str:
+        """``http://host:port`` of OSS's REST API, as ``alibabacloud-oss-v2``'s ``Config.endpoint`` takes
+        it: an IP address makes the SDK address buckets path-style (``/bucket/key``)."""
+        return f"http://{self.host}:{self.oss_port}"
+
+    @property
     def account_id(self) -> str:
         return self.accounts.account_id
 
-    def airflow_connections(self, conn_id: str = "imm_default", **options: Any) -> dict[str, str]:
+    def airflow_connections(
+        self,
+        conn_id: str = "imm_default",
+        *,
+        oss_conn_id: str | None = "oss_default",
+        oss_bucket: str | None = None,
+        **options: Any,
+    ) -> dict[str, str]:
         """Connections to this emulator by conn id, as ``AIRFLOW_CONN_<ID>`` takes them, for DAG tests::
 
             for conn_id, value in emulator.airflow_connections().items():
                 monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
 
-        ``options`` are :func:`emulator_connection`'s (``project``, ``mns_queue``, ``protocol``, other
-        extras; None leaves one out). Only ``imm`` for now: the emulator does not serve OSS's REST API.
+        ``conn_id``: the ``imm`` connection of this provider's hooks; ``options`` are
+        :func:`emulator_connection`'s (``project``, ``mns_queue``, ``protocol``, other extras; None
+        leaves one out). ``oss_conn_id``: the ``oss`` connection of the Alibaba provider's ``OSSHook``
+        to the emulator's OSS (:func:`emulator_oss_connection`; ``oss_bucket`` its default bucket),
+        always with the emulator's own key pair and region; None leaves it out.
         """
         options = {
             "region": self.region,
@@ -181,7 +275,44 @@ class ImmEmulator:
             "access_key_secret": self.access_key_secret,
             **options,
         }
-        return {conn_id: emulator_connection(self.url, **options)}
+        connections = {conn_id: emulator_connection(self.url, **options)}
+        if oss_conn_id is not None:
+            connections[oss_conn_id] = emulator_oss_connection(
+                self.oss_url,
+                region=self.region,
+                access_key_id=self.access_key_id,
+                access_key_secret=self.access_key_secret,
+                bucket=oss_bucket,
+            )
+        return connections
+
+    # OSS event notification rules (on a started emulator)
+    def add_oss_event_rule(
+        self,
+        name: str,
+        *,
+        topic: str,
+        bucket: str,
+        prefix: str = "",
+        suffix: str = "",
+        events: tuple[str, ...] | list[str] = ("ObjectCreated:*",),
+        base64: bool = True,
+    ) -> OssEventRule:
+        """Publish OSS's event message to MNS ``topic`` (created if missing) for every change of
+        ``events`` (``ObjectCreated:*``, ``ObjectRemoved:DeleteObject``...) to an object of ``bucket``
+        whose key starts with ``prefix`` and ends with ``suffix``, whatever makes it: the OSS API, an
+        IMM task's outputs, the admin API. Bad input raises :class:`OssEventRuleError` naming the field.
+        """
+        listed = tuple(events) if isinstance(events, list) else events  # a str is refused, not split
+        rule = OssEventRule(name, topic, bucket, prefix, suffix, listed, base64)
+        return self.oss_events.add_rule(rule)
+
+    def remove_oss_event_rule(self, name: str) -> bool:
+        """Remove the rule called ``name``; False when there was none."""
+        return self.oss_events.remove_rule(name)
+
+    def oss_event_rules(self) -> list[OssEventRule]:
+        return self.oss_events.rules()
 
     def info(self) -> dict[str, Any]:
         """Where the emulator listens and the credentials it accepts, as JSON (the command's start
@@ -196,8 +327,35 @@ class ImmEmulator:
             access_key_secret=self.access_key_secret,
             projects=self.call(self.imm.project_names) if on_loop else self.imm.project_names(),
             oss_root=str(self.oss.root),
+            oss_url=self.oss_url,
         )
         return dataclasses.asdict(info)
+
+    # Flow control
+    def flow_control(self, service: str) -> FlowControl:
+        """The limits of ``service`` (``"imm"`` or ``"mns"``)."""
+        controls = {"imm": self.imm.flow_control, "mns": self.mns.flow_control}
+        if service not in controls:
+            raise ValueError(f"service must be 'imm' or 'mns', got {service!r:.40}")
+        return controls[service]
+
+    def set_rates(
+        self, service: str, rates: Mapping[str, float | None], *, retry_after: bool | None = None
+    ) -> None:
+        """Limit actions of ``service`` to calls per second, e.g. ``set_rates("imm",
+        {"CreateOfficeConversionTask": 20})``; None removes an action's limit. Past its limit a call
+        answers as the service does (IMM: HTTP 400 ``Throttling.User``; MNS: ``QpsLimitExceeded``).
+
+        ``retry_after`` (IMM only): whether throttled answers carry ``x-acs-retry-after`` (None: unchanged).
+        """
+        control = self.flow_control(service)
+        if retry_after is not None and service != "imm":
+            raise ValueError("retry_after applies to IMM only: MNS has no retry-after header")
+        if retry_after is not None and not isinstance(retry_after, bool):
+            raise ValueError(f"retry_after must be true or false, got {retry_after!r:.40}")
+        control.set_rates(rates)
+        if retry_after is not None:
+            control.retry_after = retry_after
 
     # Lifecycle on the caller's loop
     def build_app(self) -> web.Application:
@@ -217,13 +375,20 @@ class ImmEmulator:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._oss_runner = web.AppRunner(self.oss_api.build_app(), access_log=None, handle_signals=False)
+        await self._oss_runner.setup()
+        oss_site = web.TCPSite(self._oss_runner, self.host, self.requested_oss_port, backlog=1024)
+        await oss_site.start()
+        assert oss_site._server is not None
+        self.oss_port = oss_site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     async def stop_async(self) -> None:
         await self.imm.shutdown()
         await self.mns.shutdown()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in (self._oss_runner, self._runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._oss_runner = None
 
     # Lifecycle in a background thread
     def start(self) -> ImmEmulator:

@@ -68,7 +68,7 @@ EXTRA_KEYS: Mapping[str, str] = {
     "mns_subscription_format": "subscription content format: " + ", ".join(SUBSCRIPTION_FORMATS),
     "retry_max_attempts": "attempts per IMM call, first one included",
     "retry_max_seconds": "time budget of one IMM call with its retries, in seconds",
-    "retry_base_delay": "first retry delay in seconds, doubled each retry",
+    "retry_base_delay": "first retry delay in seconds at most (random below it), doubled each retry",
     "retry_max_delay": "longest delay between two attempts, in seconds",
     "connect_timeout": "connect timeout in seconds",
     "read_timeout": "read timeout in seconds",

@@ -274,6 +274,17 @@ class ImmHook(ImmBaseHook):
                 return
             query["NextToken"] = page["NextToken"]
 
+    async def alist_tasks_page(
+        self, project: str | None = None, next_token: str | None = None, **filters: Unpack[ListTasksFilters]
+    ) -> dict[str, Any]:
+        """One ListTasks page (``{"Tasks": [...], "NextToken": ...}``), for callers that count or bound
+        the calls they make (shared reconciliation)."""
+        await self.aget_settings()
+        query = self._list_query(project, filters)
+        if next_token:
+            query["NextToken"] = next_token
+        return await self._ainvoke("ListTasks", query, idempotent=True)
+
     def _list_query(self, project: str | None, filters: ListTasksFilters) -> dict[str, Any]:
         unknown = sorted(set(filters) - set(ListTasksFilters.__annotations__))
         if unknown:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow_provider_imm.utils.notification_parsing import parse_timestamp
+from airflow_provider_imm.utils.timestamps import parse_timestamp
 
 __all__ = ["DEFERRAL_GRACE", "deferral_timeout", "task_deadline"]
 

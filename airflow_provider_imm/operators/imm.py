@@ -17,7 +17,8 @@ the most used actions as keyword arguments. What a run does, in order:
    backoff polling (``deferrable=False``), or not at all (``wait_for_completion=False``), until
    ``timeout`` after the IMM task's StartTime (:mod:`.deadline`).
 
-Importing this module imports neither the IMM nor the MNS SDK, so DAG files parse fast.
+Importing this module imports neither the IMM nor the MNS SDK, nor the trigger (imported when a task
+defers), so DAG files parse fast.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from airflow_provider_imm.operators.task_identity import (
     reserved_keys_used,
 )
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
-from airflow_provider_imm.triggers.defaults import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
+from airflow_provider_imm.triggers.intervals import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 from airflow_provider_imm.utils.lineage import operator_lineage, task_io
 from airflow_provider_imm.utils.request_validation import (
     InvalidRequestError,
@@ -285,8 +286,7 @@ class ImmCreateTaskOperator(BaseOperator):
         return task_id, None
 
     def _hook(self) -> ImmHook:
-        # Imported here: a task process resuming from a deferral calls IMM no more.
-        from airflow_provider_imm.hooks.imm import ImmHook
+        from airflow_provider_imm.hooks.imm import ImmHook  # the hook's credentials code: at run time only
 
         return ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
 
@@ -387,7 +387,7 @@ class ImmCreateTaskOperator(BaseOperator):
                 else f"connection {self.imm_conn_id!r} has no mns_topic and mns_queue",
                 self.poll_interval,
             )
-        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
+        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger  # DAG files parse without it
 
         self.defer(
             trigger=ImmTaskCompletedTrigger(

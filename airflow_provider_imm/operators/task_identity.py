@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation
 from airflow_provider_imm.hooks.errors import ImmApiError
-from airflow_provider_imm.utils.notification_parsing import parse_timestamp
 from airflow_provider_imm.utils.request_validation import MAX_USER_DATA_BYTES
+from airflow_provider_imm.utils.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from airflow_provider_imm.hooks.imm import ImmHook

@@ -22,15 +22,16 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, A
 from airflow_provider_imm.catalog import UnknownActionError, get_operation
 from airflow_provider_imm.exceptions import ImmSensorArgumentError, ImmSensorTaskFailedError
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
-from airflow_provider_imm.hooks.imm import ImmHook
 from airflow_provider_imm.links.imm import ImmConsoleLink
 from airflow_provider_imm.operators.deadline import deferral_timeout, task_deadline
 from airflow_provider_imm.operators.project import resolve_project
 from airflow_provider_imm.outcome import FINAL_STATUSES, ImmTaskOutcome
-from airflow_provider_imm.triggers.imm import DEFAULT_RECONCILE_INTERVAL, ImmTaskCompletedTrigger
+from airflow_provider_imm.triggers.intervals import DEFAULT_RECONCILE_INTERVAL
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_imm.hooks.imm import ImmHook
 
 __all__ = ["ImmSensorArgumentError", "ImmSensorTaskFailedError", "ImmTaskSensor"]
 
@@ -82,6 +83,10 @@ class ImmTaskSensor(BaseSensorOperator):
     @property
     def hook(self) -> ImmHook:
         if self._hook is None:
+            from airflow_provider_imm.hooks.imm import (
+                ImmHook,  # the hook's credentials code: at run time only
+            )
+
             self._hook = ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
         return self._hook
 
@@ -172,6 +177,8 @@ class ImmTaskSensor(BaseSensorOperator):
                 self.imm_conn_id,
                 self.poke_interval,
             )
+        from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger  # DAG files parse without it
+
         self.defer(
             trigger=ImmTaskCompletedTrigger(
                 task_id=self.imm_task_id,

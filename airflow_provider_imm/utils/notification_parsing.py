@@ -22,8 +22,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
+from xml.etree import ElementTree
+
+# Re-exported: it was defined here, and callers import it from here too.
+from airflow_provider_imm.utils.timestamps import parse_timestamp
 
 __all__ = ["ImmNotification", "NotificationStatus", "parse_notification", "parse_timestamp"]
 
@@ -72,10 +76,6 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _WHITESPACE = re.compile(r"\s+")
 _XML_DECLARATIONS = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _STATUSES = {s.value.lower(): s for s in NotificationStatus}
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
-)
 
 
 def parse_notification(body: str | bytes | bytearray | memoryview) -> ImmNotification | None:
@@ -84,34 +84,6 @@ def parse_notification(body: str | bytes | bytearray | memoryview) -> ImmNotific
     if text is None:
         return None
     return _from_text(text, _Context(), 0)
-
-
-def parse_timestamp(value: object) -> datetime | None:
-    """An aware datetime from IMM's ISO-8601 times (up to 9 fractional digits), else ``None``.
-
-    Nanoseconds are truncated to microseconds; a time without an offset is taken as UTC, which is
-    what IMM sends.
-    """
-    if not isinstance(value, str):
-        return None
-    match = _TIMESTAMP.fullmatch(value.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
-    tz = timezone.utc
-    if sign:
-        hours, minutes = int(off_h), int(off_m)
-        if hours > 23 or minutes > 59:
-            return None
-        offset = timedelta(hours=hours, minutes=minutes)
-        tz = timezone(-offset if sign == "-" else offset)
-    micro = int((fraction or "0").ljust(6, "0")[:6])
-    try:
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz
-        )
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -274,9 +246,6 @@ def _from_xml(text: str, ctx: _Context, depth: int) -> ImmNotification | None:
     # expansion attacks whatever the XML parser's own limits are.
     if _XML_DECLARATIONS.search(text):
         return None
-    # Imported here: a task process reads timestamps from this module but never parses XML.
-    from xml.etree import ElementTree
-
     try:
         root = ElementTree.fromstring(text)
     except (ElementTree.ParseError, ValueError, RecursionError):

@@ -25,12 +25,17 @@ def send(
     target: str,
     body: bytes = b"",
     headers: Mapping[str, str] | None = None,
+    *,
+    endpoint: str | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """``target`` goes on the request line unchanged; ``Host`` is the emulator's unless given."""
-    connection = http.client.HTTPConnection(emulator.endpoint, timeout=30)
+    """``target`` goes on the request line unchanged; ``Host`` is the emulator's unless given.
+
+    ``endpoint`` (``host:port``) is another port of the emulator's (OSS's), else IMM's."""
+    endpoint = endpoint or emulator.endpoint
+    connection = http.client.HTTPConnection(endpoint, timeout=30)
     try:
         connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-        sent = {"Host": emulator.endpoint, "Content-Length": str(len(body)), **(headers or {})}
+        sent = {"Host": endpoint, "Content-Length": str(len(body)), **(headers or {})}
         for name, value in sent.items():
             connection.putheader(name, value)
         connection.endheaders(body or None)

@@ -32,6 +32,9 @@ def test_the_command_serves_until_terminated() -> None:
         assert (address["region"], address["account_id"]) == ("cn-hangzhou", "1234567890123456")
         assert address["projects"] == ["p1"]
         assert address["endpoint"].startswith("127.0.0.1:")
+        # OSS's REST API has a port of its own: its /bucket/key paths would collide with MNS's.
+        assert address["oss_url"].startswith("http://127.0.0.1:")
+        assert address["oss_url"] != address["url"]
         account = Account(address["url"], DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
         account.get_queue("q").create(QueueMeta())
         assert account.list_queue()[0] == [f"{address['url']}/queues/q"]
@@ -72,3 +75,11 @@ def test_a_bucket_lists_with_or_without_a_trailing_slash(emulator: ImmEmulator) 
     for path in ("/_emulator/oss/bkt", "/_emulator/oss/bkt/"):
         with urllib.request.urlopen(f"{emulator.url}{path}", timeout=10) as response:
             assert json.load(response) == {"keys": ["a/b.txt"]}
+
+
+def test_the_oss_port_is_chosen_and_announced() -> None:
+    with ImmEmulator(oss_port=0) as other:
+        assert other.oss_port not in (0, other.port)
+        assert other.info()["oss_url"] == other.oss_url == f"http://127.0.0.1:{other.oss_port}"
+        with urllib.request.urlopen(f"{other.url}/_emulator/info", timeout=10) as response:
+            assert json.load(response)["oss_url"] == other.oss_url

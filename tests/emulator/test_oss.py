@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_imm.emulator.oss import MAX_KEY_BYTES, MAX_SEGMENTS, LocalOss, OssKeyError
+from airflow_provider_imm.emulator.oss import MAX_KEY_BYTES, MAX_SEGMENTS, LocalOss, ObjectMeta, OssKeyError
 
 
 @pytest.fixture
@@ -98,3 +98,37 @@ def test_any_key_is_stored_or_refused_with_an_oss_key_error(oss: LocalOss, segme
         assert not oss.exists("bkt", key)
     else:
         assert oss.exists("bkt", key)
+
+
+@pytest.mark.parametrize("xattrs", [True, False], ids=["extended-attribute", "sidecar"])
+def test_metadata_follows_its_object_through_writes_copies_and_deletes(oss: LocalOss, xattrs: bool) -> None:
+    """Kept in an extended attribute where the filesystem has them, else in a file under ``.meta``;
+    either way invisible to listings and gone with the object."""
+    oss._xattrs = xattrs
+    big = {"x-oss-meta-big": "v" * 6000}  # more than one extended attribute of ext4 holds
+    for key, headers in (("a/small.txt", {"x-oss-meta-k": "1"}), ("a/big.txt", big)):
+        source = oss.upload_file()
+        source.write_bytes(b"data")
+        meta = ObjectMeta("ETAG", "text/plain", None, "Normal", headers)
+        oss.put_file("bkt", key, source, etag="ETAG", meta=meta)
+        assert oss.stat("bkt", key).meta == meta
+    assert (oss.root / ".meta" / "bkt" / "a" / "small.txt").exists() is not xattrs
+    oss.copy(("bkt", "a/big.txt"), "bkt", "b/copy.txt")
+    assert oss.stat("bkt", "b/copy.txt").meta.headers == big
+    assert oss.list("bkt") == ["a/big.txt", "a/small.txt", "b/copy.txt"]
+    oss.put("bkt", "a/small.txt", b"new")  # a new version has the new version's metadata
+    assert oss.stat("bkt", "a/small.txt").meta.headers == {}
+    for key in oss.list("bkt"):
+        oss.delete("bkt", key)
+    assert [p for p in oss.root.rglob("*") if p.is_file()] == []
+
+
+def test_a_file_put_by_hand_gets_its_metadata_on_first_look(oss: LocalOss) -> None:
+    (oss.root / "bkt" / "in").mkdir(parents=True)
+    (oss.root / "bkt" / "in" / "clip.mp4").write_bytes(b"frames")
+    info = oss.stat("bkt", "in/clip.mp4")
+    assert (info.size, info.meta.etag, info.meta.content_type) == (
+        6,
+        "DCDC1AC079A91D513A5A759B0FB9C1DC",
+        "video/mp4",
+    )

@@ -64,8 +64,11 @@ def assert_refused(status: int, body: bytes) -> None:
 
 
 def files_outside_bucket(emulator: ImmEmulator) -> list[Path]:
-    bucket = emulator.oss.root / "bkt"
-    return sorted(p for p in emulator.oss.root.parent.rglob("*") if not p.is_relative_to(bucket))
+    """Files outside the bucket and outside its objects' metadata (kept under ``<root>/.meta/bkt``)."""
+    inside = (emulator.oss.root / "bkt", emulator.oss.root / ".meta" / "bkt")
+    return sorted(
+        p for p in emulator.oss.root.parent.rglob("*") if not any(p.is_relative_to(b) for b in inside)
+    )
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)

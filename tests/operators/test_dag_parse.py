@@ -53,3 +53,51 @@ def test_parsing_a_dag_file_imports_no_sdk(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report == {"tasks": 7, "loaded": []}
+
+
+#: Modules a DAG file has no use for: the trigger (and Airflow's trigger base class it needs), the
+#: hook's credentials code and the notification parser; each was imported once, for a constant or
+#: a type, and together they made the operator's import cost about half as much again.
+RUN_TIME_MODULES = (
+    "airflow.triggers",
+    "airflow_provider_imm.triggers.imm",
+    "airflow_provider_imm.triggers.mns_listener",
+    "airflow_provider_imm.hooks.imm",
+    "airflow_provider_imm.utils.notification_parsing",
+)
+
+
+def test_the_operator_and_sensor_modules_import_no_trigger_at_parse_time() -> None:
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import airflow.sdk
+        before = sorted(m for m in sys.modules if m.startswith({RUN_TIME_MODULES!r}))
+        import airflow_provider_imm.operators.imm
+        import airflow_provider_imm.sensors.imm
+        print(json.dumps({{
+            "before": before,
+            "loaded": sorted(m for m in sys.modules if m.startswith({RUN_TIME_MODULES!r})),
+        }}))
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == {"before": [], "loaded": []}
+
+
+def test_the_default_intervals_keep_their_public_names() -> None:
+    from airflow_provider_imm.operators.imm import ImmCreateTaskOperator
+    from airflow_provider_imm.triggers import imm as trigger_module
+    from airflow_provider_imm.triggers.intervals import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
+
+    operator = ImmCreateTaskOperator(task_id="t", action="FaceClustering", request={"DatasetName": "d"})
+
+    assert (trigger_module.DEFAULT_RECONCILE_INTERVAL, trigger_module.DEFAULT_POLL_INTERVAL) == (300.0, 30.0)
+    assert (operator.reconcile_interval, operator.poll_interval) == (
+        DEFAULT_RECONCILE_INTERVAL,
+        DEFAULT_POLL_INTERVAL,
+    )
