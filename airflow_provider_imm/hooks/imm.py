@@ -27,15 +27,8 @@ from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import TaskOperation, get_operation
 from airflow_provider_imm.hooks.base import HookOptions, ImmBaseHook
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, ImmConnectionSettings
-from airflow_provider_imm.hooks.credentials import (
-    SigningCredentials,
-)
-from airflow_provider_imm.hooks.errors import (
-    one_line,
-    redact,
-    unencodable,
-    unencodable_message,
-)
+from airflow_provider_imm.hooks.credentials import SigningCredentials
+from airflow_provider_imm.hooks.errors import one_line, redact, unencodable, unencodable_message
 from airflow_provider_imm.hooks.exceptions import (
     INVALID_ARGUMENT,
     ImmApiError,
