@@ -10,6 +10,7 @@ calls an SDK asks this module for it where it builds a client or a request.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import import_module
 from types import ModuleType
 
@@ -27,7 +28,8 @@ SDK_PACKAGES = frozenset(
         "mns",
     }
 )
-#: What a first IMM or MNS call imports: :func:`preload` pays it off the event loop.
+#: What first IMM and MNS calls through the SDKs import: :func:`preload` pays it off the event loop.
+#: (What a connection's calls need is ``airflow_provider_imm.hooks.rpc.first_call_modules``.)
 _FIRST_CALL_MODULES = ("alibabacloud_imm20200930.client", "alibabacloud_credentials.client", "mns.account")
 
 
@@ -43,7 +45,8 @@ def imm_models() -> ModuleType:
     return load("alibabacloud_imm20200930.models")
 
 
-def preload() -> None:
-    """Import what the first IMM and MNS calls need (run it on a thread, never on an event loop)."""
-    for module in _FIRST_CALL_MODULES:
+def preload(modules: Iterable[str] = _FIRST_CALL_MODULES) -> None:
+    """Import ``modules`` (by default, what first IMM and MNS calls through the SDKs need); run it on
+    a thread, never on an event loop."""
+    for module in modules:
         load(module)

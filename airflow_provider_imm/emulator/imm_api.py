@@ -53,7 +53,12 @@ from airflow_provider_imm.emulator.imm_errors import (
     throttling,
 )
 from airflow_provider_imm.emulator.imm_notification import NotificationPublisher, build_notification_body
-from airflow_provider_imm.emulator.imm_signature import RPC_PROTOCOL_PARAMS, SignatureVerifier, SignedRequest
+from airflow_provider_imm.emulator.imm_signature import (
+    RPC_PROTOCOL_PARAMS,
+    RecordedRequest,
+    SignatureVerifier,
+    SignedRequest,
+)
 from airflow_provider_imm.emulator.imm_store import ImmStore, Project
 from airflow_provider_imm.emulator.imm_tasks import (
     FINAL_STATUSES,
@@ -129,6 +134,8 @@ class ImmService:
         self._notifications = NotificationPublisher(publish, context.faults)
         self._executor = TaskExecutor(self.store.tasks, context.oss, context.clock, self._notify)
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Requests as they arrived, once :meth:`record_requests` is called (None: not recording).
+        self.recorded: list[RecordedRequest] | None = None
         self._handlers: dict[str, Handler] = {
             op.action: functools.partial(self._create_task, op) for op in OPERATIONS.values()
         }
@@ -167,6 +174,12 @@ class ImmService:
         op = get_operation(action_or_task_type)
         chosen = self.task_duration if isinstance(duration, _Unset) else duration
         self.store.behaviours[op.task_type] = Behaviour(chosen, status, code, message)
+
+    def record_requests(self) -> list[RecordedRequest]:
+        """Start keeping every request that reaches signature checking; the list fills as they come."""
+        if self.recorded is None:
+            self.recorded = []
+        return self.recorded
 
     def clear_behaviours(self) -> None:
         self.store.behaviours.clear()
@@ -246,9 +259,13 @@ class ImmService:
                 except UnicodeDecodeError:
                     raise invalid_argument("The request body is not UTF-8 form data.") from None
                 form = dict(parse_qsl(text, keep_blank_values=True))
-            self._verifier.verify(
-                SignedRequest(request.method, request.rel_url.raw_path, query, headers, body, form)
-            )
+            signed = SignedRequest(request.method, request.rel_url.raw_path, query, headers, body, form)
+            try:
+                self._verifier.verify(signed)
+            except ImmError as err:
+                self._record(signed, request.rel_url.raw_query_string, err.code)
+                raise
+            self._record(signed, request.rel_url.raw_query_string, None)
             handler = self._handlers.get(action)
             if handler is None:
                 raise ImmError(
@@ -278,6 +295,10 @@ class ImmService:
             )
         result["RequestId"] = request_id
         return web.json_response(result, headers={"x-acs-request-id": request_id})
+
+    def _record(self, signed: SignedRequest, raw_query: str, refused: str | None) -> None:
+        if self.recorded is not None:
+            self.recorded.append(RecordedRequest.of(signed, raw_query, refused))
 
     # Tasks
     def _create_task(self, op: TaskOperation, params: dict[str, Any]) -> dict[str, Any]:

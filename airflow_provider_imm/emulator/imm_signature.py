@@ -61,6 +61,35 @@ class SignedRequest:
     form: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class RecordedRequest:
+    """An IMM request as it arrived, for tests that compare two clients' requests: its signed parts,
+    and whether its signature held (``refused`` is the error code when it did not)."""
+
+    method: str
+    path: str
+    raw_query: str
+    canonical_query: str
+    body: bytes
+    #: Every header the Authorization header says is signed, with its value (names lower-case).
+    signed_headers: Mapping[str, str]
+    refused: str | None
+
+    @classmethod
+    def of(cls, request: SignedRequest, raw_query: str, refused: str | None) -> RecordedRequest:
+        match = _AUTHORIZATION.match(request.headers.get("Authorization", ""))
+        names = match["signed"].split(";") if match and match["signed"] else []
+        return cls(
+            method=request.method,
+            path=request.path,
+            raw_query=raw_query,
+            canonical_query=acs3_canonical_query(request.query),
+            body=request.body,
+            signed_headers={name: request.headers.get(name, "") for name in names},
+            refused=refused,
+        )
+
+
 def acs3_canonical_query(query: Mapping[str, str]) -> str:
     return "&".join(f"{key}={quote(query[key], safe='~')}" for key in sorted(query))
 

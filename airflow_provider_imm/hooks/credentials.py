@@ -1,11 +1,14 @@
 """Connection settings -> credentials, built with Alibaba Cloud's own ``alibabacloud-credentials``.
 
-The library does the work for every kind (static AccessKey, STS token, RAM role ARN with refresh,
-OIDC role ARN, ECS instance role, the default chain); this module only maps settings onto its
-``Config``. The STS endpoint of the role kinds defaults to the library's own choice
-(``sts.aliyuncs.com``, or what ``ALIBABA_CLOUD_STS_REGION`` / ``ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED``
-say); ``sts_endpoint`` overrides it, and because the library always speaks https to a bare host, an
-``http://host:port`` value is the way to reach a plain-http STS such as the emulator's.
+The library does the work for every kind that needs fetching or refreshing (RAM role ARN, OIDC role
+ARN, ECS instance role, the default chain); this module only maps settings onto its ``Config``. A
+static AccessKey or STS token is the connection's own values: :class:`StaticCredentialClient` hands
+them out as the library would, without importing it.
+
+The STS endpoint of the role kinds defaults to the library's own choice (``sts.aliyuncs.com``, or
+what ``ALIBABA_CLOUD_STS_REGION`` / ``ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED`` say); ``sts_endpoint``
+overrides it, and because the library always speaks https to a bare host, an ``http://host:port``
+value is the way to reach a plain-http STS such as the emulator's.
 
 The IMM SDK signs with a :class:`SigningCredentials` rather than the library's client itself: the
 library's async refresh blocks the event loop (see the class). Imports of the library happen inside the
@@ -73,10 +76,61 @@ def credential_config(settings: ImmConnectionSettings) -> CredentialConfig | Non
     )
 
 
-def build_credential_client(settings: ImmConnectionSettings) -> CredentialClient:
-    """A credentials client that signs IMM calls and feeds MNS, refreshing role credentials itself."""
-    client_class = sdk.load("alibabacloud_credentials.client").Client
+#: Kinds whose credentials are the connection's own values: no library needed to hand them out.
+STATIC_KINDS = frozenset({"access_key", "sts"})
+
+
+@dataclass(frozen=True, repr=False)
+class StaticCredential:
+    """The fields of the library's ``CredentialModel`` that signing reads, for a static kind."""
+
+    access_key_id: str
+    access_key_secret: str
+    security_token: str | None
+    type: str
+    provider_name: str
+    bearer_token: None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(type={self.type!r})"
+
+
+class StaticCredentialClient:
+    """What the library's client gives for ``access_key`` and ``sts``, without importing it: the
+    connection's values, with the library's ``type`` and ``provider_name`` (the IMM SDK sends the
+    latter as ``x-acs-credentials-provider``)."""
+
+    def __init__(self, settings: ImmConnectionSettings) -> None:
+        if not settings.access_key_id:
+            raise ValueError("the access key id is empty")
+        if not settings.access_key_secret:
+            raise ValueError("the access key secret is empty")
+        sts = settings.auth_type == "sts"
+        self._credential = StaticCredential(
+            access_key_id=settings.access_key_id,
+            access_key_secret=settings.access_key_secret,
+            security_token=settings.security_token if sts else None,
+            type="sts" if sts else "access_key",
+            provider_name="static_sts" if sts else "static_ak",
+        )
+
+    def get_credential(self) -> StaticCredential:
+        return self._credential
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def build_credential_client(settings: ImmConnectionSettings) -> CredentialClient | StaticCredentialClient:
+    """A credentials client that signs IMM calls and feeds MNS, refreshing role credentials itself.
+
+    AccessKey and STS token kinds need no library (importing it is a tenth of a CPU second per task
+    process); every other kind uses Alibaba Cloud's own.
+    """
     protect_secrets(settings.secrets)
+    if settings.auth_type in STATIC_KINDS:
+        return StaticCredentialClient(settings)
+    client_class = sdk.load("alibabacloud_credentials.client").Client
     config = credential_config(settings)
     return client_class() if config is None else client_class(config)
 
@@ -98,12 +152,12 @@ class SigningCredentials:
     #: Distinct credential sets remembered (the one in use and those just before a refresh).
     REMEMBERED = 4
 
-    def __init__(self, client: CredentialClient) -> None:
+    def __init__(self, client: CredentialClient | StaticCredentialClient) -> None:
         self._client = client
         self._lock = threading.Lock()
         self._issued: deque[tuple[str, ...]] = deque(maxlen=self.REMEMBERED)
 
-    def get_credential(self) -> CredentialModel:
+    def get_credential(self) -> CredentialModel | StaticCredential:
         credential = self._client.get_credential()
         values = tuple(v for v in (credential.access_key_secret, credential.security_token) if v)
         with self._lock:
@@ -112,7 +166,7 @@ class SigningCredentials:
                 protect_secrets(values, temporary=True)
         return credential
 
-    async def get_credential_async(self) -> CredentialModel:
+    async def get_credential_async(self) -> CredentialModel | StaticCredential:
         return await asyncio.to_thread(self.get_credential)
 
     def issued_secrets(self) -> tuple[str, ...]:

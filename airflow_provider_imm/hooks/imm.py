@@ -5,8 +5,12 @@ and answers come back as plain dicts with the names IMM answers with (``TaskId``
 so IMM's documentation applies unchanged. Every action fact comes from
 :mod:`airflow_provider_imm.catalog`.
 
-Importing this module does not import the IMM or MNS SDK (DAG files parse fast); building a client
-does. Async methods fetch the connection with the Task SDK's async API, so a trigger never does a
+Calls go through :mod:`airflow_provider_imm.hooks.rpc`, which sends the SDK's requests without
+importing it (a task process would otherwise spend most of its CPU importing the SDK stack);
+``AIRFLOW_PROVIDER_IMM_TRANSPORT=sdk`` sends them with the SDK client instead, which
+:meth:`ImmHook.get_conn` and :meth:`ImmHook.test_connection` always use.
+
+Async methods fetch the connection with the Task SDK's async API, so a trigger never does a
 synchronous connection lookup on the triggerer's event loop.
 """
 
@@ -23,34 +27,16 @@ from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import TaskOperation, get_operation
 from airflow_provider_imm.hooks.base import HookOptions, ImmBaseHook
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, ImmConnectionSettings
-from airflow_provider_imm.hooks.credentials import (
-    SigningCredentials,
-    credential_hint,
-    describe_credential_failure,
-    is_credential_failure,
-)
-from airflow_provider_imm.hooks.errors import (
-    exception_chain,
-    invalid_url,
-    never_connected,
-    one_line,
-    redact,
-    root_reason,
-    tls_failure,
-    unencodable,
-    unencodable_message,
-    unparsable_answer,
-)
+from airflow_provider_imm.hooks.credentials import SigningCredentials
+from airflow_provider_imm.hooks.errors import one_line, redact, unencodable, unencodable_message
 from airflow_provider_imm.hooks.exceptions import (
     INVALID_ARGUMENT,
-    INVALID_ENDPOINT,
-    INVALID_RESPONSE,
-    TLS_HANDSHAKE_FAILED,
-    ErrorKind,
     ImmApiError,
     ImmConnectionConfigError,
 )
+from airflow_provider_imm.hooks.failures import answered_error, unanswered_error
 from airflow_provider_imm.hooks.retry import Retrier, RetryPolicy
+from airflow_provider_imm.hooks.rpc import RpcClient, sdk_transport_selected, translate_rpc_error
 
 if TYPE_CHECKING:
     from typing import Unpack  # Python 3.11+; annotations only, so 3.10 never evaluates it
@@ -113,6 +99,7 @@ class ImmHook(ImmBaseHook):
         self._sleep = sleep
         self._async_sleep = async_sleep
         self._client: ImmClient | None = None
+        self._rpc: RpcClient | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(imm_conn_id={self.imm_conn_id!r}, project={self.project!r})"
@@ -157,6 +144,35 @@ class ImmHook(ImmBaseHook):
             )
         return name
 
+    # Transport: the lean RPC client unless the environment asks for the SDK (see hooks/rpc.py)
+    def _rpc_client(self) -> RpcClient:
+        if self._rpc is None:
+            self._rpc = RpcClient(self.settings, self.signing_credentials())
+        return self._rpc
+
+    def _translate_rpc(self, exc: BaseException, action: str) -> ImmApiError:
+        return translate_rpc_error(exc, action, self.settings, extra_secrets=self.secrets())
+
+    def _invoke(self, action: str, params: Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
+        """IMM's answer to ``action`` with ``params`` (IMM field names), retried by the policy."""
+        if sdk_transport_selected():
+            client = self.get_conn()
+            call = functools.partial(_sdk_call, client, action, params)
+            return _body(self._retrier().call(action, call, self._translate, idempotent=idempotent))
+        rpc = self._rpc_client()
+        call = functools.partial(rpc.call, action, params)
+        return self._retrier().call(action, call, self._translate_rpc, idempotent=idempotent)
+
+    async def _ainvoke(self, action: str, params: Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
+        """Async :meth:`_invoke` (the connection already fetched with :meth:`aget_settings`)."""
+        if sdk_transport_selected():
+            client = await self.aget_conn()
+            acall = functools.partial(_sdk_call, client, action, params, suffix="_async")
+            return _body(await self._retrier().acall(action, acall, self._translate, idempotent=idempotent))
+        rpc = self._rpc_client()
+        call = functools.partial(rpc.acall, action, params)
+        return await self._retrier().acall(action, call, self._translate_rpc, idempotent=idempotent)
+
     # Create*Task
     def create_task(
         self, action: str, request: Mapping[str, Any], project: str | None = None
@@ -167,10 +183,7 @@ class ImmHook(ImmBaseHook):
         broken connection is not (the task may exist: look it up with :meth:`find_tasks`).
         """
         op = get_operation(action)
-        model = _request_model(op, self._payload(op, request, project))
-        method = getattr(self.get_conn(), op.sdk_method)
-        response = self._retrier().call(op.action, lambda: method(model), self._translate, idempotent=False)
-        return _body(response)
+        return self._invoke(op.action, self._payload(op, request, project), idempotent=False)
 
     async def acreate_task(
         self, action: str, request: Mapping[str, Any], project: str | None = None
@@ -178,12 +191,7 @@ class ImmHook(ImmBaseHook):
         """Async :meth:`create_task`."""
         await self.aget_settings()
         op = get_operation(action)
-        model = _request_model(op, self._payload(op, request, project))
-        method = getattr(await self.aget_conn(), f"{op.sdk_method}_async")
-        response = await self._retrier().acall(
-            op.action, lambda: method(model), self._translate, idempotent=False
-        )
-        return _body(response)
+        return await self._ainvoke(op.action, self._payload(op, request, project), idempotent=False)
 
     def _payload(self, op: TaskOperation, request: Mapping[str, Any], project: str | None) -> dict[str, Any]:
         if not isinstance(request, Mapping):
@@ -211,31 +219,16 @@ class ImmHook(ImmBaseHook):
         self, project: str | None, task_type: str, task_id: str, *, request_definition: bool = False
     ) -> dict[str, Any]:
         """GetTask: the task's ``Status``, ``Code``, ``Message``, times, ``Tags``, ``UserData``, ..."""
-        model = (
-            sdk.imm_models()
-            .GetTaskRequest()
-            .from_map(self._get_task_query(project, task_type, task_id, request_definition))
-        )
-        client = self.get_conn()
-        response = self._retrier().call(
-            "GetTask", lambda: client.get_task(model), self._translate, idempotent=True
-        )
-        return _body(response)
+        query = self._get_task_query(project, task_type, task_id, request_definition)
+        return self._invoke("GetTask", query, idempotent=True)
 
     async def aget_task(
         self, project: str | None, task_type: str, task_id: str, *, request_definition: bool = False
     ) -> dict[str, Any]:
         """Async :meth:`get_task`."""
-        client = await self.aget_conn()
-        model = (
-            sdk.imm_models()
-            .GetTaskRequest()
-            .from_map(self._get_task_query(project, task_type, task_id, request_definition))
-        )
-        response = await self._retrier().acall(
-            "GetTask", lambda: client.get_task_async(model), self._translate, idempotent=True
-        )
-        return _body(response)
+        await self.aget_settings()
+        query = self._get_task_query(project, task_type, task_id, request_definition)
+        return await self._ainvoke("GetTask", query, idempotent=True)
 
     def _get_task_query(
         self, project: str | None, task_type: str, task_id: str, request_definition: bool
@@ -253,12 +246,8 @@ class ImmHook(ImmBaseHook):
         :param filters: see :class:`ListTasksFilters`.
         """
         query = self._list_query(project, filters)
-        client = self.get_conn()
-        retrier = self._retrier()
         while True:
-            model = _list_request(query)
-            call = functools.partial(client.list_tasks, model)
-            page = _body(retrier.call("ListTasks", call, self._translate, idempotent=True))
+            page = self._invoke("ListTasks", query, idempotent=True)
             yield from page.get("Tasks") or []
             if not page.get("NextToken"):
                 return
@@ -268,12 +257,10 @@ class ImmHook(ImmBaseHook):
         self, project: str | None = None, **filters: Unpack[ListTasksFilters]
     ) -> AsyncIterator[dict[str, Any]]:
         """Async :meth:`list_tasks`."""
-        client = await self.aget_conn()
+        await self.aget_settings()
         query = self._list_query(project, filters)
-        retrier = self._retrier()
         while True:
-            acall = functools.partial(client.list_tasks_async, _list_request(query))
-            page = _body(await retrier.acall("ListTasks", acall, self._translate, idempotent=True))
+            page = await self._ainvoke("ListTasks", query, idempotent=True)
             for task in page.get("Tasks") or []:
                 yield task
             if not page.get("NextToken"):
@@ -285,12 +272,11 @@ class ImmHook(ImmBaseHook):
     ) -> dict[str, Any]:
         """One ListTasks page (``{"Tasks": [...], "NextToken": ...}``), for callers that count or bound
         the calls they make (shared reconciliation)."""
-        client = await self.aget_conn()
+        await self.aget_settings()
         query = self._list_query(project, filters)
         if next_token:
             query["NextToken"] = next_token
-        acall = functools.partial(client.list_tasks_async, _list_request(query))
-        return _body(await self._retrier().acall("ListTasks", acall, self._translate, idempotent=True))
+        return await self._ainvoke("ListTasks", query, idempotent=True)
 
     def _list_query(self, project: str | None, filters: ListTasksFilters) -> dict[str, Any]:
         unknown = sorted(set(filters) - set(ListTasksFilters.__annotations__))
@@ -459,106 +445,34 @@ def translate_sdk_error(
 
     if isinstance(exc, ImmApiError):
         return exc
-    secrets = settings.secrets + extra_secrets
     if isinstance(exc, openapi_errors.AlibabaCloudException):
-        data = exc.data if isinstance(exc.data, dict) else {}
-        code = str(data.get("Code") or exc.code or "Unknown")
-        message = str(data.get("Message") or exc.message or "")
-        request_id = data.get("RequestId") or (None if exc.request_id in (None, "None") else exc.request_id)
-        status = exc.status_code
-        kind: ErrorKind
-        if (
-            isinstance(exc, openapi_errors.ThrottlingException)
-            or code.startswith("Throttling")
-            or status == 429
-        ):
-            kind = "throttled"
-        elif status is not None and status >= 500:
-            kind = "server"
-        else:
-            kind = "client"
-        retry_after_ms = getattr(exc, "retry_after", None)
-        return ImmApiError(
-            action=action,
-            code=code,
-            message=one_line(redact(message, secrets)) + credential_hint(code, settings),
-            kind=kind,
-            request_id=str(request_id) if request_id else None,
-            status_code=status,
-            retry_after=retry_after_ms / 1000 if retry_after_ms else None,
+        return answered_error(
+            action,
+            exc.data if isinstance(exc.data, dict) else {},
+            code=exc.code,
+            message=exc.message,
+            request_id=exc.request_id,
+            status=exc.status_code,
+            retry_after_ms=getattr(exc, "retry_after", None),
+            throttled=isinstance(exc, openapi_errors.ThrottlingException),
+            settings=settings,
+            secrets=settings.secrets + extra_secrets,
         )
     if isinstance(exc, darabonba_errors.UnretryableException):
-        inner = exc.inner_exception
-        if is_credential_failure(inner):
-            failure = describe_credential_failure(inner, settings, extra_secrets)
-            return ImmApiError(
-                action=action,
-                code=failure.code,
-                message=failure.message,
-                kind=failure.kind,
-                request_id=failure.request_id,
-            )
-        where = f"{settings.protocol}://{settings.imm_endpoint}"
-        unreadable = unparsable_answer(inner)
-        if unreadable is not None:
-            # The service, or a gateway in front of it, answered: retried as a 5xx would be.
-            text = f"{where} answered something other than JSON: {unreadable}"
-            return ImmApiError(
-                action=action,
-                code=INVALID_RESPONSE,
-                message=one_line(redact(text, secrets)),
-                kind="server",
-            )
-        if invalid_url(inner):
-            return ImmApiError(
-                action=action,
-                code=INVALID_ENDPOINT,
-                message=f"cannot call {where}: the HTTP client refuses it as a URL; check the connection's "
-                "endpoint (host[:port], port 1-65535)",
-                kind="client",
-            )
-        if any(isinstance(e, UnicodeEncodeError) for e in exception_chain(inner)):
-            return ImmApiError(
-                action=action,
-                code=INVALID_ARGUMENT,
-                message="the request holds text that cannot be encoded as UTF-8; fix the request's values",
-                kind="client",
-            )
-        reason = root_reason(inner)
-        if tls_failure(inner):
-            hint = (
-                "; if it speaks plain HTTP (such as the local emulator), set extra 'protocol' to 'http'"
-                if settings.protocol == "https"
-                else ""
-            )
-            return ImmApiError(
-                action=action,
-                code=TLS_HANDSHAKE_FAILED,
-                message=f"TLS handshake with {where} failed" + (f" ({reason})" if reason else "") + hint,
-                kind="client",
-            )
-        if never_connected(inner):
-            return ImmApiError(
-                action=action,
-                code="EndpointUnreachable",
-                message=f"cannot connect to {where}" + (f" ({reason})" if reason else ""),
-                kind="connect",
-            )
-        return ImmApiError(
-            action=action,
-            code="NetworkError",
-            message=f"connection to {where} failed" + (f" ({reason})" if reason else ""),
-            kind="network",
-        )
+        return unanswered_error(exc.inner_exception, action, settings, extra_secrets)
     raise exc
 
 
-def _request_model(op: TaskOperation, payload: Mapping[str, Any]) -> Any:
-    return getattr(sdk.imm_models(), op.request_model)().from_map(dict(payload))
+#: SDK client methods of the actions that are not Create*Task.
+_SDK_READS = {"GetTask": "get_task", "ListTasks": "list_tasks"}
 
 
-def _list_request(query: Mapping[str, Any]) -> Any:
-    return sdk.imm_models().ListTasksRequest().from_map(dict(query))
+def _sdk_call(client: ImmClient, action: str, params: Mapping[str, Any], suffix: str = "") -> Any:
+    """The SDK client's method for ``action`` called with its request model (``suffix="_async"``: the
+    coroutine of its async twin)."""
+    method = _SDK_READS.get(action) or get_operation(action).sdk_method
+    model = getattr(sdk.imm_models(), f"{action}Request")().from_map(dict(params))
+    return getattr(client, method + suffix)(model)
 
 
 def _body(response: Any) -> dict[str, Any]:

@@ -501,10 +501,12 @@ async def _shared_for(conn_id: str, project: str | None) -> _Shared:
 
 
 async def _new_shared(conn_id: str, project: str | None) -> _Shared:
-    # Importing the SDKs takes the better part of a second: done on the loop, it would stall every
-    # trigger of the process; done on a thread, the loop keeps running. A no-op once imported.
+    # Imports on the loop would stall every trigger of the process; done on a thread, the loop keeps
+    # running. A no-op once imported. The SDK modules are those the connection's calls need (the IMM
+    # SDK only if the environment selects it: see hooks/rpc.py), known once its settings are.
     await asyncio.to_thread(_preload)
     from airflow_provider_imm.hooks.imm import ImmHook
+    from airflow_provider_imm.hooks.rpc import first_call_modules
 
     # The connection's retry settings, with a shorter budget; its credentials outlive the renewal.
     hook = ImmHook(
@@ -513,7 +515,9 @@ async def _new_shared(conn_id: str, project: str | None) -> _Shared:
         max_retry_seconds=GET_TASK_RETRY_SECONDS,
         credential_pool=_credential_pool(),
     )
-    return _Shared(hook, await hook.aget_settings())
+    settings = await hook.aget_settings()
+    await asyncio.to_thread(sdk.preload, first_call_modules(settings))
+    return _Shared(hook, settings)
 
 
 _credential_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CredentialPool] = (
@@ -529,7 +533,6 @@ def _credential_pool() -> CredentialPool:
 
 
 def _preload() -> None:
-    sdk.preload()
     for module in _HOOK_MODULES:
         importlib.import_module(module)
 

@@ -10,9 +10,10 @@ Decisions:
 * ``ProjectName`` inside the request is allowed when it equals the project passed separately, so
   that examples copied from IMM's documentation work unchanged; a different value is rejected, as
   it is not clear which one the user meant.
-* Nested keys and JSON types are derived from the SDK request models (imported when first needed,
-  never at import time, so DAG files parse fast). Scalars are not type-checked beyond "not a list
-  or object": Airflow renders templated fields to strings, and the SDK sends them as strings anyway.
+* Nested keys and JSON types are the SDK request models', as data generated from them
+  (:mod:`airflow_provider_imm.request_models`: no task process imports the models). Scalars are not
+  type-checked beyond "not a list or object": Airflow renders templated fields to strings, and the
+  SDK sends them as strings anyway.
 * Jinja leftovers. Airflow renders ``{{ ... }}``, ``{% ... %}`` and ``{# ... #}``; finding them in a
   request means the field was not templated or the value came from a source Airflow does not
   render. IMM's TargetURI gives ``{{`` and ``}}`` a meaning of its own (literal braces), so in a
@@ -38,16 +39,14 @@ from __future__ import annotations
 
 import difflib
 import functools
-import inspect
 import math
 import re
-import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_imm import sdk
 from airflow_provider_imm.catalog import SECRET_FIELDS, TaskOperation, located_values
+from airflow_provider_imm.request_models import MODELS, REQUESTS, Spec
 from airflow_provider_imm.utils.excerpt import MAX_EXCERPT, excerpt
 from airflow_provider_imm.utils.oss_uri import InvalidOssUriError, parse_oss_uri
 from airflow_provider_imm.utils.target_uri import TargetUriTemplateError, check_target_uri
@@ -126,7 +125,7 @@ def validate_request(
             [RequestProblem("request", f"must be a dict of IMM fields, got {type(request).__name__}")],
         )
     problems = _Problems()
-    model_fields = _model_fields(operation.request_model)
+    model_fields = _request_fields(operation.action)
     _check_names(operation, request, model_fields, problems)
     _check_project(request, project, problems)
     _check_required(operation, request, problems)
@@ -154,7 +153,10 @@ class _Problems:
 
 
 def _check_names(
-    operation: TaskOperation, request: Mapping[Any, Any], model_fields: Mapping[str, Any], problems: _Problems
+    operation: TaskOperation,
+    request: Mapping[Any, Any],
+    model_fields: Mapping[str, Spec],
+    problems: _Problems,
 ) -> None:
     valid = sorted(set(operation.all_fields) & set(model_fields))
     for name in request:
@@ -225,39 +227,38 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _check_shape(path: str, value: object, annotation: Any, problems: _Problems) -> None:
-    """Recursively check ``value`` against an SDK model field's annotation."""
-    origin = typing.get_origin(annotation)
+def _check_shape(path: str, value: object, spec: Spec, problems: _Problems) -> None:
+    """Recursively check ``value`` against an SDK model field's type spec."""
+    kind = spec[0]
     hint = _NATIVE_HINT if isinstance(value, str) else ""
-    if _is_model(annotation):
+    if kind == "model":
         if not isinstance(value, Mapping):
             fix = ": remove the surrounding list" if _single_object_list(value) else hint
             problems.add(
                 path,
-                f"must be an object with keys such as {_key_sample(annotation)}, "
-                f"got {_type_name(value)}{fix}",
+                f"must be an object with keys such as {_key_sample(spec)}, got {_type_name(value)}{fix}",
             )
             return
-        _check_object(path, value, _model_fields_of(annotation), problems)
-    elif origin is list:
-        (item,) = typing.get_args(annotation) or (Any,)
+        _check_object(path, value, _model_fields_of(spec[1]), problems)
+    elif kind == "list":
+        item = spec[1]
         if not isinstance(value, (list, tuple)):
             fix = ": wrap it in a list, [{...}]" if isinstance(value, Mapping) else hint
-            what = f"objects with keys such as {_key_sample(item)}" if _is_model(item) else "values"
+            what = f"objects with keys such as {_key_sample(item)}" if item[0] == "model" else "values"
             problems.add(path, f"must be a list of {what}, got {_type_name(value)}{fix}")
             return
         for index, element in enumerate(value):
             if element is not None:
                 _check_shape(f"{path}[{index}]", element, item, problems)
-    elif origin is dict:
+    elif kind == "dict":
         if not isinstance(value, Mapping):
             problems.add(path, f"must be an object, got {_type_name(value)}{hint}")
-    elif annotation is not Any and isinstance(value, (Mapping, list, tuple)):
+    elif kind != "any" and isinstance(value, (Mapping, list, tuple)):
         problems.add(path, f"must be a single value, not {_type_name(value)}")
 
 
 def _check_object(
-    path: str, value: Mapping[Any, Any], fields: Mapping[str, Any], problems: _Problems
+    path: str, value: Mapping[Any, Any], fields: Mapping[str, Spec], problems: _Problems
 ) -> None:
     for key, element in value.items():
         where = _path(path, key)
@@ -273,10 +274,10 @@ def _single_object_list(value: object) -> bool:
     return isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], Mapping)
 
 
-def _key_sample(annotation: Any) -> str:
-    if not _is_model(annotation):
+def _key_sample(spec: Spec) -> str:
+    if spec[0] != "model":
         return "..."
-    keys = sorted(_model_fields_of(annotation))
+    keys = sorted(_model_fields_of(spec[1]))
     first = ["URI"] if "URI" in keys else []
     return ", ".join(first + [k for k in keys if k != "URI"][: 3 - len(first)])
 
@@ -477,60 +478,16 @@ def _without_field(message: str, field: str) -> str:
     return message[len(field) :].lstrip(" :") if message.startswith(field) else message
 
 
-# --- The SDK request models, read lazily --------------------------------------------------------------
-
-
-class _Probe:
-    """Stands in for every attribute of a model so its ``to_map`` reveals each attribute's wire key."""
-
-    def to_map(self) -> _Probe:
-        return self
-
-    def __iter__(self) -> Iterator[_Probe]:
-        yield self
-
-    def items(self) -> list[tuple[str, _Probe]]:
-        return [("", self)]
-
-
-def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and callable(getattr(annotation, "to_map", None))
+# --- The SDK request models, as data ------------------------------------------------------------------
 
 
 @functools.cache
-def _model_fields(model_name: str) -> Mapping[str, Any]:
-    """Wire key -> annotation of the SDK request model ``model_name``."""
-    return _model_fields_of(getattr(sdk.imm_models(), model_name))
-
-
-def _without_none(annotation: Any) -> Any:
-    """``T`` for ``Optional[T]``: Python 3.10's ``get_type_hints`` makes every ``x: T = None`` of the
-    SDK's models ``Optional[T]`` (3.11 no longer does); an absent value is skipped anyway."""
-    if typing.get_origin(annotation) is typing.Union:
-        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
+def _request_fields(action: str) -> Mapping[str, Spec]:
+    """Wire key -> type spec of ``action``'s SDK request model (from :mod:`request_models`, generated
+    from the SDK: importing its models would cost every task process hundreds of modules)."""
+    return {key: spec for key, spec, _, _ in REQUESTS[action]}
 
 
 @functools.cache
-def _model_fields_of(model: type) -> Mapping[str, Any]:
-    init = model.__init__  # type: ignore[misc]
-    hints = {name: _without_none(hint) for name, hint in typing.get_type_hints(init).items()}
-    names = [name for name in inspect.signature(init).parameters if name != "self"]
-    instance = model()
-    probes: dict[int, str] = {}
-    for name in names:
-        probe = _Probe()
-        probes[id(probe)] = name
-        setattr(instance, name, probe)
-    fields: dict[str, Any] = {}
-    for key, value in instance.to_map().items():
-        if isinstance(value, list) and value:
-            value = value[0]
-        elif isinstance(value, dict) and value:
-            value = next(iter(value.values()))
-        attribute = probes.get(id(value))
-        if attribute is not None:
-            fields[key] = hints.get(attribute, Any)
-    return fields
+def _model_fields_of(model: str) -> Mapping[str, Spec]:
+    return dict(MODELS[model])

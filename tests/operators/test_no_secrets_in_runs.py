@@ -58,7 +58,8 @@ with DAG("secrets_in_runs", schedule=None, default_args=DEFAULT_ARGS) as dag:
         task_id="imm_fails",
         imm_conn_id=__CONN__,
         action="CreateOfficeConversionTask",
-        request={**PDF, "SourceURI": "oss://docs/missing.docx"},
+        # Slow too: the operator's GetTask must find it running for it to defer.
+        request={**PDF, "SourceURI": "oss://docs/missing.docx", "UserData": SLOW},
     )
 """
 

@@ -126,7 +126,20 @@ def _install(dist: Dist, tmp_path_factory: pytest.TempPathFactory, extras: str =
     _run(*uv, "venv", "--quiet", "--python", base, venv)
     python = venv / "bin" / "python"
     requirement = f"{dist.wheel}{extras}"
-    _run(*uv, "pip", "install", "--offline", "--quiet", "--python", python, "-c", constraints, requirement)
+    # Bytecode compiled, as pip does for users: processes of the deployment then import as theirs do.
+    _run(
+        *uv,
+        "pip",
+        "install",
+        "--offline",
+        "--quiet",
+        "--compile-bytecode",
+        "--python",
+        python,
+        "-c",
+        constraints,
+        requirement,
+    )
     return venv
 
 
