@@ -13,6 +13,13 @@ import signal
 import sys
 
 from airflow_provider_imm.emulator.guard import check_loopback
+from airflow_provider_imm.emulator.oss_events import (
+    SPEC_EXAMPLE,
+    SPEC_FIELDS,
+    OssEventRule,
+    OssEventRuleError,
+    parse_rule_spec,
+)
 from airflow_provider_imm.emulator.server import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
@@ -26,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="imm-emulator",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "example: an MNS message for every document put under oss://docs/inbox/\n"
+            f"  imm-emulator --oss-event-rule '{SPEC_EXAMPLE}'"
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
     parser.add_argument(
@@ -57,10 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--task-duration", type=float, default=0.05, help="seconds an IMM task runs (default: %(default)s)"
     )
+    parser.add_argument(
+        "--oss-event-rule",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE,...",
+        help=(
+            "OSS event notification rule, repeatable: publish OSS's event message to an MNS topic "
+            f"(created if missing) for matching object changes. Fields: {', '.join(SPEC_FIELDS)} "
+            "(name, topic and bucket required; events repeats and defaults to ObjectCreated:*; "
+            "base64 true or false, default true). See the example below."
+        ),
+    )
     return parser
 
 
-async def _run(args: argparse.Namespace) -> None:
+async def _run(args: argparse.Namespace, rules: list[OssEventRule]) -> None:
     emulator = ImmEmulator(
         args.root,
         host=args.host,
@@ -77,6 +100,8 @@ async def _run(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with emulator:
+        for rule in rules:
+            emulator.oss_events.add_rule(rule)
         # One JSON line on stdout tells a parent process where the emulator listens.
         print(json.dumps(emulator.info()), flush=True)
         await stop.wait()
@@ -89,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         check_loopback(args.host)
     except ValueError as err:
         parser.error(f"--host {err}")
-    asyncio.run(_run(args))
+    try:
+        rules = [parse_rule_spec(spec) for spec in args.oss_event_rule]
+    except OssEventRuleError as err:
+        parser.error(f"--oss-event-rule {err}; e.g. {SPEC_EXAMPLE}")
+    asyncio.run(_run(args, rules))
     return 0
 
 

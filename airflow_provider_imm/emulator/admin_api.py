@@ -1,5 +1,5 @@
 """Admin HTTP endpoints (``/_emulator/...``) for out-of-process use: faults, counters, clock, OSS
-objects, IMM tasks and behaviours, and the emulator's own address and credentials.
+objects and event rules, IMM tasks and behaviours, and the emulator's own address and credentials.
 
 Every answer is JSON; a refusal is ``{"error": "..."}`` with a 4xx status, never a 500.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from airflow_provider_imm.emulator.bodies import read_body, stream_body
+from airflow_provider_imm.emulator.oss_events import OssEventRule
 
 if TYPE_CHECKING:
     from airflow_provider_imm.emulator.server import ImmEmulator
@@ -97,6 +98,25 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
         return web.Response(body=data)
 
     @_refusing
+    async def delete_object(request: web.Request) -> web.Response:
+        emulator.oss.delete(request.match_info["bucket"], request.match_info["key"])
+        return web.json_response({})
+
+    @_refusing
+    async def oss_event_rules(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            rule = emulator.oss_events.add_rule(OssEventRule.from_json(await _json_object(request)))
+            return web.json_response({"rule": rule.to_json()}, status=201)
+        return web.json_response({"rules": [rule.to_json() for rule in emulator.oss_events.rules()]})
+
+    @_refusing
+    async def oss_event_rule(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if not emulator.oss_events.remove_rule(name):
+            raise AdminError(404, f"no OSS event rule named {name[:64]!r}")
+        return web.json_response({"removed": name})
+
+    @_refusing
     async def list_objects(request: web.Request) -> web.Response:
         keys = emulator.oss.list(request.match_info["bucket"], request.query.get("prefix", ""))
         return web.json_response({"keys": keys})
@@ -149,8 +169,12 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
     router.add_route("DELETE", "/_emulator/counters", counters)
     router.add_put("/_emulator/oss/{bucket}/{key:.+}", put_object)
     router.add_get("/_emulator/oss/{bucket}/{key:.+}", get_object)
+    router.add_delete("/_emulator/oss/{bucket}/{key:.+}", delete_object)
     router.add_get("/_emulator/oss/{bucket}", list_objects)
     router.add_get("/_emulator/oss/{bucket}/", list_objects)
+    router.add_get("/_emulator/oss-event-rules", oss_event_rules)
+    router.add_post("/_emulator/oss-event-rules", oss_event_rules)
+    router.add_delete("/_emulator/oss-event-rules/{name}", oss_event_rule)
     router.add_post("/_emulator/clock", clock)
     router.add_get("/_emulator/info", info)
     router.add_get("/_emulator/imm/tasks", list_tasks)

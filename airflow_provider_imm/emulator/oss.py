@@ -195,6 +195,20 @@ class ObjectChange:
 ChangeListener = Callable[[ObjectChange], bool]
 
 
+def check_bucket_name(bucket: str) -> str:
+    """``bucket`` if it follows OSS's bucket naming rule, else :class:`OssBucketNameError`."""
+    try:
+        valid = "/" not in bucket and parse_oss_uri(f"oss://{bucket}/k", field="bucket").bucket == bucket
+    except InvalidOssUriError:
+        valid = False
+    if not valid:
+        raise OssBucketNameError(
+            f"invalid bucket {bucket[:64]!r}: 3-63 lower-case letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return bucket
+
+
 class LocalOss:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
@@ -214,16 +228,7 @@ class LocalOss:
 
     def bucket_dir(self, bucket: str) -> Path:
         """The folder of ``bucket``, which must follow OSS's bucket naming rule (so no path tricks)."""
-        try:
-            valid = "/" not in bucket and parse_oss_uri(f"oss://{bucket}/k", field="bucket").bucket == bucket
-        except InvalidOssUriError:
-            valid = False
-        if not valid:
-            raise OssBucketNameError(
-                f"invalid bucket {bucket[:64]!r}: 3-63 lower-case letters, digits or '-', "
-                "starting and ending with a letter or digit"
-            )
-        return self.root / bucket
+        return self.root / check_bucket_name(bucket)
 
     def path(self, bucket: str, key: str) -> Path:
         """The file behind ``oss://bucket/key``; refuses anything that would leave the root."""

@@ -43,6 +43,7 @@ from airflow_provider_imm.emulator.oss import (
     guess_content_type,
 )
 from airflow_provider_imm.emulator.oss_errors import OssError, error_response, new_request_id
+from airflow_provider_imm.emulator.oss_events import PROCESS_STATUS
 from airflow_provider_imm.emulator.oss_listing import DEFAULT_MAX_KEYS, MAX_KEYS, list_page
 from airflow_provider_imm.emulator.oss_signature import authenticate
 
@@ -53,8 +54,6 @@ MAX_XML_BODY = 4 * 1024 * 1024
 #: OSS's bounds on multipart uploads: part numbers and the size of every part but the last.
 MAX_PART_NUMBER = 10_000
 MIN_PART_SIZE = 100 * 1024
-#: The value of ``x-oss-process-status`` when an event rule matched the request's change.
-PROCESS_STATUS = "Ok"
 #: Headers an object keeps besides ``x-oss-meta-*`` and returns on GET and HEAD.
 _KEPT_HEADERS = ("Content-Disposition", "Content-Encoding", "Cache-Control", "Expires", "Content-Language")
 #: The query parameters of ListObjects and ListObjectsV2.

@@ -32,6 +32,8 @@ from airflow_provider_imm.emulator.imm_api import ImmService
 from airflow_provider_imm.emulator.mns_api import MnsService
 from airflow_provider_imm.emulator.oss import LocalOss
 from airflow_provider_imm.emulator.oss_api import OssService
+from airflow_provider_imm.emulator.oss_events import OssEventRule
+from airflow_provider_imm.emulator.oss_notification import OssEventNotifier
 from airflow_provider_imm.emulator.sts_api import StsService
 
 T = TypeVar("T")
@@ -151,6 +153,7 @@ class ImmEmulator:
         self.imm = ImmService(self.context, self.mns.publish, task_duration=task_duration)
         self.sts = StsService(self.context)
         self.oss_api = OssService(self.context)
+        self.oss_events = OssEventNotifier(self.context, self.mns.store)
         for project in projects:
             self.imm.add_project(project)
         self._runner: web.AppRunner | None = None
@@ -197,6 +200,34 @@ class ImmEmulator:
             **options,
         }
         return {conn_id: emulator_connection(self.url, **options)}
+
+    # OSS event notification rules (on a started emulator)
+    def add_oss_event_rule(
+        self,
+        name: str,
+        *,
+        topic: str,
+        bucket: str,
+        prefix: str = "",
+        suffix: str = "",
+        events: tuple[str, ...] | list[str] = ("ObjectCreated:*",),
+        base64: bool = True,
+    ) -> OssEventRule:
+        """Publish OSS's event message to MNS ``topic`` (created if missing) for every change of
+        ``events`` (``ObjectCreated:*``, ``ObjectRemoved:DeleteObject``...) to an object of ``bucket``
+        whose key starts with ``prefix`` and ends with ``suffix``, whatever makes it: the OSS API, an
+        IMM task's outputs, the admin API. Bad input raises :class:`OssEventRuleError` naming the field.
+        """
+        listed = tuple(events) if isinstance(events, list) else events  # a str is refused, not split
+        rule = OssEventRule(name, topic, bucket, prefix, suffix, listed, base64)
+        return self.oss_events.add_rule(rule)
+
+    def remove_oss_event_rule(self, name: str) -> bool:
+        """Remove the rule called ``name``; False when there was none."""
+        return self.oss_events.remove_rule(name)
+
+    def oss_event_rules(self) -> list[OssEventRule]:
+        return self.oss_events.rules()
 
     def info(self) -> dict[str, Any]:
         """Where the emulator listens and the credentials it accepts, as JSON (the command's start

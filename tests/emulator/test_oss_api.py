@@ -19,6 +19,7 @@ from alibabacloud_oss_v2.exceptions import OperationError, ServiceError
 
 from airflow_provider_imm.emulator import ImmEmulator
 from airflow_provider_imm.emulator.oss import CRC_MAX_BYTES, ObjectChange
+from airflow_provider_imm.emulator.oss_events import PROCESS_STATUS
 from tests.emulator.test_imm_tasks import create, wait
 from tests.sdk_clients import oss_client_for
 
@@ -209,16 +210,16 @@ def test_deletes_report_their_event_and_answer_the_process_status(
 ) -> None:
     for key in ("d/1", "d/2", "d/3"):
         put = client.put_object(oss.PutObjectRequest(bucket=bucket, key=key, body=b"x"))
-        assert put.headers["x-oss-process-status"] == "Ok"
+        assert put.headers["x-oss-process-status"] == PROCESS_STATUS
     deleted = client.delete_object(oss.DeleteObjectRequest(bucket=bucket, key="d/1"))
-    assert deleted.status_code == 204 and deleted.headers["x-oss-process-status"] == "Ok"
+    assert deleted.status_code == 204 and deleted.headers["x-oss-process-status"] == PROCESS_STATUS
     many = client.delete_multiple_objects(
         oss.DeleteMultipleObjectsRequest(
             bucket=bucket, objects=[oss.DeleteObject(key="d/2"), oss.DeleteObject(key="d/3")]
         )
     )
     assert sorted(d.key for d in many.deleted_objects) == ["d/2", "d/3"]
-    assert many.headers["x-oss-process-status"] == "Ok"
+    assert many.headers["x-oss-process-status"] == PROCESS_STATUS
     # Deleting what is not there answers 204, changes nothing and reports nothing.
     again = client.delete_object(oss.DeleteObjectRequest(bucket=bucket, key="d/1"))
     assert again.status_code == 204 and "x-oss-process-status" not in again.headers
@@ -325,7 +326,7 @@ def test_multipart_upload_by_hand_initiate_parts_list_complete(
         )
     )
     joined = hashlib.md5(b"".join(bytes.fromhex(e.strip('"')) for e in etags)).hexdigest().upper()
-    assert done.etag == f'"{joined}-3"' and done.headers["x-oss-process-status"] == "Ok"
+    assert done.etag == f'"{joined}-3"' and done.headers["x-oss-process-status"] == PROCESS_STATUS
     got = client.get_object(oss.GetObjectRequest(bucket=bucket, key="big.bin"))
     assert (
         got.body.read() == b"".join(parts) and got.metadata == {"job": "7"} and got.object_type == "Multipart"
