@@ -1,12 +1,13 @@
-"""Render the day's reports to PDF, pack that run's outputs into one zip, and hand the archive on.
+"""Render the day's reports to PDF, pack that run's outputs into one zip, and check the archive.
 
 The compression task reads the folder the conversions wrote (a source URI ending in ``/`` packs
 the whole folder); the downstream task gets the archive's URI and the IMM task id from the
-compression task's XCom result. FileCompression takes no Tags, so a retry finds the task an earlier
-try submitted through UserData instead: still no second archive.
+compression task's XCom result, downloads the archive with the Alibaba provider's ``OSSHook`` and
+checks that it holds one intact PDF per report. FileCompression takes no Tags, so a retry finds the
+task an earlier try submitted through UserData instead: still no second archive.
 
-Runs unchanged against the emulator and against Alibaba Cloud: only the ``imm_default`` connection
-differs.
+Needs the ``oss`` extra (``apache-airflow-providers-alibaba``). Runs unchanged against the emulator
+and against Alibaba Cloud: only the ``imm_default`` and ``oss_default`` connections differ.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from airflow.sdk import DAG, Param, task
 from airflow_provider_imm.operators.imm import ImmFileCompressionOperator, ImmOfficeConversionOperator
 
 RUN_FOLDER = "oss://{{ params.bucket }}/reports/{{ ds }}/"
+#: The connection of ``OSSHook`` (apache-airflow-providers-alibaba).
+OSS_CONN_ID = "oss_default"
 
 with DAG(
     dag_id="imm_compress_run_outputs",
@@ -61,9 +64,27 @@ with DAG(
     render >> pack
 
     @task
-    def announce(archive: Any) -> dict[str, str]:
-        """Uses the compression result: the archive's URI and the IMM task that wrote it."""
-        (uri,) = archive["output_uris"]
-        return {"archive": uri, "imm_task_id": archive["task_id"], "finished_at": archive["end_time"]}
+    def check_archive(archive: Any, **context: Any) -> dict[str, Any]:
+        """Download the archive IMM wrote and check its members: one PDF per report, all intact."""
+        import tempfile
+        import zipfile
+        from pathlib import Path, PurePosixPath
 
-    announce(pack.output)
+        from airflow.providers.alibaba.cloud.hooks.oss import OSSHook
+        from airflow.sdk.exceptions import AirflowFailException
+
+        (uri,) = archive["output_uris"]
+        folder = f"reports-{context['ds_nodash']}/"
+        expected = sorted(folder + PurePosixPath(name).stem + ".pdf" for name in context["params"]["reports"])
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(scratch) / "archive.zip"
+            if OSSHook(oss_conn_id=OSS_CONN_ID).download_file(uri, str(local)) is None:
+                raise AirflowFailException(f"could not download {uri} (see the OSSHook error above)")
+            with zipfile.ZipFile(local) as zipped:
+                members = sorted(zipped.namelist())
+                damaged = zipped.testzip()
+        if members != expected or damaged is not None:
+            raise AirflowFailException(f"{uri} holds {members} (damaged: {damaged}), expected {expected}")
+        return {"archive": uri, "imm_task_id": archive["task_id"], "members": members}
+
+    check_archive(pack.output)

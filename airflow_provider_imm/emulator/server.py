@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import ipaddress
 import json
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -35,6 +37,7 @@ from airflow_provider_imm.emulator.oss_api import OssService
 from airflow_provider_imm.emulator.oss_events import OssEventRule
 from airflow_provider_imm.emulator.oss_notification import OssEventNotifier
 from airflow_provider_imm.emulator.sts_api import StsService
+from airflow_provider_imm.utils.excerpt import excerpt
 
 T = TypeVar("T")
 
@@ -84,6 +87,56 @@ def emulator_connection(
         "extra": {k: v for k, v in fields.items() if v is not None},
     }
     return json.dumps({k: v for k, v in connection.items() if v is not None})
+
+
+def emulator_oss_connection(
+    oss_url: str,
+    *,
+    region: str = DEFAULT_REGION,
+    access_key_id: str = DEFAULT_ACCESS_KEY_ID,
+    access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
+    bucket: str | None = None,
+) -> str:
+    """The ``oss`` connection of the official Alibaba provider's ``OSSHook`` to the emulator's OSS at
+    ``oss_url`` (``http://127.0.0.1:port``), as JSON that ``AIRFLOW_CONN_<ID>`` takes.
+
+    Shaped by what ``OSSHook`` (apache-airflow-providers-alibaba 3.x, on alibabacloud-oss-v2) reads:
+    only extras (``auth_type``, which must be ``AK``; ``access_key_id``, ``access_key_secret``;
+    ``region``, required; ``endpoint``), and the schema as the default bucket; it ignores login and
+    password. The SDK keeps the endpoint's ``http://``, and addresses an IP-literal host path-style
+    (``/bucket/key``) but any host name virtual-hosted (``bucket.host``), which OSSHook cannot
+    change: so the host must be an IP address.
+    """
+    parts = urlsplit(oss_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(
+            f"oss_url: {excerpt(oss_url)} is not an http(s) URL with a host; pass e.g. http://127.0.0.1:8766"
+        )
+    if not _is_ip_literal(parts.hostname):
+        raise ValueError(
+            f"oss_url: host {excerpt(parts.hostname)} is a name, and OSSHook's client would send "
+            "requests to <bucket>.<host> (virtual-hosted style); use an IP address such as 127.0.0.1"
+        )
+    connection = {
+        "conn_type": "oss",
+        "schema": bucket,
+        "extra": {
+            "auth_type": "AK",
+            "access_key_id": access_key_id,
+            "access_key_secret": access_key_secret,
+            "region": region,
+            "endpoint": oss_url.rstrip("/"),
+        },
+    }
+    return json.dumps({k: v for k, v in connection.items() if v is not None})
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,14 +236,24 @@ class ImmEmulator:
     def account_id(self) -> str:
         return self.accounts.account_id
 
-    def airflow_connections(self, conn_id: str = "imm_default", **options: Any) -> dict[str, str]:
+    def airflow_connections(
+        self,
+        conn_id: str = "imm_default",
+        *,
+        oss_conn_id: str | None = "oss_default",
+        oss_bucket: str | None = None,
+        **options: Any,
+    ) -> dict[str, str]:
         """Connections to this emulator by conn id, as ``AIRFLOW_CONN_<ID>`` takes them, for DAG tests::
 
             for conn_id, value in emulator.airflow_connections().items():
                 monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
 
-        ``options`` are :func:`emulator_connection`'s (``project``, ``mns_queue``, ``protocol``, other
-        extras; None leaves one out). Only ``imm`` for now: the emulator does not serve OSS's REST API.
+        ``conn_id``: the ``imm`` connection of this provider's hooks; ``options`` are
+        :func:`emulator_connection`'s (``project``, ``mns_queue``, ``protocol``, other extras; None
+        leaves one out). ``oss_conn_id``: the ``oss`` connection of the Alibaba provider's ``OSSHook``
+        to the emulator's OSS (:func:`emulator_oss_connection`; ``oss_bucket`` its default bucket),
+        always with the emulator's own key pair and region; None leaves it out.
         """
         options = {
             "region": self.region,
@@ -199,7 +262,16 @@ class ImmEmulator:
             "access_key_secret": self.access_key_secret,
             **options,
         }
-        return {conn_id: emulator_connection(self.url, **options)}
+        connections = {conn_id: emulator_connection(self.url, **options)}
+        if oss_conn_id is not None:
+            connections[oss_conn_id] = emulator_oss_connection(
+                self.oss_url,
+                region=self.region,
+                access_key_id=self.access_key_id,
+                access_key_secret=self.access_key_secret,
+                bucket=oss_bucket,
+            )
+        return connections
 
     # OSS event notification rules (on a started emulator)
     def add_oss_event_rule(

@@ -5,6 +5,8 @@ LocalExecutor, once on PostgreSQL with CeleryExecutor, a Redis broker and two Ce
 The emulator holds every IMM task Running until the test has seen its Airflow task deferred and
 its trigger started by a triggerer process; only then does the IMM task end. So a run that
 succeeds went through deferral, the trigger in a triggerer, the MNS notification and the resume.
+The DAGs find their inputs and read their outputs back through the emulator's OSS REST API with the
+Alibaba provider's ``OSSHook`` (connection ``oss_default`` from ``ImmEmulator.airflow_connections``).
 The second test runs two triggerers, 40 waiting conversions, and kills one triggerer meanwhile.
 """
 
@@ -136,24 +138,30 @@ def test_example_dags_defer_resume_on_notifications_and_write_their_outputs(stac
     assert sorted(t["TaskId"] for t in created) == sorted(d.imm_task_id for d in released.values())
     assert all(t["Status"] == "Succeeded" for t in created)
 
-    # XCom results and the objects IMM wrote.
+    # The nightly DAG found the inbox's documents in OSS (listing order), read every PDF back
+    # through OSS, and moved the documents to processed/.
+    inbox = sorted(f"oss://{DOCS_BUCKET}/inbox/{name}" for name in DOCUMENTS)
+    assert _xcom(stack, NIGHTLY, runs[NIGHTLY], "find_documents") == inbox
     outbox = [f"oss://{DOCS_BUCKET}/outbox/2026-11-20/finance/{n.rsplit('.', 1)[0]}.pdf" for n in DOCUMENTS]
-    summary = _xcom(stack, NIGHTLY, runs[NIGHTLY], "summarize")
-    assert summary == {
-        "converted": 3,
+    checked = _xcom(stack, NIGHTLY, runs[NIGHTLY], "check_outputs")
+    assert checked == {
         "imm_tasks": sorted(d.imm_task_id for d in released.values() if d.key[0] == NIGHTLY),
-        "outputs": sorted(outbox),
+        "outputs": {uri: len(_object(emulator, uri)) for uri in sorted(outbox)},
     }
-    for index, name in enumerate(DOCUMENTS):
+    assert all(checked["outputs"].values())
+    processed = [uri.replace("/inbox/", "/processed/2026-11-20/") for uri in inbox]
+    assert _xcom(stack, NIGHTLY, runs[NIGHTLY], "file_documents") == processed
+    assert emulator.oss.list(DOCS_BUCKET, "inbox/") == []
+    assert [_object(emulator, uri) for uri in processed] == [b"document body"] * len(DOCUMENTS)
+    # One conversion per document found, mapped in listing order.
+    for index, name in enumerate(sorted(DOCUMENTS)):
+        output = outbox[DOCUMENTS.index(name)]
         converted = _xcom(stack, NIGHTLY, runs[NIGHTLY], "convert_to_pdf", index)
-        assert converted["output_uris"] == [outbox[index]]
+        assert converted["output_uris"] == [output]
         assert converted["target_uris"] == [
             f"oss://{DOCS_BUCKET}/outbox/2026-11-20/finance/{{barename}}.{{autoext}}"
         ]
-        assert (
-            f"Source: oss://{DOCS_BUCKET}/inbox/{name}"
-            in emulator.oss.get(DOCS_BUCKET, outbox[index][len(f"oss://{DOCS_BUCKET}/") :]).decode()
-        )
+        assert f"Source: oss://{DOCS_BUCKET}/inbox/{name}" in _object(emulator, output).decode()
 
     renditions = [
         f"oss://{MEDIA_BUCKET}/transcoded/spring-launch/launch-teaser_{p}.mp4" for p in ("360p", "720p")
@@ -162,10 +170,13 @@ def test_example_dags_defer_resume_on_notifications_and_write_their_outputs(stac
     for uri in renditions:
         assert emulator.oss.exists(MEDIA_BUCKET, uri.split("/", 3)[3])
 
+    # The compression DAG downloaded its archive through OSS and checked its members.
     pack = next(d for d in released.values() if d.key[:2] == (COMPRESS, "pack"))
-    announced = _xcom(stack, COMPRESS, runs[COMPRESS], "announce")
-    assert announced["archive"] == f"oss://{DOCS_BUCKET}/archives/reports-2026-11-20.zip"
-    assert announced["imm_task_id"] == pack.imm_task_id
+    assert _xcom(stack, COMPRESS, runs[COMPRESS], "check_archive") == {
+        "archive": f"oss://{DOCS_BUCKET}/archives/reports-2026-11-20.zip",
+        "imm_task_id": pack.imm_task_id,
+        "members": ["reports-20261120/sales.pdf", "reports-20261120/support.pdf"],
+    }
     with zipfile.ZipFile(
         io.BytesIO(emulator.oss.get(DOCS_BUCKET, "archives/reports-2026-11-20.zip"))
     ) as archive:
@@ -176,6 +187,23 @@ def test_example_dags_defer_resume_on_notifications_and_write_their_outputs(stac
     assert recorded["task_id"] == external
     assert recorded["status"] == "Succeeded"
     assert recorded["learned_from"] == "notification"
+
+    # The next night finds the inbox empty: the run skips its conversions, with no IMM call.
+    creates = admin.counters().get("imm:CreateOfficeConversionTask", 0)
+    next_night = airflow.rest.trigger(NIGHTLY, logical_date="2026-11-21T02:00:00Z")
+    assert wait_for_runs(airflow, {NIGHTLY: next_night}, timeout=180) == {NIGHTLY: "success"}
+    states = {ti["task_id"]: ti["state"] for ti in airflow.rest.task_instances(NIGHTLY, next_night)}
+    assert states == dict.fromkeys(
+        ["find_documents", "convert_to_pdf", "check_outputs", "file_documents"], "skipped"
+    )
+    assert admin.counters().get("imm:CreateOfficeConversionTask", 0) == creates
+    assert "inbox/ is empty: nothing to convert" in task_log(
+        airflow, next_night, (NIGHTLY, "find_documents", -1)
+    )
+
+
+def _object(emulator: ImmEmulator, uri: str) -> bytes:
+    return emulator.oss.get(*uri.removeprefix("oss://").split("/", 1))
 
 
 def task_logs_of(stack: Stack, dag_id: str, run_id: str) -> str:
@@ -205,7 +233,7 @@ def test_two_triggerers_share_forty_waits_and_losing_one_loses_and_repeats_nothi
     creates_before = admin.counters().get("imm:CreateOfficeConversionTask", 0)
 
     airflow.rest.unpause(NIGHTLY)
-    conf = {"inbox": "bulk/", "documents": BULK, "team": "bulk"}
+    conf = {"inbox": "bulk/", "team": "bulk"}
     run_id = airflow.rest.trigger(NIGHTLY, logical_date="2026-11-19T02:00:00Z", conf=conf)
     waiting = _wait_until_all_waiting(stack, run_id, count=len(BULK), timeout=300)
 
@@ -224,7 +252,7 @@ def test_two_triggerers_share_forty_waits_and_losing_one_loses_and_repeats_nothi
 
     # Every wait completed; those of the dead triggerer were taken over by the other one.
     states = Counter(ti["state"] for ti in airflow.rest.task_instances(NIGHTLY, run_id))
-    assert states == {"success": len(BULK) + 2}
+    assert states == {"success": len(BULK) + 3}
     for key in waiting:
         fired = fired_events(airflow, run_id, key)
         assert [e.payload["status"] for e in fired[second]] == ["succeeded"], (key, fired)
@@ -238,11 +266,13 @@ def test_two_triggerers_share_forty_waits_and_losing_one_loses_and_repeats_nothi
     ours = [t for t in admin.tasks() if t["Tags"].get("airflow-run") == run_id]
     assert sorted(int(t["Tags"]["airflow-map-index"]) for t in ours) == list(range(len(BULK)))
     assert admin.counters()["imm:CreateOfficeConversionTask"] - creates_before == len(BULK)
-    summary = _xcom(stack, NIGHTLY, run_id, "summarize")
-    assert summary["converted"] == len(BULK)
-    assert sorted(summary["imm_tasks"]) == sorted(t["TaskId"] for t in ours)
-    written = admin.objects(DOCS_BUCKET, "outbox/2026-11-19/bulk/")
-    assert written == [f"outbox/2026-11-19/bulk/{name.removesuffix('.docx')}.pdf" for name in BULK]
+    checked = _xcom(stack, NIGHTLY, run_id, "check_outputs")
+    assert sorted(checked["imm_tasks"]) == sorted(t["TaskId"] for t in ours)
+    written = [f"outbox/2026-11-19/bulk/{name.removesuffix('.docx')}.pdf" for name in BULK]
+    assert admin.objects(DOCS_BUCKET, "outbox/2026-11-19/bulk/") == written
+    assert sorted(checked["outputs"]) == [f"oss://{DOCS_BUCKET}/{key}" for key in written]
+    assert admin.objects(DOCS_BUCKET, "bulk/") == []
+    assert admin.objects(DOCS_BUCKET, "processed/2026-11-19/") == [f"processed/2026-11-19/{n}" for n in BULK]
 
 
 def _wait_for_new_triggerer(stack: Stack, known: set[int], timeout: float = 120) -> int:

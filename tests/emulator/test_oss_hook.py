@@ -5,7 +5,6 @@ path-style)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -19,16 +18,9 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def hook(emulator: ImmEmulator, monkeypatch: pytest.MonkeyPatch) -> OSSHook:
-    """A hook on an ``oss`` connection whose default bucket (schema) is ``media``."""
-    extra = {
-        "auth_type": "AK",
-        "access_key_id": emulator.access_key_id,
-        "access_key_secret": emulator.access_key_secret,
-        "region": emulator.region,
-        "endpoint": emulator.oss_url,
-    }
-    connection = {"conn_type": "oss", "schema": "media", "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_OSS_EMULATOR", json.dumps(connection))
+    """A hook on the emulator's ``oss`` connection, whose default bucket (schema) is ``media``."""
+    connections = emulator.airflow_connections(oss_conn_id="oss_emulator", oss_bucket="media")
+    monkeypatch.setenv("AIRFLOW_CONN_OSS_EMULATOR", connections["oss_emulator"])
     return OSSHook(oss_conn_id="oss_emulator")
 
 

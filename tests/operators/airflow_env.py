@@ -113,14 +113,15 @@ class DagRunResult:
         return self.tasks[task]
 
 
-def run_dag_file(home: Path, source: str) -> DagRunResult:
-    """Write ``source`` (a DAG file defining ``dag``) into the DAGs folder, run it with ``dag.test()``.
+def run_dag_file(home: Path, source: str, logical_date: datetime = LOGICAL_DATE) -> DagRunResult:
+    """Write ``source`` (a DAG file defining ``dag``) into the DAGs folder, run it with ``dag.test()``
+    (at ``logical_date``: after the DAG's ``start_date``, or no task runs).
 
     Task keys are ``task_id``, or ``task_id[i]`` for mapped instances. The file is removed afterwards
     so later runs parse only their own file.
     """
     with _dag_file(home, source) as dag:
-        run = dag.test(logical_date=LOGICAL_DATE)
+        run = dag.test(logical_date=logical_date)
         return _collect(dag.dag_id, run.run_id, str(run.state))
 
 

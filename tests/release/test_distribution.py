@@ -1,6 +1,8 @@
 """The release as a user gets it: the sdist and wheel ``python -m build`` makes, their metadata and
-contents, and the wheel installed alone into a fresh virtual environment running the nightly example
-DAG on a real Airflow deployment against the emulator.
+contents, the wheel installed alone into a fresh virtual environment (without the ``oss`` extra:
+the provider works without the Alibaba provider), and installed with its ``oss`` extra into another
+one running the nightly example DAG (which reaches OSS through ``OSSHook``) on a real Airflow
+deployment against the emulator.
 
 Nothing here reaches the network: the build runs without isolation (the pinned setuptools is in the
 test environment), and the fresh environment is installed by uv ``--offline`` from the cache the
@@ -107,9 +109,9 @@ def test_sdist_holds_the_sources_readme_and_changelog(dist: Dist) -> None:
     assert f"## {VERSION}" in (REPO / "CHANGELOG.md").read_text()
 
 
-@pytest.fixture(scope="module")
-def fresh_env(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtual environment holding the wheel and its dependencies, nothing else.
+def _install(dist: Dist, tmp_path_factory: pytest.TempPathFactory, extras: str = "") -> Path:
+    """A new virtual environment holding the wheel (with ``extras``, e.g. ``[oss]``) and its
+    dependencies, nothing else.
 
     uv resolves offline from its cache, constrained to the running environment's versions (those the
     bootstrap installed from the lock, hence cached): the wheel's own metadata decides what is installed.
@@ -123,8 +125,21 @@ def fresh_env(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = _run(sys.executable, "-c", "import sys; print(sys._base_executable)").stdout.strip()
     _run(*uv, "venv", "--quiet", "--python", base, venv)
     python = venv / "bin" / "python"
-    _run(*uv, "pip", "install", "--offline", "--quiet", "--python", python, "-c", constraints, dist.wheel)
+    requirement = f"{dist.wheel}{extras}"
+    _run(*uv, "pip", "install", "--offline", "--quiet", "--python", python, "-c", constraints, requirement)
     return venv
+
+
+@pytest.fixture(scope="module")
+def fresh_env(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel alone, without extras."""
+    return _install(dist, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fresh_env_oss(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel with its ``oss`` extra, as the example DAGs need it."""
+    return _install(dist, tmp_path_factory, "[oss]")
 
 
 def _fresh_python(venv: Path, code: str) -> str:
@@ -144,20 +159,34 @@ def test_the_fresh_environment_holds_the_installed_wheel_and_no_test_tools(fresh
         )
     )
     assert shown == [False, False, True]
+    # The base install has no OSS client, and every module of the provider outside the emulator
+    # imports without one.
+    modules = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts)
+        for p in (REPO / PACKAGE).rglob("*.py")
+        if "emulator" not in p.parts and p.name != "__main__.py"
+    )
+    check = (
+        "import importlib, importlib.util, json\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps([importlib.util.find_spec(m) is not None "
+        "for m in ('alibabacloud_oss_v2', 'airflow.providers.alibaba')]))"
+    )
+    assert json.loads(_fresh_python(fresh_env, check)) == [False, False]
     for script in ("imm-emulator", "imm-setup-notifications"):
         assert "usage:" in _run(fresh_env / "bin" / script, "--help", cwd=fresh_env).stdout
 
 
 @pytest.fixture
-def fresh_airflow(fresh_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_airflow(fresh_env_oss: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The deployment harness starts the fresh environment's ``airflow``, without the repository on
     its path, so every Airflow process imports the provider from the installed wheel."""
-    monkeypatch.setattr(deployment_module, "AIRFLOW", str(fresh_env / "bin" / "airflow"))
+    monkeypatch.setattr(deployment_module, "AIRFLOW", str(fresh_env_oss / "bin" / "airflow"))
     yield
 
 
-def test_the_installed_wheel_runs_the_nightly_example_dag_against_the_emulator(
-    fresh_env: Path, fresh_airflow: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_installed_wheel_with_its_oss_extra_runs_the_nightly_example_dag_against_the_emulator(
+    fresh_airflow: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -168,7 +197,8 @@ def test_the_installed_wheel_runs_the_nightly_example_dag_against_the_emulator(
         connections = emulator.airflow_connections(
             "imm_default", project=DEFAULT_PROJECT, mns_topic=MNS_TOPIC
         )
-        monkeypatch.setenv("AIRFLOW_CONN_IMM_DEFAULT", connections["imm_default"])
+        for conn_id, value in connections.items():
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
         from airflow_provider_imm.hooks.mns import MnsHook
 
         MnsHook("imm_default").ensure_notification_channel()
@@ -183,10 +213,11 @@ def test_the_installed_wheel_runs_the_nightly_example_dag_against_the_emulator(
             state = airflow.rest.wait_for_run(NIGHTLY, run_id, timeout=300)
             logs = "\n".join(p.read_text(errors="replace") for p in (airflow.home / "logs").rglob("*.log"))
             assert state == "success", logs[-5000:]
-            summary = airflow.rest.xcom(NIGHTLY, run_id, "summarize")
+            checked = airflow.rest.xcom(NIGHTLY, run_id, "check_outputs")
         finally:
             airflow.stop()
         assert airflow.survivors == []
-        assert summary["converted"] == 3
         outputs = [f"outbox/2026-11-20/finance/{name.rsplit('.', 1)[0]}.pdf" for name in DOCUMENTS]
+        assert sorted(checked["outputs"]) == sorted(f"oss://imm-demo-docs/{key}" for key in outputs)
         assert all(emulator.oss.exists("imm-demo-docs", key) for key in outputs)
+        assert emulator.oss.list("imm-demo-docs", "inbox/") == []
