@@ -281,6 +281,13 @@ class _Return:
     expires: float
 
 
+def queue_visibility(message: ReceivedMessage) -> float | None:
+    """The queue's visibility timeout, seconds, from a first receive (both times are the server's:
+    their difference is the timeout); None when the message does not tell."""
+    seconds = (message.next_visible_time - message.first_dequeue_time) / 1000
+    return seconds if 0 < seconds <= 43200 else None
+
+
 def orphan_hiding(
     dequeue_count: int,
     visibility: float | None,
@@ -476,10 +483,7 @@ class QueueListener:
                 self._pending_returns.append(_Return(message.receipt_handle, action, expires))
 
     def _learn_visibility(self, message: ReceivedMessage) -> None:
-        """On a first receive both times are the server's: their difference is the queue's timeout."""
-        seconds = (message.next_visible_time - message.first_dequeue_time) / 1000
-        if 0 < seconds <= 43200:
-            self._visibility = seconds
+        self._visibility = queue_visibility(message) or self._visibility
 
     def _classify(self, message: ReceivedMessage) -> int:
         """Hand over what is awaited; say whether to delete the message, leave it hidden as the
