@@ -78,7 +78,8 @@ def test_without_common_messaging_the_package_works_and_the_queue_says_what_to_i
         class Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
                 # Its modules, not its provider info (Airflow's provider discovery reads that).
-                if name.startswith("airflow.providers.common.messaging.") and not name.endswith("provider_info"):
+                messaging = name.startswith("airflow.providers.common.messaging.")
+                if messaging and not name.endswith("provider_info"):
                     raise ModuleNotFoundError(f"No module named {name!r}")
                 return None
 
