@@ -1,0 +1,137 @@
+"""End to end: ``imm_convert_on_upload`` on a real Airflow deployment (api-server, scheduler,
+dag-processor, triggerer as separate processes, SQLite + LocalExecutor) against the emulator.
+
+Uploads go through ``alibabacloud-oss-v2`` to the emulator's OSS API; its OSS event rule publishes
+each to the MNS topic; the watcher queue subscribed to the topic is read by the DAG's asset watcher
+in the triggerer. Counted afterwards: asset events in Airflow's metadata DB, IMM conversions in the
+emulator (one per key), PDFs in OSS.
+
+The burst is ``IMM_E2E_BURST`` uploads (default 200); set it lower where the machine is slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from tests.e2e.deployment import MNS_TOPIC, SQLITE_LOCAL, AirflowDeployment
+from tests.sdk_clients import oss_client_for
+
+pytestmark = pytest.mark.timeout(900)
+
+DAG_ID = "imm_convert_on_upload"
+BUCKET = "imm-watch-docs"
+WATCH_QUEUE = "imm-watch"
+ASSET = "imm_inbox_uploads"
+BURST = int(os.environ.get("IMM_E2E_BURST", "200"))
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ImmEmulator, AirflowDeployment]]:
+    root = tmp_path_factory.mktemp("e2e-event-driven")
+    emulator = ImmEmulator(root / "oss", task_duration=0.2, projects=(DEFAULT_PROJECT,)).start()
+    connections = emulator.airflow_connections("imm_default", project=DEFAULT_PROJECT, mns_topic=MNS_TOPIC)
+    extra_env = {"IMM_WATCH_BUCKET": BUCKET, "IMM_WATCH_QUEUE": WATCH_QUEUE}
+    airflow = AirflowDeployment(
+        root / "airflow", connections=connections, backend=SQLITE_LOCAL, extra_env=extra_env
+    )
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIRFLOW_CONN_IMM_DEFAULT", connections["imm_default"])
+            from airflow_provider_imm.cli import main
+
+            args = ["--watcher-queue", WATCH_QUEUE, "--oss-bucket", BUCKET, "--oss-prefix", "inbox/"]
+            assert main(args) == 0
+        oss_client_for(emulator).put_bucket(_request("PutBucketRequest", bucket=BUCKET))
+        airflow.start_all()
+        airflow.wait_for_dags({DAG_ID})
+        airflow.rest.unpause(DAG_ID)
+        yield emulator, airflow
+    finally:
+        airflow.stop()
+        emulator.stop()
+        assert airflow.survivors == []
+
+
+def _request(name: str, **fields: Any) -> Any:
+    import alibabacloud_oss_v2 as oss
+
+    return getattr(oss, name)(**fields)
+
+
+def _upload(emulator: ImmEmulator, keys: list[str]) -> None:
+    client = oss_client_for(emulator)
+    for key in keys:
+        client.put_object(
+            _request("PutObjectRequest", bucket=BUCKET, key=key, body=f"document {key}".encode())
+        )
+
+
+def _asset_events(airflow: AirflowDeployment, prefix: str) -> Counter[str]:
+    """Asset events of the watcher's asset, counted by object key under ``prefix``."""
+    rows = airflow.query(
+        "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = :name", name=ASSET
+    )
+    keys: Counter[str] = Counter()
+    for (extra,) in rows:
+        payload = (json.loads(extra) if isinstance(extra, str) else extra).get("payload") or {}
+        if str(payload.get("key", "")).startswith(prefix):
+            keys[payload["key"]] += 1
+    return keys
+
+
+def _conversions(emulator: ImmEmulator, prefix: str) -> Counter[str]:
+    """IMM OfficeConversion tasks, counted by source key under ``prefix``."""
+    found: Counter[str] = Counter()
+    for task in emulator.imm.tasks():
+        request = task.get("TaskRequestDefinition") or {}
+        if isinstance(request, str):
+            request = json.loads(request)
+        source = str(request.get("SourceURI", ""))
+        if task.get("TaskType") == "OfficeConversion" and source.startswith(f"oss://{BUCKET}/{prefix}"):
+            found[source.removeprefix(f"oss://{BUCKET}/")] += 1
+    return found
+
+
+def _until(check: Callable[[], bool], timeout: float, what: str, airflow: AirflowDeployment) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {timeout:.0f} s\n{airflow.log_tail('triggerer')}")
+        time.sleep(1.0)
+
+
+def test_one_upload_starts_a_run_that_writes_the_pdf(
+    deployment: tuple[ImmEmulator, AirflowDeployment],
+) -> None:
+    emulator, airflow = deployment
+    _upload(emulator, ["inbox/one/report.docx"])
+    _until(lambda: emulator.oss.exists(BUCKET, "outbox/inbox/one/report.pdf"), 240, "the PDF", airflow)
+    assert _asset_events(airflow, "inbox/one/") == {"inbox/one/report.docx": 1}
+    assert _conversions(emulator, "inbox/one/") == {"inbox/one/report.docx": 1}
+
+
+def test_a_burst_with_the_triggerer_killed_midway_makes_one_event_and_one_conversion_per_key(
+    deployment: tuple[ImmEmulator, AirflowDeployment],
+) -> None:
+    emulator, airflow = deployment
+    keys = [f"inbox/burst/{i:04d}.docx" for i in range(BURST)]
+    half = BURST // 2
+    _upload(emulator, keys[:half])
+    _until(lambda: sum(_asset_events(airflow, "inbox/burst/").values()) >= half // 2, 240, "events", airflow)
+    airflow.kill("triggerer")
+    _upload(emulator, keys[half:])
+    airflow.start_triggerer()
+    _until(lambda: len(_conversions(emulator, "inbox/burst/")) >= BURST, 600, "every conversion", airflow)
+    time.sleep(40)  # past the queue's visibility timeout: a redelivery would show by now
+    events, conversions = _asset_events(airflow, "inbox/burst/"), _conversions(emulator, "inbox/burst/")
+    assert set(events) == set(keys) and set(conversions) == set(keys)
+    assert [k for k, n in events.items() if n > 1] == []
+    assert [k for k, n in conversions.items() if n > 1] == []
