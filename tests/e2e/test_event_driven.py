@@ -52,7 +52,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ImmEm
         oss_client_for(emulator).put_bucket(_request("PutBucketRequest", bucket=BUCKET))
         airflow.start_all()
         airflow.wait_for_dags({DAG_ID})
-        airflow.rest.unpause(DAG_ID)
         yield emulator, airflow
     finally:
         airflow.stop()
