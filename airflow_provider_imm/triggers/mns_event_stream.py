@@ -38,6 +38,7 @@ from airflow_provider_imm.triggers.mns_listener import (
     LEAVE,
     ListenerKey,
     ListenerSettings,
+    ListenerStats,
     QueueClient,
     QueueClientFactory,
     ReceivedMessage,
@@ -50,6 +51,7 @@ from airflow_provider_imm.triggers.mns_listener import (
     _receive,
     _ThreadState,
     _WorkerThread,
+    first_sighting,
     orphan_hiding,
     queue_visibility,
 )
@@ -118,27 +120,13 @@ def disposal(
     return orphan_hiding(message.dequeue_count, visibility, settings.orphan_max_hidden)
 
 
-@dataclass
-class StreamStats:
-    """Counters for tests and benchmarks."""
-
-    receives: int = 0
-    received: int = 0
-    deleted: int = 0
-    returned: int = 0
-    redelivered: int = 0
-    dropped: int = 0
-    errors: int = 0
-    requests: int = 0
-
-
 _delivered: dict[ListenerKey, OrderedDict[str, None]] = {}
-_stats: dict[ListenerKey, StreamStats] = {}
+_stats: dict[ListenerKey, ListenerStats] = {}
 
 
-def stream_stats(key: ListenerKey) -> StreamStats:
+def stream_stats(key: ListenerKey) -> ListenerStats:
     """This process's counters for the queue of ``key`` (every stream of it, one after another)."""
-    return _stats.setdefault(key, StreamStats())
+    return _stats.setdefault(key, ListenerStats())
 
 
 class MnsEventStream:
@@ -169,14 +157,7 @@ class MnsEventStream:
                 await self._failed(err, backoff)
                 continue
             self.stats.receives += 1
-            if backoff.failures:
-                log.warning(
-                    "MNS queue %s: receiving again after %d failures over %.1f s",
-                    self.key,
-                    backoff.failures,
-                    time.monotonic() - backoff.streak_started,
-                )
-                backoff.failures = 0
+            backoff.recovered(self.key)
             if not received:
                 continue
             self.stats.received += len(received)
@@ -189,7 +170,7 @@ class MnsEventStream:
                 message = WatchedMessage(m.message_id, m.body, m.enqueue_time, m.dequeue_count)
                 message.delivered = m.message_id in self._delivered
                 if message.delivered:
-                    self.stats.redelivered += 1
+                    self.stats.duplicates += 1  # a redelivery of a stored message
                 tickets.append(Ticket(message, m.receipt_handle, now + max(0.0, hidden)))
             yield tickets
             if len(received) < settings.batch_size and settings.receive_pause:
@@ -268,11 +249,8 @@ class MnsEventStream:
         await asyncio.sleep(backoff.next_delay())
 
     def _log_unwanted(self, message: WatchedMessage) -> None:
-        if message.message_id in self._logged:
+        if not first_sighting(self._logged, message.message_id):
             return
-        self._logged[message.message_id] = None
-        if len(self._logged) > 10_000:
-            self._logged.popitem(last=False)
         log.info(
             "MNS queue %s: message %s (%d characters, received %d times) selected by no watcher; left "
             "for other consumers, deleted after %.0f s",

@@ -263,6 +263,17 @@ class _Backoff:
         # Capped exponent: an outage of days must not overflow the float.
         return self.policy.backoff(min(self.failures, 64), random.random())
 
+    def recovered(self, key: ListenerKey) -> None:
+        """A call succeeded: end the streak of failures, saying how long it lasted."""
+        if self.failures:
+            log.warning(
+                "MNS queue %s: receiving again after %d failures over %.1f s",
+                key,
+                self.failures,
+                time.monotonic() - self.streak_started,
+            )
+            self.failures = 0
+
 
 @dataclass(frozen=True)
 class _Lane:
@@ -279,6 +290,16 @@ class _Return:
     receipt_handle: str
     hidden: int
     expires: float
+
+
+def first_sighting(seen: OrderedDict[str, None], message_id: str, memory: int = 10_000) -> bool:
+    """True the first time ``message_id`` is seen (of the last ``memory``): log a message once."""
+    if message_id in seen:
+        return False
+    seen[message_id] = None
+    if len(seen) > memory:
+        seen.popitem(last=False)
+    return True
 
 
 def queue_visibility(message: ReceivedMessage) -> float | None:
@@ -520,11 +541,8 @@ class QueueListener:
             return None
 
     def _log_unreadable(self, message: ReceivedMessage) -> None:
-        if message.message_id in self._logged:
+        if not first_sighting(self._logged, message.message_id):
             return
-        self._logged[message.message_id] = None
-        if len(self._logged) > 10_000:
-            self._logged.popitem(last=False)
         log.warning(
             "MNS queue %s: message %s (%d bytes, received %d times) is not an IMM task notification; "
             "left for other consumers, deleted after %.0f s",
@@ -668,14 +686,7 @@ class QueueListener:
         return f"{max(intervals):.0f} s" if intervals else "reconcile_interval seconds"
 
     def _recovered(self, backoff: _Backoff) -> None:
-        if backoff.failures:
-            log.warning(
-                "MNS queue %s: receiving again after %d failures over %.1f s",
-                self.key,
-                backoff.failures,
-                time.monotonic() - backoff.streak_started,
-            )
-            backoff.failures = 0
+        backoff.recovered(self.key)
 
     def _new_lane(self, suffix: str) -> _Lane:
         """A fresh thread and client: a call abandoned by a cancelled run may still use the old ones."""
