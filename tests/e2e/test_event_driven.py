@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from tests.e2e.deployment import MNS_TOPIC, SQLITE_LOCAL, AirflowDeployment
+from tests.e2e.deployment import EXAMPLE_DAGS, MNS_TOPIC, SQLITE_LOCAL, AirflowDeployment
 from tests.sdk_clients import oss_client_for
 
 pytestmark = pytest.mark.timeout(900)
@@ -38,9 +39,18 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ImmEm
     root = tmp_path_factory.mktemp("e2e-event-driven")
     emulator = ImmEmulator(root / "oss", task_duration=0.2, projects=(DEFAULT_PROJECT,)).start()
     connections = emulator.airflow_connections("imm_default", project=DEFAULT_PROJECT, mns_topic=MNS_TOPIC)
-    extra_env = {"IMM_WATCH_BUCKET": BUCKET, "IMM_WATCH_QUEUE": WATCH_QUEUE}
+    # Only this DAG, active from its first parse: Airflow registers an asset's watchers when the DAG
+    # is parsed unpaused (the deployment parses a file again only after 10 minutes).
+    dags = root / "dags"
+    dags.mkdir()
+    shutil.copy(EXAMPLE_DAGS / f"{DAG_ID}.py", dags)
+    extra_env = {
+        "IMM_WATCH_BUCKET": BUCKET,
+        "IMM_WATCH_QUEUE": WATCH_QUEUE,
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    }
     airflow = AirflowDeployment(
-        root / "airflow", connections=connections, backend=SQLITE_LOCAL, extra_env=extra_env
+        root / "airflow", connections=connections, dags_folder=dags, backend=SQLITE_LOCAL, extra_env=extra_env
     )
     try:
         with pytest.MonkeyPatch.context() as mp:
