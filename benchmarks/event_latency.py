@@ -90,7 +90,11 @@ def main() -> int:
         root / "airflow",
         connections=connections,
         dags_folder=dags,
-        extra_env={"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"},
+        extra_env={
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # The deployment turns schedules off; asset-triggered runs are created by the same code.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
+        },
     )
     try:
         _setup(emulator, connections["imm_default"])

@@ -48,6 +48,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ImmEm
         "IMM_WATCH_BUCKET": BUCKET,
         "IMM_WATCH_QUEUE": WATCH_QUEUE,
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # The deployment turns schedules off; asset-triggered runs are created by the same code.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
     }
     airflow = AirflowDeployment(
         root / "airflow", connections=connections, dags_folder=dags, backend=SQLITE_LOCAL, extra_env=extra_env
