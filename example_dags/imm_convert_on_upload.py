@@ -8,7 +8,11 @@ event, time, MNS message id). Each asset event starts, or joins, a run of this D
 
 1. ``uploaded_objects`` reads the asset events that triggered the run. Airflow may fold several
    events into one run, so the run converts exactly the objects of its events, each once (an object
-   put twice before the run starts is converted once, in its latest version).
+   put twice before the run starts is converted once, in its latest version). An asset event can
+   come twice (a triggerer killed after Airflow stored it, before MNS deleted its message: MNS
+   delivers it again): each conversion is tagged with the object version it converts (bucket, key,
+   ETag), and a version IMM already has a conversion task for is left out. Runs go one at a time,
+   so the next run sees the previous run's tasks.
 2. ``convert_to_pdf``: one IMM OfficeConversion task per object (dynamic task mapping), deferred
    until IMM's notification arrives; the PDF lands under ``outbox/``, beside the inbox's folders.
 3. ``check_outputs`` reads every PDF IMM reported back through OSS: it must exist and not be empty.
@@ -61,21 +65,34 @@ with DAG(
     schedule=[uploads],
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
     tags=["imm", "example", "event-driven"],
 ) as dag:
 
     @task
-    def uploaded_objects(**context: Any) -> list[str]:
-        """The OSS URIs of the objects whose upload triggered this run, each once, in upload order."""
+    def uploaded_objects(**context: Any) -> list[dict[str, Any]]:
+        """Per object whose upload triggered this run (each once, in upload order) and that IMM has
+        not converted yet in this version: its URI and the tag naming the version."""
+        import hashlib
+
+        from airflow_provider_imm.hooks.imm import ImmHook
+
         events = context["triggering_asset_events"][uploads]
-        uris: dict[str, None] = {}
+        objects: dict[str, dict[str, Any]] = {}
         for event in events:
             payload = (event.extra or {}).get("payload") or {}
             if payload.get("source") == "oss" and payload.get("key", "").startswith(INBOX):
-                uris[f"oss://{payload['bucket']}/{payload['key']}"] = None
-        print(f"{len(events)} asset events, {len(uris)} objects: {list(uris)}")
-        return list(uris)
+                uri = f"oss://{payload['bucket']}/{payload['key']}"
+                version = hashlib.sha256(f"{uri}@{payload.get('etag')}".encode()).hexdigest()[:32]
+                objects.pop(uri, None)  # the latest version, in upload order
+                objects[uri] = {"source_uri": uri, "tags": {"upload": version}}
+        hook = ImmHook()
+        fresh = [
+            o for o in objects.values() if not hook.find_tasks(o["tags"], task_types=["OfficeConversion"])
+        ]
+        print(f"{len(events)} asset events, {len(objects)} objects, {len(fresh)} not converted yet")
+        return fresh
 
     convert = ImmOfficeConversionOperator.partial(
         task_id="convert_to_pdf",
@@ -84,7 +101,7 @@ with DAG(
         target_uri=f"oss://{BUCKET}/outbox/{{dirname}}/{{barename}}.{{autoext}}",
         timeout=timedelta(hours=1),
         map_index_template="{{ task.request['SourceURI'].rsplit('/', 1)[-1] }}",
-    ).expand(source_uri=uploaded_objects())
+    ).expand_kwargs(uploaded_objects())
 
     @task
     def check_outputs(results: Any) -> dict[str, int]:

@@ -85,16 +85,16 @@ def _upload(emulator: ImmEmulator, keys: list[str]) -> None:
         )
 
 
-def _asset_events(airflow: AirflowDeployment, prefix: str) -> Counter[str]:
-    """Asset events of the watcher's asset, counted by object key under ``prefix``."""
+def _asset_events(airflow: AirflowDeployment, prefix: str) -> dict[str, list[str]]:
+    """Asset events of the watcher's asset: per object key under ``prefix``, their MNS message ids."""
     rows = airflow.query(
         "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = :name", name=ASSET
     )
-    keys: Counter[str] = Counter()
+    keys: dict[str, list[str]] = {}
     for (extra,) in rows:
         payload = (json.loads(extra) if isinstance(extra, str) else extra).get("payload") or {}
         if str(payload.get("key", "")).startswith(prefix):
-            keys[payload["key"]] += 1
+            keys.setdefault(payload["key"], []).append(payload["message_id"])
     return keys
 
 
@@ -125,24 +125,30 @@ def test_one_upload_starts_a_run_that_writes_the_pdf(
     emulator, airflow = deployment
     _upload(emulator, ["inbox/one/report.docx"])
     _until(lambda: emulator.oss.exists(BUCKET, "outbox/inbox/one/report.pdf"), 240, "the PDF", airflow)
-    assert _asset_events(airflow, "inbox/one/") == {"inbox/one/report.docx": 1}
+    assert list(_asset_events(airflow, "inbox/one/")) == ["inbox/one/report.docx"]
     assert _conversions(emulator, "inbox/one/") == {"inbox/one/report.docx": 1}
 
 
-def test_a_burst_with_the_triggerer_killed_midway_makes_one_event_and_one_conversion_per_key(
+def test_a_burst_with_the_triggerer_killed_midway_loses_nothing_and_converts_each_key_once(
     deployment: tuple[ImmEmulator, AirflowDeployment],
 ) -> None:
     emulator, airflow = deployment
     keys = [f"inbox/burst/{i:04d}.docx" for i in range(BURST)]
     half = BURST // 2
     _upload(emulator, keys[:half])
-    _until(lambda: sum(_asset_events(airflow, "inbox/burst/").values()) >= half // 2, 240, "events", airflow)
+    _until(lambda: len(_asset_events(airflow, "inbox/burst/")) >= half // 2, 240, "events", airflow)
     airflow.kill("triggerer")
     _upload(emulator, keys[half:])
     airflow.start_triggerer()
     _until(lambda: len(_conversions(emulator, "inbox/burst/")) >= BURST, 600, "every conversion", airflow)
     time.sleep(40)  # past the queue's visibility timeout: a redelivery would show by now
     events, conversions = _asset_events(airflow, "inbox/burst/"), _conversions(emulator, "inbox/burst/")
+    # Nothing lost: an asset event and a conversion for every key.
     assert set(events) == set(keys) and set(conversions) == set(keys)
-    assert [k for k, n in events.items() if n > 1] == []
+    # One conversion per key, however many asset events.
     assert [k for k, n in conversions.items() if n > 1] == []
+    # A second asset event only for a message stored before the kill and delivered again after
+    # it (Airflow 3.3's shared streams redeliver after a restart: see the README), never otherwise.
+    again = {k: ids for k, ids in events.items() if len(ids) > 1}
+    assert all(len(set(ids)) == 1 for ids in again.values())
+    print(f"{len(again)} of {BURST} messages stored before the SIGKILL were delivered again after it")
