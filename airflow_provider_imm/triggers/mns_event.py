@@ -16,27 +16,30 @@ the connection's ``mns_queue``: the listener and the watchers would take each ot
 
 Delivery (see :mod:`.mns_event_stream`): on Airflow 3.3 the triggerer runs one receive loop per
 queue for all its watchers (a shared stream) and a message is deleted only after the asset events
-made from it are stored; on Airflow 3.2 each watcher receives on its own and deletes a batch once the
-triggerer has taken its events, so a triggerer killed in between loses them.
+made from it are stored; on Airflow 3.2 each watcher receives on its own and deletes a message
+``HOLD_SECONDS`` after the triggerer has taken its events (nothing tells when they are stored), so a
+triggerer killed within the hold redelivers it, and one killed before the store loses the events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Hashable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, mns_name_problem
+from airflow_provider_imm.triggers.mns_event_stream import Ticket
 from airflow_provider_imm.triggers.mns_listener import ListenerKey, ListenerSettings
 from airflow_provider_imm.utils.mns_event_filters import EventFilter, EventFilterError
 
 if TYPE_CHECKING:
     from airflow.triggers.shared_stream import SharedStreamProducer
 
-    from airflow_provider_imm.triggers.mns_event_stream import MnsEventStream, Ticket
+    from airflow_provider_imm.triggers.mns_event_stream import MnsEventStream
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ SCHEME = "alibaba+mns"
 #: Defaults of a watcher's receive loop: long polls, and a short pause after a partial batch so a
 #: burst is received 16 at a time (fewer requests per event, at most this much later).
 WATCHER_SETTINGS = ListenerSettings(wait_seconds=20, receive_pause=0.2)
+#: Without shared streams: how long after the hand-over of its events a message is deleted.
+HOLD_SECONDS = 5.0
 
 
 class MnsEventTrigger(BaseEventTrigger):
@@ -103,16 +108,33 @@ class MnsEventTrigger(BaseEventTrigger):
             for payload in self._payloads(message):
                 yield TriggerEvent(payload)
 
-    # Airflow 3.2 (or run outside a shared stream): a loop per watcher, deletes after the yield
+    # Airflow 3.2 (or run outside a shared stream): a loop per watcher
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Deletes a message ``HOLD_SECONDS`` after its events were taken by the triggerer: nothing
+        says when they are stored, and by then they almost surely are (the triggerer hands events
+        over every second or so). A triggerer killed within the hold gets the message delivered
+        again (a second asset event); killed between the hand-over and the store, it loses them."""
         stream = await open_stream(self.imm_conn_id, self.mns_queue, self.orphan_grace)
+        held: list[tuple[float, Ticket]] = []
+
+        def wait() -> int:
+            return max(0, int(held[0][0] - time.monotonic() + 0.999)) if held else 20
+
         try:
-            async for tickets in stream.batches():
+            async for tickets in stream.batches(wait):
                 for ticket in tickets:
                     for payload in self._payloads(ticket.message):
                         yield TriggerEvent(payload)
-                # The triggerer has taken the events (not necessarily stored them yet).
-                await stream.settle([(ticket, True) for ticket in tickets])
+                    if ticket.message.selected:
+                        stream.remember(ticket.message)
+                        held.append((time.monotonic() + HOLD_SECONDS, ticket))
+                unwanted = [(ticket, True) for ticket in tickets if not ticket.message.selected]
+                if unwanted:
+                    await stream.settle(unwanted)
+                due = [ticket for until, ticket in held if until <= time.monotonic()]
+                if due:
+                    held = held[len(due) :]
+                    await stream.settle([(ticket, True) for ticket in due])
         finally:
             await stream.aclose()
 

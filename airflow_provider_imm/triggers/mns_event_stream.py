@@ -18,8 +18,9 @@ trigger waiting for a TaskId; here every watcher of the queue looks at every mes
 With Airflow 3.3's shared streams (:mod:`.mns_shared_stream`) the triggerer runs one loop per queue
 whatever the number of watchers, and settles a message only after the asset events made from it are
 stored. Without them (Airflow 3.2, or common.messaging's ``MessageQueueTrigger`` run directly), each
-watcher runs its own loop and settles a batch once the triggerer has taken its events: a triggerer
-that dies between taking the events and storing them loses them (the SQS provider's order).
+watcher runs its own loop and settles a message a few seconds after the triggerer has taken its
+events (:attr:`~.mns_event.HOLD_SECONDS`): a triggerer that dies between taking the events and
+storing them loses them, one that dies within the hold gets the message delivered again.
 """
 
 from __future__ import annotations
@@ -144,14 +145,16 @@ class MnsEventStream:
         self._logged: OrderedDict[str, None] = OrderedDict()
         self._failing: set[str] = set()
 
-    async def batches(self) -> AsyncIterator[list[Ticket]]:
-        """Receive forever: one list per receive that got messages. MNS errors back off."""
+    async def batches(self, wait: Callable[[], int] | None = None) -> AsyncIterator[list[Ticket]]:
+        """Receive forever: one list per receive (empty when nothing came). MNS errors back off.
+        ``wait``: the long poll's seconds for the next receive (default: the settings')."""
         settings = self.settings
         backoff = _Backoff(RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap))
         while True:
+            seconds = settings.wait_seconds if wait is None else min(settings.wait_seconds, wait())
             try:
                 received: list[ReceivedMessage] = await self._call(
-                    partial(_receive, self.key.queue, (settings.batch_size, settings.wait_seconds))
+                    partial(_receive, self.key.queue, (settings.batch_size, seconds))
                 )
             except Exception as err:
                 await self._failed(err, backoff)
@@ -159,6 +162,7 @@ class MnsEventStream:
             self.stats.receives += 1
             backoff.recovered(self.key)
             if not received:
+                yield []
                 continue
             self.stats.received += len(received)
             now = time.monotonic()
@@ -208,6 +212,10 @@ class MnsEventStream:
 
     async def aclose(self) -> None:
         self._lane.worker.stop()
+
+    def remember(self, message: WatchedMessage) -> None:
+        """``message``'s events were handed over: a redelivery of it makes none."""
+        self._remember(message.message_id)
 
     def _remember(self, message_id: str) -> None:
         self._delivered[message_id] = None

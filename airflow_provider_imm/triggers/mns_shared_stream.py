@@ -33,7 +33,7 @@ class MnsStreamProducer(SharedStreamProducer):
 
         self.stream = await open_stream(self.conn_id, self.queue, self.orphan_grace)
         async for tickets in self.stream.batches():
-            for ticket in tickets:
+            for ticket in tickets:  # none after an empty receive
                 yield ticket.message, ticket
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:

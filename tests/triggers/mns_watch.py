@@ -79,6 +79,7 @@ def watch(emulator: ImmEmulator, monkeypatch: pytest.MonkeyPatch) -> Watch:
     from airflow_provider_imm.hooks.mns import MnsHook
 
     monkeypatch.setattr(mns_event, "WATCHER_SETTINGS", FAST_WATCH)
+    monkeypatch.setattr(mns_event, "HOLD_SECONDS", 0.5)
     conn_id = connect(emulator, monkeypatch, mns_topic=TOPIC, mns_queue="airflow-imm")
     MnsHook(conn_id).ensure_notification_channel(TOPIC, WATCH_QUEUE, "imm-watch-sub")
     meta = QueueMeta()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from tests.triggers.mns_watch import (
     HAS_SHARED_STREAMS,
     Runner,
@@ -166,3 +168,23 @@ if HAS_SHARED_STREAMS:
         finally:
             await runner.close()
         assert sorted(running.keys(0)) == ["a/1.docx", "a/2.docx"] and running.keys(1) == ["b/1.docx"]
+
+
+async def test_standalone_watchers_delete_only_after_the_hold(
+    watch: Watch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without shared streams nothing says when an event is stored: the message waits HOLD_SECONDS."""
+    from airflow_provider_imm.triggers import mns_event
+
+    monkeypatch.setattr(mns_event, "HOLD_SECONDS", 2.0)
+    running = await Runner("standalone").start(watch.trigger(bucket="docs"))
+    try:
+        watch.upload("held.docx")
+        await eventually(lambda: running.keys() == ["held.docx"], what="the event")
+        taken = asyncio.get_running_loop().time()
+        await asyncio.sleep(1.0)
+        assert watch.messages() == 1
+        await eventually(lambda: watch.messages() == 0, what="deleted after the hold")
+        assert asyncio.get_running_loop().time() - taken >= 1.5
+    finally:
+        await running.stop()
