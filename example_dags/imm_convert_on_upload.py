@@ -11,8 +11,9 @@ event, time, MNS message id). Each asset event starts, or joins, a run of this D
    put twice before the run starts is converted once, in its latest version). An asset event can
    come twice (a triggerer killed after Airflow stored it, before MNS deleted its message: MNS
    delivers it again): each conversion is tagged with the object version it converts (bucket, key,
-   ETag), and a version IMM already has a conversion task for is left out. Runs go one at a time,
-   so the next run sees the previous run's tasks.
+   ETag), and a version IMM already has a conversion task for is left out. (Not ``max_active_runs=1``
+   to order runs: Airflow 3.3 then gives a deferred run only the events stored before the first
+   event that queued it, and the later ones wait for the next upload.)
 2. ``convert_to_pdf``: one IMM OfficeConversion task per object (dynamic task mapping), deferred
    until IMM's notification arrives; the PDF lands under ``outbox/``, beside the inbox's folders.
 3. ``check_outputs`` reads every PDF IMM reported back through OSS: it must exist and not be empty.
@@ -65,7 +66,6 @@ with DAG(
     schedule=[uploads],
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
     tags=["imm", "example", "event-driven"],
 ) as dag:
