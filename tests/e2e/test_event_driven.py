@@ -153,5 +153,6 @@ def test_a_burst_with_the_triggerer_killed_midway_loses_nothing(
     twice = [k for k, n in conversions.items() if n > 1]
     assert set(twice) <= set(again) and all(conversions[k] == 2 for k in twice)
     print(
-        f"\nburst of {BURST}: {len(again)} messages delivered again after the SIGKILL, {len(twice)} keys converted twice"
+        f"\nburst of {BURST}: {len(again)} messages delivered again after the SIGKILL, "
+        f"{len(twice)} keys converted twice"
     )
