@@ -12,9 +12,9 @@ Objects are put through ``alibabacloud-oss-v2`` at ``--slow-rate`` uploads/s (``
 uploads), then at ``--fast-rate`` (``--fast-count``). For each upload: the time from just before
 its PutObject to the ``queued_at`` of the event DAG's run that consumed its asset event (Airflow's
 metadata DB), and to the first ``bench_listing`` run queued after it. After a phase, one upload a
-second elsewhere under ``bench/`` until every upload's run is queued (see ``_phase``). Also MNS requests (emulator
-counters: receives, deletes, visibility changes) per event during each phase, until its last
-message is deleted.
+second elsewhere under ``bench/`` until every upload's run is queued (see ``_phase``). Also MNS
+requests (emulator counters: receives, deletes, visibility changes) per event during each phase,
+until its last message is deleted.
 
 Prints the figures and whether the goals are met (event p99 < 2 s, <= 0.2 MNS requests per event
 at the fast rate), and writes them to ``benchmarks/results/event_latency.json``.
