@@ -39,8 +39,15 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Alibaba Cloud IMM", "python-modules": ["airflow_provider_imm.sensors.imm"]}
         ],
         "triggers": [
-            {"integration-name": "Alibaba Cloud IMM", "python-modules": ["airflow_provider_imm.triggers.imm"]}
+            {
+                "integration-name": "Alibaba Cloud IMM",
+                "python-modules": [
+                    "airflow_provider_imm.triggers.imm",
+                    "airflow_provider_imm.triggers.mns_event",
+                ],
+            }
         ],
+        "queues": ["airflow_provider_imm.queues.mns.MnsMessageQueueProvider"],
         "hooks": [
             {
                 "integration-name": "Alibaba Cloud IMM",

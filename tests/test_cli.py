@@ -84,3 +84,64 @@ def test_names_other_than_the_connections_say_which_extras_to_set(
         f"Set extras mns_topic='t1' and mns_queue='q1' on connection {conn_id!r}: operators then add "
         "Notification to each request (leave it out of yours) and wait on this queue."
     )
+
+
+def test_watcher_queue_is_subscribed_to_the_same_topic_with_the_oss_rule_on_the_emulator(
+    emulator: ImmEmulator, emulator_conn: MakeConn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mns.topic import TopicMessage
+
+    from tests.sdk_clients import mns_account_for
+
+    conn_id = emulator_conn()
+    args = [
+        "--conn-id",
+        conn_id,
+        "--watcher-queue",
+        "imm-watch",
+        "--oss-bucket",
+        "docs",
+        "--oss-prefix",
+        "inbox/",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "created watcher queue imm-watch" in out
+    assert "OSS event rule: created on the emulator" in out
+    [rule] = emulator.oss_event_rules()
+    assert (rule.topic, rule.bucket, rule.prefix) == ("imm-events", "docs", "inbox/")
+    # One publication reaches both queues: the deferral listener's and the watcher's.
+    account = mns_account_for(emulator)
+    account.get_topic("imm-events").publish_message(TopicMessage("hello"))
+    for name in ("airflow-imm", "imm-watch"):
+        queue = account.get_queue(name)
+        queue.set_encoding(False)
+        assert "hello" in queue.receive_message(1).message_body
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["watcher_created"] == []
+
+
+def test_the_deferral_queue_is_refused_as_a_watcher_queue(
+    emulator: ImmEmulator, emulator_conn: MakeConn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn_id = emulator_conn()
+    assert main(["--conn-id", conn_id, "--watcher-queue", "airflow-imm"]) == 1
+    err = capsys.readouterr().err
+    assert "take each other's messages" in err and "--watcher-queue imm-watch" in err
+
+
+def test_on_the_cloud_the_oss_rule_is_described_not_created(
+    make_conn: MakeConn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_provider_imm.cli import _emulator_rule
+
+    rule = {
+        "name": "r",
+        "topic": "t",
+        "bucket": "docs",
+        "prefix": "inbox/",
+        "suffix": "",
+        "events": ["ObjectCreated:*"],
+    }
+    text = _emulator_rule("https://1.mns.cn-hangzhou.aliyuncs.com", rule)
+    assert text.startswith("configure in OSS") and "oss://docs/inbox/*" in text and "'t'" in text

@@ -263,6 +263,17 @@ class _Backoff:
         # Capped exponent: an outage of days must not overflow the float.
         return self.policy.backoff(min(self.failures, 64), random.random())
 
+    def recovered(self, key: ListenerKey) -> None:
+        """A call succeeded: end the streak of failures, saying how long it lasted."""
+        if self.failures:
+            log.warning(
+                "MNS queue %s: receiving again after %d failures over %.1f s",
+                key,
+                self.failures,
+                time.monotonic() - self.streak_started,
+            )
+            self.failures = 0
+
 
 @dataclass(frozen=True)
 class _Lane:
@@ -279,6 +290,23 @@ class _Return:
     receipt_handle: str
     hidden: int
     expires: float
+
+
+def first_sighting(seen: OrderedDict[str, None], message_id: str, memory: int = 10_000) -> bool:
+    """True the first time ``message_id`` is seen (of the last ``memory``): log a message once."""
+    if message_id in seen:
+        return False
+    seen[message_id] = None
+    if len(seen) > memory:
+        seen.popitem(last=False)
+    return True
+
+
+def queue_visibility(message: ReceivedMessage) -> float | None:
+    """The queue's visibility timeout, seconds, from a first receive (both times are the server's:
+    their difference is the timeout); None when the message does not tell."""
+    seconds = (message.next_visible_time - message.first_dequeue_time) / 1000
+    return seconds if 0 < seconds <= 43200 else None
 
 
 def orphan_hiding(
@@ -476,10 +504,7 @@ class QueueListener:
                 self._pending_returns.append(_Return(message.receipt_handle, action, expires))
 
     def _learn_visibility(self, message: ReceivedMessage) -> None:
-        """On a first receive both times are the server's: their difference is the queue's timeout."""
-        seconds = (message.next_visible_time - message.first_dequeue_time) / 1000
-        if 0 < seconds <= 43200:
-            self._visibility = seconds
+        self._visibility = queue_visibility(message) or self._visibility
 
     def _classify(self, message: ReceivedMessage) -> int:
         """Hand over what is awaited; say whether to delete the message, leave it hidden as the
@@ -516,11 +541,8 @@ class QueueListener:
             return None
 
     def _log_unreadable(self, message: ReceivedMessage) -> None:
-        if message.message_id in self._logged:
+        if not first_sighting(self._logged, message.message_id):
             return
-        self._logged[message.message_id] = None
-        if len(self._logged) > 10_000:
-            self._logged.popitem(last=False)
         log.warning(
             "MNS queue %s: message %s (%d bytes, received %d times) is not an IMM task notification; "
             "left for other consumers, deleted after %.0f s",
@@ -664,14 +686,7 @@ class QueueListener:
         return f"{max(intervals):.0f} s" if intervals else "reconcile_interval seconds"
 
     def _recovered(self, backoff: _Backoff) -> None:
-        if backoff.failures:
-            log.warning(
-                "MNS queue %s: receiving again after %d failures over %.1f s",
-                self.key,
-                backoff.failures,
-                time.monotonic() - backoff.streak_started,
-            )
-            backoff.failures = 0
+        backoff.recovered(self.key)
 
     def _new_lane(self, suffix: str) -> _Lane:
         """A fresh thread and client: a call abandoned by a cancelled run may still use the old ones."""

@@ -20,16 +20,18 @@ import binascii
 import enum
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree import ElementTree
 
 # Re-exported: it was defined here, and callers import it from here too.
 from airflow_provider_imm.utils.timestamps import parse_timestamp
 
-__all__ = ["ImmNotification", "NotificationStatus", "parse_notification", "parse_timestamp"]
+__all__ = ["ImmNotification", "NotificationStatus", "parse_notification", "parse_timestamp", "unwrap_message"]
+
+T = TypeVar("T")
 
 
 class NotificationStatus(str, enum.Enum):
@@ -86,12 +88,31 @@ def parse_notification(body: str | bytes | bytearray | memoryview) -> ImmNotific
     return _from_text(text, _Context(), 0)
 
 
+def unwrap_message(
+    body: str | bytes | bytearray | memoryview, recognize: Callable[[dict[str, Any], str | None], T | None]
+) -> T | None:
+    """What ``recognize`` finds in the first object, through MNS's wrappers (a topic's JSON or XML
+    ``Notification``, base64, a JSON string), that it accepts; ``recognize`` also gets the wrapper's
+    ``MessageId``. Same limits as :func:`parse_notification`: never raises on a body."""
+    text = _text(body)
+    if text is None:
+        return None
+
+    def other(value: dict[str, Any], ctx: _Context, _depth: int) -> T | None:
+        return recognize(value, ctx.message_id)
+
+    found: Any = _from_text(text, _Context(recognize=other), 0)
+    return found
+
+
 @dataclass
 class _Context:
     """What the outer layers said about the message, for fields the payload lacks."""
 
     message_id: str | None = None
     envelope_id: str | None = None
+    #: What an unwrapped object is, or None to unwrap further; IMM's notification by default.
+    recognize: Callable[[dict[str, Any], _Context, int], Any] | None = None
 
 
 def _text(body: object) -> str | None:
@@ -147,13 +168,22 @@ def _from_value(value: object, ctx: _Context, depth: int) -> ImmNotification | N
         return _from_text(value.strip(), ctx, depth + 1)
     if not isinstance(value, dict):
         return None
+    found = (ctx.recognize or _from_imm_value)(value, ctx, depth)
+    if found is not None:
+        return found
+    if "Message" in value and "TaskId" not in value:
+        inner_ctx = replace(ctx, message_id=_str(value.get("MessageId")) or ctx.message_id)
+        return _from_value(value["Message"], inner_ctx, depth + 1)
+    return None
+
+
+def _from_imm_value(value: dict[str, Any], ctx: _Context, depth: int) -> ImmNotification | None:
     if "TaskId" in value and "Status" in value:
         return _from_payload(value, ctx)
     if "events" in value:
         return _from_legacy(value, ctx)
-    if "Message" in value and "TaskId" not in value:
-        inner_ctx = _Context(_str(value.get("MessageId")) or ctx.message_id, ctx.envelope_id)
-        return _from_value(value["Message"], inner_ctx, depth + 1)
+    if "Message" in value:
+        return None  # the MNS wrapper
     for key in ("content", "data"):
         if key in value:
             return _from_envelope(value, value[key], ctx, depth)
@@ -169,7 +199,7 @@ def _from_envelope(
         return None
     if kind is not None and not (isinstance(kind, str) and kind.lower().startswith("imm:")):
         return None
-    inner_ctx = _Context(ctx.message_id, _str(envelope.get("id")) or ctx.envelope_id)
+    inner_ctx = replace(ctx, envelope_id=_str(envelope.get("id")) or ctx.envelope_id)
     if isinstance(inner, str):
         inner_text = inner.strip()
         if not inner_text.startswith("{"):
@@ -258,7 +288,7 @@ def _from_xml(text: str, ctx: _Context, depth: int) -> ImmNotification | None:
         return None
     id_element = children.get("MessageId")
     message_id = (id_element.text or "").strip() if id_element is not None else ""
-    inner_ctx = _Context(message_id or ctx.message_id, ctx.envelope_id)
+    inner_ctx = replace(ctx, message_id=message_id or ctx.message_id)
     return _from_text(message.text.strip(), inner_ctx, depth + 1)
 
 

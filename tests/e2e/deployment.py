@@ -51,6 +51,8 @@ EXAMPLE_DAG_IDS = frozenset(
         "imm_media_transcoding",
         "imm_compress_run_outputs",
         "imm_wait_for_external_task",
+        "imm_convert_on_upload",
+        "imm_react_to_external_tasks",
     }
 )
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))

@@ -17,6 +17,7 @@ from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry, ListenerSettings
 from airflow_provider_imm.triggers.reconciler import ReconcilerRegistry, ReconcileSettings
 from tests.emulated_imm import Imm, run_trigger
+from tests.triggers.mns_watch import runner, watch  # noqa: F401  (the watcher tests' fixtures)
 
 #: Short waits so each test takes seconds; the rules are the production ones.
 FAST = ListenerSettings(

@@ -1,0 +1,288 @@
+"""The receive loop of an MNS queue read by asset watchers, and what becomes of each message.
+
+Built from the deferral listener's machinery (:mod:`.mns_listener`): its worker thread and client per
+thread (the MNS SDK is blocking and not thread-safe), its error backoff logged once per streak, its
+orphan rule (:func:`~.mns_listener.orphan_hiding`, deleted only past ``orphan_grace``) and its
+settings. What differs is who decides a message's fate: the listener hands notifications to the
+trigger waiting for a TaskId; here every watcher of the queue looks at every message
+(:class:`WatchedMessage`) and the stream settles it afterwards (:func:`disposal`):
+
+* selected by a watcher and its asset event stored: deleted (batched), and its id remembered, so a
+  redelivery of it (a delete that failed, a handle that lapsed, MNS's at-least-once) makes no
+  second event and is deleted at once;
+* selected, but the event's storing was not confirmed (Airflow's ack timeout, a failing store):
+  left hidden as the receive left it; MNS redelivers it after the visibility timeout;
+* selected by no watcher (another consumer's, unreadable, oversized): given back as the listener
+  gives back orphans, deleted only once older than ``orphan_grace``.
+
+With Airflow 3.3's shared streams (:mod:`.mns_shared_stream`) the triggerer runs one loop per queue
+whatever the number of watchers, and settles a message only after the asset events made from it are
+stored. Without them (Airflow 3.2, or common.messaging's ``MessageQueueTrigger`` run directly), each
+watcher runs its own loop and settles a message a few seconds after the triggerer has taken its
+events (:attr:`~.mns_event.HOLD_SECONDS`): a triggerer that dies between taking the events and
+storing them loses them, one that dies within the hold gets the message delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal, TypeVar
+
+from airflow_provider_imm.hooks.retry import RetryPolicy
+from airflow_provider_imm.triggers.mns_listener import (
+    LEAVE,
+    ListenerKey,
+    ListenerSettings,
+    ListenerStats,
+    QueueClient,
+    QueueClientFactory,
+    ReceivedMessage,
+    _Backoff,
+    _change_visibility,
+    _delete,
+    _describe,
+    _error_code,
+    _Lane,
+    _receive,
+    _ThreadState,
+    _WorkerThread,
+    first_sighting,
+    orphan_hiding,
+    queue_visibility,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How many stored message ids a process remembers per queue, to drop redeliveries.
+DELIVERED_MEMORY = 100_000
+
+Verdict = Literal["stored", "unconfirmed", "unwanted"]
+
+
+@dataclass
+class WatchedMessage:
+    """One received message as every watcher of the queue sees it (a shared stream's raw event).
+
+    The same object reaches every watcher of the stream; a watcher whose filter selects it sets
+    :attr:`selected`, which is how the stream tells "stored" from "nobody wanted it".
+    """
+
+    message_id: str
+    body: str
+    #: Milliseconds since the epoch (MNS's).
+    enqueue_time: int
+    dequeue_count: int
+    #: Its asset events were stored before (a redelivery): watchers make none, the stream deletes it.
+    delivered: bool = False
+    selected: bool = False
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What the stream needs to settle a message later (a shared stream's broker payload)."""
+
+    message: WatchedMessage
+    receipt_handle: str
+    #: When the receive's hiding ends (monotonic): after it the handle has lapsed.
+    expires: float
+
+
+def verdict_of(message: WatchedMessage, *, stored: bool) -> Verdict:
+    """``stored``: whatever the watchers made of the message was stored (or nothing was made)."""
+    if not message.selected:
+        return "unwanted"
+    return "stored" if stored else "unconfirmed"
+
+
+def disposal(
+    verdict: Verdict,
+    message: WatchedMessage,
+    *,
+    now: float,
+    visibility: float | None,
+    settings: ListenerSettings,
+) -> int | None:
+    """What to do with a settled message: ``None`` deletes it, ``LEAVE`` leaves it hidden as the
+    receive left it, a number hides it for that many seconds (0: visible again at once)."""
+    if message.delivered or verdict == "stored":
+        return None
+    if verdict == "unconfirmed":
+        return LEAVE
+    if now - message.enqueue_time / 1000 > settings.orphan_grace:
+        return None
+    return orphan_hiding(message.dequeue_count, visibility, settings.orphan_max_hidden)
+
+
+_delivered: dict[ListenerKey, OrderedDict[str, None]] = {}
+_stats: dict[ListenerKey, ListenerStats] = {}
+
+
+def stream_stats(key: ListenerKey) -> ListenerStats:
+    """This process's counters for the queue of ``key`` (every stream of it, one after another)."""
+    return _stats.setdefault(key, ListenerStats())
+
+
+class MnsEventStream:
+    """Receives from one queue for its watchers and settles what they made of each message."""
+
+    def __init__(
+        self, key: ListenerKey, client_factory: QueueClientFactory, settings: ListenerSettings
+    ) -> None:
+        self.key = key
+        self.settings = settings
+        self.stats = stream_stats(key)
+        self._delivered = _delivered.setdefault(key, OrderedDict())
+        self._lane = _Lane(_WorkerThread(f"imm-mns-watcher {key.queue}"), _ThreadState(client_factory))
+        self._visibility: float | None = None
+        self._logged: OrderedDict[str, None] = OrderedDict()
+        self._failing: set[str] = set()
+
+    async def batches(self, wait: Callable[[], int] | None = None) -> AsyncIterator[list[Ticket]]:
+        """Receive forever: one list per receive (empty when nothing came). MNS errors back off.
+        ``wait``: the long poll's seconds for the next receive (default: the settings')."""
+        settings = self.settings
+        backoff = _Backoff(RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap))
+        while True:
+            seconds = settings.wait_seconds if wait is None else min(settings.wait_seconds, wait())
+            try:
+                received: list[ReceivedMessage] = await self._call(
+                    partial(_receive, self.key.queue, (settings.batch_size, seconds))
+                )
+            except Exception as err:
+                await self._failed(err, backoff)
+                continue
+            self.stats.receives += 1
+            backoff.recovered(self.key)
+            if not received:
+                yield []
+                continue
+            self.stats.received += len(received)
+            now = time.monotonic()
+            tickets = []
+            for m in received:
+                if m.dequeue_count <= 1:
+                    self._visibility = queue_visibility(m) or self._visibility
+                hidden = (m.next_visible_time / 1000 - time.time()) if m.next_visible_time else 0.0
+                message = WatchedMessage(m.message_id, m.body, m.enqueue_time, m.dequeue_count)
+                message.delivered = m.message_id in self._delivered
+                if message.delivered:
+                    self.stats.duplicates += 1  # a redelivery of a stored message
+                tickets.append(Ticket(message, m.receipt_handle, now + max(0.0, hidden)))
+            yield tickets
+            if len(received) < settings.batch_size and settings.receive_pause:
+                # Let a burst gather: the next receive takes several messages in one request.
+                await asyncio.sleep(settings.receive_pause)
+
+    async def settle(self, items: Sequence[tuple[Ticket, bool]]) -> None:
+        """Settle messages the watchers are done with; each comes with whether the events made from
+        it (if any) are stored. Deletes are batched; see :func:`disposal` for the rest."""
+        now, wall = time.monotonic(), time.time()
+        deletes: list[Ticket] = []
+        for ticket, stored in items:
+            message = ticket.message
+            verdict = verdict_of(message, stored=stored)
+            if verdict == "unwanted" and not message.delivered:
+                self._log_unwanted(message)
+            action = disposal(verdict, message, now=wall, visibility=self._visibility, settings=self.settings)
+            if action is None:
+                if verdict == "stored":
+                    self._remember(message.message_id)
+                elif verdict == "unwanted" and not message.delivered:
+                    self.stats.dropped += 1
+                deletes.append(ticket)
+            elif action != LEAVE and now < ticket.expires:
+                await self._give_back(ticket, action)
+        for start in range(0, len(deletes), self.settings.batch_size):
+            handles = [t.receipt_handle for t in deletes[start : start + self.settings.batch_size]]
+            try:
+                refused = await self._call(partial(_delete, self.key.queue, handles))
+                self.stats.deleted += len(handles) - refused
+                self._ok("BatchDeleteMessage")
+            except Exception as err:
+                # Not deleted: they come back, are known here as stored, and are deleted then.
+                self._upkeep_failed("BatchDeleteMessage", err)
+
+    async def aclose(self) -> None:
+        self._lane.worker.stop()
+
+    def remember(self, message: WatchedMessage) -> None:
+        """``message``'s events were handed over: a redelivery of it makes none."""
+        self._remember(message.message_id)
+
+    def _remember(self, message_id: str) -> None:
+        self._delivered[message_id] = None
+        self._delivered.move_to_end(message_id)
+        while len(self._delivered) > DELIVERED_MEMORY:
+            self._delivered.popitem(last=False)
+
+    async def _give_back(self, ticket: Ticket, seconds: int) -> None:
+        try:
+            await self._call(partial(_change_visibility, self.key.queue, (ticket.receipt_handle, seconds)))
+            self.stats.returned += 1
+            self._ok("ChangeMessageVisibility")
+        except Exception as err:
+            if _error_code(err) not in {"MessageNotExist", "ReceiptHandleError"}:
+                self._upkeep_failed("ChangeMessageVisibility", err)
+
+    async def _call(self, fn: Callable[[QueueClient], T]) -> T:
+        self.stats.requests += 1
+        lane = self._lane
+        return await lane.worker.submit(partial(lane.state.call, fn))
+
+    async def _failed(self, err: BaseException, backoff: _Backoff) -> None:
+        self.stats.errors += 1
+        backoff.failures += 1
+        self._lane.state.client = None  # reconnect: the connection may be broken
+        if backoff.failures == 1:
+            backoff.streak_started = time.monotonic()
+            log.warning(
+                "MNS queue %s: receive failed (%s); retrying with backoff, nothing is lost (messages "
+                "stay in the queue)%s",
+                self.key,
+                _describe(err),
+                ": create it with `imm-setup-notifications --watcher-queue`"
+                if _error_code(err) == "QueueNotExist"
+                else "",
+            )
+        else:
+            log.debug("MNS queue %s: receive failed again (%s)", self.key, _describe(err))
+        await asyncio.sleep(backoff.next_delay())
+
+    def _log_unwanted(self, message: WatchedMessage) -> None:
+        if not first_sighting(self._logged, message.message_id):
+            return
+        log.info(
+            "MNS queue %s: message %s (%d characters, received %d times) selected by no watcher; left "
+            "for other consumers, deleted after %.0f s",
+            self.key,
+            message.message_id,
+            len(message.body),
+            message.dequeue_count,
+            self.settings.orphan_grace,
+        )
+
+    def _upkeep_failed(self, action: str, err: BaseException) -> None:
+        if action in self._failing:
+            return
+        self._failing.add(action)
+        log.warning(
+            "MNS queue %s: %s failed (%s); the messages come back and are handled again (no second "
+            "asset event in this process); check the credentials' MNS permissions",
+            self.key,
+            action,
+            _describe(err),
+        )
+
+    def _ok(self, action: str) -> None:
+        self._failing.discard(action)
+
+
+__all__ = ["MnsEventStream", "QueueClient", "Ticket", "Verdict", "WatchedMessage", "disposal", "stream_stats"]
