@@ -54,11 +54,14 @@ _TYPE_CHECKING_NAMES = (
     "Context|BaseOperator|Path|timedelta|datetime|OperatorLineage|PokeReturnValue|TaskInstanceKey"
     "|ImmClient|Client|Account|TriggerEvent|AsyncIterator|Iterator|Mapping|Sequence|Callable|T"
     # the provider's own, from its internal modules
-    "|ErrorKind|HookOptions|InvalidRequestError"
+    "|ErrorKind|HookOptions|InvalidRequestError|render_template_fields|open_shared_stream"
+    "|SharedStreamProducer|BaseEventTrigger|mns_event_stream"
 )
 _INTERNAL_MODULES = (
-    "hooks\\.(base|errors|exceptions|credentials|log_scrubbing)|operators\\.(task_identity|deadline|project)"
-    "|triggers\\.mns_listener|utils\\.(lineage|excerpt|mns_names|notification_parsing|request_validation)"
+    "hooks\\.(base|errors|exceptions|credentials|log_scrubbing|rpc|failures)"
+    "|operators\\.(task_identity|deadline|project)|request_models"
+    "|triggers\\.(mns_listener|reconciler|reconciliation|mns_event_stream|mns_shared_stream|intervals|defaults)"
+    "|utils\\.(lineage|excerpt|mns_names|notification_parsing|request_validation|mns_event_filters|timestamps)"
     "|emulator\\.(?!server$)\\w+|sdk"
 )
 nitpick_ignore_regex = [

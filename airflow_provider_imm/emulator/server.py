@@ -301,7 +301,8 @@ class ImmEmulator:
         """Publish OSS's event message to MNS ``topic`` (created if missing) for every change of
         ``events`` (``ObjectCreated:*``, ``ObjectRemoved:DeleteObject``...) to an object of ``bucket``
         whose key starts with ``prefix`` and ends with ``suffix``, whatever makes it: the OSS API, an
-        IMM task's outputs, the admin API. Bad input raises :class:`OssEventRuleError` naming the field.
+        IMM task's outputs, the admin API. Bad input raises
+        :class:`~airflow_provider_imm.emulator.oss_events.OssEventRuleError` naming the field.
         """
         listed = tuple(events) if isinstance(events, list) else events  # a str is refused, not split
         rule = OssEventRule(name, topic, bucket, prefix, suffix, listed, base64)

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 
 class MnsMessageQueueProvider(BaseMessageQueueProvider):
-    """Scheme ``alibaba+mns``; the trigger's keyword arguments are :class:`MnsEventTrigger`'s."""
+    """Scheme ``alibaba+mns``; the trigger's keyword arguments are
+    :class:`~airflow_provider_imm.triggers.mns_event.MnsEventTrigger`'s."""
 
     scheme = SCHEME
 

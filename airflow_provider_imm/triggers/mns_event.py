@@ -6,9 +6,10 @@
     uploads = Asset("oss://docs/inbox", watchers=[AssetWatcher(name="inbox", trigger=trigger)])
 
 or, through common.messaging, ``MessageQueueTrigger(scheme="alibaba+mns", mns_queue=..., ...)`` (the
-same keyword arguments). Each message its :class:`~airflow_provider_imm.utils.mns_event_filters.
-EventFilter` selects becomes one asset event per object (or notification) whose payload is a small
-JSON record; the kwargs hold a connection id, never a credential.
+same keyword arguments). Each message its
+:class:`~airflow_provider_imm.utils.mns_event_filters.EventFilter` selects becomes one asset event
+per object (or notification) whose payload is a small JSON record; the kwargs hold a connection id,
+never a credential.
 
 The queue must be the watcher's own, subscribed to the same topic as the deferral listener's, never
 the connection's ``mns_queue``: the listener and the watchers would take each other's messages
