@@ -1,0 +1,98 @@
+"""What a trigger waits on, whichever channel carries IMM's notifications (MNS or RocketMQ).
+
+A trigger registers its TaskId with the one shared reader of its channel in the triggerer process
+(:class:`~airflow_provider_imm.triggers.mns_listener.QueueListener` for an MNS queue,
+:class:`~airflow_provider_imm.triggers.rocketmq_consumer.RocketMqConsumer` for a RocketMQ topic and
+consumer group) and gets a :class:`Registration`: notifications for its task arrive on
+:attr:`Registration.notifications`, and it closes the registration when done. That is all the
+trigger knows of the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from airflow_provider_imm.utils.notification_parsing import ImmNotification
+
+
+class NotificationChannel(Protocol):
+    """A shared reader of one channel; registrations tell it who waits."""
+
+    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration: ...
+
+    def _unregister(self, registration: Registration, *, finished: bool) -> None: ...
+
+
+class Registration:
+    """One trigger waiting for one TaskId; notifications for it arrive on :attr:`notifications`."""
+
+    def __init__(
+        self, listener: NotificationChannel, task_id: str, reconcile_interval: float | None = None
+    ) -> None:
+        self.listener = listener
+        self.task_id = task_id
+        #: How late the trigger learns of its task's end when no notification comes (for logs).
+        self.reconcile_interval = reconcile_interval
+        self.notifications: asyncio.Queue[ImmNotification] = asyncio.Queue()
+        self.closed = False
+
+    def close(self, *, finished: bool = False) -> None:
+        """Stop waiting. ``finished``: the task's end is known, so later copies of its notification
+        are duplicates to delete at once. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self.listener._unregister(self, finished=finished)
+
+
+#: What :meth:`TaskWaiters.dispatch` found a notification to be.
+DELIVERED, DUPLICATE, ORPHAN = "delivered", "duplicate", "orphan"
+
+
+class TaskWaiters:
+    """Who waits for which TaskId, and which TaskIds ended lately (their later copies are duplicates)."""
+
+    def __init__(self, finished_memory: float) -> None:
+        self.finished_memory = finished_memory
+        self.waiting: dict[str, set[Registration]] = {}
+        self._finished: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, registration: Registration) -> None:
+        self.waiting.setdefault(registration.task_id, set()).add(registration)
+        self._finished.pop(registration.task_id, None)
+
+    def remove(self, registration: Registration, *, finished: bool) -> None:
+        regs = self.waiting.get(registration.task_id)
+        if regs is not None:
+            regs.discard(registration)
+            if not regs:
+                del self.waiting[registration.task_id]
+        if finished:
+            self.remember_finished(registration.task_id)
+
+    def count(self) -> int:
+        return sum(len(regs) for regs in self.waiting.values())
+
+    def dispatch(self, notification: ImmNotification) -> str:
+        """Hand ``notification`` to every registration of its TaskId: :data:`DELIVERED`; or say it is
+        a :data:`DUPLICATE` of an ended task, or an :data:`ORPHAN` nobody here waits for."""
+        regs = self.waiting.get(notification.task_id)
+        if regs:
+            for registration in regs:
+                registration.notifications.put_nowait(notification)
+            self.remember_finished(notification.task_id)
+            return DELIVERED
+        return DUPLICATE if notification.task_id in self._finished else ORPHAN
+
+    def remember_finished(self, task_id: str) -> None:
+        now = time.monotonic()
+        self._finished[task_id] = now
+        self._finished.move_to_end(task_id)
+        horizon = now - self.finished_memory
+        while self._finished and (
+            next(iter(self._finished.values())) < horizon or len(self._finished) > 100_000
+        ):
+            self._finished.popitem(last=False)
