@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hmac
 import re
+import zlib
 from collections.abc import AsyncIterator, Callable
 from hashlib import sha1
 from typing import Any
@@ -224,6 +225,7 @@ def _message(delivery: Delivery, queue_id: int) -> pb.Message:
         tag=stored.tag or None,
         keys=list(stored.keys),
         message_id=stored.message_id,
+        body_digest=pb.Digest(type=pb.DigestType.CRC32, checksum=f"{zlib.crc32(stored.body):08X}"),
         body_encoding=pb.Encoding.IDENTITY,
         message_type=pb.MessageType.NORMAL,
         born_timestamp=_timestamp(stored.born_timestamp),

@@ -227,6 +227,11 @@ class RocketMqStore:
             self._wake()
         return str(delivery.handle)
 
+    def backlog(self, group_name: str) -> int:
+        """Messages of the group not acked yet, visible or hidden."""
+        group = self._require_group(group_name)
+        return sum(len(ready) for ready in group.ready.values()) + len(group.hidden)
+
     def next_visible(self) -> float | None:
         """When the earliest hidden message of any group comes back (monotonic), if any."""
         times = [group.expiries[0][0] for group in self._groups.values() if group.expiries]

@@ -14,6 +14,7 @@ extra, never loads it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -150,3 +151,88 @@ def simple_consumer_factory(settings: RocketMqSettings, await_seconds: int) -> C
         return consumer
 
     return make
+
+
+@dataclass(frozen=True)
+class RocketMqChannel:
+    """The outcome of :func:`ensure_rocketmq_channel`: the topic and group, and which were created."""
+
+    topic: str
+    group: str
+    created: tuple[str, ...]
+
+
+def ensure_rocketmq_channel(settings: RocketMqSettings, emulator_url: str | None = None) -> RocketMqChannel:
+    """Check that the topic and consumer group exist, signed as the client signs (QueryRoute for the
+    topic, Heartbeat naming the group). ApsaraMQ creates both in its console or OpenAPI, not over
+    gRPC; on the emulator (``emulator_url``, its HTTP address; only for a loopback endpoint) missing
+    ones are created through its admin API. Whether the real proxy refuses a heartbeat of an unknown
+    group is undocumented: only an explicit ``CONSUMER_GROUP_NOT_FOUND`` counts as missing."""
+    missing = _missing(settings)
+    created: list[str] = []
+    if missing and emulator_url and _is_loopback(settings.endpoint):
+        import urllib.request
+
+        for kind in missing:
+            name = settings.topic if kind == "topic" else settings.group
+            request = urllib.request.Request(
+                f"{emulator_url}/_emulator/rocketmq/{kind}s/{name}", method="PUT"
+            )
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+            with opener.open(request, timeout=10) as response:
+                if json.loads(response.read()).get("created"):
+                    created.append(kind)
+        missing = _missing(settings)
+    if missing:
+        names = {"topic": f"topic {settings.topic!r}", "group": f"consumer group {settings.group!r}"}
+        absent = " and no ".join(names[k] for k in missing)
+        raise RocketMqConfigError(
+            f"RocketMQ instance {settings.instance_id!r} has no {absent}: "
+            "create them in the ApsaraMQ for RocketMQ console (topic of type Normal; group with the "
+            "default delivery order), or fix extras 'rocketmq_topic' / 'rocketmq_group'."
+        )
+    return RocketMqChannel(settings.topic, settings.group, tuple(created))
+
+
+def _missing(settings: RocketMqSettings) -> list[str]:
+    try:
+        import grpc
+        from rocketmq import ClientConfiguration, Credentials
+        from rocketmq.grpc_protocol import Code, HeartbeatRequest, QueryRouteRequest
+        from rocketmq.grpc_protocol.service_pb2_grpc import MessagingServiceStub
+        from rocketmq.v5.util import Signature
+    except ImportError as err:
+        raise RocketMqConfigError(
+            "RocketMQ notifications need the optional extra: pip install 'airflow-provider-imm[rocketmq]'"
+        ) from err
+    config = ClientConfiguration(
+        settings.endpoint, Credentials(settings.username or "", settings.password or "")
+    )
+    channel = (
+        grpc.secure_channel(settings.endpoint, grpc.ssl_channel_credentials())
+        if settings.tls
+        else (grpc.insecure_channel(settings.endpoint))
+    )
+    with channel:
+        stub = MessagingServiceStub(channel)
+        route = QueryRouteRequest()
+        route.topic.name = settings.topic
+        route.endpoints.CopyFrom(config.rpc_endpoints.endpoints)
+        answer = stub.QueryRoute(route, metadata=Signature.metadata(config, "imm-setup"), timeout=10)
+        if answer.status.code == Code.UNAUTHORIZED:
+            raise RocketMqConfigError(
+                f"RocketMQ refused the credentials ({answer.status.message[:120]}): check extras "
+                "'rocketmq_username'/'rocketmq_password' or the connection's AccessKey pair."
+            )
+        missing = ["topic"] if answer.status.code == Code.TOPIC_NOT_FOUND else []
+        heartbeat = HeartbeatRequest()
+        heartbeat.group.name = settings.group
+        beat = stub.Heartbeat(heartbeat, metadata=Signature.metadata(config, "imm-setup"), timeout=10)
+        if beat.status.code == Code.CONSUMER_GROUP_NOT_FOUND:
+            missing.append("group")
+    return missing
+
+
+def _is_loopback(endpoint: str) -> bool:
+    host = endpoint.rpartition(":")[0].strip("[]")
+    return host in {"localhost", "127.0.0.1", "::1"} or host.startswith("127.")

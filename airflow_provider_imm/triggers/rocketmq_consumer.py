@@ -116,6 +116,8 @@ class RocketMqConsumer:
         self._receiver: concurrent.futures.ThreadPoolExecutor | None = None
         self._upkeeper: concurrent.futures.ThreadPoolExecutor | None = None
         self._client: Any = None
+        #: Pools told to stop, the receive one possibly finishing a long poll; joined by :meth:`aclose`.
+        self._stopped: list[concurrent.futures.ThreadPoolExecutor] = []
 
     # Registration (event loop only)
     def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
@@ -151,6 +153,9 @@ class RocketMqConsumer:
         if task is not None and not task.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        stopped, self._stopped = self._stopped, []
+        for pool in stopped:
+            await asyncio.to_thread(pool.shutdown, wait=True)
 
     # The loop
     async def _run(self) -> None:
@@ -182,6 +187,7 @@ class RocketMqConsumer:
             for pool in (receiver, upkeeper):
                 if pool is not None:
                     pool.shutdown(wait=False)
+                    self._stopped.append(pool)
             log.debug("RocketMQ consumer for %s stopped", self.key)
 
     def _receive(self) -> list[Any]:
