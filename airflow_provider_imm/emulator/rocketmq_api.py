@@ -49,7 +49,7 @@ def _timestamp(seconds: float) -> Timestamp:
     return stamp
 
 
-class RocketMqService(MessagingServiceServicer):  # type: ignore[misc]
+class RocketMqService(MessagingServiceServicer):
     """The servicer; ``credentials(ak)`` returns the secret for ``ak`` or None when unknown."""
 
     def __init__(self, store: RocketMqStore, credentials: Callable[[str], str | None]) -> None:

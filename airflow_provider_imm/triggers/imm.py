@@ -448,9 +448,9 @@ class _Shared:
             from airflow_provider_imm.triggers.rocketmq_consumer import ConsumerKey, ConsumerRegistry
 
             registry = ConsumerRegistry.current()
-            key = ConsumerKey(rocketmq.endpoint, rocketmq.topic, rocketmq.group, rocketmq.identity)
+            consumer_key = ConsumerKey(rocketmq.endpoint, rocketmq.topic, rocketmq.group, rocketmq.identity)
             factory = simple_consumer_factory(rocketmq, registry.settings.await_seconds)
-            return registry.consumer(key, factory)
+            return registry.consumer(consumer_key, factory)
         if mns_queue and self.settings.mns_endpoint:
             key, mns_factory = self.listener_key(mns_queue)
             return ListenerRegistry.current().listener(key, mns_factory)

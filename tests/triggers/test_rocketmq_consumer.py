@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
+from collections.abc import Callable
 
 from alibabacloud_imm20200930 import models
 
@@ -63,18 +63,14 @@ async def test_two_triggerers_sharing_a_group_lose_nothing_and_duplicate_nothing
         (first if i % 2 == 0 else second).register(task_id) for i, task_id in enumerate(task_ids)
     ]
     try:
-        deadline = time.monotonic() + 30
-        while any(r.notifications.empty() for r in registrations) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await until(lambda: not any(r.notifications.empty() for r in registrations), 30)
         await asyncio.sleep(1.5)  # time for a duplicate to show up, were there one
         got = [[n.task_id for n in _drain(r.notifications)] for r in registrations]
         assert got == [[task_id] for task_id in task_ids]
         assert first.stats.delivered + second.stats.delivered == 8
         for registration in registrations:
             registration.close(finished=True)
-        deadline = time.monotonic() + 10
-        while backlog(imm) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await until(lambda: backlog(imm) == 0, 10)
         assert backlog(imm) == 0  # everything handed over was acked; nothing left for anyone
     finally:
         await asyncio.gather(first.aclose(), second.aclose())
@@ -94,6 +90,14 @@ async def test_the_trigger_wakes_on_the_rocketmq_notification(imm: Imm) -> None:
         assert [c.key.group for c in registry.consumers] == [ROCKETMQ_GROUP]
     finally:
         await registry.aclose()
+
+
+async def until(condition: Callable[[], bool], seconds: float) -> None:
+    """Return once ``condition`` holds, or after ``seconds`` (the assertion after it then fails)."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
 
 
 def _drain(queue: asyncio.Queue) -> list:  # type: ignore[type-arg]
