@@ -131,15 +131,9 @@ def simple_consumer_factory(settings: RocketMqSettings, await_seconds: int) -> C
     thread: starting queries the route and blocks)."""
 
     def make() -> Any:
-        try:
-            from rocketmq import ClientConfiguration, Credentials, FilterExpression, SimpleConsumer
-        except ImportError as err:
-            raise RocketMqConfigError(
-                "RocketMQ notifications need the optional extra: pip install 'airflow-provider-imm[rocketmq]'"
-            ) from err
-        config = ClientConfiguration(
-            settings.endpoint, Credentials(settings.username or "", settings.password or "")
-        )
+        config = client_configuration(settings)
+        from rocketmq import FilterExpression, SimpleConsumer
+
         consumer = SimpleConsumer(
             config,
             settings.group,
@@ -194,20 +188,26 @@ def ensure_rocketmq_channel(settings: RocketMqSettings, emulator_url: str | None
     return RocketMqChannel(settings.topic, settings.group, tuple(created))
 
 
-def _missing(settings: RocketMqSettings) -> list[str]:
+def client_configuration(settings: RocketMqSettings) -> Any:
+    """The client's ``ClientConfiguration`` for ``settings``; a clear error without the extra."""
     try:
-        import grpc
         from rocketmq import ClientConfiguration, Credentials
-        from rocketmq.grpc_protocol import Code, HeartbeatRequest, QueryRouteRequest
-        from rocketmq.grpc_protocol.service_pb2_grpc import MessagingServiceStub
-        from rocketmq.v5.util import Signature
     except ImportError as err:
         raise RocketMqConfigError(
             "RocketMQ notifications need the optional extra: pip install 'airflow-provider-imm[rocketmq]'"
         ) from err
-    config = ClientConfiguration(
+    return ClientConfiguration(
         settings.endpoint, Credentials(settings.username or "", settings.password or "")
     )
+
+
+def _missing(settings: RocketMqSettings) -> list[str]:
+    config = client_configuration(settings)
+    import grpc
+    from rocketmq.grpc_protocol import Code, HeartbeatRequest, QueryRouteRequest
+    from rocketmq.grpc_protocol.service_pb2_grpc import MessagingServiceStub
+    from rocketmq.v5.util import Signature
+
     channel = (
         grpc.secure_channel(settings.endpoint, grpc.ssl_channel_credentials())
         if settings.tls

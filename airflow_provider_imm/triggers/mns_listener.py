@@ -67,7 +67,6 @@ import queue
 import random
 import threading
 import time
-import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +77,7 @@ from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.notification_channel import (
     DELIVERED,
     DUPLICATE,
+    LoopRegistry,
     Registration,
     TaskWaiters,
 )
@@ -706,25 +706,12 @@ class _WorkerThread:
                 future.set_exception(err)
 
 
-class ListenerRegistry:
+class ListenerRegistry(LoopRegistry):
     """The listeners of one event loop (a triggerer process runs all its triggers on one loop)."""
-
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ListenerRegistry] = (
-        weakref.WeakKeyDictionary()
-    )
 
     def __init__(self, settings: ListenerSettings | None = None) -> None:
         self.settings = settings or ListenerSettings()
         self._listeners: dict[ListenerKey, QueueListener] = {}
-
-    @classmethod
-    def current(cls) -> ListenerRegistry:
-        """The registry of the running event loop, created on first use."""
-        loop = asyncio.get_running_loop()
-        registry = cls._by_loop.get(loop)
-        if registry is None:
-            registry = cls._by_loop[loop] = cls()
-        return registry
 
     @classmethod
     def install(cls, settings: ListenerSettings) -> ListenerRegistry:

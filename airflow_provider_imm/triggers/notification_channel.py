@@ -12,11 +12,40 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
+
+
+R = TypeVar("R", bound="LoopRegistry")
+
+
+class LoopRegistry:
+    """One registry of shared readers per event loop (a triggerer process runs all its triggers on
+    one loop); each subclass keeps its own."""
+
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._by_loop = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def current(cls: type[R]) -> R:
+        """The registry of the running event loop, created on first use."""
+        loop = asyncio.get_running_loop()
+        registry = cls._by_loop.get(loop)
+        if registry is None:
+            registry = cls._by_loop[loop] = cls()
+        return registry
+
+    @classmethod
+    def _replace(cls: type[R], registry: R) -> R:
+        cls._by_loop[asyncio.get_running_loop()] = registry
+        return registry
 
 
 class NotificationChannel(Protocol):

@@ -27,7 +27,6 @@ import concurrent.futures
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from airflow_provider_imm.triggers.mns_listener import LEAVE, orphan_hiding
 from airflow_provider_imm.triggers.notification_channel import (
     DELIVERED,
     DUPLICATE,
+    LoopRegistry,
     Registration,
     TaskWaiters,
 )
@@ -273,30 +273,17 @@ class RocketMqConsumer:
         self._streak_logged = False
 
 
-class ConsumerRegistry:
+class ConsumerRegistry(LoopRegistry):
     """The RocketMQ consumers of one event loop (a triggerer process runs all its triggers on one loop)."""
-
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConsumerRegistry] = (
-        weakref.WeakKeyDictionary()
-    )
 
     def __init__(self, settings: ConsumerSettings | None = None) -> None:
         self.settings = settings or ConsumerSettings()
         self._consumers: dict[ConsumerKey, RocketMqConsumer] = {}
 
     @classmethod
-    def current(cls) -> ConsumerRegistry:
-        loop = asyncio.get_running_loop()
-        registry = cls._by_loop.get(loop)
-        if registry is None:
-            registry = cls._by_loop[loop] = cls()
-        return registry
-
-    @classmethod
     def install(cls, settings: ConsumerSettings) -> ConsumerRegistry:
         """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
-        registry = cls._by_loop[asyncio.get_running_loop()] = cls(settings)
-        return registry
+        return cls._replace(cls(settings))
 
     def consumer(self, key: ConsumerKey, factory: ConsumerFactory) -> RocketMqConsumer:
         consumer = self._consumers.get(key)
