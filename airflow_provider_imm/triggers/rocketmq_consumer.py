@@ -127,9 +127,12 @@ class RocketMqConsumer:
         registration = Registration(self, task_id, reconcile_interval)
         self._waiters.add(registration)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-rocketmq {self.key}")
-            self._task.add_done_callback(self._loop_ended)
+            self._start()
         return registration
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-rocketmq {self.key}")
+        self._task.add_done_callback(self._loop_ended)
 
     def _unregister(self, registration: Registration, *, finished: bool) -> None:
         self._waiters.remove(registration, finished=finished)
@@ -143,8 +146,14 @@ class RocketMqConsumer:
         return self._task is not None and not self._task.done()
 
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        """A loop that dies of a bug says so (triggers carry on through reconciliation); one that
+        ended as a trigger registered during its shutdown starts again for it."""
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             log.error("RocketMQ consumer for %s stopped", self.key, exc_info=task.exception())
+        elif self._waiters.waiting and not self._closing:
+            self._start()
 
     async def aclose(self) -> None:
         """Stop once the current receive returns, and shut the client down."""
