@@ -156,3 +156,26 @@ def test_imm_task_with_notification_rocketmq_publishes_its_end(
     content = json.loads(body["content"])
     assert body["id"] == created.event_id
     assert content["TaskId"] == created.task_id and content["Status"] in {"Succeeded", "Failed"}
+
+
+def test_the_command_announces_the_rocketmq_endpoint_on_the_port_asked_for() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_imm.emulator", "--rocketmq-port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        address = json.loads(process.stdout.readline())
+        assert address["rocketmq_endpoint"] == f"127.0.0.1:{port}"
+        assert address["rocketmq_instance_id"] and address["rocketmq_username"]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
