@@ -184,6 +184,9 @@ def measure(emu: EmulatorProcess, mode: str, args: argparse.Namespace) -> dict[s
     }
     result["mns_calls"] = mns_calls
     result["mns_requests_per_task"] = round(sum(mns_calls.values()) / n, 3)
+    rocketmq_calls = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rocketmq:")}
+    result["rocketmq_calls"] = rocketmq_calls
+    result["rocketmq_requests_per_task"] = round(sum(rocketmq_calls.values()) / n, 3)
     result["queue_left"] = (
         emu.admin("GET", f"/_emulator/rocketmq/groups/{ROCKETMQ_GROUP}")["backlog"]
         if mode == "rocketmq"
@@ -289,6 +292,7 @@ def report(results: dict[str, Any]) -> None:
         ("latency max (s)", lambda p: p["latency_s"]["max"]),
         ("GetTask per task", lambda p: p["imm_calls_per_task"].get("GetTask", 0.0)),
         ("MNS requests per task", lambda p: p["mns_requests_per_task"]),
+        ("RocketMQ requests per task", lambda p: p["rocketmq_requests_per_task"]),
         ("threads (max)", lambda p: p["threads_max"]),
         ("peak RSS (MB)", lambda p: p["peak_rss_mb"]),
         ("event-loop lag p99 (ms)", lambda p: p["loop_lag_ms"]["p99"]),
@@ -301,6 +305,7 @@ def report(results: dict[str, Any]) -> None:
     for label, value in rows:
         print(f"{label:28}" + "".join(f"{value(results['paths'][mode])!s:>16}" for mode in MODES))
     print(f"MNS calls (notification path): {results['paths']['notification']['mns_calls']}")
+    print(f"RocketMQ calls (rocketmq path): {results['paths']['rocketmq']['rocketmq_calls']}")
     for name, target in results["targets"].items():
         print(f"target {name} ({target['target']}): {'met' if target['met'] else 'NOT MET'}")
     print(f"whole run: {results['run_seconds']} s")

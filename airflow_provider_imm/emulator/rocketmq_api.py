@@ -50,19 +50,25 @@ def _timestamp(seconds: float) -> Timestamp:
 
 
 class RocketMqService(MessagingServiceServicer):
-    """The servicer; ``credentials(ak)`` returns the secret for ``ak`` or None when unknown."""
+    """The servicer; ``credentials(ak)`` returns the secret for ``ak`` or None when unknown;
+    ``count(action)`` is told of every call (the emulator's counters, ``rocketmq:<Action>``)."""
 
-    def __init__(self, store: RocketMqStore, credentials: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        store: RocketMqStore,
+        credentials: Callable[[str], str | None],
+        count: Callable[[str], None] = lambda action: None,
+    ) -> None:
         self.store = store
         self._credentials = credentials
-        self.requests = 0
+        self._count = count
 
     def add_to(self, server: grpc.aio.Server) -> None:
         add_MessagingServiceServicer_to_server(self, server)
 
     # Authentication
-    def _check(self, context: grpc.aio.ServicerContext) -> None:
-        self.requests += 1
+    def _check(self, context: grpc.aio.ServicerContext, action: str) -> None:
+        self._count(action)
         metadata = dict(context.invocation_metadata() or ())
         match = _AUTHORIZATION.match(str(metadata.get("authorization", "")))
         date = str(metadata.get("x-mq-date-time", ""))
@@ -78,7 +84,7 @@ class RocketMqService(MessagingServiceServicer):
     # Unary calls
     async def QueryRoute(self, request: spb.QueryRouteRequest, context: Any) -> spb.QueryRouteResponse:
         try:
-            self._check(context)
+            self._check(context, "QueryRoute")
             self.store.require_topic(request.topic.name)
         except RocketMqError as err:
             return spb.QueryRouteResponse(status=_status(err.code, err.message))
@@ -93,7 +99,7 @@ class RocketMqService(MessagingServiceServicer):
 
     async def Heartbeat(self, request: spb.HeartbeatRequest, context: Any) -> spb.HeartbeatResponse:
         try:
-            self._check(context)
+            self._check(context, "Heartbeat")
             if request.group.name and not self.store.has_group(request.group.name):
                 raise RocketMqError("CONSUMER_GROUP_NOT_FOUND", "consumer group does not exist")
         except RocketMqError as err:
@@ -102,7 +108,7 @@ class RocketMqService(MessagingServiceServicer):
 
     async def SendMessage(self, request: spb.SendMessageRequest, context: Any) -> spb.SendMessageResponse:
         try:
-            self._check(context)
+            self._check(context, "SendMessage")
             entries = [self._send(message) for message in request.messages]
         except RocketMqError as err:
             return spb.SendMessageResponse(status=_status(err.code, err.message))
@@ -126,7 +132,7 @@ class RocketMqService(MessagingServiceServicer):
 
     async def AckMessage(self, request: spb.AckMessageRequest, context: Any) -> spb.AckMessageResponse:
         try:
-            self._check(context)
+            self._check(context, "AckMessage")
         except RocketMqError as err:
             return spb.AckMessageResponse(status=_status(err.code, err.message))
         results = []
@@ -149,7 +155,7 @@ class RocketMqService(MessagingServiceServicer):
         self, request: spb.ChangeInvisibleDurationRequest, context: Any
     ) -> spb.ChangeInvisibleDurationResponse:
         try:
-            self._check(context)
+            self._check(context, "ChangeInvisibleDuration")
             seconds = request.invisible_duration.ToNanoseconds() / 1e9
             handle = self.store.change_invisible(request.group.name, request.receipt_handle, seconds)
         except RocketMqError as err:
@@ -160,7 +166,7 @@ class RocketMqService(MessagingServiceServicer):
         self, request: spb.NotifyClientTerminationRequest, context: Any
     ) -> spb.NotifyClientTerminationResponse:
         try:
-            self._check(context)
+            self._check(context, "NotifyClientTermination")
         except RocketMqError as err:
             return spb.NotifyClientTerminationResponse(status=_status(err.code, err.message))
         return spb.NotifyClientTerminationResponse(status=_status())
@@ -170,7 +176,7 @@ class RocketMqService(MessagingServiceServicer):
         self, request: spb.ReceiveMessageRequest, context: Any
     ) -> AsyncIterator[spb.ReceiveMessageResponse]:
         try:
-            self._check(context)
+            self._check(context, "ReceiveMessage")
             deliveries = await self._long_poll(request)
         except RocketMqError as err:
             yield spb.ReceiveMessageResponse(status=_status(err.code, err.message))
@@ -206,7 +212,7 @@ class RocketMqService(MessagingServiceServicer):
     ) -> AsyncIterator[spb.TelemetryCommand]:
         """Answers each settings command with the settings the service imposes."""
         try:
-            self._check(context)
+            self._check(context, "Telemetry")
         except RocketMqError as err:
             yield spb.TelemetryCommand(status=_status(err.code, err.message))
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import ipaddress
 import json
 import tempfile
@@ -442,7 +443,8 @@ class ImmEmulator:
         except ImportError:
             return
         server = grpc.aio.server()
-        RocketMqService(self.rocketmq, self._rocketmq_secret).add_to(server)
+        count = functools.partial(self.counters.incr, "rocketmq")
+        RocketMqService(self.rocketmq, self._rocketmq_secret, count).add_to(server)
         self.rocketmq_port = server.add_insecure_port(f"{self.host}:{self.requested_rocketmq_port}")
         await server.start()
         self._grpc_server = server

@@ -64,7 +64,7 @@ def test_info_announces_the_endpoint_and_instance(rmq: ImmEmulator) -> None:
 
 
 def test_sent_message_is_received_once_and_gone_after_ack(
-    producer: Producer, consumer: SimpleConsumer
+    rmq: ImmEmulator, producer: Producer, consumer: SimpleConsumer
 ) -> None:
     receipt = producer.send(message(b"hello"))
 
@@ -74,6 +74,9 @@ def test_sent_message_is_received_once_and_gone_after_ack(
     ]
     consumer.ack(received[0])
     assert consumer.receive(16, 10) == []
+    counted = rmq.counters.snapshot()
+    assert counted["rocketmq:SendMessage"] == 1 and counted["rocketmq:AckMessage"] == 1
+    assert counted["rocketmq:ReceiveMessage"] == 2
 
 
 def test_unacked_message_comes_back_after_its_invisible_duration(
