@@ -80,6 +80,7 @@ from airflow_provider_imm.triggers.notification_channel import (
     LoopRegistry,
     Registration,
     TaskWaiters,
+    parse_body,
 )
 
 if TYPE_CHECKING:
@@ -470,15 +471,7 @@ class QueueListener:
         return orphan_hiding(message.dequeue_count, self._visibility, self.settings.orphan_max_hidden)
 
     def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
-        parser = self._parser
-        if parser is None:
-            from airflow_provider_imm.utils.notification_parsing import parse_notification
-
-            parser = self._parser = parse_notification
-        try:
-            return parser(message.body)
-        except Exception:
-            return None
+        return parse_body(self._parser, message.body)
 
     def _log_unreadable(self, message: ReceivedMessage) -> None:
         if message.message_id in self._logged:

@@ -14,6 +14,7 @@ import asyncio
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -125,3 +126,16 @@ class TaskWaiters:
             next(iter(self._finished.values())) < horizon or len(self._finished) > 100_000
         ):
             self._finished.popitem(last=False)
+
+
+def parse_body(parser: Callable[[Any], ImmNotification | None] | None, body: Any) -> ImmNotification | None:
+    """``parser`` (default: :func:`~airflow_provider_imm.utils.notification_parsing.parse_notification`)
+    on a message body; None for anything it cannot read (left to other consumers)."""
+    if parser is None:
+        from airflow_provider_imm.utils.notification_parsing import parse_notification
+
+        parser = parse_notification
+    try:
+        return parser(body)
+    except Exception:
+        return None

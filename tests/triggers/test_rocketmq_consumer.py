@@ -21,7 +21,9 @@ from airflow_provider_imm.triggers.rocketmq_consumer import (
 from tests.emulated_imm import Imm, run_trigger
 from tests.rocketmq_channel import ROCKETMQ_GROUP, ROCKETMQ_TOPIC, rocketmq_connection, rocketmq_extras
 
-FAST = ConsumerSettings(await_seconds=1, invisible_seconds=10, orphan_max_hidden=1, backoff_initial=0.1)
+FAST = ConsumerSettings(
+    await_seconds=1, invisible_seconds=10, receive_pause=0.05, orphan_max_hidden=1, backoff_initial=0.1
+)
 DOC = "oss://docs/in/report.docx"
 
 
