@@ -191,6 +191,8 @@ class RocketMqConsumer:
                     upkeep.append(
                         loop.run_in_executor(self._upkeeper, self._settle, message, self._decide(message))
                     )
+                if messages and len(messages) < self.settings.batch_size and self._waiters.waiting:
+                    await asyncio.sleep(self.settings.receive_pause)
             await asyncio.gather(*upkeep, return_exceptions=True)
         finally:
             client, self._client = self._client, None
