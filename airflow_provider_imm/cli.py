@@ -1,5 +1,8 @@
 """``imm-setup-notifications``: create the MNS topic, queue and subscription IMM notifies through.
 
+A connection naming RocketMQ (extras ``rocketmq_*``) is checked instead: its topic and consumer group
+must exist on the instance (ApsaraMQ creates them in its console; the emulator creates them here).
+
 Reads the ``imm`` connection through Airflow (environment variable, secrets backend or metadata
 database, as Airflow is configured) and creates whichever part is missing; running it again
 changes nothing. Names default to the connection's ``mns_topic`` / ``mns_queue`` /
@@ -23,6 +26,7 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID, SUBSCRIPTION_FORMATS
+from airflow_provider_imm.hooks.rocketmq import RocketMqChannel
 
 if TYPE_CHECKING:
     from airflow_provider_imm.hooks.connection import ImmConnectionSettings
@@ -60,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Airflow logs to stdout; stdout is kept for the result (the --json output must parse).
     with contextlib.redirect_stdout(sys.stderr):
-        outcome = _setup(args)
+        rocketmq = _setup_rocketmq(args.conn_id)
+        outcome = _setup(args) if rocketmq is None else rocketmq
+    if isinstance(outcome, RocketMqChannel):
+        print(_render_rocketmq(outcome, as_json=args.json))
+        return 0
     if isinstance(outcome, str):
         print(f"imm-setup-notifications: {outcome}", file=sys.stderr)
         return 1
@@ -162,6 +170,36 @@ def _setup(args: argparse.Namespace) -> tuple[NotificationChannel, ImmConnection
         return channel, hook.settings
     except (AirflowNotFoundException, ImmConnectionConfigError, MnsApiError, ValueError) as err:
         return str(err)
+
+
+def _setup_rocketmq(conn_id: str) -> RocketMqChannel | str | None:
+    """The RocketMQ channel checked (created on the emulator), the reason it failed, or None when
+    the connection names no RocketMQ."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from airflow_provider_imm.hooks.connection import ImmConnectionConfigError
+    from airflow_provider_imm.hooks.imm import ImmHook
+    from airflow_provider_imm.hooks.rocketmq import ensure_rocketmq_channel
+
+    try:
+        settings = ImmHook(conn_id).settings
+        if settings.rocketmq is None:
+            return None
+        emulator_url = f"{settings.protocol}://{settings.imm_endpoint}"
+        return ensure_rocketmq_channel(settings.rocketmq, emulator_url)
+    except (AirflowNotFoundException, ImmConnectionConfigError, OSError) as err:
+        return str(err)
+
+
+def _render_rocketmq(channel: RocketMqChannel, *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"topic": channel.topic, "group": channel.group, "created": list(channel.created)})
+    lines = [
+        f"{'created' if part in channel.created else 'exists '} {part:<12} {name}"
+        for part, name in (("topic", channel.topic), ("group", channel.group))
+    ]
+    lines.append("Operators add Notification.RocketMQ to each request: leave Notification out of yours.")
+    return "\n".join(lines)
 
 
 def _render(channel: NotificationChannel, settings: ImmConnectionSettings, *, as_json: bool) -> str:

@@ -104,6 +104,16 @@ _CONN_FIELDS: dict[str, Any] = {
     "account_id": _text(
         "Account ID", "Alibaba Cloud account id; with the region it gives the MNS endpoint and queue ARN."
     ),
+    "rocketmq_endpoint": _text(
+        "RocketMQ endpoint", "Instead of MNS: the ApsaraMQ for RocketMQ 5.x gRPC endpoint, host:port."
+    ),
+    "rocketmq_instance_id": _text("RocketMQ instance", "Instance id IMM notifies (the operator adds it)."),
+    "rocketmq_topic": _text("RocketMQ topic", "Topic IMM publishes task notifications to."),
+    "rocketmq_group": _text("RocketMQ consumer group", "Group the triggers read notifications with."),
+    "rocketmq_username": _text("RocketMQ username", "Instance username; empty: the AccessKey pair signs."),
+    "rocketmq_password": _text(
+        "RocketMQ password", "Instance password; empty: the AccessKey pair signs.", format="password"
+    ),
     "endpoint": _text(
         "IMM endpoint",
         "Only to override the regional endpoint: a VPC endpoint, or host:port of the emulator.",
@@ -176,6 +186,12 @@ _PLACEHOLDERS = {
     "mns_topic": "imm-events",
     "mns_subscription": "airflow-imm",
     "account_id": "1234567890123456",
+    "rocketmq_endpoint": "rmq-cn-xxx.cn-hangzhou.rmq.aliyuncs.com:8080",
+    "rocketmq_instance_id": "rmq-cn-xxx",
+    "rocketmq_topic": "imm-events",
+    "rocketmq_group": "airflow-imm",
+    "rocketmq_username": "instance username",
+    "rocketmq_password": "instance password",
     "endpoint": "imm-vpc.cn-hangzhou.aliyuncs.com",
     "mns_endpoint": "https://1234567890123456.mns.cn-hangzhou.aliyuncs.com",
     "auth_type": "access_key",

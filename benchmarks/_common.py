@@ -61,6 +61,8 @@ class EmulatorProcess:
             raise RuntimeError("the emulator process exited before announcing its address")
         address = json.loads(line)
         self.url, self.endpoint, self.oss_url = address["url"], address["endpoint"], address["oss_url"]
+        #: The start line: also RocketMQ's endpoint, instance and credentials (None without the extra).
+        self.info: dict[str, Any] = address
         self.account_id = self.admin("GET", "/_emulator/info")["account_id"]
         return self
 

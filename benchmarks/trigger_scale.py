@@ -5,6 +5,7 @@ One run measures both ways of waiting, each in a worker process of its own that 
 (``async for event in trigger.run()``):
 
 * ``notification``: triggers with an MNS queue (the shared listener, production settings);
+* ``rocketmq``: triggers waiting on a RocketMQ topic (the shared consumer; needs the ``rocketmq`` extra);
 * ``polling``: the same trigger without a queue, polling GetTask every ``--poll-interval`` seconds.
 
 The emulator runs as a third process (``python -m airflow_provider_imm.emulator``), controlled
@@ -17,7 +18,7 @@ counters), OS threads, peak RSS and event-loop lag (a ticker coroutine) of the w
 Prints the figures and whether each target is met, and writes them to
 ``benchmarks/results/trigger_scale.json``. Targets, notification path at N = 1000: p99 latency
 < 0.5 s, <= 1.1 GetTask and <= 0.5 MNS requests per task, <= 4 threads more than polling, event-loop
-lag p99 < 50 ms.
+lag p99 < 50 ms. RocketMQ path: the same latency and GetTask targets.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from _common import EmulatorProcess, write_results
 PROJECT = "bench-project"
 TOPIC = "bench-imm-events"
 QUEUE = "bench-imm-queue"
+ROCKETMQ_TOPIC, ROCKETMQ_GROUP = "bench-imm-rmq", "bench-imm-group"
+MODES = ("notification", "rocketmq", "polling")
 BUCKET = "bench"
 CONN_ID = "imm_bench"
 TASK_TYPE = "OfficeConversion"
@@ -65,7 +68,7 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=60.0, help="seconds over which the tasks end")
     parser.add_argument("--poll-interval", type=float, default=30.0, help="GetTask interval of the baseline")
     parser.add_argument("--output", type=Path, default=RESULTS / "trigger_scale.json")
-    parser.add_argument("--worker", choices=("notification", "polling"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--tasks", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -75,7 +78,7 @@ def main() -> int:
     started = time.monotonic()
     with EmulatorProcess(projects=[PROJECT], task_duration=3600) as emu:
         setup(emu)
-        paths = {mode: measure(emu, mode, args) for mode in ("notification", "polling")}
+        paths = {mode: measure(emu, mode, args) for mode in MODES}
         emulator_rss = emu.peak_rss_bytes()
 
     note = paths["notification"]
@@ -85,6 +88,9 @@ def main() -> int:
         "mns_requests_per_task": note["mns_requests_per_task"] <= TARGETS["mns_requests_per_task"],
         "extra_threads": note["threads_max"] - paths["polling"]["threads_max"] <= TARGETS["extra_threads"],
         "loop_lag_p99_ms": note["loop_lag_ms"]["p99"] < TARGETS["loop_lag_p99_ms"],
+        "rocketmq_latency_p99_s": paths["rocketmq"]["latency_s"]["p99"] < TARGETS["latency_p99_s"],
+        "rocketmq_get_task_per_task": paths["rocketmq"]["imm_calls_per_task"].get("GetTask", 0.0)
+        <= TARGETS["get_task_per_task"],
     }
     results = {
         "n": args.n,
@@ -95,7 +101,8 @@ def main() -> int:
         "emulator_peak_rss_mb": round(emulator_rss / 2**20, 1),
         "paths": paths,
         "targets": {
-            name: {"target": TARGETS[name], "met": met, "applies_at_n": 1000} for name, met in checks.items()
+            name: {"target": TARGETS[name.removeprefix("rocketmq_")], "met": met, "applies_at_n": 1000}
+            for name, met in checks.items()
         },
     }
     write_results(args.output, results)
@@ -119,6 +126,8 @@ def setup(emu: EmulatorProcess) -> None:
     endpoint = TopicHelper.generate_queue_endpoint(emu.region, emu.account_id, QUEUE)
     topic.get_subscription("airflow").subscribe(SubscriptionMeta(endpoint, notify_content_format="JSON"))
     emu.put_object(BUCKET, "in/doc.docx", b"benchmark document")
+    emu.admin("PUT", f"/_emulator/rocketmq/topics/{ROCKETMQ_TOPIC}")
+    emu.admin("PUT", f"/_emulator/rocketmq/groups/{ROCKETMQ_GROUP}")
     from airflow_provider_imm.emulator.server import emulator_connection
 
     os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = emulator_connection(
@@ -131,13 +140,19 @@ def setup(emu: EmulatorProcess) -> None:
         mns_topic=None,
         mns_queue=None,
         mns_subscription=None,
+        rocketmq_endpoint=emu.info["rocketmq_endpoint"],
+        rocketmq_instance_id=emu.info["rocketmq_instance_id"],
+        rocketmq_topic=ROCKETMQ_TOPIC,
+        rocketmq_group=ROCKETMQ_GROUP,
+        rocketmq_username=emu.info["rocketmq_username"],
+        rocketmq_password=emu.info["rocketmq_password"],
     )
 
 
 def measure(emu: EmulatorProcess, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     n = args.n
     log(f"{mode}: creating {n} tasks")
-    task_ids = asyncio.run(create_tasks(emu, n, notify=mode == "notification"))
+    task_ids = asyncio.run(create_tasks(emu, n, mode=mode))
     emu.admin("DELETE", "/_emulator/counters")
     with tempfile.TemporaryDirectory(prefix="trigger-scale-") as tmp:
         tasks_file, result_file = Path(tmp) / "tasks.json", Path(tmp) / "result.json"
@@ -169,12 +184,19 @@ def measure(emu: EmulatorProcess, mode: str, args: argparse.Namespace) -> dict[s
     }
     result["mns_calls"] = mns_calls
     result["mns_requests_per_task"] = round(sum(mns_calls.values()) / n, 3)
-    result["queue_left"] = queue_left(emu)
+    rocketmq_calls = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rocketmq:")}
+    result["rocketmq_calls"] = rocketmq_calls
+    result["rocketmq_requests_per_task"] = round(sum(rocketmq_calls.values()) / n, 3)
+    result["queue_left"] = (
+        emu.admin("GET", f"/_emulator/rocketmq/groups/{ROCKETMQ_GROUP}")["backlog"]
+        if mode == "rocketmq"
+        else queue_left(emu)
+    )
     log(f"{mode}: done")
     return result
 
 
-async def create_tasks(emu: EmulatorProcess, n: int, *, notify: bool) -> list[str]:
+async def create_tasks(emu: EmulatorProcess, n: int, *, mode: str) -> list[str]:
     """Tasks that run until ended through the admin API, created 64 at a time."""
     from alibabacloud_imm20200930 import models
     from alibabacloud_imm20200930.client import Client
@@ -191,6 +213,12 @@ async def create_tasks(emu: EmulatorProcess, n: int, *, notify: bool) -> list[st
     )
     remaining = iter(range(n))
     task_ids: list[str] = []
+    notification = {
+        "notification": models.Notification(mns=models.MNS(topic_name=TOPIC)),
+        "rocketmq": models.Notification(
+            rocket_mq=models.RocketMQ(instance_id=emu.info["rocketmq_instance_id"], topic_name=ROCKETMQ_TOPIC)
+        ),
+    }.get(mode)
 
     async def creator() -> None:
         for _ in remaining:
@@ -200,7 +228,7 @@ async def create_tasks(emu: EmulatorProcess, n: int, *, notify: bool) -> list[st
                 target_type="pdf",
                 target_uri=f"oss://{BUCKET}/out/{{barename}}.{{autoext}}",
                 user_data=json.dumps({"imm-emulator": {"duration": None}}),
-                notification=models.Notification(mns=models.MNS(topic_name=TOPIC)) if notify else None,
+                notification=notification,
             )
             response = await client.create_office_conversion_task_async(request)
             task_ids.append(str(response.body.task_id))
@@ -256,7 +284,7 @@ def wait_for(check: Any, worker: subprocess.Popen[bytes], *, timeout: float) -> 
 
 def report(results: dict[str, Any]) -> None:
     print(f"\ntrigger scale, N = {results['n']}, tasks ending over {results['spread_s']:.0f} s")
-    header = f"{'':28}{'notification':>16}{'polling':>16}"
+    header = f"{'':28}" + "".join(f"{mode:>16}" for mode in MODES)
     print(header)
     rows = [
         ("latency p50 (s)", lambda p: p["latency_s"]["p50"]),
@@ -264,6 +292,7 @@ def report(results: dict[str, Any]) -> None:
         ("latency max (s)", lambda p: p["latency_s"]["max"]),
         ("GetTask per task", lambda p: p["imm_calls_per_task"].get("GetTask", 0.0)),
         ("MNS requests per task", lambda p: p["mns_requests_per_task"]),
+        ("RocketMQ requests per task", lambda p: p["rocketmq_requests_per_task"]),
         ("threads (max)", lambda p: p["threads_max"]),
         ("peak RSS (MB)", lambda p: p["peak_rss_mb"]),
         ("event-loop lag p99 (ms)", lambda p: p["loop_lag_ms"]["p99"]),
@@ -274,10 +303,9 @@ def report(results: dict[str, Any]) -> None:
         ("wall time (s)", lambda p: p["wall_s"]),
     ]
     for label, value in rows:
-        print(
-            f"{label:28}{value(results['paths']['notification'])!s:>16}{value(results['paths']['polling'])!s:>16}"
-        )
+        print(f"{label:28}" + "".join(f"{value(results['paths'][mode])!s:>16}" for mode in MODES))
     print(f"MNS calls (notification path): {results['paths']['notification']['mns_calls']}")
+    print(f"RocketMQ calls (rocketmq path): {results['paths']['rocketmq']['rocketmq_calls']}")
     for name, target in results["targets"].items():
         print(f"target {name} ({target['target']}): {'met' if target['met'] else 'NOT MET'}")
     print(f"whole run: {results['run_seconds']} s")
@@ -333,6 +361,7 @@ async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float) -> d
             project=PROJECT,
             imm_conn_id=CONN_ID,
             mns_queue=QUEUE if mode == "notification" else None,
+            rocketmq_topic=ROCKETMQ_TOPIC if mode == "rocketmq" else None,
             poll_interval=poll_interval,
         )
         running_triggers.append(asyncio.ensure_future(wait_one(trigger)))

@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="port of OSS's REST API (oss_url), 0 for a free one (default: %(default)s)",
     )
+    parser.add_argument(
+        "--rocketmq-port",
+        type=int,
+        default=0,
+        help="port of RocketMQ's gRPC service (rocketmq_endpoint; needs the rocketmq extra), "
+        "0 for a free one (default: %(default)s)",
+    )
     parser.add_argument("--root", help="OSS folder (default: a new temporary folder)")
     parser.add_argument(
         "--region", default="cn-hangzhou", help="region the services report (default: %(default)s)"
@@ -103,6 +110,7 @@ async def _run(args: argparse.Namespace, rules: list[OssEventRule]) -> None:
         host=args.host,
         port=args.port,
         oss_port=args.oss_port,
+        rocketmq_port=args.rocketmq_port,
         region=args.region,
         access_key_id=args.access_key_id,
         access_key_secret=args.access_key_secret,

@@ -188,6 +188,30 @@ def add_admin_routes(router: web.UrlDispatcher, emulator: ImmEmulator) -> None:
             }
         )
 
+    @_refusing
+    async def rocketmq_resource(request: web.Request) -> web.Response:
+        """PUT ``/_emulator/rocketmq/topics/<name>`` or ``.../groups/<name>``: create it (``created``
+        is false when it existed), as the ApsaraMQ console would. GET a group: its ``backlog``
+        (messages not acked yet)."""
+        from airflow_provider_imm.emulator.rocketmq_store import RocketMqError
+
+        kind, name = request.match_info["kind"], request.match_info["name"]
+        create = {"topics": emulator.rocketmq.create_topic, "groups": emulator.rocketmq.create_group}
+        if kind not in create:
+            raise AdminError(
+                404, "use /_emulator/rocketmq/topics/<name> or /_emulator/rocketmq/groups/<name>"
+            )
+        try:
+            if request.method == "GET":
+                if kind != "groups":
+                    raise AdminError(404, "GET /_emulator/rocketmq/groups/<name> answers a group's backlog")
+                return web.json_response({"backlog": emulator.rocketmq.backlog(name)})
+            return web.json_response({"created": create[kind](name)})
+        except RocketMqError as err:
+            raise AdminError(400, err.message) from None
+
+    router.add_put("/_emulator/rocketmq/{kind}/{name}", rocketmq_resource)
+    router.add_get("/_emulator/rocketmq/{kind}/{name}", rocketmq_resource)
     router.add_post("/_emulator/faults", faults)
     router.add_route("GET", "/_emulator/flow-control", flow_control)
     router.add_route("POST", "/_emulator/flow-control", flow_control)

@@ -123,15 +123,25 @@ class ImmService:
     """IMM's projects and tasks, served over HTTP on the emulator's loop."""
 
     def __init__(
-        self, context: ServiceContext, publish: Callable[[str, str], bool], *, task_duration: float = 0.05
+        self,
+        context: ServiceContext,
+        publish: Callable[[str, str], bool],
+        *,
+        task_duration: float = 0.05,
+        publish_rocketmq: Callable[[str, str], bool] | None = None,
     ) -> None:
-        """``publish(topic, body)`` sends a notification to MNS; False when the topic is missing."""
+        """``publish(topic, body)`` sends a notification to MNS; False when the topic is missing.
+        ``publish_rocketmq("<InstanceId>/<TopicName>", body)`` likewise to RocketMQ (None: no
+        RocketMQ, such notifications are not published)."""
         self.context = context
         #: Seconds a task runs unless :meth:`set_behaviour` or the request says otherwise.
         self.task_duration = task_duration
         self.store = ImmStore(context.clock)
         self._verifier = SignatureVerifier(context.accounts, context.clock)
         self._notifications = NotificationPublisher(publish, context.faults)
+        self._rocketmq_notifications = NotificationPublisher(
+            publish_rocketmq or (lambda target, body: False), context.faults
+        )
         self._executor = TaskExecutor(self.store.tasks, context.oss, context.clock, self._notify)
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Requests as they arrived, once :meth:`record_requests` is called (None: not recording).
@@ -223,6 +233,7 @@ class ImmService:
     async def shutdown(self) -> None:
         self._executor.shutdown()
         self._notifications.shutdown()
+        self._rocketmq_notifications.shutdown()
 
     # HTTP
     async def handle(self, request: web.Request) -> web.Response:
@@ -317,6 +328,7 @@ class ImmService:
             raise invalid_argument("Notification must be a JSON object.")
         mns = notification.get("MNS")
         topic = mns.get("TopicName") if isinstance(mns, dict) else None
+        rocketmq = _rocketmq_target(notification.get("RocketMQ"))
         _check_uris(op, params, tags)
         compressed = params.get("CompressedFormat")
         if compressed and str(compressed).lower() != "zip":
@@ -337,6 +349,7 @@ class ImmService:
             tags=tags,
             user_data=user_data,
             topic=str(topic) if topic else None,
+            rocketmq=rocketmq,
             behaviour=self._behaviour(op, user_data),
             start_time=self.context.clock.time(),
             started_at=loop.time(),
@@ -366,8 +379,10 @@ class ImmService:
 
     def _notify(self, task: TaskRecord) -> None:
         body = build_notification_body(task, region=self.context.region, account_id=self.context.account_id)
-        assert task.topic is not None
-        self._notifications.send(task.topic, body)
+        if task.topic is not None:
+            self._notifications.send(task.topic, body)
+        if task.rocketmq is not None:
+            self._rocketmq_notifications.send("/".join(task.rocketmq), body)
 
     def _get_task(self, params: dict[str, Any]) -> dict[str, Any]:
         project = self._project(params)
@@ -650,3 +665,13 @@ def _parse_time(value: Any, name: str) -> float | None:
         digits = zone[1:].replace(":", "")
         offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
     return when.timestamp() - offset + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def _rocketmq_target(value: Any) -> tuple[str, str] | None:
+    """``Notification.RocketMQ`` as ``(InstanceId, TopicName)``; ``Endpoint``, which older documents
+    show and SDK 5.0.3's model lacks, is accepted and ignored (the instance decides where it goes)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value.get("InstanceId") or not value.get("TopicName"):
+        raise invalid_argument("Notification.RocketMQ must be a JSON object with InstanceId and TopicName.")
+    return str(value["InstanceId"]), str(value["TopicName"])

@@ -82,6 +82,8 @@ class TaskRecord:
     end_time: float | None = None
     outputs: list[str] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
+    #: ``Notification.RocketMQ``'s ``(InstanceId, TopicName)``, when the request names one.
+    rocketmq: tuple[str, str] | None = None
 
     @property
     def task_type(self) -> str:
@@ -296,7 +298,7 @@ class TaskExecutor:
                 status, code, message = "Failed", "InternalError", f"{type(err).__name__}: {err}"
         task.status, task.code, task.message = status, code, message
         task.end_time = self._clock.time()
-        if task.topic:
+        if task.topic or task.rocketmq:
             self._notify(task)
 
     def shutdown(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import ipaddress
 import json
 import tempfile
@@ -37,6 +38,7 @@ from airflow_provider_imm.emulator.oss import LocalOss
 from airflow_provider_imm.emulator.oss_api import OssService
 from airflow_provider_imm.emulator.oss_events import OssEventRule
 from airflow_provider_imm.emulator.oss_notification import OssEventNotifier
+from airflow_provider_imm.emulator.rocketmq_store import MIN_INVISIBLE, RocketMqStore
 from airflow_provider_imm.emulator.sts_api import StsService
 from airflow_provider_imm.utils.excerpt import excerpt
 
@@ -50,6 +52,10 @@ DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-do-not-use"
 DEFAULT_PROJECT = "test-project"
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_ACCOUNT_ID = "1234567890123456"
+#: The emulated ApsaraMQ for RocketMQ instance, and its instance username and password (test values).
+DEFAULT_ROCKETMQ_INSTANCE = "rmq-cn-emulator"
+DEFAULT_ROCKETMQ_USERNAME = "rmq-emulator-user"
+DEFAULT_ROCKETMQ_PASSWORD = "rmq-emulator-password-do-not-use"
 
 
 def emulator_connection(
@@ -157,6 +163,12 @@ class EmulatorInfo:
     oss_root: str
     #: OSS's REST API (path-style), on a port of its own: ``/bucket/key`` would collide with MNS's paths.
     oss_url: str
+    #: RocketMQ 5's gRPC endpoint (``host:port``) with its instance and credentials; None without
+    #: the ``rocketmq`` extra.
+    rocketmq_endpoint: str | None = None
+    rocketmq_instance_id: str | None = None
+    rocketmq_username: str | None = None
+    rocketmq_password: str | None = None
 
 
 class ImmEmulator:
@@ -190,6 +202,11 @@ class ImmEmulator:
         imm_rates: Mapping[str, float | None] | None = None,
         mns_rates: Mapping[str, float | None] | None = None,
         retry_after: bool = False,
+        rocketmq_port: int = 0,
+        rocketmq_instance_id: str = DEFAULT_ROCKETMQ_INSTANCE,
+        rocketmq_username: str = DEFAULT_ROCKETMQ_USERNAME,
+        rocketmq_password: str = DEFAULT_ROCKETMQ_PASSWORD,
+        rocketmq_min_invisible: float = MIN_INVISIBLE,
     ) -> None:
         check_loopback(host)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -214,7 +231,18 @@ class ImmEmulator:
             region, self.accounts, self.clock, self.counters, self.faults, self.oss, self.call
         )
         self.mns = MnsService(self.context)
-        self.imm = ImmService(self.context, self.mns.publish, task_duration=task_duration)
+        self.rocketmq = RocketMqStore(rocketmq_instance_id, min_invisible=rocketmq_min_invisible)
+        self.requested_rocketmq_port = rocketmq_port
+        self.rocketmq_port = 0
+        self.rocketmq_username = rocketmq_username
+        self.rocketmq_password = rocketmq_password
+        self._grpc_server: Any = None
+        self.imm = ImmService(
+            self.context,
+            self.mns.publish,
+            task_duration=task_duration,
+            publish_rocketmq=self._publish_rocketmq,
+        )
         self.sts = StsService(self.context)
         self.oss_api = OssService(self.context)
         self.oss_events = OssEventNotifier(self.context, self.mns.store)
@@ -244,6 +272,25 @@ class ImmEmulator:
         """``http://host:port`` of OSS's REST API, as ``alibabacloud-oss-v2``'s ``Config.endpoint`` takes
         it: an IP address makes the SDK address buckets path-style (``/bucket/key``)."""
         return f"http://{self.host}:{self.oss_port}"
+
+    @property
+    def rocketmq_endpoint(self) -> str | None:
+        """``host:port`` of RocketMQ's gRPC service, as the client's ``ClientConfiguration`` takes it;
+        None when not serving (no ``rocketmq`` extra)."""
+        return f"{self.host}:{self.rocketmq_port}" if self.rocketmq_port else None
+
+    def _rocketmq_secret(self, user: str) -> str | None:
+        if user == self.rocketmq_username:
+            return self.rocketmq_password
+        key = self.accounts.lookup(user)
+        return key.secret if key is not None and key.security_token is None else None
+
+    def _publish_rocketmq(self, target: str, body: str) -> bool:
+        instance, _, topic = target.partition("/")
+        if instance != self.rocketmq.instance_id or not self.rocketmq.has_topic(topic):
+            return False
+        self.rocketmq.send(topic, body.encode())
+        return True
 
     @property
     def account_id(self) -> str:
@@ -329,6 +376,10 @@ class ImmEmulator:
             projects=self.call(self.imm.project_names) if on_loop else self.imm.project_names(),
             oss_root=str(self.oss.root),
             oss_url=self.oss_url,
+            rocketmq_endpoint=self.rocketmq_endpoint,
+            rocketmq_instance_id=self.rocketmq.instance_id if self.rocketmq_endpoint else None,
+            rocketmq_username=self.rocketmq_username if self.rocketmq_endpoint else None,
+            rocketmq_password=self.rocketmq_password if self.rocketmq_endpoint else None,
         )
         return dataclasses.asdict(info)
 
@@ -382,10 +433,29 @@ class ImmEmulator:
         await oss_site.start()
         assert oss_site._server is not None
         self.oss_port = oss_site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await self._start_rocketmq()
+
+    async def _start_rocketmq(self) -> None:
+        """RocketMQ's gRPC server on this loop, when the ``rocketmq`` extra is installed."""
+        try:
+            import grpc
+
+            from airflow_provider_imm.emulator.rocketmq_api import RocketMqService
+        except ImportError:
+            return
+        server = grpc.aio.server()
+        count = functools.partial(self.counters.incr, "rocketmq")
+        RocketMqService(self.rocketmq, self._rocketmq_secret, count).add_to(server)
+        self.rocketmq_port = server.add_insecure_port(f"{self.host}:{self.requested_rocketmq_port}")
+        await server.start()
+        self._grpc_server = server
 
     async def stop_async(self) -> None:
         await self.imm.shutdown()
         await self.mns.shutdown()
+        if self._grpc_server is not None:
+            await self._grpc_server.stop(grace=None)
+            self._grpc_server = None
         for runner in (self._oss_runner, self._runner):
             if runner is not None:
                 await runner.cleanup()

@@ -25,6 +25,7 @@ from airflow_provider_imm.hooks.retry import (
     DEFAULT_MAX_RETRY_SECONDS,
     RetryPolicy,
 )
+from airflow_provider_imm.hooks.rocketmq import ROCKETMQ_EXTRAS, RocketMqSettings, parse_rocketmq
 from airflow_provider_imm.utils.mns_names import MNS_NAME_RULE, is_mns_name
 
 CONN_TYPE = "imm"
@@ -66,6 +67,7 @@ EXTRA_KEYS: Mapping[str, str] = {
     "mns_queue": "MNS queue the notifications are read from",
     "mns_subscription": "subscription from the topic to the queue",
     "mns_subscription_format": "subscription content format: " + ", ".join(SUBSCRIPTION_FORMATS),
+    **ROCKETMQ_EXTRAS,
     "retry_max_attempts": "attempts per IMM call, first one included",
     "retry_max_seconds": "time budget of one IMM call with its retries, in seconds",
     "retry_base_delay": "first retry delay in seconds at most (random below it), doubled each retry",
@@ -160,6 +162,8 @@ class ImmConnectionSettings:
     mns_queue: str | None = None
     mns_subscription: str | None = None
     mns_subscription_format: str = DEFAULT_SUBSCRIPTION_FORMAT
+    #: IMM's RocketMQ channel, when the connection names one (it then takes MNS's place).
+    rocketmq: RocketMqSettings | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: True when the AccessKey pair came from extras ``access_key_id``/``access_key_secret`` rather
     #: than the login and password fields (so errors name the right place to fix).
@@ -177,7 +181,8 @@ class ImmConnectionSettings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """The values that must never appear in logs or error text."""
-        return tuple(s for s in (self.access_key_secret, self.security_token) if s)
+        rocketmq_password = self.rocketmq.password if self.rocketmq is not None else None
+        return tuple(s for s in (self.access_key_secret, self.security_token, rocketmq_password) if s)
 
     @property
     def credential_identity(self) -> str:
@@ -293,6 +298,7 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
         mns_subscription=reader.mns_name("mns_subscription"),
         mns_subscription_format=reader.choice("mns_subscription_format", SUBSCRIPTION_FORMATS, upper=True)
         or DEFAULT_SUBSCRIPTION_FORMAT,
+        rocketmq=parse_rocketmq(conn_id, extras, (key_id, secret)),
         retry=retry,
         keys_in_extras=key_id is not None and login is None,
         connect_timeout=reader.number("connect_timeout", minimum=MIN_TIMEOUT),
@@ -433,7 +439,11 @@ class _Reader:
         return key in self.extras
 
     def _bad(self, key: str, expected: str) -> ImmConnectionConfigError:
-        shown = "<hidden>" if key in ("access_key_secret", "security_token") else repr(self.extras[key])
+        shown = (
+            "<hidden>"
+            if key in ("access_key_secret", "security_token", "rocketmq_password")
+            else repr(self.extras[key])
+        )
         return ImmConnectionConfigError(
             f"Connection {self.conn_id!r}: extra {key!r} must be {expected}, got {shown}."
         )

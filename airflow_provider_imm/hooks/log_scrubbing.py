@@ -22,6 +22,7 @@ from airflow_provider_imm.hooks.errors import REDACTED, secrets_pattern
 #: Loggers (and their children) of the libraries between the hooks and the services.
 LIBRARY_LOGGERS: tuple[str, ...] = (
     "urllib3", "requests", "aiohttp", "asyncio", "credentials", "alibabacloud", "Tea", "darabonba", "mns",
+    "rocketmq-python-client", "grpc",
 )  # fmt: skip
 #: The credentials library's logger, which also gets stderr handlers of its own.
 _CREDENTIALS_LOGGER = "credentials"

@@ -336,8 +336,14 @@ class ImmCreateTaskOperator(BaseOperator):
         return settings.mns_topic if self.deferrable or not self.wait_for_completion else None
 
     def _with_notification(self, request: dict[str, Any], settings: ImmConnectionSettings) -> dict[str, Any]:
+        if request.get("Notification") is not None:
+            return request
+        rocketmq = settings.rocketmq
+        if rocketmq is not None and (self.deferrable or not self.wait_for_completion):
+            # The connection names RocketMQ: IMM's other channel takes MNS's place.
+            return {**request, "Notification": {"RocketMQ": rocketmq.notification()}}
         topic = self._notification_topic(settings)
-        if topic and request.get("Notification") is None:
+        if topic:
             return {**request, "Notification": {"MNS": {"TopicName": topic}}}
         return request
 
@@ -372,9 +378,11 @@ class ImmCreateTaskOperator(BaseOperator):
         task_id: str,
         deadline: float | None,
     ) -> None:
-        queue = None
+        queue = rocketmq_topic = None
         topic = _notified_topic(request)
-        if settings.mns_queue and topic and topic == settings.mns_topic:
+        if settings.rocketmq is not None and _notified_rocketmq(request) == settings.rocketmq.notification():
+            rocketmq_topic = settings.rocketmq.topic
+        elif settings.mns_queue and topic and topic == settings.mns_topic:
             queue = settings.mns_queue
         else:
             # The trigger warns that it polls; this says why, and what would make it wait instead.
@@ -396,6 +404,7 @@ class ImmCreateTaskOperator(BaseOperator):
                 project=project,
                 imm_conn_id=self.imm_conn_id,
                 mns_queue=queue,
+                rocketmq_topic=rocketmq_topic,
                 deadline=deadline,
                 reconcile_interval=self.reconcile_interval,
                 poll_interval=self.poll_interval,
@@ -485,6 +494,15 @@ def _notified_topic(request: Mapping[str, Any]) -> str | None:
     mns = notification.get("MNS") if isinstance(notification, Mapping) else None
     topic = mns.get("TopicName") if isinstance(mns, Mapping) else None
     return str(topic) if topic else None
+
+
+def _notified_rocketmq(request: Mapping[str, Any]) -> dict[str, str] | None:
+    """The request's ``Notification.RocketMQ`` as InstanceId and TopicName, if it has one."""
+    notification = request.get("Notification")
+    rocketmq = notification.get("RocketMQ") if isinstance(notification, Mapping) else None
+    if not isinstance(rocketmq, Mapping):
+        return None
+    return {"InstanceId": str(rocketmq.get("InstanceId")), "TopicName": str(rocketmq.get("TopicName"))}
 
 
 # Typed operators

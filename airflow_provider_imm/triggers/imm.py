@@ -37,6 +37,7 @@ from airflow_provider_imm.triggers.mns_listener import (
     QueueClientFactory,
     Registration,
 )
+from airflow_provider_imm.triggers.notification_channel import NotificationChannel
 from airflow_provider_imm.triggers.reconciler import ReconcilerKey, ReconcilerRegistry, Ticket
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class ImmTaskCompletedTrigger(BaseTrigger):
     :param project: the IMM project (default: the connection's ``project`` extra).
     :param imm_conn_id: the ``imm`` connection; the trigger holds its id, never its secrets.
     :param mns_queue: the MNS queue IMM's notifications reach; None to poll GetTask.
+    :param rocketmq_topic: instead, the RocketMQ topic they reach (read with the connection's consumer
+        group; see :mod:`~airflow_provider_imm.triggers.rocketmq_consumer`).
     :param deadline: when to stop waiting: epoch seconds or an ISO-8601 time; None waits forever.
     :param reconcile_interval: seconds between reconciliation rounds while notifications are awaited
         (the shared reconciler runs at the shortest interval of its waits; alone, GetTask checks).
@@ -97,6 +100,7 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         imm_conn_id: str = DEFAULT_CONN_ID,
         mns_queue: str | None = None,
         deadline: float | str | None = None,
+        rocketmq_topic: str | None = None,
         reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
@@ -111,6 +115,7 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         self.project = project
         self.imm_conn_id = imm_conn_id
         self.mns_queue = mns_queue or None
+        self.rocketmq_topic = rocketmq_topic or None
         self.deadline = parse_deadline(deadline)
         self.reconcile_interval = float(reconcile_interval)
         self.poll_interval = float(poll_interval)
@@ -129,6 +134,8 @@ class ImmTaskCompletedTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "reconcile_interval": self.reconcile_interval,
                 "poll_interval": self.poll_interval,
+                # Only when set: triggers serialised before RocketMQ existed keep their shape.
+                **({"rocketmq_topic": self.rocketmq_topic} if self.rocketmq_topic else {}),
             },
         )
 
@@ -156,11 +163,10 @@ class ImmTaskCompletedTrigger(BaseTrigger):
                 return self._error_event(err, "connection", ())
             settings = shared.settings
             self.project = self.project or settings.project
-            if self.mns_queue and settings.mns_endpoint:
+            channel = shared.channel(self.mns_queue, self.rocketmq_topic)
+            if channel is not None:
                 # Registered BEFORE the first GetTask: a notification arriving in between is kept.
-                self._registration = shared.register(
-                    self.mns_queue, self.imm_task_id, self.reconcile_interval
-                )
+                self._registration = channel.register(self.imm_task_id, self.reconcile_interval)
                 # Checked and reconciled with the other waits of this project (it may answer "alone").
                 self._ticket = shared.reconcile(
                     self.project, self.imm_task_id, self.task_type, self.reconcile_interval
@@ -171,6 +177,8 @@ class ImmTaskCompletedTrigger(BaseTrigger):
                     self.imm_task_id,
                     f"connection {self.imm_conn_id!r} names no MNS endpoint"
                     if self.mns_queue
+                    else f"connection {self.imm_conn_id!r} names no RocketMQ topic {self.rocketmq_topic!r}"
+                    if self.rocketmq_topic
                     else "no MNS queue configured",
                     self.poll_interval,
                 )
@@ -473,9 +481,22 @@ class _Shared:
         key = ReconcilerKey(self.settings.imm_endpoint, self.settings.credential_identity, project)
         return ReconcilerRegistry.current().reconciler(key, self.hook).register(task_id, task_type, interval)
 
-    def register(self, queue: str, task_id: str, reconcile_interval: float) -> Registration:
-        key, factory = self.listener_key(queue)
-        return ListenerRegistry.current().listener(key, factory).register(task_id, reconcile_interval)
+    def channel(self, mns_queue: str | None, rocketmq_topic: str | None) -> NotificationChannel | None:
+        """The shared reader a trigger registers with: the RocketMQ consumer of the connection's topic
+        and group, or the listener of the MNS queue; None when notifications cannot come."""
+        rocketmq = self.settings.rocketmq
+        if rocketmq_topic and rocketmq is not None and rocketmq.topic == rocketmq_topic:
+            from airflow_provider_imm.hooks.rocketmq import simple_consumer_factory
+            from airflow_provider_imm.triggers.rocketmq_consumer import ConsumerKey, ConsumerRegistry
+
+            registry = ConsumerRegistry.current()
+            consumer_key = ConsumerKey(rocketmq.endpoint, rocketmq.topic, rocketmq.group, rocketmq.identity)
+            factory = simple_consumer_factory(rocketmq, registry.settings.await_seconds)
+            return registry.consumer(consumer_key, factory)
+        if mns_queue and self.settings.mns_endpoint:
+            key, mns_factory = self.listener_key(mns_queue)
+            return ListenerRegistry.current().listener(key, mns_factory)
+        return None
 
 
 _SharedEntry = tuple[float, "asyncio.Future[_Shared]"]

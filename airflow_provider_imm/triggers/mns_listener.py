@@ -67,7 +67,6 @@ import queue
 import random
 import threading
 import time
-import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +74,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_imm.hooks.retry import RetryPolicy
+from airflow_provider_imm.triggers.notification_channel import (
+    DELIVERED,
+    DUPLICATE,
+    LoopRegistry,
+    Registration,
+    TaskWaiters,
+    parse_body,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
@@ -205,27 +212,6 @@ class ListenerStats:
     loops_started: int = 0
 
 
-class Registration:
-    """One trigger waiting for one TaskId; notifications for it arrive on :attr:`notifications`."""
-
-    def __init__(
-        self, listener: QueueListener, task_id: str, reconcile_interval: float | None = None
-    ) -> None:
-        self.listener = listener
-        self.task_id = task_id
-        #: How late the trigger learns of its task's end when no notification comes (for logs).
-        self.reconcile_interval = reconcile_interval
-        self.notifications: asyncio.Queue[ImmNotification] = asyncio.Queue()
-        self.closed = False
-
-    def close(self, *, finished: bool = False) -> None:
-        """Stop waiting. ``finished``: the task's end is known, so later copies of its notification
-        are duplicates to delete at once. Idempotent."""
-        if not self.closed:
-            self.closed = True
-            self.listener._unregister(self, finished=finished)
-
-
 class _ThreadState:
     """The client of one run, created and used on that run's worker thread only."""
 
@@ -340,8 +326,8 @@ class QueueListener:
         self.stats = ListenerStats()
         self._client_factory = client_factory
         self._parser = parser
-        self._waiting: dict[str, set[Registration]] = {}
-        self._finished: OrderedDict[str, float] = OrderedDict()
+        self._waiters = TaskWaiters(settings.finished_memory)
+        self._waiting = self._waiters.waiting
         self._logged: OrderedDict[str, None] = OrderedDict()
         self._pending_deletes: list[str] = []
         self._oldest_pending: float = 0.0
@@ -375,40 +361,23 @@ class QueueListener:
         if self._closing:
             raise RuntimeError(f"listener for {self.key} is closed")
         registration = Registration(self, task_id, reconcile_interval)
-        self._waiting.setdefault(task_id, set()).add(registration)
-        self._finished.pop(task_id, None)
+        self._waiters.add(registration)
         self._ensure_running()
         return registration
 
     @property
     def waiting(self) -> int:
         """Number of registrations currently waiting."""
-        return sum(len(regs) for regs in self._waiting.values())
+        return self._waiters.count()
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
     def _unregister(self, registration: Registration, *, finished: bool) -> None:
-        regs = self._waiting.get(registration.task_id)
-        if regs is not None:
-            regs.discard(registration)
-            if not regs:
-                del self._waiting[registration.task_id]
-        if finished:
-            self._remember_finished(registration.task_id)
+        self._waiters.remove(registration, finished=finished)
         if not self._waiting:
             self._wakeup.set()
-
-    def _remember_finished(self, task_id: str) -> None:
-        now = time.monotonic()
-        self._finished[task_id] = now
-        self._finished.move_to_end(task_id)
-        horizon = now - self.settings.finished_memory
-        while self._finished and (
-            next(iter(self._finished.values())) < horizon or len(self._finished) > 100_000
-        ):
-            self._finished.popitem(last=False)
 
     def _ensure_running(self) -> None:
         if self.running:
@@ -511,14 +480,11 @@ class QueueListener:
         receive left it, or give it back hidden for some seconds."""
         notification = self._parse(message)
         if notification is not None:
-            regs = self._waiting.get(notification.task_id)
-            if regs:
-                for registration in regs:
-                    registration.notifications.put_nowait(notification)
+            found = self._waiters.dispatch(notification)
+            if found == DELIVERED:
                 self.stats.delivered += 1
-                self._remember_finished(notification.task_id)
                 return _DELETE
-            if notification.task_id in self._finished:
+            if found == DUPLICATE:
                 self.stats.duplicates += 1
                 return _DELETE
         else:
@@ -530,15 +496,7 @@ class QueueListener:
         return orphan_hiding(message.dequeue_count, self._visibility, self.settings.orphan_max_hidden)
 
     def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
-        parser = self._parser
-        if parser is None:
-            from airflow_provider_imm.utils.notification_parsing import parse_notification
-
-            parser = self._parser = parse_notification
-        try:
-            return parser(message.body)
-        except Exception:
-            return None
+        return parse_body(self._parser, message.body)
 
     def _log_unreadable(self, message: ReceivedMessage) -> None:
         if not first_sighting(self._logged, message.message_id):
@@ -756,25 +714,12 @@ class _WorkerThread:
                 future.set_exception(err)
 
 
-class ListenerRegistry:
+class ListenerRegistry(LoopRegistry):
     """The listeners of one event loop (a triggerer process runs all its triggers on one loop)."""
-
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ListenerRegistry] = (
-        weakref.WeakKeyDictionary()
-    )
 
     def __init__(self, settings: ListenerSettings | None = None) -> None:
         self.settings = settings or ListenerSettings()
         self._listeners: dict[ListenerKey, QueueListener] = {}
-
-    @classmethod
-    def current(cls) -> ListenerRegistry:
-        """The registry of the running event loop, created on first use."""
-        loop = asyncio.get_running_loop()
-        registry = cls._by_loop.get(loop)
-        if registry is None:
-            registry = cls._by_loop[loop] = cls()
-        return registry
 
     @classmethod
     def install(cls, settings: ListenerSettings) -> ListenerRegistry:

@@ -172,8 +172,8 @@ def test_the_fresh_environment_holds_the_installed_wheel_and_no_test_tools(fresh
         )
     )
     assert shown == [False, False, True]
-    # The base install has no OSS client, and every module of the provider outside the emulator
-    # imports without one.
+    # The base install has no OSS client nor RocketMQ client, and every module of the provider
+    # outside the emulator imports without them.
     modules = sorted(
         ".".join(p.relative_to(REPO).with_suffix("").parts)
         for p in (REPO / PACKAGE).rglob("*.py")
@@ -183,9 +183,9 @@ def test_the_fresh_environment_holds_the_installed_wheel_and_no_test_tools(fresh
         "import importlib, importlib.util, json\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
         "print(json.dumps([importlib.util.find_spec(m) is not None "
-        "for m in ('alibabacloud_oss_v2', 'airflow.providers.alibaba')]))"
+        "for m in ('alibabacloud_oss_v2', 'airflow.providers.alibaba', 'rocketmq')]))"
     )
-    assert json.loads(_fresh_python(fresh_env, check)) == [False, False]
+    assert json.loads(_fresh_python(fresh_env, check)) == [False, False, False]
     for script in ("imm-emulator", "imm-setup-notifications"):
         assert "usage:" in _run(fresh_env / "bin" / script, "--help", cwd=fresh_env).stdout
 

@@ -1,0 +1,316 @@
+"""One RocketMQ ``SimpleConsumer`` per endpoint, topic and consumer group in a triggerer process.
+
+The RocketMQ counterpart of :mod:`~airflow_provider_imm.triggers.mns_listener`: every
+:class:`~airflow_provider_imm.triggers.imm.ImmTaskCompletedTrigger` of one event loop whose
+connection names RocketMQ registers its TaskId with the :class:`RocketMqConsumer` of its key, which
+long-polls in batches on one worker thread (the official client is synchronous) and hands each
+notification to the registration waiting for it (:mod:`notification_channel`). Per message:
+
+* awaited here: handed over, then acked. Only what was handed to a waiting trigger is acked (and
+  late copies of a notification this consumer already handed over: duplicates);
+* anything else (another triggerer's task, an unreadable body): given back with
+  ChangeInvisibleDuration, visible again at once the first time so another consumer of the group
+  gets it, then hidden for 1, 3, 7... seconds (capped, jittered) so that a message nobody wants does
+  not spin (:func:`~airflow_provider_imm.triggers.mns_listener.orphan_hiding`); acked once older
+  than ``orphan_grace`` (GetTask reconciliation makes that safe). Where the service refuses a
+  duration of 0 (the proxy's minimum is undocumented for this call) the message is left as the
+  receive hid it: back after ``invisible_seconds``.
+
+Errors back off exponentially and are logged once per streak; meanwhile triggers finish through
+GetTask reconciliation. The loop, and the consumer with it, ends when nobody waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_imm.hooks.retry import RetryPolicy
+from airflow_provider_imm.triggers.mns_listener import LEAVE, orphan_hiding
+from airflow_provider_imm.triggers.notification_channel import (
+    DELIVERED,
+    DUPLICATE,
+    LoopRegistry,
+    Registration,
+    TaskWaiters,
+    parse_body,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_imm.utils.notification_parsing import ImmNotification
+
+log = logging.getLogger(__name__)
+
+#: Makes a started ``SimpleConsumer`` (:func:`airflow_provider_imm.hooks.rocketmq.simple_consumer_factory`).
+ConsumerFactory = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """Tuning of the receive loop; defaults suit production, tests shorten them."""
+
+    batch_size: int = 16
+    #: Long-poll wait of one receive, seconds (the consumer's ``await_duration``).
+    await_seconds: int = 20
+    #: How long a received message stays hidden from the group, seconds (the service's minimum is 10).
+    invisible_seconds: int = 30
+    #: Pause after a receive that returned a partial batch, so that the next one collects several
+    #: notifications: fewer receives for at most this much extra latency (as the MNS listener does).
+    receive_pause: float = 0.25
+    orphan_grace: float = 600.0
+    orphan_max_hidden: int = 30
+    backoff_initial: float = 1.0
+    backoff_cap: float = 60.0
+    finished_memory: float = 900.0
+
+
+@dataclass(frozen=True)
+class ConsumerKey:
+    """Identifies one consumer: endpoint, topic, group and a secret-free digest of the credentials."""
+
+    endpoint: str
+    topic: str
+    group: str
+    identity: str
+
+    def __str__(self) -> str:
+        return f"rocketmq://{self.endpoint}/{self.topic}?group={self.group}"
+
+
+@dataclass
+class ConsumerStats:
+    receives: int = 0
+    received: int = 0
+    delivered: int = 0
+    acked: int = 0
+    duplicates: int = 0
+    returned: int = 0
+    dropped: int = 0
+    unreadable: int = 0
+    errors: int = 0
+
+
+class RocketMqConsumer:
+    """The receive loop of one topic and group on one event loop. Use :meth:`ConsumerRegistry.consumer`."""
+
+    def __init__(
+        self,
+        key: ConsumerKey,
+        factory: ConsumerFactory,
+        settings: ConsumerSettings,
+        parser: Callable[[Any], ImmNotification | None] | None = None,
+    ) -> None:
+        self.key = key
+        self.settings = settings
+        self.stats = ConsumerStats()
+        self._factory = factory
+        self._parser = parser
+        self._waiters = TaskWaiters(settings.finished_memory)
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._failures = 0
+        self._streak_logged = False
+        # The client blocks: one thread receives (long polls), one acks and gives back meanwhile.
+        self._receiver: concurrent.futures.ThreadPoolExecutor | None = None
+        self._upkeeper: concurrent.futures.ThreadPoolExecutor | None = None
+        self._client: Any = None
+        #: Pools told to stop, the receive one possibly finishing a long poll; joined by :meth:`aclose`.
+        self._stopped: list[concurrent.futures.ThreadPoolExecutor] = []
+
+    # Registration (event loop only)
+    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
+        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed."""
+        if self._closing:
+            raise RuntimeError(f"consumer for {self.key} is closed")
+        registration = Registration(self, task_id, reconcile_interval)
+        self._waiters.add(registration)
+        if self._task is None or self._task.done():
+            self._start()
+        return registration
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-rocketmq {self.key}")
+        self._task.add_done_callback(self._loop_ended)
+
+    def _unregister(self, registration: Registration, *, finished: bool) -> None:
+        self._waiters.remove(registration, finished=finished)
+
+    @property
+    def waiting(self) -> int:
+        return self._waiters.count()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that dies of a bug says so (triggers carry on through reconciliation); one that
+        ended as a trigger registered during its shutdown starts again for it."""
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error("RocketMQ consumer for %s stopped", self.key, exc_info=task.exception())
+        elif self._waiters.waiting and not self._closing:
+            self._start()
+
+    async def aclose(self) -> None:
+        """Stop once the current receive returns, and shut the client down."""
+        self._closing = True
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        stopped, self._stopped = self._stopped, []
+        for pool in stopped:
+            await asyncio.to_thread(pool.shutdown, wait=True)
+
+    # The loop
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._receiver = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="imm-rocketmq-receive")
+        self._upkeeper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="imm-rocketmq-upkeep")
+        upkeep: list[asyncio.Future[None]] = []
+        try:
+            while self._waiters.waiting and not self._closing:
+                try:
+                    messages = await loop.run_in_executor(self._receiver, self._receive)
+                except Exception as err:
+                    await self._failed(err)
+                    continue
+                self._recovered()
+                self.stats.receives += 1
+                self.stats.received += len(messages)
+                upkeep = [f for f in upkeep if not f.done()]
+                for message in messages:
+                    upkeep.append(
+                        loop.run_in_executor(self._upkeeper, self._settle, message, self._decide(message))
+                    )
+                if messages and len(messages) < self.settings.batch_size and self._waiters.waiting:
+                    await asyncio.sleep(self.settings.receive_pause)
+            await asyncio.gather(*upkeep, return_exceptions=True)
+        finally:
+            client, self._client = self._client, None
+            receiver, upkeeper = self._receiver, self._upkeeper
+            if client is not None:
+                await loop.run_in_executor(upkeeper, _shutdown, client)
+            for pool in (receiver, upkeeper):
+                if pool is not None:
+                    pool.shutdown(wait=False)
+                    self._stopped.append(pool)
+            log.debug("RocketMQ consumer for %s stopped", self.key)
+
+    def _receive(self) -> list[Any]:
+        """On the receive thread: the client is made (and started) here on first use."""
+        if self._client is None:
+            self._client = self._factory()
+        return list(self._client.receive(self.settings.batch_size, self.settings.invisible_seconds))
+
+    def _decide(self, message: Any) -> int | None:
+        """On the loop: hand over what is awaited. None: ack; else seconds to hide it for (or LEAVE)."""
+        notification = self._parse(message)
+        if notification is not None:
+            found = self._waiters.dispatch(notification)
+            if found == DELIVERED:
+                self.stats.delivered += 1
+                return None
+            if found == DUPLICATE:
+                self.stats.duplicates += 1
+                return None
+        else:
+            self.stats.unreadable += 1
+        born = getattr(message, "born_timestamp", None) or 0
+        if born and time.time() - born / 1000 > self.settings.orphan_grace:
+            self.stats.dropped += 1
+            return None
+        attempt = int(getattr(message, "delivery_attempt", None) or 1)
+        return orphan_hiding(attempt, None, self.settings.orphan_max_hidden)
+
+    def _settle(self, message: Any, hidden: int | None) -> None:
+        """On the upkeep thread: ack, or give back; a failure only means the message comes back later."""
+        client = self._client
+        if client is None or hidden == LEAVE:
+            return
+        try:
+            if hidden is None:
+                client.ack(message)
+                self.stats.acked += 1
+            else:
+                client.change_invisible_duration(message, hidden)
+                self.stats.returned += 1
+        except Exception as err:
+            self.stats.errors += 1
+            log.debug(
+                "RocketMQ %s: settling a message failed (%s); it comes back later", self.key, _describe(err)
+            )
+
+    def _parse(self, message: Any) -> ImmNotification | None:
+        return parse_body(self._parser, message.body)
+
+    async def _failed(self, err: BaseException) -> None:
+        self.stats.errors += 1
+        self._failures += 1
+        policy = RetryPolicy(base_delay=self.settings.backoff_initial, max_delay=self.settings.backoff_cap)
+        delay = policy.backoff(min(self._failures, 64), 1.0)
+        if not self._streak_logged:
+            self._streak_logged = True
+            log.warning(
+                "RocketMQ %s: receive failed (%s); retrying in %.1f s with backoff, triggers meanwhile "
+                "learn of their tasks' ends through GetTask",
+                self.key,
+                _describe(err),
+                delay,
+            )
+        if self._client is None or "route" in str(err):
+            client, self._client = self._client, None  # a fresh client on the next attempt
+            if client is not None:
+                await asyncio.get_running_loop().run_in_executor(self._upkeeper, _shutdown, client)
+        await asyncio.sleep(delay)
+
+    def _recovered(self) -> None:
+        if self._streak_logged:
+            log.info("RocketMQ %s: receiving again after %d failures", self.key, self._failures)
+        self._failures = 0
+        self._streak_logged = False
+
+
+class ConsumerRegistry(LoopRegistry):
+    """The RocketMQ consumers of one event loop (a triggerer process runs all its triggers on one loop)."""
+
+    def __init__(self, settings: ConsumerSettings | None = None) -> None:
+        self.settings = settings or ConsumerSettings()
+        self._consumers: dict[ConsumerKey, RocketMqConsumer] = {}
+
+    @classmethod
+    def install(cls, settings: ConsumerSettings) -> ConsumerRegistry:
+        """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
+        return cls._replace(cls(settings))
+
+    def consumer(self, key: ConsumerKey, factory: ConsumerFactory) -> RocketMqConsumer:
+        consumer = self._consumers.get(key)
+        if consumer is None or consumer._closing:
+            consumer = self._consumers[key] = RocketMqConsumer(key, factory, self.settings)
+        return consumer
+
+    @property
+    def consumers(self) -> list[RocketMqConsumer]:
+        return list(self._consumers.values())
+
+    async def aclose(self) -> None:
+        consumers, self._consumers = list(self._consumers.values()), {}
+        await asyncio.gather(*(consumer.aclose() for consumer in consumers))
+
+
+def _shutdown(client: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.shutdown()
+
+
+def _describe(err: BaseException) -> str:
+    """Type and a short message; the client's messages carry no credentials, but stay short."""
+    return f"{type(err).__name__}: {str(err)[:200]}"
