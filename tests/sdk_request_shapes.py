@@ -1,10 +1,11 @@
 """What the IMM SDK's request models say about each request the provider sends: field types and how
 each request is serialised.
 
-:mod:`airflow_provider_imm.request_models` is this module's output, committed so that neither the
-task process (request validation, the lean RPC client) nor the triggerer imports the SDK to learn
-it; ``tests/hooks/test_rpc_shapes.py`` fails when the installed SDK says otherwise. Regenerate with
-``python -m tests.sdk_request_shapes > airflow_provider_imm/request_models.py`` (then ``ruff format``).
+:mod:`airflow_provider_imm.request_models` loads this module's output, ``request_models.json``,
+committed so that neither the task process (request validation, the lean RPC client) nor the
+triggerer imports the SDK to learn it; ``tests/hooks/test_rpc_shapes.py`` fails when the installed
+SDK says otherwise. Regenerate with
+``python -m tests.sdk_request_shapes > airflow_provider_imm/request_models.json``.
 
 Read from the SDK: for each action, its ``*_with_options`` method (which fields go to the query and
 which to the form body, which are JSON-encoded "shrink" fields); for each model, the wire key and
@@ -15,6 +16,7 @@ order ``to_map`` writes them in. A list of models is written as ``[]`` even when
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import sys
 import typing
@@ -151,44 +153,18 @@ def derive() -> tuple[dict[str, Any], dict[str, Any]]:
     return requests, dict(sorted(nested.items()))
 
 
-def _entries(table: dict[str, Any]) -> Iterator[str]:
-    for name, rows in table.items():
-        yield f"    {name!r}: ("
-        yield from (f"        {row!r}," for row in rows)
-        yield "    ),"
+def _table(table: dict[str, Any]) -> Iterator[str]:
+    """``table`` as a JSON object, one row a line, so a change to the SDK reads as a short diff."""
+    for index, (name, rows) in enumerate(table.items()):
+        yield f"    {json.dumps(name)}: ["
+        yield ",\n".join(f"      {json.dumps(row)}" for row in rows)
+        yield "    ]" + ("," if index < len(table) - 1 else "")
 
 
 def render() -> str:
+    """``request_models.json``: ``{"requests": ..., "models": ...}`` (tuples written as lists)."""
     requests, models = derive()
-    lines = [
-        '"""The IMM SDK\'s request models as data: each field\'s type, and how each request is serialised.',
-        "",
-        "Generated from the SDK by ``python -m tests.sdk_request_shapes``;",
-        "``tests/hooks/test_rpc_shapes.py`` checks it against the installed SDK. Do not edit by hand.",
-        "Request validation and the lean RPC client read it instead of importing the SDK's models",
-        "(hundreds of modules).",
-        "",
-        'A spec is ``("model", name)``, ``("list", item spec)``, ``("dict",)``, ``("any",)``',
-        'or ``("value",)`` (a single value).',
-        '"""',
-        "",
-        "from __future__ import annotations",
-        "",
-        "from typing import Any",
-        "",
-        "Spec = tuple[Any, ...]",
-        "",
-        "#: Per action, its request fields in the order the SDK places them:",
-        "#: ``(key, spec, json_encoded, in_body)``.",
-        "REQUESTS: dict[str, tuple[tuple[str, Spec, bool, bool], ...]] = {",
-        *_entries(requests),
-        "}",
-        "",
-        "#: Per nested model, its fields in ``to_map`` order: ``(key, spec)``.",
-        "MODELS: dict[str, tuple[tuple[str, Spec], ...]] = {",
-        *_entries(models),
-        "}",
-    ]
+    lines = ["{", '  "requests": {', *_table(requests), "  },", '  "models": {', *_table(models), "  }", "}"]
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Literal
+
+#: How far a signed request's date may be from the server's real time: MNS and OSS both allow 15 minutes.
+MAX_CLOCK_SKEW = 15 * 60.0
+
+#: What can be wrong with a signed request's ``Date``; each service answers each with its own error.
+DateFault = Literal["missing", "invalid", "skewed"]
 
 
 class EmulatedClock:
@@ -33,3 +40,18 @@ def http_date(value: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
+
+
+def too_skewed(sent: float, now: float) -> bool:
+    return abs(sent - now) > MAX_CLOCK_SKEW
+
+
+def date_fault(value: str | None, now: float) -> DateFault | None:
+    """What is wrong with a signed request's HTTP ``Date`` header (``value``), if anything."""
+    if not value:
+        return "missing"
+    try:
+        sent = http_date(value)
+    except ValueError:
+        return "invalid"
+    return "skewed" if too_skewed(sent, now) else None

@@ -12,15 +12,14 @@ import uuid
 
 from aiohttp import web
 
+from airflow_provider_imm.emulator.service_error import ServiceError
 
-class ImmError(Exception):
-    """An error answer; ``message`` goes to the client, so it must never carry a secret."""
+
+class ImmError(ServiceError):
+    """IMM's error answer; ``retry_after_ms`` becomes ``x-acs-retry-after`` (throttling)."""
 
     def __init__(self, status: int, code: str, message: str, *, retry_after_ms: int | None = None) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, code, message)
         self.retry_after_ms = retry_after_ms
 
 

@@ -15,11 +15,15 @@ import hmac
 from collections.abc import Mapping
 
 from airflow_provider_imm.emulator.accounts import AccessKey, Accounts
-from airflow_provider_imm.emulator.clock import http_date
+from airflow_provider_imm.emulator.clock import DateFault, date_fault
 from airflow_provider_imm.emulator.mns_store import MnsError
 
-#: How far the ``Date`` header may be from the server's real time (MNS allows 15 minutes).
-MAX_CLOCK_SKEW = 15 * 60.0
+#: MNS's answer to each fault of the ``Date`` header.
+_DATE_FAULTS: dict[DateFault, tuple[int, str, str]] = {
+    "missing": (400, "MissingDateHeader", "Date header is required."),
+    "invalid": (400, "InvalidDateHeader", "The Date header format is invalid."),
+    "skewed": (408, "TimeExpired", "The http request you sent is expired."),
+}
 
 
 class AuthFailure(MnsError):
@@ -81,7 +85,9 @@ def authenticate(
     key_id, sep, provided = credential.strip().rpartition(":")
     if scheme != "MNS" or not sep or not key_id or not provided:
         raise AuthFailure(400, "InvalidAuthorizationHeader", "The Authorization header format is invalid.")
-    _check_date(lowered.get("date"), now)
+    fault = date_fault(lowered.get("date"), now)
+    if fault is not None:
+        raise AuthFailure(*_DATE_FAULTS[fault])
     _check_body_digest(lowered.get("content-md5"), body)
     key = accounts.lookup(key_id)
     if key is None:
@@ -102,17 +108,6 @@ def authenticate(
             f"Check your key and signing method. StringToSign: {shown}",
         )
     return key
-
-
-def _check_date(value: str | None, now: float) -> None:
-    if not value:
-        raise AuthFailure(400, "MissingDateHeader", "Date header is required.")
-    try:
-        sent = http_date(value)
-    except ValueError:
-        raise AuthFailure(400, "InvalidDateHeader", "The Date header format is invalid.") from None
-    if abs(sent - now) > MAX_CLOCK_SKEW:
-        raise AuthFailure(408, "TimeExpired", "The http request you sent is expired.")
 
 
 def _check_body_digest(value: str | None, body: bytes) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple, TypeVar
 from xml.sax.saxutils import escape
 
+from airflow_provider_imm.emulator.service_error import ServiceError
 from airflow_provider_imm.utils.mns_names import MNS_NAME_RULE_2019, is_2019_mns_name
 
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
@@ -49,14 +50,8 @@ _HANDLE = re.compile(r"1-([0-9a-f]+)-([0-9a-f]+)-([0-9a-f]+)\Z")
 _QUEUE_ENDPOINT = re.compile(r"acs:mns:[^:]*:[^:]*:/?queues/([^/]+)\Z")
 
 
-class MnsError(Exception):
-    """An error MNS answers with: HTTP status, error code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+class MnsError(ServiceError):
+    """An error MNS answers with."""
 
 
 def qps_limit_exceeded() -> MnsError:

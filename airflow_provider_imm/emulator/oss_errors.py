@@ -13,18 +13,17 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from airflow_provider_imm.emulator.service_error import ServiceError
+
 #: The ``HostId`` OSS puts in its errors names the endpoint; the emulator's own name stands in.
 HOST_ID = "oss-emulator.127.0.0.1"
 
 
-class OssError(Exception):
-    """An error answer: HTTP ``status``, OSS's ``code`` and a message naming the problem and the fix."""
+class OssError(ServiceError):
+    """OSS's error answer; the message names the problem and the fix."""
 
     def __init__(self, status: int, code: str, message: str, **details: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, code, message)
         #: More elements of ``<Error>`` (``BucketName``, ``Key``, ``StringToSign``...), as OSS adds them.
         self.details = details
 

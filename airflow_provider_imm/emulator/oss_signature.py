@@ -29,11 +29,9 @@ from urllib.parse import quote, unquote
 from multidict import CIMultiDictProxy
 
 from airflow_provider_imm.emulator.accounts import AccessKey, Accounts
-from airflow_provider_imm.emulator.clock import http_date
+from airflow_provider_imm.emulator.clock import date_fault, too_skewed
 from airflow_provider_imm.emulator.oss_errors import OssError
 
-#: How far a request's date may be from the server's time, both ways (OSS: 15 minutes).
-MAX_CLOCK_SKEW = 15 * 60
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
 _V4_AUTHORIZATION = re.compile(
     r"^OSS4-HMAC-SHA256\s+Credential=(?P<key_id>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,]*)/"
@@ -212,7 +210,8 @@ def _verify_v4(accounts: Accounts, request: _Signed, authorization: str, now: fl
         raise OssError(
             403, "SignatureDoesNotMatch", "The date of the credential's scope is not the date of x-oss-date."
         )
-    _check_skew(sent, now)
+    if too_skewed(sent, now):
+        raise _skewed()
     access_key = _lookup(accounts, match["key_id"])
     additional = tuple(a.strip().lower() for a in (match["additional"] or "").split(";") if a.strip())
     canonical = v4_canonical_request(
@@ -235,13 +234,13 @@ def _verify_v1(accounts: Accounts, request: _Signed, authorization: str, now: fl
             "Authorization header is invalid: expected 'OSS <AccessKeyId>:<signature>'.",
         )
     date = request.headers.get("x-oss-date") or request.headers.get("date")
-    if not date:
+    fault = date_fault(date, now)
+    if fault == "missing":
         raise OssError(403, "AccessDenied", "V1 signatures need a Date (or x-oss-date) header.")
-    try:
-        sent = http_date(date)
-    except ValueError:
-        raise OssError(403, "AccessDenied", "The Date header is not an HTTP date.") from None
-    _check_skew(sent, now)
+    if fault == "invalid":
+        raise OssError(403, "AccessDenied", "The Date header is not an HTTP date.")
+    if fault == "skewed":
+        raise _skewed()
     access_key = _lookup(accounts, key_id)
     text = v1_string_to_sign(request.method, request.bucket, request.key, request.raw_query, request.headers)
     if not hmac.compare_digest(v1_signature(access_key.secret, text), provided):
@@ -249,14 +248,13 @@ def _verify_v1(accounts: Accounts, request: _Signed, authorization: str, now: fl
     return access_key
 
 
-def _check_skew(sent: float, now: float) -> None:
-    if abs(sent - now) > MAX_CLOCK_SKEW:
-        raise OssError(
-            403,
-            "RequestTimeTooSkewed",
-            "The difference between the request time and the current time is too large: "
-            "check the client's clock.",
-        )
+def _skewed() -> OssError:
+    return OssError(
+        403,
+        "RequestTimeTooSkewed",
+        "The difference between the request time and the current time is too large: "
+        "check the client's clock.",
+    )
 
 
 def _lookup(accounts: Accounts, key_id: str) -> AccessKey:

@@ -128,6 +128,23 @@ def test_a_stale_date_is_refused_with_request_time_too_skewed(emulator: ImmEmula
         assert headers["x-oss-request-id"] == ET.fromstring(body).findtext("RequestId")
 
 
+@pytest.mark.parametrize(("date", "named"), [(None, "need a Date"), ("yesterday", "not an HTTP date")])
+def test_a_v1_request_without_a_readable_date_is_refused_with_access_denied(
+    emulator: ImmEmulator, date: str | None, named: str
+) -> None:
+    request = signed(
+        "GET", None, None, {}, {}, SignerV1(), key_id=emulator.access_key_id,
+        secret=emulator.access_key_secret, region=emulator.region,
+    )  # fmt: skip
+    headers = {name: value for name, value in request.headers.items() if name.lower() != "date"}
+    if date is not None:
+        headers["Date"] = date
+    status, _, body = send(emulator, "GET", "/", headers=headers, endpoint=emulator.oss_url[7:])
+    error = ET.fromstring(body)
+    assert (status, error.findtext("Code")) == (403, "AccessDenied")
+    assert named in (error.findtext("Message") or "")
+
+
 def test_an_unsigned_request_is_refused_with_access_denied(emulator: ImmEmulator) -> None:
     status, _, body = send(emulator, "GET", "/", endpoint=emulator.oss_url[7:])
     error = ET.fromstring(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alibabacloud_tea_openapi.utils import Utils, get_canonical_query_string
 from darabonba.request import DaraRequest
@@ -10,13 +12,19 @@ from hypothesis import strategies as st
 
 from airflow_provider_imm import request_models
 from airflow_provider_imm.hooks import rpc
-from tests.sdk_request_shapes import derive
+from tests.sdk_request_shapes import derive, render
 
 
 def test_committed_shapes_are_what_the_installed_sdk_says() -> None:
     requests, models = derive()
     assert requests == request_models.REQUESTS
     assert models == request_models.MODELS
+
+
+def test_committed_table_is_the_generators_output() -> None:
+    """The JSON file is byte for byte what ``python -m tests.sdk_request_shapes`` writes."""
+    committed = Path(request_models.__file__).with_name("request_models.json").read_text(encoding="utf-8")
+    assert committed == render()
 
 
 def test_the_shapes_cover_every_action_the_hook_sends() -> None:

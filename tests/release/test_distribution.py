@@ -78,12 +78,22 @@ def test_build_names_both_artifacts_after_the_version_and_twine_accepts_their_me
     assert checked.stdout.count("PASSED") == 2, checked.stdout
 
 
+def _package_files() -> set[str]:
+    """Every module and package-data file (the generated ``request_models.json``) of the package."""
+    files = (
+        p
+        for p in (REPO / PACKAGE).rglob("*")
+        if p.suffix in {".py", ".json"} and "__pycache__" not in p.parts
+    )
+    return {p.relative_to(REPO).as_posix() for p in files}
+
+
 def test_wheel_holds_every_module_and_py_typed_and_no_tests(dist: Dist) -> None:
     with zipfile.ZipFile(dist.wheel) as wheel:
         names = set(wheel.namelist())
         metadata = wheel.read(f"{DIST_NAME}-{VERSION}.dist-info/METADATA").decode()
         entry_points = wheel.read(f"{DIST_NAME}-{VERSION}.dist-info/entry_points.txt").decode()
-    sources = {p.relative_to(REPO).as_posix() for p in (REPO / PACKAGE).rglob("*.py")}
+    sources = _package_files()
     assert sources <= names, sorted(sources - names)
     assert f"{PACKAGE}/py.typed" in names
     top_level = {name.split("/", 1)[0] for name in names}
@@ -102,7 +112,7 @@ def test_sdist_holds_the_sources_readme_and_changelog(dist: Dist) -> None:
     prefix = f"{DIST_NAME}-{VERSION}/"
     with tarfile.open(dist.sdist) as sdist:
         names = {name.removeprefix(prefix) for name in sdist.getnames()}
-    sources = {p.relative_to(REPO).as_posix() for p in (REPO / PACKAGE).rglob("*.py")}
+    sources = _package_files()
     assert sources <= names, sorted(sources - names)
     assert {"pyproject.toml", "README.md", "CHANGELOG.md", "PKG-INFO", f"{PACKAGE}/py.typed"} <= names
     # The changelog has an entry for the version being built.
