@@ -58,9 +58,10 @@ _TYPE_CHECKING_NAMES = (
     "|SharedStreamProducer|BaseEventTrigger|mns_event_stream"
 )
 _INTERNAL_MODULES = (
-    "hooks\\.(base|errors|exceptions|credentials|log_scrubbing|rpc|failures)"
+    "hooks\\.(base|errors|exceptions|credentials|log_scrubbing|rpc|failures|rocketmq)"
     "|operators\\.(task_identity|deadline|project)|request_models"
-    "|triggers\\.(mns_listener|reconciler|reconciliation|mns_event_stream|mns_shared_stream|intervals|defaults)"
+    "|triggers\\.(mns_listener|rocketmq_consumer|notification_channel|reconciler|reconciliation"
+    "|mns_event_stream|mns_shared_stream|intervals|defaults)"
     "|utils\\.(lineage|excerpt|mns_names|notification_parsing|request_validation|mns_event_filters|timestamps)"
     "|emulator\\.(?!server$)\\w+|sdk"
 )
