@@ -28,8 +28,9 @@ __all__ = ["FINAL_STATUSES", "MAX_TEXT", "ImmTaskOutcome", "LearnedFrom", "WaitR
 #: How the wait ended: IMM ended the task (``succeeded``, ``failed``), the deadline passed
 #: (``timeout``), or the task could not be looked up (``error``).
 WaitResult = Literal["succeeded", "failed", "timeout", "error"]
-#: What told: the notification, GetTask, the deadline, or the connection (that failed).
-LearnedFrom = Literal["notification", "get_task", "deadline", "connection"]
+#: What told: the notification, GetTask, a ListTasks round of shared reconciliation, the deadline,
+#: or the connection (that failed).
+LearnedFrom = Literal["notification", "get_task", "list_tasks", "deadline", "connection"]
 #: Longest ``code`` and ``message`` kept, however the end was learnt: they reach XCom, trigger events
 #: and error messages, and a notification or an answer may carry any length.
 MAX_TEXT = 1000

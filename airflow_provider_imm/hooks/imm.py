@@ -280,6 +280,18 @@ class ImmHook(ImmBaseHook):
                 return
             query["NextToken"] = page["NextToken"]
 
+    async def alist_tasks_page(
+        self, project: str | None = None, next_token: str | None = None, **filters: Unpack[ListTasksFilters]
+    ) -> dict[str, Any]:
+        """One ListTasks page (``{"Tasks": [...], "NextToken": ...}``), for callers that count or bound
+        the calls they make (shared reconciliation)."""
+        client = await self.aget_conn()
+        query = self._list_query(project, filters)
+        if next_token:
+            query["NextToken"] = next_token
+        acall = functools.partial(client.list_tasks_async, _list_request(query))
+        return _body(await self._retrier().acall("ListTasks", acall, self._translate, idempotent=True))
+
     def _list_query(self, project: str | None, filters: ListTasksFilters) -> dict[str, Any]:
         unknown = sorted(set(filters) - set(ListTasksFilters.__annotations__))
         if unknown:

@@ -1,11 +1,14 @@
-"""Wait, deferred, for an IMM task to end: on its MNS notification, with GetTask as the safety net.
+"""Wait, deferred, for an IMM task to end: on its MNS notification, with IMM's task API as the safety net.
 
 IMM publishes a task's end to an MNS topic; a queue subscribed to it is read by ONE shared
 listener per triggerer (:mod:`airflow_provider_imm.triggers.mns_listener`), so a thousand waiting
-tasks cost one long-poll loop, not a thousand. GetTask stays the source of truth: the trigger asks
-once on start (the task may have ended before it ran, or while the triggerer was down), then
-reconciles rarely and with jitter, so a lost or foreign notification delays a task by at most the
-reconciliation interval and never loses it. Without a queue it polls GetTask instead.
+tasks cost one long-poll loop, not a thousand. IMM's task information stays the source of truth:
+beside the listener, ONE reconciler per connection and project
+(:mod:`airflow_provider_imm.triggers.reconciler`) checks each wait on start (the task may have
+ended before it ran, or while the triggerer was down), batched with the others, then settles every
+wait whose task ended with ListTasks rounds, so a lost or foreign notification delays a task by at
+most the reconciliation interval and never loses it. Where the reconciler cannot serve, the trigger
+checks alone with GetTask, rarely and with jitter. Without a queue it polls GetTask instead.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from airflow_provider_imm.triggers.mns_listener import (
     QueueClientFactory,
     Registration,
 )
+from airflow_provider_imm.triggers.reconciler import ReconcilerKey, ReconcilerRegistry, Ticket
 
 if TYPE_CHECKING:
     from airflow_provider_imm.hooks.connection import ImmConnectionSettings
@@ -73,14 +77,15 @@ class ImmTaskCompletedTrigger(BaseTrigger):
     :param imm_conn_id: the ``imm`` connection; the trigger holds its id, never its secrets.
     :param mns_queue: the MNS queue IMM's notifications reach; None to poll GetTask.
     :param deadline: when to stop waiting: epoch seconds or an ISO-8601 time; None waits forever.
-    :param reconcile_interval: seconds between GetTask checks while notifications are awaited.
+    :param reconcile_interval: seconds between reconciliation rounds while notifications are awaited
+        (the shared reconciler runs at the shortest interval of its waits; alone, GetTask checks).
     :param poll_interval: seconds between GetTask checks without a queue.
 
     The event's payload: ``status`` (``succeeded``, ``failed``, ``timeout``, ``error``), ``imm_status``
     (IMM's ``Status`` when known), ``code`` and ``message`` (IMM's, or the error's), ``task_id``,
     ``task_type``, ``project``, ``start_time`` and ``end_time`` (ISO-8601 in UTC, or None), and ``source``:
-    ``notification`` or ``get_task`` for an end, ``deadline`` for a timeout, ``get_task`` or
-    ``connection`` for an error.
+    ``notification``, ``get_task`` or ``list_tasks`` (shared reconciliation) for an end,
+    ``deadline`` for a timeout, ``get_task`` or ``connection`` for an error.
     """
 
     def __init__(
@@ -110,6 +115,7 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         self.reconcile_interval = float(reconcile_interval)
         self.poll_interval = float(poll_interval)
         self._registration: Registration | None = None
+        self._ticket: Ticket | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -155,6 +161,10 @@ class ImmTaskCompletedTrigger(BaseTrigger):
                 self._registration = shared.register(
                     self.mns_queue, self.imm_task_id, self.reconcile_interval
                 )
+                # Checked and reconciled with the other waits of this project (it may answer "alone").
+                self._ticket = shared.reconcile(
+                    self.project, self.imm_task_id, self.task_type, self.reconcile_interval
+                )
             else:
                 self.log.warning(
                     "IMM task %s: %s, polling GetTask every %.0f s",
@@ -164,10 +174,16 @@ class ImmTaskCompletedTrigger(BaseTrigger):
                     else "no MNS queue configured",
                     self.poll_interval,
                 )
-            waiter = _Waiter(self, shared.hook, self._registration, settings.secrets)
+            waiter = _Waiter(self, shared.hook, self._registration, settings.secrets, self._ticket)
         return await waiter.wait()
 
+    def _release_ticket(self) -> None:
+        ticket, self._ticket = self._ticket, None
+        if ticket is not None:
+            ticket.close()
+
     def _release(self, *, finished: bool) -> None:
+        self._release_ticket()
         registration, self._registration = self._registration, None
         if registration is not None:
             registration.close(finished=finished)
@@ -266,8 +282,11 @@ class _Waiter:
         hook: ImmHook,
         registration: Registration | None,
         secrets: tuple[str, ...],
+        ticket: Ticket | None = None,
     ) -> None:
         self.trigger = trigger
+        #: The shared reconciler's answer for this wait; None once the trigger checks on its own.
+        self.ticket = ticket
         self.secrets = secrets
         self.hook = hook
         self.registration = registration
@@ -279,15 +298,18 @@ class _Waiter:
         trigger = self.trigger
         loop = asyncio.get_running_loop()
         notified: asyncio.Task[ImmNotification] | None = None
-        check: asyncio.Task[_Check] | None = asyncio.ensure_future(self._get_task())
+        check: asyncio.Task[_Check] | None = None if self.ticket else asyncio.ensure_future(self._get_task())
+        reconciled = self.ticket.outcome if self.ticket else None
         next_check = float("inf")
         try:
             while True:
                 if notified is None and self.registration is not None:
                     notified = asyncio.ensure_future(self.registration.notifications.get())
-                pending: set[asyncio.Future[Any]] = {t for t in (notified, check) if t is not None}
+                pending: set[asyncio.Future[Any]] = {
+                    t for t in (notified, check, reconciled) if t is not None
+                }
                 wake_at = _loop_time_of(trigger.deadline, loop)
-                if check is None:
+                if check is None and reconciled is None:
                     wake_at = min(wake_at, next_check)
                 timeout = None if wake_at == float("inf") else max(0.0, wake_at - loop.time())
                 done: set[asyncio.Future[Any]] = set()
@@ -308,6 +330,18 @@ class _Waiter:
                         trigger.imm_task_id,
                         notification.project,
                     )
+                if reconciled is not None and reconciled in done:
+                    outcome = reconciled.result()
+                    reconciled = None
+                    if outcome.info is not None:
+                        self._finish(known=True)
+                        return trigger._finished_event(dict(outcome.info), outcome.source)
+                    if outcome.error is not None:
+                        return trigger._error_event(outcome.error, outcome.source, self.secrets)
+                    # The shared path cannot serve this wait: check on its own, as without it.
+                    self.ticket = None
+                    trigger._release_ticket()
+                    check = asyncio.ensure_future(self._get_task())
                 if check is not None and check in done:
                     result = check.result()
                     check = None
@@ -324,7 +358,7 @@ class _Waiter:
                         check.cancel()
                         check = None
                     return await self._at_deadline()
-                if check is None and now >= next_check:
+                if check is None and reconciled is None and now >= next_check:
                     check = asyncio.ensure_future(self._get_task())
         finally:
             for task in (notified, check):
@@ -430,6 +464,14 @@ class _Shared:
             key = ListenerKey.build(mns.endpoint, queue, self.settings.credential_identity)
             self._keys[queue] = (key, lambda: mns)
         return self._keys[queue]
+
+    def reconcile(self, project: str | None, task_id: str, task_type: str, interval: float) -> Ticket | None:
+        """Register with the project's shared reconciler; None without a project (GetTask then says
+        what is missing)."""
+        if not project:
+            return None
+        key = ReconcilerKey(self.settings.imm_endpoint, self.settings.credential_identity, project)
+        return ReconcilerRegistry.current().reconciler(key, self.hook).register(task_id, task_type, interval)
 
     def register(self, queue: str, task_id: str, reconcile_interval: float) -> Registration:
         key, factory = self.listener_key(queue)

@@ -78,6 +78,11 @@ async def test_async_twins_use_the_async_connection_api(
     listed = [t["TaskId"] async for t in hook.alist_tasks(page_size=1)]
     assert sorted(listed) == sorted([created["TaskId"], second["TaskId"]])
     assert [t["TaskId"] for t in await hook.afind_tasks({"run": "async"})] == [created["TaskId"]]
+    # One page at a time, for callers that count their calls.
+    first = await hook.alist_tasks_page(None, None, page_size=1, sort="StartTime")
+    rest = await hook.alist_tasks_page(None, first["NextToken"], page_size=1, sort="StartTime")
+    assert [t["TaskId"] for t in first["Tasks"] + rest["Tasks"]] == [created["TaskId"], second["TaskId"]]
+    assert not rest["NextToken"]
 
 
 def test_sts_token_credentials(emulator: ImmEmulator, emulator_conn: MakeConn) -> None:

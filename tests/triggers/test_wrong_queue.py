@@ -30,7 +30,7 @@ async def test_a_queue_that_does_not_exist_is_named_once_with_the_fix_and_the_de
     imm.finish(later)
     events.append(await later_running)
 
-    assert [(e["status"], e["source"]) for e in events] == [("succeeded", "get_task")] * 3
+    assert [(e["status"], e["source"]) for e in events] == [("succeeded", "list_tasks")] * 3
     assert listener.stats.loops_started == 2
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     about_queue = [m for m in warnings if "no-such-queue" in m]
