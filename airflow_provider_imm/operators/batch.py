@@ -213,6 +213,8 @@ class ImmBatchOperator(BaseOperator):
                 "Batch %s: %d items have a task from an earlier try; %d to submit", batch, reused, len(todo)
             )
         self._submit(todo, project, batch, len(items))
+        # Read back on resuming (a deferral's own kwargs are not kept by every Airflow 3 path).
+        context["ti"].xcom_push(key="batch", value={"batch": batch, "submitted": len(todo), "reused": reused})
         running = len(todo) + sum(1 for t in latest.values() if t.get("Status") not in FINAL_STATUSES)
         if running == 0:
             return self._complete(hook, project, batch, len(items), submitted=len(todo), reused=reused)
@@ -232,13 +234,10 @@ class ImmBatchOperator(BaseOperator):
                 poll_interval=self.poll_interval,
             ),
             method_name="execute_complete",
-            kwargs={"submitted": len(todo), "reused": reused},
             timeout=deferral_timeout(deadline),
         )
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], submitted: int = 0, reused: int = 0, **_: Any
-    ) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
         """Resumed once, when every task ended, the deadline passed, or the wait failed."""
         if event.get("status") == "error":
             raise AirflowException(
@@ -249,13 +248,19 @@ class ImmBatchOperator(BaseOperator):
         project = str(event.get("project") or "") or resolve_project(
             self.project, hook.settings, conn_id=self.imm_conn_id, who=self.action
         )
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        counts = ti.xcom_pull(
+            task_ids=self.task_id, key="batch", map_indexes=map_index if map_index is not None and map_index >= 0 else None
+        )
+        counts = counts if isinstance(counts, Mapping) else {}
         return self._complete(
             hook,
             project,
             str(event["batch"]),
             int(event["expected"]),
-            submitted=submitted,
-            reused=reused,
+            submitted=int(counts.get("submitted") or 0),
+            reused=int(counts.get("reused") or 0),
             timed_out=event.get("status") == "timeout",
             context=context,
         )
