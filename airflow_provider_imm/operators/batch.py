@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_imm.hooks.imm import ImmHook
 
-__all__ = ["ImmBatchOperator", "ImmBatchFailedError"]
+__all__ = ["ImmBatchFailedError", "ImmBatchOperator"]
 
 #: Items whose manifest may be kept in XCom when no ``manifest_uri`` is given.
 DEFAULT_MAX_XCOM_MANIFEST = 100
@@ -241,8 +241,8 @@ class ImmBatchOperator(BaseOperator):
         """Resumed once, when every task ended, the deadline passed, or the wait failed."""
         if event.get("status") == "error":
             raise AirflowException(
-                f"Waiting for IMM batch {event.get('batch')} failed: {event.get('code')}: {event.get('message')}. "
-                "A retry reattaches to the batch's tasks."
+                f"Waiting for IMM batch {event.get('batch')} failed: {event.get('code')}: "
+                f"{event.get('message')}. A retry reattaches to the batch's tasks."
             )
         hook = self._hook()
         project = str(event.get("project") or "") or resolve_project(
@@ -251,7 +251,9 @@ class ImmBatchOperator(BaseOperator):
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
         counts = ti.xcom_pull(
-            task_ids=self.task_id, key="batch", map_indexes=map_index if map_index is not None and map_index >= 0 else None
+            task_ids=self.task_id,
+            key="batch",
+            map_indexes=map_index if map_index is not None and map_index >= 0 else None,
         )
         counts = counts if isinstance(counts, Mapping) else {}
         return self._complete(
@@ -293,8 +295,8 @@ class ImmBatchOperator(BaseOperator):
                     [
                         RequestProblem(
                             "sources",
-                            f"must be a list of OSS URIs, got {type(sources).__name__} {excerpt(sources)}; an "
-                            "upstream's list: pass upstream.output (or render_template_as_native_obj=True)",
+                            f"must be a list of OSS URIs, got {type(sources).__name__} {excerpt(sources)}; "
+                            "for an upstream's list pass upstream.output",
                         )
                     ],
                 )
@@ -375,9 +377,9 @@ class ImmBatchOperator(BaseOperator):
         if errors:
             item, err = errors[0]
             raise AirflowException(
-                f"Batch {batch}: submitting item {item.index} ({excerpt(item.source)}) failed after {done[0]} "
-                f"of {len(items)} were submitted: {type(err).__name__}: {err}. A retry submits only the items "
-                "that have no task yet."
+                f"Batch {batch}: submitting item {item.index} ({excerpt(item.source)}) failed after "
+                f"{done[0]} of {len(items)} were submitted: {type(err).__name__}: {err}. A retry submits "
+                "only the items that have no task yet."
             ) from err
         self.log.info("Batch %s: %d items submitted", batch, done[0])
 
@@ -416,9 +418,11 @@ class ImmBatchOperator(BaseOperator):
         )
         if fails_batch(self.failure_policy, self.max_failure_ratio, summary["total"], bad):
             codes = ", ".join(f"{code} x{n}" for code, n in sorted(summary["failure_codes"].items())[:10])
+            policy = f"failure_policy={self.failure_policy!r}"
+            if self.failure_policy == "ratio":
+                policy += f", max_failure_ratio={self.max_failure_ratio}"
             raise ImmBatchFailedError(
-                f"Batch {batch}: {bad} of {summary['total']} items did not succeed ({codes}); failure_policy="
-                f"{self.failure_policy!r}{f', max_failure_ratio={self.max_failure_ratio}' if self.failure_policy == 'ratio' else ''}. "
+                f"Batch {batch}: {bad} of {summary['total']} items did not succeed ({codes}); {policy}. "
                 f"Manifest: {manifest}. A retry resubmits only the failed items.",
                 summary,
             )

@@ -177,7 +177,7 @@ def plan_items(
         marked["Tags"] = {**marked["Tags"], BATCH_TAG: batch, ITEM_TAG: key}
         text = json.dumps({**user_data, SOURCE_KEY: source}, separators=(",", ":"), ensure_ascii=False)
         if len(text.encode("utf-8")) > MAX_USER_DATA_BYTES:
-            message = f"with the source added to UserData passes IMM's {MAX_USER_DATA_BYTES} bytes: shorten UserData"
+            message = f"with the source added passes IMM's {MAX_USER_DATA_BYTES} bytes: shorten UserData"
             bad.append((index, label, _error(operation, "UserData", message)))
             continue
         marked["UserData"] = text
@@ -317,7 +317,7 @@ def summarize(results: Sequence[ItemResult], *, manifest: str | None) -> dict[st
     """The compact XCom: counts, the first failures with IMM's codes, codes counted, the manifest."""
     counts = {"Succeeded": 0, "Failed": 0, "Running": 0, "Missing": 0}
     codes: dict[str, int] = {}
-    failures = []
+    failures: list[dict[str, Any]] = []
     for result in results:
         counts[result.status] += 1
         if result.status != "Succeeded":

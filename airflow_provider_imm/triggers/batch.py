@@ -159,30 +159,32 @@ class ImmBatchCompletedTrigger(BaseTrigger):
         ended: asyncio.Queue[str] = asyncio.Queue()
         shared_path = bool(self.mns_queue and shared.settings.mns_endpoint)
         alone = not shared_path
-        for task_id in running:
-            wait = self._waits[task_id] = _TaskWait(task_id, ended)
+        for tid in running:
+            wait = self._waits[tid] = _TaskWait(tid, ended)
             if shared_path:
                 wait.start(shared, self, self.mns_queue or "")
+                alone = alone or wait.alone
         interval = self.reconcile_interval if shared_path else self.poll_interval
         loop = asyncio.get_running_loop()
         next_listing = loop.time() + interval
         while running:
-            alone = alone or any(w.alone for w in self._waits.values())
             wake_at = next_listing if alone else float("inf")
             if self.deadline is not None:
                 wake_at = min(wake_at, loop.time() + (self.deadline - time.time()))
             timeout = None if wake_at == float("inf") else max(0.0, wake_at - loop.time())
+            task_id: str | None
             try:
                 task_id = await asyncio.wait_for(ended.get(), timeout)
             except asyncio.TimeoutError:
                 task_id = None
             if task_id == "":
-                continue  # a wait turned alone: listing takes over
+                alone = True  # a wait the reconciler cannot serve: listing takes over
+                continue
             if task_id:
                 running.discard(task_id)
-                wait = self._waits.pop(task_id, None)
-                if wait is not None:
-                    wait.close(finished=True)
+                done = self._waits.pop(task_id, None)
+                if done is not None:
+                    done.close(finished=True)
                 continue
             if alone and loop.time() >= next_listing:
                 running -= await self._ended_by_listing(shared.hook, running)
@@ -240,7 +242,7 @@ class ImmBatchCompletedTrigger(BaseTrigger):
 
 class _TaskWait:
     """One TaskId's registration with the listener and the reconciler; puts the TaskId on ``ended``
-    once either says the task ended, or sets :attr:`alone` when the reconciler cannot serve it."""
+    once either says the task ended, or an empty string when the reconciler cannot serve it."""
 
     def __init__(self, task_id: str, ended: asyncio.Queue[str]) -> None:
         self.task_id = task_id

@@ -66,5 +66,5 @@ def test_threads_share_one_connection_s_limiter() -> None:
 
 @pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (1, 0)])
 def test_bad_settings(rate: float, burst: int) -> None:
-    with pytest.raises(ValueError, match="rate|burst"):
+    with pytest.raises(ValueError, match=r"rate|burst"):
         RateLimiter(rate, burst=burst)

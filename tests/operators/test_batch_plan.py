@@ -36,9 +36,17 @@ TEMPLATE = {"TargetType": "pdf", "TargetURI": "oss://out/{barename}.{autoext}"}
 ME = TaskInstanceIdentity("dag", "convert", "run-1")
 
 
-def plan(sources: list[Any], template: dict[str, Any] | None = None, operation: Any = OFFICE, **kw: Any) -> Any:
+def plan(
+    sources: list[Any], template: dict[str, Any] | None = None, operation: Any = OFFICE, **kw: Any
+) -> Any:
     return plan_items(
-        operation, TEMPLATE if template is None else template, sources, project="p", identity=ME, batch="b1", **kw
+        operation,
+        TEMPLATE if template is None else template,
+        sources,
+        project="p",
+        identity=ME,
+        batch="b1",
+        **kw,
     )
 
 
@@ -53,7 +61,10 @@ def test_each_item_carries_identity_batch_item_request_hash_and_source() -> None
 
 
 def test_an_action_with_sources_gets_a_one_item_list_and_user_data_is_merged() -> None:
-    template = {"Targets": [{"URI": "oss://out/{barename}.mp4", "Container": "mp4"}], "UserData": '{"team":"a"}'}
+    template = {
+        "Targets": [{"URI": "oss://out/{barename}.mp4", "Container": "mp4"}],
+        "UserData": '{"team":"a"}',
+    }
     (item,) = plan(["oss://vids/a.mov"], template, MEDIA)
     assert item.request["Sources"] == [{"URI": "oss://vids/a.mov"}]
     assert json.loads(item.request["UserData"]) == {"team": "a", SOURCE_KEY: "oss://vids/a.mov"}
@@ -94,7 +105,11 @@ def test_every_bad_item_is_named_with_its_index_source_and_field() -> None:
         plan(sources)
     fields = [p.field for p in caught.value.problems]
     assert fields[0].startswith("item 1 ('oss://docs/xxx") and "characters)" in fields[0]
-    assert fields[1:] == ["item 2 (NoneType) source", "item 3 ('oss://docs/a.docx') source", "item 4 ('s3://d/b.docx') SourceURI"]
+    assert fields[1:] == [
+        "item 2 (NoneType) source",
+        "item 3 ('oss://docs/a.docx') source",
+        "item 4 ('s3://d/b.docx') SourceURI",
+    ]
     assert len(str(caught.value)) < 2000  # a 2,000-character source is quoted as an excerpt
 
 
@@ -135,7 +150,15 @@ def test_latest_per_item_takes_the_newest_by_time_not_by_string() -> None:
 
 
 def test_a_retry_submits_items_without_a_task_with_a_failed_one_or_another_request() -> None:
-    items = plan(["oss://docs/a.docx", "oss://docs/b.docx", "oss://docs/c.docx", "oss://docs/e.docx", "oss://docs/f.docx"])
+    items = plan(
+        [
+            "oss://docs/a.docx",
+            "oss://docs/b.docx",
+            "oss://docs/c.docx",
+            "oss://docs/e.docx",
+            "oss://docs/f.docx",
+        ]
+    )
     a, b, c, e, f = items
     latest = {
         a.key: _task(a.key, "Succeeded", "t", a.fingerprint),
@@ -182,7 +205,10 @@ def test_item_results_rebuild_sources_outputs_and_missing_items() -> None:
     results = item_results(OFFICE, TEMPLATE, tasks, expected=3)
     by_source = {r.source: r for r in results}
     assert by_source["oss://docs/in/a.docx"].outputs == ("oss://out/a.pdf",)
-    assert by_source["oss://docs/in/b.docx"].status == "Failed" and by_source["oss://docs/in/b.docx"].code == "BadDoc"
+    assert (
+        by_source["oss://docs/in/b.docx"].status == "Failed"
+        and by_source["oss://docs/in/b.docx"].code == "BadDoc"
+    )
     assert by_source[""].status == "Missing" and by_source[""].task_id is None
 
 
@@ -190,16 +216,29 @@ def test_summary_is_bounded_and_counts_codes() -> None:
     results = [ItemResult(f"oss://docs/{i}", f"T{i}", "Failed", code="BadDoc") for i in range(5000)]
     results += [ItemResult("oss://docs/ok", "T", "Succeeded"), ItemResult("oss://docs/r", "R", "Running")]
     summary = summarize(results, manifest="oss://mani/x.jsonl")
-    assert (summary["total"], summary["succeeded"], summary["failed"], summary["not_ended"]) == (5002, 1, 5000, 1)
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["not_ended"]) == (
+        5002,
+        1,
+        5000,
+        1,
+    )
     assert summary["failure_codes"] == {"BadDoc": 5000, "Running": 1}
     assert len(summary["failures"]) == MAX_FAILURES_LISTED
     assert len(json.dumps(summary)) < 3000
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.text(max_size=40), st.sampled_from(["Succeeded", "Failed", "Running"]), st.text(max_size=20))))
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=40), st.sampled_from(["Succeeded", "Failed", "Running"]), st.text(max_size=20)
+        )
+    )
+)
 def test_manifest_lines_are_one_json_object_per_item(rows: list[tuple[str, Any, str]]) -> None:
-    results = [ItemResult(source, "T", status, code=code, outputs=("oss://outs/x",)) for source, status, code in rows]
+    results = [
+        ItemResult(source, "T", status, code=code, outputs=("oss://outs/x",)) for source, status, code in rows
+    ]
     lines = list(manifest_lines(results))
     assert len(lines) == len(results) and all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
     assert [json.loads(line) for line in lines] == [r.to_json() for r in results]

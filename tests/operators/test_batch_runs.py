@@ -41,11 +41,15 @@ def _sources(imm: Imm, prefix: str, *, missing: int = MISSING) -> list[str]:
 
 
 def _tasks_per_item(imm: Imm) -> Counter[tuple[str, str]]:
-    return Counter((t["Tags"][BATCH_TAG], t["Tags"][ITEM_TAG]) for t in imm.tasks() if BATCH_TAG in (t["Tags"] or {}))
+    return Counter(
+        (t["Tags"][BATCH_TAG], t["Tags"][ITEM_TAG]) for t in imm.tasks() if BATCH_TAG in (t["Tags"] or {})
+    )
 
 
 def _batch_of(imm: Imm, source: str) -> set[str]:
-    return {t["Tags"][BATCH_TAG] for t in imm.tasks() if json.loads(t["UserData"]).get("airflow-source") == source}
+    return {
+        t["Tags"][BATCH_TAG] for t in imm.tasks() if json.loads(t["UserData"]).get("airflow-source") == source
+    }
 
 
 def test_a_batch_of_200_makes_one_task_per_item_and_honours_each_policy(imm: Imm) -> None:
@@ -82,7 +86,11 @@ def test_a_batch_of_200_makes_one_task_per_item_and_honours_each_policy(imm: Imm
         run = result[ok]
         assert run.state == "success", run.errors
         summary = run.xcom
-        assert (summary["total"], summary["succeeded"], summary["failed"]) == (ITEMS, ITEMS - MISSING, MISSING)
+        assert (summary["total"], summary["succeeded"], summary["failed"]) == (
+            ITEMS,
+            ITEMS - MISSING,
+            MISSING,
+        )
         assert summary["submitted"] == ITEMS and summary["reused"] == 0
         assert summary["manifest"] == "xcom:manifest"
         assert set(summary["failure_codes"]) and len(summary["failures"]) == 20
@@ -129,7 +137,11 @@ def test_a_retry_after_partial_failure_resubmits_exactly_the_failed_items(imm: I
     assert run.state == "success" and run.try_number == 2, run.errors
     assert imm.creates() == ITEMS + MISSING
     summary = run.xcom
-    assert (summary["submitted"], summary["reused"], summary["succeeded"]) == (MISSING, ITEMS - MISSING, ITEMS)
+    assert (summary["submitted"], summary["reused"], summary["succeeded"]) == (
+        MISSING,
+        ITEMS - MISSING,
+        ITEMS,
+    )
     resubmitted = Counter(t["Tags"][ITEM_TAG] for t in imm.tasks())
     assert sum(resubmitted.values()) == ITEMS + MISSING and Counter(resubmitted.values()) == {1: 170, 2: 30}
     lines = get_object(imm.emulator, "oss://docs/manifests/2024-03-09.jsonl").decode().splitlines()
@@ -207,5 +219,12 @@ def test_bad_items_fail_the_task_before_any_imm_call_naming_item_and_field(imm: 
     assert "item 1 ('http://docs/b.docx') SourceURI" in text
     assert "item 2 ('oss://docs/ok/a.docx') source: repeats item 0" in text
     assert "item 3 (int) source: must be an OSS URI string" in text
-    assert sum(imm.emulator.counters.snapshot().get(k, 0) for k in imm.emulator.counters.snapshot() if k.startswith("imm:")) == 0
+    assert (
+        sum(
+            imm.emulator.counters.snapshot().get(k, 0)
+            for k in imm.emulator.counters.snapshot()
+            if k.startswith("imm:")
+        )
+        == 0
+    )
     assert _batch_of(imm, sources[0]) == set()

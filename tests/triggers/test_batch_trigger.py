@@ -35,7 +35,10 @@ def submit(imm: Imm, n: int = N, conn_id: str | None = None) -> list[str]:
         notification={"MNS": {"TopicName": TOPIC}},
     )
     hook = ImmHook(conn_id or imm.conn_id)
-    return [str(hook.create_task("CreateOfficeConversionTask", i.request, DEFAULT_PROJECT)["TaskId"]) for i in items]
+    return [
+        str(hook.create_task("CreateOfficeConversionTask", i.request, DEFAULT_PROJECT)["TaskId"])
+        for i in items
+    ]
 
 
 def trigger(imm: Imm, **kwargs: Any) -> ImmBatchCompletedTrigger:
@@ -57,7 +60,9 @@ def finish_all(imm: Imm, task_ids: list[str], failed_every: int = 4) -> None:
         imm.finish(task_id, "Failed" if n % failed_every == 0 else "Succeeded")
 
 
-async def test_one_trigger_waits_for_every_task_on_notifications(imm: Imm, registry: ListenerRegistry) -> None:
+async def test_one_trigger_waits_for_every_task_on_notifications(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
     task_ids = submit(imm)
     waiting = asyncio.ensure_future(run_trigger(trigger(imm), timeout=30))
     await asyncio.sleep(1.0)  # listed, registered, first checks made
@@ -122,4 +127,9 @@ async def test_the_deadline_reports_how_many_still_run(imm: Imm, registry: Liste
     task_ids = submit(imm)
     finish_all(imm, task_ids[:10])
     event = await run_trigger(trigger(imm, deadline=time.time() + 1.5), timeout=30)
-    assert (event["status"], event["found"], event["running"], event["code"]) == ("timeout", N, N - 10, "DeadlineExceeded")
+    assert (event["status"], event["found"], event["running"], event["code"]) == (
+        "timeout",
+        N,
+        N - 10,
+        "DeadlineExceeded",
+    )
