@@ -228,3 +228,100 @@ def test_bad_items_fail_the_task_before_any_imm_call_naming_item_and_field(imm: 
         == 0
     )
     assert _batch_of(imm, sources[0]) == set()
+
+
+def test_a_prefix_is_listed_with_oss_hook_and_every_item_reaches_lineage(imm: Imm) -> None:
+    for i in range(12):
+        imm.put(f"oss://docs/backlog/{i:02d}.docx", b"a document")
+    imm.put("oss://docs/backlog/notes.txt", b"not a document")
+    result = imm.run(
+        """
+        with DAG("batch_prefix", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmBatchOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request=TEMPLATE,
+                source_prefix="oss://docs/backlog/",
+                source_suffixes=[".docx"],
+                **FAST,
+            )
+        """,
+        header=HEADER,
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    assert run.xcom["succeeded"] == 12 and imm.creates() == 12
+    sources = sorted(line["source"] for line in run.xcoms["manifest"])
+    assert sources == [f"oss://docs/backlog/{i:02d}.docx" for i in range(12)]
+
+
+def test_lineage_names_every_item_s_source_and_output() -> None:
+    from airflow_provider_imm.operators.batch import ImmBatchOperator
+
+    op = ImmBatchOperator(
+        task_id="t",
+        action="CreateOfficeConversionTask",
+        request={"TargetType": "pdf", "TargetURI": "oss://out/x/{barename}.pdf"},
+        sources=["oss://docs/a.docx", "oss://docs/b.docx"],
+    )
+    op._lineage_sources = ["oss://docs/a.docx", "oss://docs/b.docx"]
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert lineage is not None
+    assert [d.name for d in lineage.inputs] == ["a.docx", "b.docx"]
+    assert [d.name for d in lineage.outputs] == ["x/a.pdf", "x/b.pdf"]
+
+
+def test_without_the_oss_extra_a_prefix_fails_naming_the_extra(imm: Imm, monkeypatch: Any) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "airflow.providers.alibaba.cloud.hooks.oss", None)
+    result = imm.run(
+        """
+        with DAG("batch_no_extra", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmBatchOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request=TEMPLATE,
+                source_prefix="oss://docs/backlog/",
+                retries=2,
+                **FAST,
+            )
+        """,
+        header=HEADER,
+    )
+    run = result["convert"]
+    assert run.state == "failed" and run.try_number == 1
+    assert "pip install 'airflow-provider-imm[oss]'" in str(run.errors[0])
+    assert imm.creates() == 0
+
+
+def test_a_cleared_batch_submits_every_item_anew(imm: Imm) -> None:
+    from tests.operators.airflow_env import dag_source, run_dag_file_then_clear
+
+    sources = [f"oss://docs/cleared/{i}.docx" for i in range(10)]
+    for uri in sources:
+        imm.put(uri)
+    body = """
+        with DAG("batch_cleared", schedule=None, default_args=DEFAULT_ARGS) as dag:
+            ImmBatchOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request=TEMPLATE,
+                sources=__SOURCES__,
+                retries=1,
+                **FAST,
+            )
+    """
+    import textwrap
+
+    source = dag_source(textwrap.dedent(HEADER) + textwrap.dedent(body), conn=imm.conn_id, sources=sources)
+    before, after = run_dag_file_then_clear(imm.home, source, clear="convert")
+    assert before["convert"].state == "success" and after["convert"].state == "success", after[
+        "convert"
+    ].errors
+    assert imm.creates() == 20
+    assert after["convert"].xcom["submitted"] == 10 and after["convert"].xcom["reused"] == 0
+    assert before["convert"].xcom["batch"] != after["convert"].xcom["batch"]
