@@ -32,14 +32,23 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Alibaba Cloud IMM",
-                "python-modules": ["airflow_provider_imm.operators.imm"],
+                "python-modules": [
+                    "airflow_provider_imm.operators.imm",
+                    "airflow_provider_imm.operators.batch",
+                ],
             }
         ],
         "sensors": [
             {"integration-name": "Alibaba Cloud IMM", "python-modules": ["airflow_provider_imm.sensors.imm"]}
         ],
         "triggers": [
-            {"integration-name": "Alibaba Cloud IMM", "python-modules": ["airflow_provider_imm.triggers.imm"]}
+            {
+                "integration-name": "Alibaba Cloud IMM",
+                "python-modules": [
+                    "airflow_provider_imm.triggers.imm",
+                    "airflow_provider_imm.triggers.batch",
+                ],
+            }
         ],
         "hooks": [
             {

@@ -75,7 +75,7 @@ def test_providers_manager_lists_the_trigger() -> None:
     modules = {
         t.trigger_class_name for t in ProvidersManager().trigger if t.package_name == "airflow-provider-imm"
     }
-    assert modules == {"airflow_provider_imm.triggers.imm"}
+    assert modules == {"airflow_provider_imm.triggers.imm", "airflow_provider_imm.triggers.batch"}
 
 
 def test_every_extra_has_a_form_field_except_the_key_pair() -> None:

@@ -13,6 +13,7 @@ document; :class:`ImmBatchOperator` costs one of each per batch. What a run does
    tagged tasks that the retry finds, so no item is submitted twice.
 3. Defer once on :class:`~airflow_provider_imm.triggers.batch.ImmBatchCompletedTrigger`, whose
    kwargs name the batch's tag, not its TaskIds.
+   No sources (an empty prefix, an empty list) skips the task: no IMM call.
 4. Resume once: list the batch again, write the manifest (JSON lines, one per item: source, TaskId,
    status, code, outputs) to OSS or, for a small batch, to XCom ``manifest``, decide with the
    failure policy, and return a compact summary.
@@ -184,6 +185,10 @@ class ImmBatchOperator(BaseOperator):
         project = resolve_project(self.project, settings, conn_id=self.imm_conn_id, who=self.action)
         template = self._template()
         sources = self._gather_sources()
+        if not sources:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"{self.action}: no sources, nothing to submit")
         identity = TaskInstanceIdentity.from_context(context)
         batch = batch_key(identity, _cycle_first_try(context, self.retries or 0))
         notified = bool(settings.mns_topic and settings.mns_queue)

@@ -51,6 +51,7 @@ EXAMPLE_DAG_IDS = frozenset(
         "imm_media_transcoding",
         "imm_compress_run_outputs",
         "imm_wait_for_external_task",
+        "imm_nightly_backlog_batch",
     }
 )
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
