@@ -8,6 +8,7 @@ Failed, as on IMM. Each test counts what IMM received: Create*Task calls, and ta
 from __future__ import annotations
 
 import json
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from airflow_provider_imm.exceptions import ImmInvalidRequestError
 from airflow_provider_imm.operators.batch import ImmBatchFailedError
 from airflow_provider_imm.operators.batch_plan import BATCH_TAG, ITEM_TAG
 from tests.emulated_imm import Imm
+from tests.operators.airflow_env import TaskRun, dag_source, run_dag_file_then_clear
 from tests.oss_objects import get_object
 
 HEADER = """
@@ -26,10 +28,40 @@ from airflow_provider_imm.operators.batch import ImmBatchOperator
 from tests.operators.dag_support import DEFAULT_ARGS
 
 TEMPLATE = {"TargetType": "pdf", "TargetURI": "oss://out/{{ ds }}/{barename}.{autoext}"}
-FAST = {"submit_rate": 2000.0, "submit_concurrency": 4, "reconcile_interval": 2.0, "poll_interval": 1.0}
+FAST = {
+    "submit_rate": 2000.0,
+    "submit_concurrency": 4,
+    "reconcile_interval": 2.0,
+    "poll_interval": 1.0,
+    "retry_delay": datetime.timedelta(seconds=0),
+}
+"""
+#: A DAG of one ImmBatchOperator: ``__OPTIONS__`` (a dict) and ``__EXTRA__`` (Python text, for
+#: options that name the DAG file's own functions) are its further keyword arguments.
+ONE_BATCH = """
+with DAG(__DAG_ID__, schedule=None, default_args=DEFAULT_ARGS) as dag:
+    ImmBatchOperator(
+        task_id="convert",
+        imm_conn_id=__CONN__,
+        action="CreateOfficeConversionTask",
+        request=TEMPLATE,
+        **{**FAST, **__OPTIONS__},
+        __EXTRA__
+    )
 """
 ITEMS = 200
 MISSING = 30
+
+
+def batch_dag(dag_id: str, *, prelude: str = "", extra: str = "", **options: object) -> str:
+    """The DAG file's text after the header: ``prelude`` (functions), then :data:`ONE_BATCH`."""
+    return textwrap.dedent(prelude) + ONE_BATCH.replace("__DAG_ID__", repr(dag_id)).replace(
+        "__OPTIONS__", repr(options)
+    ).replace("__EXTRA__", extra)
+
+
+def run_batch(imm: Imm, dag_id: str, *, prelude: str = "", extra: str = "", **options: object) -> TaskRun:
+    return imm.run(batch_dag(dag_id, prelude=prelude, extra=extra, **options), header=HEADER)["convert"]
 
 
 def _sources(imm: Imm, prefix: str, *, missing: int = MISSING) -> list[str]:
@@ -106,34 +138,22 @@ def test_a_batch_of_200_makes_one_task_per_item_and_honours_each_policy(imm: Imm
 
 def test_a_retry_after_partial_failure_resubmits_exactly_the_failed_items(imm: Imm) -> None:
     sources = _sources(imm, "retry")
-    result = imm.run(
-        """
+    run = run_batch(
+        imm,
+        "batch_retry",
+        prelude=f"""
         def upload_missing(context):
             from airflow.providers.alibaba.cloud.hooks.oss import OSSHook
 
             hook = OSSHook(oss_conn_id="oss_default")
-            for uri in __MISSING__:
+            for uri in {sources[ITEMS - MISSING :]!r}:
                 hook.load_string(uri.split("/", 3)[3], "now it exists", bucket_name="docs")
-
-        with DAG("batch_retry", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmBatchOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request=TEMPLATE,
-                sources=__SOURCES__,
-                manifest_uri="oss://docs/manifests/{{ ds }}.jsonl",
-                retries=1,
-                retry_delay=datetime.timedelta(seconds=0),
-                on_retry_callback=[DEFAULT_ARGS["on_retry_callback"], upload_missing],
-                **FAST,
-            )
         """,
-        header=HEADER,
+        extra='on_retry_callback=[DEFAULT_ARGS["on_retry_callback"], upload_missing],',
         sources=sources,
-        missing=sources[ITEMS - MISSING :],
+        manifest_uri="oss://docs/manifests/{{ ds }}.jsonl",
+        retries=1,
     )
-    run = result["convert"]
     assert run.state == "success" and run.try_number == 2, run.errors
     assert imm.creates() == ITEMS + MISSING
     summary = run.xcom
@@ -164,26 +184,8 @@ def test_a_try_stopped_mid_submission_then_retried_submits_each_item_at_most_onc
 
     watcher = threading.Thread(target=break_submission, daemon=True)
     watcher.start()
-    result = imm.run(
-        """
-        with DAG("batch_killed", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmBatchOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request=TEMPLATE,
-                sources=__SOURCES__,
-                max_xcom_manifest=500,
-                retries=1,
-                retry_delay=datetime.timedelta(seconds=0),
-                **{**FAST, "submit_rate": 200.0},
-            )
-        """,
-        header=HEADER,
-        sources=sources,
-    )
+    run = run_batch(imm, "batch_killed", sources=sources, max_xcom_manifest=500, retries=1, submit_rate=200.0)
     watcher.join()
-    run = result["convert"]
     assert run.state == "success" and run.try_number == 2, run.errors
     assert "Forbidden.AccessDenied" in str(run.errors[0])
     summary: dict[str, Any] = run.xcom
@@ -195,23 +197,7 @@ def test_a_try_stopped_mid_submission_then_retried_submits_each_item_at_most_onc
 
 def test_bad_items_fail_the_task_before_any_imm_call_naming_item_and_field(imm: Imm) -> None:
     sources = ["oss://docs/ok/a.docx", "http://docs/b.docx", "oss://docs/ok/a.docx", 42]
-    result = imm.run(
-        """
-        with DAG("batch_bad_items", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmBatchOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request=TEMPLATE,
-                sources=__SOURCES__,
-                retries=2,
-                **FAST,
-            )
-        """,
-        header=HEADER,
-        sources=sources,
-    )
-    run = result["convert"]
+    run = run_batch(imm, "batch_bad_items", sources=sources, retries=2)
     assert run.state == "failed" and run.try_number == 1
     (error,) = run.errors
     assert isinstance(error, ImmInvalidRequestError)
@@ -234,22 +220,7 @@ def test_a_prefix_is_listed_with_oss_hook_and_every_item_reaches_lineage(imm: Im
     for i in range(12):
         imm.put(f"oss://docs/backlog/{i:02d}.docx", b"a document")
     imm.put("oss://docs/backlog/notes.txt", b"not a document")
-    result = imm.run(
-        """
-        with DAG("batch_prefix", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmBatchOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request=TEMPLATE,
-                source_prefix="oss://docs/backlog/",
-                source_suffixes=[".docx"],
-                **FAST,
-            )
-        """,
-        header=HEADER,
-    )
-    run = result["convert"]
+    run = run_batch(imm, "batch_prefix", source_prefix="oss://docs/backlog/", source_suffixes=[".docx"])
     assert run.state == "success", run.errors
     assert run.xcom["succeeded"] == 12 and imm.creates() == 12
     sources = sorted(line["source"] for line in run.xcoms["manifest"])
@@ -276,48 +247,19 @@ def test_without_the_oss_extra_a_prefix_fails_naming_the_extra(imm: Imm, monkeyp
     import sys
 
     monkeypatch.setitem(sys.modules, "airflow.providers.alibaba.cloud.hooks.oss", None)
-    result = imm.run(
-        """
-        with DAG("batch_no_extra", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmBatchOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request=TEMPLATE,
-                source_prefix="oss://docs/backlog/",
-                retries=2,
-                **FAST,
-            )
-        """,
-        header=HEADER,
-    )
-    run = result["convert"]
+    run = run_batch(imm, "batch_no_extra", source_prefix="oss://docs/backlog/", retries=2)
     assert run.state == "failed" and run.try_number == 1
     assert "pip install 'airflow-provider-imm[oss]'" in str(run.errors[0])
     assert imm.creates() == 0
 
 
 def test_a_cleared_batch_submits_every_item_anew(imm: Imm) -> None:
-    from tests.operators.airflow_env import dag_source, run_dag_file_then_clear
-
     sources = [f"oss://docs/cleared/{i}.docx" for i in range(10)]
     for uri in sources:
         imm.put(uri)
-    body = """
-        with DAG("batch_cleared", schedule=None, default_args=DEFAULT_ARGS) as dag:
-            ImmBatchOperator(
-                task_id="convert",
-                imm_conn_id=__CONN__,
-                action="CreateOfficeConversionTask",
-                request=TEMPLATE,
-                sources=__SOURCES__,
-                retries=1,
-                **FAST,
-            )
-    """
-    import textwrap
-
-    source = dag_source(textwrap.dedent(HEADER) + textwrap.dedent(body), conn=imm.conn_id, sources=sources)
+    source = dag_source(HEADER) + batch_dag("batch_cleared", sources=sources, retries=1).replace(
+        "__CONN__", repr(imm.conn_id)
+    )
     before, after = run_dag_file_then_clear(imm.home, source, clear="convert")
     assert before["convert"].state == "success" and after["convert"].state == "success", after[
         "convert"
