@@ -30,7 +30,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.operators.batch_plan import BATCH_TAG, latest_per_item
 from airflow_provider_imm.outcome import FINAL_STATUSES, MAX_TEXT
-from airflow_provider_imm.triggers.imm import _shared_for, _start_slots, parse_deadline
+from airflow_provider_imm.triggers.imm import _shared_for, _start_slots, describe_error, parse_deadline
 from airflow_provider_imm.triggers.intervals import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 
 if TYPE_CHECKING:
@@ -93,6 +93,8 @@ class ImmBatchCompletedTrigger(BaseTrigger):
         self.reconcile_interval = float(reconcile_interval)
         self.poll_interval = float(poll_interval)
         self._waits: dict[str, _TaskWait] = {}
+        #: The connection's secrets once known, scrubbed from an error's message.
+        self._secrets: tuple[str, ...] = ()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -143,6 +145,7 @@ class ImmBatchCompletedTrigger(BaseTrigger):
         async with _start_slots():
             try:
                 shared = await _shared_for(self.imm_conn_id, self.project)
+                self._secrets = shared.settings.secrets
                 self.project = self.project or shared.settings.project
                 latest = await self._discover(shared.hook)
             except Exception as err:
@@ -232,11 +235,7 @@ class ImmBatchCompletedTrigger(BaseTrigger):
         return done
 
     def _error(self, err: BaseException) -> dict[str, Any]:
-        from airflow_provider_imm.triggers.imm import _is_hook_error
-
-        code = str(getattr(err, "code", "") or type(err).__name__)
-        # Hook errors carry no secrets; anything else is named by its type only.
-        message = str(err) if _is_hook_error(err) else type(err).__name__
+        code, message = describe_error(err, self._secrets)
         return self._event("error", code=code, message=message)
 
 
