@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_imm.triggers.mns_listener import ListenerRegistry
-from airflow_provider_imm.triggers.reconciler import Reconciler, ReconcilerRegistry
+from airflow_provider_imm.triggers.reconciler import Reconciler, ReconcilerRegistry, ReconcileSettings
 from tests.emulated_imm import Imm, run_trigger
 from tests.triggers.conftest import eventually, start_triggers
 
@@ -220,3 +220,23 @@ async def test_a_round_costs_calls_for_tasks_that_ended_not_for_tasks_that_wait(
     for task in running:
         task.cancel()
     await asyncio.gather(*running, return_exceptions=True)
+
+
+async def test_a_wait_its_rounds_cannot_see_is_checked_again_after_recheck_after(
+    imm: Imm, registry: ListenerRegistry
+) -> None:
+    # IMM's clock is 5 minutes behind and the margin is none: no round's window holds the task's end.
+    reconcilers = ReconcilerRegistry.install(
+        ReconcileSettings(margin=0.0, recheck_after=2.0, first_check_delay=0.05)
+    )
+    try:
+        imm.emulator.clock.advance(-300.0)
+        task_id, running = await wait_without_notification(imm, registry)
+        imm.finish(task_id)
+
+        event = await running
+    finally:
+        await reconcilers.aclose()
+
+    assert (event["status"], event["source"]) == ("succeeded", "get_task")
+    assert imm.get_task_calls() == 2  # the first check, then the one after recheck_after
