@@ -267,3 +267,35 @@ def test_a_cleared_batch_submits_every_item_anew(imm: Imm) -> None:
     assert imm.creates() == 20
     assert after["convert"].xcom["submitted"] == 10 and after["convert"].xcom["reused"] == 0
     assert before["convert"].xcom["batch"] != after["convert"].xcom["batch"]
+
+
+def test_sources_from_an_upstream_xcom(imm: Imm) -> None:
+    sources = [f"oss://docs/upstream/{i}.docx" for i in range(5)]
+    for uri in sources:
+        imm.put(uri)
+    result = imm.run(
+        """
+        from airflow.sdk import task
+
+        with DAG("batch_from_xcom", schedule=None, default_args=DEFAULT_ARGS) as dag:
+
+            @task
+            def find() -> list[str]:
+                return __SOURCES__
+
+            ImmBatchOperator(
+                task_id="convert",
+                imm_conn_id=__CONN__,
+                action="CreateOfficeConversionTask",
+                request=TEMPLATE,
+                sources=find(),
+                **FAST,
+            )
+        """,
+        header=HEADER,
+        sources=sources,
+    )
+    run = result["convert"]
+    assert run.state == "success", run.errors
+    assert sorted(line["source"] for line in run.xcoms["manifest"]) == sources
+    assert imm.creates() == 5
