@@ -32,7 +32,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Alibaba Cloud IMM",
-                "python-modules": ["airflow_provider_imm.operators.imm"],
+                "python-modules": [
+                    "airflow_provider_imm.operators.imm",
+                    "airflow_provider_imm.operators.batch",
+                ],
             }
         ],
         "sensors": [
@@ -44,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_imm.triggers.imm",
                     "airflow_provider_imm.triggers.mns_event",
+                    "airflow_provider_imm.triggers.batch",
                 ],
             }
         ],

@@ -54,12 +54,12 @@ _TYPE_CHECKING_NAMES = (
     "Context|BaseOperator|Path|timedelta|datetime|OperatorLineage|PokeReturnValue|TaskInstanceKey"
     "|ImmClient|Client|Account|TriggerEvent|AsyncIterator|Iterator|Mapping|Sequence|Callable|T"
     # the provider's own, from its internal modules
-    "|ErrorKind|HookOptions|InvalidRequestError|render_template_fields|open_shared_stream"
+    "|ErrorKind|HookOptions|InvalidRequestError|FailurePolicy|render_template_fields|open_shared_stream"
     "|SharedStreamProducer|BaseEventTrigger|mns_event_stream"
 )
 _INTERNAL_MODULES = (
     "hooks\\.(base|errors|exceptions|credentials|log_scrubbing|rpc|failures|rocketmq)"
-    "|operators\\.(task_identity|deadline|project)|request_models"
+    "|operators\\.(task_identity|deadline|project|batch_plan)|request_models|batch_plan|rate_limit(\\..*)?"
     "|triggers\\.(mns_listener|rocketmq_consumer|notification_channel|reconciler|reconciliation"
     "|mns_event_stream|mns_shared_stream|intervals|defaults)"
     "|utils\\.(lineage|excerpt|mns_names|notification_parsing|request_validation|mns_event_filters|timestamps)"

@@ -75,7 +75,11 @@ def test_providers_manager_lists_the_trigger() -> None:
     modules = {
         t.trigger_class_name for t in ProvidersManager().trigger if t.package_name == "airflow-provider-imm"
     }
-    assert modules == {"airflow_provider_imm.triggers.imm", "airflow_provider_imm.triggers.mns_event"}
+    assert modules == {
+        "airflow_provider_imm.triggers.imm",
+        "airflow_provider_imm.triggers.batch",
+        "airflow_provider_imm.triggers.mns_event",
+    }
 
 
 def test_providers_manager_lists_the_mns_message_queue() -> None:

@@ -219,11 +219,7 @@ class ImmTaskCompletedTrigger(BaseTrigger):
     def _error_event(
         self, err: BaseException, source: EventSource, secrets: tuple[str, ...]
     ) -> dict[str, Any]:
-        from airflow_provider_imm.hooks.errors import redact
-
-        code = str(getattr(err, "code", "") or type(err).__name__)
-        # Hook errors are already free of secrets; anything else is scrubbed of the known ones.
-        message = str(err) if _is_hook_error(err) else redact(f"{type(err).__name__}: {err}", secrets)
+        code, message = describe_error(err, secrets)
         return self._event("error", source, code=code, message=message)
 
     def _finished_event(self, info: dict[str, Any], source: EventSource) -> dict[str, Any]:
@@ -444,6 +440,16 @@ def parse_deadline(value: float | int | str | datetime | None) -> float | None:
 
 def _loop_time_of(epoch: float | None, loop: asyncio.AbstractEventLoop) -> float:
     return float("inf") if epoch is None else loop.time() + (epoch - time.time())
+
+
+def describe_error(err: BaseException, secrets: tuple[str, ...] = ()) -> tuple[str, str]:
+    """An error's code and message for an event: hook errors are already free of secrets; anything
+    else is scrubbed of the known ones."""
+    from airflow_provider_imm.hooks.errors import redact
+
+    code = str(getattr(err, "code", "") or type(err).__name__)
+    message = str(err) if _is_hook_error(err) else redact(f"{type(err).__name__}: {err}", secrets)
+    return code, message
 
 
 def _is_hook_error(err: BaseException) -> bool:

@@ -53,6 +53,7 @@ EXAMPLE_DAG_IDS = frozenset(
         "imm_wait_for_external_task",
         "imm_convert_on_upload",
         "imm_react_to_external_tasks",
+        "imm_nightly_backlog_batch",
     }
 )
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))

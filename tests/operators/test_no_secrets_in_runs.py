@@ -33,6 +33,7 @@ DAG_FILE = """
 import json
 
 from airflow.sdk import DAG
+from airflow_provider_imm.operators.batch import ImmBatchOperator
 from airflow_provider_imm.operators.imm import ImmCreateTaskOperator
 from tests.operators.dag_support import DEFAULT_ARGS
 
@@ -60,6 +61,15 @@ with DAG("secrets_in_runs", schedule=None, default_args=DEFAULT_ARGS) as dag:
         action="CreateOfficeConversionTask",
         # Slow too: the operator's GetTask must find it running for it to defer.
         request={**PDF, "SourceURI": "oss://docs/missing.docx", "UserData": SLOW},
+    )
+    ImmBatchOperator(
+        task_id="batch",
+        imm_conn_id=__CONN__,
+        action="CreateOfficeConversionTask",
+        request={"TargetType": "pdf", "TargetURI": "oss://out/b/{barename}.pdf"},
+        sources=["oss://docs/in/report.docx", "oss://docs/missing.docx"],
+        failure_policy="never",
+        reconcile_interval=2.0,
     )
 """
 
@@ -124,7 +134,9 @@ def test_no_secret_in_xcom_triggers_logs_or_errors(
     assert result["imm_fails"].state == "failed"
     (error,) = result["imm_fails"].errors
     assert isinstance(error, ImmTaskFailedError) and error.code == "ResourceNotFound"
-    assert imm.creates() == 3
+    assert result["batch"].state == "success", result["batch"].errors
+    assert (result["batch"].xcom["succeeded"], result["batch"].xcom["failed"]) == (1, 1)
+    assert imm.creates() == 5
     assert len(serialized) >= 2  # the two deferrals
     assert all(classpath.endswith("ImmTaskCompletedTrigger") for classpath, _ in serialized)
     # Debug records were captured: the scan looks at more than warnings.
