@@ -57,4 +57,5 @@ def test_a_dropped_rocketmq_notification_is_settled_by_reconciliation(imm: Imm) 
     ]
 
     assert run.state == "success", run.errors
-    assert run.xcom["learned_from"] == "get_task"
+    # Settled by reconciliation: the shared reconciler's listing, or a GetTask where it cannot serve.
+    assert run.xcom["learned_from"] in ("list_tasks", "get_task")
