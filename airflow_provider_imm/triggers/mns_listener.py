@@ -728,8 +728,7 @@ class ListenerRegistry(LoopRegistry):
         previous = cls._by_loop.get(loop)
         if previous is not None and any(lst.running for lst in previous._listeners.values()):
             raise RuntimeError("cannot replace a registry whose listeners are running")
-        registry = cls._by_loop[loop] = cls(settings)
-        return registry
+        return cls._replace(cls(settings))
 
     def listener(
         self, key: ListenerKey, client_factory: QueueClientFactory, parser: NotificationParser | None = None
