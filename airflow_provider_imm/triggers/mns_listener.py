@@ -76,11 +76,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.notification_channel import (
     DELIVERED,
+    DROPPED,
     DUPLICATE,
     LoopRegistry,
     Registration,
-    TaskWaiters,
-    parse_body,
+    SharedReader,
 )
 
 if TYPE_CHECKING:
@@ -311,8 +311,11 @@ def orphan_hiding(
     return draw(hidden - hidden // 2, hidden)
 
 
-class QueueListener:
+class QueueListener(SharedReader):
     """The receive loop of one queue on one event loop. Use :meth:`ListenerRegistry.listener`."""
+
+    describe = "MNS listener"
+    task_name = "imm-mns-listener"
 
     def __init__(
         self,
@@ -321,12 +324,11 @@ class QueueListener:
         settings: ListenerSettings,
         parser: NotificationParser | None = None,
     ) -> None:
-        self.key = key
-        self.settings = settings
-        self.stats = ListenerStats()
+        super().__init__(key, settings, parser)
+        self.key: ListenerKey = key
+        self.settings: ListenerSettings = settings
+        self.stats: ListenerStats = ListenerStats()
         self._client_factory = client_factory
-        self._parser = parser
-        self._waiters = TaskWaiters(settings.finished_memory)
         self._waiting = self._waiters.waiting
         self._logged: OrderedDict[str, None] = OrderedDict()
         self._pending_deletes: list[str] = []
@@ -341,12 +343,10 @@ class QueueListener:
         self._caught_up = True
         #: The queue's visibility timeout, seconds, as learnt from first receives; None until known.
         self._visibility: float | None = None
-        self._task: asyncio.Task[None] | None = None
         self._lane: _Lane | None = None
         #: Threads told to stop, possibly still finishing a long poll; joined by :meth:`aclose`.
         self._stopped: list[_WorkerThread] = []
         self._wakeup = asyncio.Event()
-        self._closing = False
         self._failing_upkeep: set[str] = set()
         #: Kept across runs: a streak of failures (a queue that does not exist, say) is logged once
         #: however often the loop stops and starts again with new triggers meanwhile.
@@ -354,43 +354,15 @@ class QueueListener:
             RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap)
         )
 
-    # Registration (event loop only)
-    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
-        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed.
-        ``reconcile_interval``: the trigger's, quoted when notifications cannot come."""
-        if self._closing:
-            raise RuntimeError(f"listener for {self.key} is closed")
-        registration = Registration(self, task_id, reconcile_interval)
-        self._waiters.add(registration)
-        self._ensure_running()
-        return registration
-
-    @property
-    def waiting(self) -> int:
-        """Number of registrations currently waiting."""
-        return self._waiters.count()
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     def _unregister(self, registration: Registration, *, finished: bool) -> None:
-        self._waiters.remove(registration, finished=finished)
+        super()._unregister(registration, finished=finished)
         if not self._waiting:
             self._wakeup.set()
 
-    def _ensure_running(self) -> None:
-        if self.running:
-            return
+    def _start(self) -> None:
         self.stats.loops_started += 1
         self._wakeup = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-mns-listener {self.key}")
-        self._task.add_done_callback(self._loop_ended)
-
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        """A loop that dies of a bug says so; waiting triggers carry on through reconciliation."""
-        if not task.cancelled() and task.exception() is not None:
-            log.error("MNS listener for %s stopped", self.key, exc_info=task.exception())
+        super()._start()
 
     async def aclose(self) -> None:
         """Stop the loop once its current MNS call returns and release its thread."""
@@ -478,25 +450,10 @@ class QueueListener:
     def _classify(self, message: ReceivedMessage) -> int:
         """Hand over what is awaited; say whether to delete the message, leave it hidden as the
         receive left it, or give it back hidden for some seconds."""
-        notification = self._parse(message)
-        if notification is not None:
-            found = self._waiters.dispatch(notification)
-            if found == DELIVERED:
-                self.stats.delivered += 1
-                return _DELETE
-            if found == DUPLICATE:
-                self.stats.duplicates += 1
-                return _DELETE
-        else:
-            self.stats.unreadable += 1
-            self._log_unreadable(message)
-        if time.time() - message.enqueue_time / 1000 > self.settings.orphan_grace:
-            self.stats.dropped += 1
+        found = self._claim(message.body, message.enqueue_time, partial(self._log_unreadable, message))
+        if found in (DELIVERED, DUPLICATE, DROPPED):
             return _DELETE
         return orphan_hiding(message.dequeue_count, self._visibility, self.settings.orphan_max_hidden)
-
-    def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
-        return parse_body(self._parser, message.body)
 
     def _log_unreadable(self, message: ReceivedMessage) -> None:
         if not first_sighting(self._logged, message.message_id):
