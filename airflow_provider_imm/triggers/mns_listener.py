@@ -675,15 +675,15 @@ class ListenerRegistry(LoopRegistry):
     """The listeners of one event loop (a triggerer process runs all its triggers on one loop)."""
 
     def __init__(self, settings: ListenerSettings | None = None) -> None:
+        super().__init__()
         self.settings = settings or ListenerSettings()
-        self._listeners: dict[ListenerKey, QueueListener] = {}
 
     @classmethod
     def install(cls, settings: ListenerSettings) -> ListenerRegistry:
         """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
         loop = asyncio.get_running_loop()
         previous = cls._by_loop.get(loop)
-        if previous is not None and any(lst.running for lst in previous._listeners.values()):
+        if previous is not None and any(lst.running for lst in previous._members.values()):
             raise RuntimeError("cannot replace a registry whose listeners are running")
         return cls._replace(cls(settings))
 
@@ -691,19 +691,14 @@ class ListenerRegistry(LoopRegistry):
         self, key: ListenerKey, client_factory: QueueClientFactory, parser: NotificationParser | None = None
     ) -> QueueListener:
         """The listener for ``key``; ``client_factory`` is used only when a new one is created."""
-        listener = self._listeners.get(key)
+        listener: QueueListener | None = self._members.get(key)
         if listener is None or listener._closing:
-            listener = self._listeners[key] = QueueListener(key, client_factory, self.settings, parser)
+            listener = self._members[key] = QueueListener(key, client_factory, self.settings, parser)
         return listener
 
     @property
     def listeners(self) -> list[QueueListener]:
-        return list(self._listeners.values())
-
-    async def aclose(self) -> None:
-        """Stop every listener and wait for their threads (tests; a triggerer simply exits)."""
-        listeners, self._listeners = list(self._listeners.values()), {}
-        await asyncio.gather(*(listener.aclose() for listener in listeners))
+        return list(self._members.values())
 
 
 def _error_code(err: BaseException) -> str:

@@ -33,6 +33,15 @@ class LoopRegistry:
 
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]]
 
+    def __init__(self) -> None:
+        #: The shared readers (or reconcilers) of this loop, by key.
+        self._members: dict[Any, Any] = {}
+
+    async def aclose(self) -> None:
+        """Stop every member and wait for it (tests; a triggerer simply exits)."""
+        members, self._members = list(self._members.values()), {}
+        await asyncio.gather(*(member.aclose() for member in members))
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._by_loop = weakref.WeakKeyDictionary()

@@ -479,8 +479,8 @@ class ReconcilerRegistry(LoopRegistry):
     """The reconcilers of one event loop (a triggerer runs all its triggers on one loop)."""
 
     def __init__(self, settings: ReconcileSettings | None = None) -> None:
+        super().__init__()
         self.settings = settings or ReconcileSettings()
-        self._reconcilers: dict[ReconcilerKey, Reconciler] = {}
 
     @classmethod
     def install(cls, settings: ReconcileSettings) -> ReconcilerRegistry:
@@ -489,16 +489,12 @@ class ReconcilerRegistry(LoopRegistry):
 
     def reconciler(self, key: ReconcilerKey, hook: ImmHook) -> Reconciler:
         """The reconciler for ``key``, calling IMM through the newest ``hook`` it was given."""
-        reconciler = self._reconcilers.get(key)
+        reconciler: Reconciler | None = self._members.get(key)
         if reconciler is None:
-            reconciler = self._reconcilers[key] = Reconciler(key, hook, self.settings)
+            reconciler = self._members[key] = Reconciler(key, hook, self.settings)
         reconciler.hook = hook
         return reconciler
 
     @property
     def reconcilers(self) -> list[Reconciler]:
-        return list(self._reconcilers.values())
-
-    async def aclose(self) -> None:
-        reconcilers, self._reconcilers = list(self._reconcilers.values()), {}
-        await asyncio.gather(*(r.aclose() for r in reconcilers))
+        return list(self._members.values())

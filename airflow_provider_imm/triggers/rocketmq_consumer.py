@@ -237,8 +237,8 @@ class ConsumerRegistry(LoopRegistry):
     """The RocketMQ consumers of one event loop (a triggerer process runs all its triggers on one loop)."""
 
     def __init__(self, settings: ConsumerSettings | None = None) -> None:
+        super().__init__()
         self.settings = settings or ConsumerSettings()
-        self._consumers: dict[ConsumerKey, RocketMqConsumer] = {}
 
     @classmethod
     def install(cls, settings: ConsumerSettings) -> ConsumerRegistry:
@@ -246,18 +246,14 @@ class ConsumerRegistry(LoopRegistry):
         return cls._replace(cls(settings))
 
     def consumer(self, key: ConsumerKey, factory: ConsumerFactory) -> RocketMqConsumer:
-        consumer = self._consumers.get(key)
+        consumer: RocketMqConsumer | None = self._members.get(key)
         if consumer is None or consumer._closing:
-            consumer = self._consumers[key] = RocketMqConsumer(key, factory, self.settings)
+            consumer = self._members[key] = RocketMqConsumer(key, factory, self.settings)
         return consumer
 
     @property
     def consumers(self) -> list[RocketMqConsumer]:
-        return list(self._consumers.values())
-
-    async def aclose(self) -> None:
-        consumers, self._consumers = list(self._consumers.values()), {}
-        await asyncio.gather(*(consumer.aclose() for consumer in consumers))
+        return list(self._members.values())
 
 
 def _shutdown(client: Any) -> None:
