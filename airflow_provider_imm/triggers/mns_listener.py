@@ -69,7 +69,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -78,6 +78,7 @@ from airflow_provider_imm.triggers.notification_channel import (
     DELIVERED,
     DROPPED,
     DUPLICATE,
+    Backoff,
     LoopRegistry,
     Registration,
     SharedReader,
@@ -239,28 +240,6 @@ def _change_visibility(queue: str, params: tuple[str, int], client: QueueClient)
     client.change_visibility(params[0], params[1], queue)
 
 
-@dataclass
-class _Backoff:
-    policy: RetryPolicy
-    failures: int = 0
-    streak_started: float = field(default=0.0)
-
-    def next_delay(self) -> float:
-        # Capped exponent: an outage of days must not overflow the float.
-        return self.policy.backoff(min(self.failures, 64), random.random())
-
-    def recovered(self, key: ListenerKey) -> None:
-        """A call succeeded: end the streak of failures, saying how long it lasted."""
-        if self.failures:
-            log.warning(
-                "MNS queue %s: receiving again after %d failures over %.1f s",
-                key,
-                self.failures,
-                time.monotonic() - self.streak_started,
-            )
-            self.failures = 0
-
-
 @dataclass(frozen=True)
 class _Lane:
     """A worker thread and the client that only it uses."""
@@ -276,6 +255,13 @@ class _Return:
     receipt_handle: str
     hidden: int
     expires: float
+
+
+def log_recovered(key: object, backoff: Backoff) -> None:
+    """A receive succeeded: end the streak of failures, saying how long it lasted."""
+    streak = backoff.recovered()
+    if streak is not None:
+        log.warning("MNS queue %s: receiving again after %d failures over %.1f s", key, *streak)
 
 
 def first_sighting(seen: OrderedDict[str, None], message_id: str, memory: int = 10_000) -> bool:
@@ -350,7 +336,7 @@ class QueueListener(SharedReader):
         self._failing_upkeep: set[str] = set()
         #: Kept across runs: a streak of failures (a queue that does not exist, say) is logged once
         #: however often the loop stops and starts again with new triggers meanwhile.
-        self._backoff = _Backoff(
+        self._backoff = Backoff(
             RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap)
         )
 
@@ -562,13 +548,12 @@ class QueueListener(SharedReader):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
 
-    async def _failed(self, err: BaseException, backoff: _Backoff) -> None:
+    async def _failed(self, err: BaseException, backoff: Backoff) -> None:
         self.stats.errors += 1
-        backoff.failures += 1
+        first = backoff.failed()
         if self._lane is not None:
             self._lane.state.client = None  # reconnect: the connection may be broken
-        if backoff.failures == 1:
-            backoff.streak_started = time.monotonic()
+        if first:
             if _error_code(err) == NO_QUEUE_CODE:
                 log.warning(
                     "MNS queue %s does not exist: no IMM notification can arrive, so each waiting "
@@ -600,8 +585,8 @@ class QueueListener(SharedReader):
         ]
         return f"{max(intervals):.0f} s" if intervals else "reconcile_interval seconds"
 
-    def _recovered(self, backoff: _Backoff) -> None:
-        backoff.recovered(self.key)
+    def _recovered(self, backoff: Backoff) -> None:
+        log_recovered(self.key, backoff)
 
     def _new_lane(self, suffix: str) -> _Lane:
         """A fresh thread and client: a call abandoned by a cancelled run may still use the old ones."""

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from airflow_provider_imm.hooks.retry import RetryPolicy
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
 
 
@@ -234,6 +237,38 @@ class SharedReader:
             self.stats.dropped += 1
             return DROPPED
         return None if notification is None else ORPHAN
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff over a streak of failed receives; a reader keeps one across runs, so a
+    streak (a queue that does not exist, say) is logged once however often its loop restarts."""
+
+    policy: RetryPolicy
+    #: A factor in [0, 1] drawn per delay (the policy's jitter).
+    jitter: Callable[[], float] = random.random
+    failures: int = 0
+    streak_started: float = 0.0
+
+    def failed(self) -> bool:
+        """Count a failure; True for the first of a streak, the one to log."""
+        self.failures += 1
+        if self.failures == 1:
+            self.streak_started = time.monotonic()
+            return True
+        return False
+
+    def next_delay(self) -> float:
+        # Capped exponent: an outage of days must not overflow the float.
+        return self.policy.backoff(min(self.failures, 64), self.jitter())
+
+    def recovered(self) -> tuple[int, float] | None:
+        """A call succeeded: the streak's failures and seconds, or None when there was none."""
+        if not self.failures:
+            return None
+        streak = (self.failures, time.monotonic() - self.streak_started)
+        self.failures = 0
+        return streak
 
 
 def parse_body(parser: Callable[[Any], ImmNotification | None] | None, body: Any) -> ImmNotification | None:

@@ -36,6 +36,7 @@ from airflow_provider_imm.triggers.notification_channel import (
     DELIVERED,
     DROPPED,
     DUPLICATE,
+    Backoff,
     LoopRegistry,
     SharedReader,
 )
@@ -112,8 +113,11 @@ class RocketMqConsumer(SharedReader):
         self.settings: ConsumerSettings = settings
         self.stats: ConsumerStats = ConsumerStats()
         self._factory = factory
-        self._failures = 0
-        self._streak_logged = False
+        #: Unjittered: each failure waits the full exponential step.
+        self._backoff = Backoff(
+            RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap),
+            jitter=_no_jitter,
+        )
         # The client blocks: one thread receives (long polls), one acks and gives back meanwhile.
         self._receiver: concurrent.futures.ThreadPoolExecutor | None = None
         self._upkeeper: concurrent.futures.ThreadPoolExecutor | None = None
@@ -208,11 +212,9 @@ class RocketMqConsumer(SharedReader):
 
     async def _failed(self, err: BaseException) -> None:
         self.stats.errors += 1
-        self._failures += 1
-        policy = RetryPolicy(base_delay=self.settings.backoff_initial, max_delay=self.settings.backoff_cap)
-        delay = policy.backoff(min(self._failures, 64), 1.0)
-        if not self._streak_logged:
-            self._streak_logged = True
+        first = self._backoff.failed()
+        delay = self._backoff.next_delay()
+        if first:
             log.warning(
                 "RocketMQ %s: receive failed (%s); retrying in %.1f s with backoff, triggers meanwhile "
                 "learn of their tasks' ends through GetTask",
@@ -227,10 +229,9 @@ class RocketMqConsumer(SharedReader):
         await asyncio.sleep(delay)
 
     def _recovered(self) -> None:
-        if self._streak_logged:
-            log.info("RocketMQ %s: receiving again after %d failures", self.key, self._failures)
-        self._failures = 0
-        self._streak_logged = False
+        streak = self._backoff.recovered()
+        if streak is not None:
+            log.info("RocketMQ %s: receiving again after %d failures", self.key, streak[0])
 
 
 class ConsumerRegistry(LoopRegistry):
@@ -254,6 +255,10 @@ class ConsumerRegistry(LoopRegistry):
     @property
     def consumers(self) -> list[RocketMqConsumer]:
         return list(self._members.values())
+
+
+def _no_jitter() -> float:
+    return 1.0
 
 
 def _shutdown(client: Any) -> None:
