@@ -43,7 +43,6 @@ from airflow_provider_imm.triggers.mns_listener import (
     QueueClient,
     QueueClientFactory,
     ReceivedMessage,
-    _Backoff,
     _change_visibility,
     _delete,
     _describe,
@@ -53,9 +52,11 @@ from airflow_provider_imm.triggers.mns_listener import (
     _ThreadState,
     _WorkerThread,
     first_sighting,
+    log_recovered,
     orphan_hiding,
     queue_visibility,
 )
+from airflow_provider_imm.triggers.notification_channel import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class MnsEventStream:
         """Receive forever: one list per receive (empty when nothing came). MNS errors back off.
         ``wait``: the long poll's seconds for the next receive (default: the settings')."""
         settings = self.settings
-        backoff = _Backoff(RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap))
+        backoff = Backoff(RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap))
         while True:
             seconds = settings.wait_seconds if wait is None else min(settings.wait_seconds, wait())
             try:
@@ -160,7 +161,7 @@ class MnsEventStream:
                 await self._failed(err, backoff)
                 continue
             self.stats.receives += 1
-            backoff.recovered(self.key)
+            log_recovered(self.key, backoff)
             if not received:
                 yield []
                 continue
@@ -237,12 +238,11 @@ class MnsEventStream:
         lane = self._lane
         return await lane.worker.submit(partial(lane.state.call, fn))
 
-    async def _failed(self, err: BaseException, backoff: _Backoff) -> None:
+    async def _failed(self, err: BaseException, backoff: Backoff) -> None:
         self.stats.errors += 1
-        backoff.failures += 1
+        first = backoff.failed()
         self._lane.state.client = None  # reconnect: the connection may be broken
-        if backoff.failures == 1:
-            backoff.streak_started = time.monotonic()
+        if first:
             log.warning(
                 "MNS queue %s: receive failed (%s); retrying with backoff, nothing is lost (messages "
                 "stay in the queue)%s",

@@ -69,18 +69,19 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.notification_channel import (
     DELIVERED,
+    DROPPED,
     DUPLICATE,
+    Backoff,
     LoopRegistry,
     Registration,
-    TaskWaiters,
-    parse_body,
+    SharedReader,
 )
 
 if TYPE_CHECKING:
@@ -239,28 +240,6 @@ def _change_visibility(queue: str, params: tuple[str, int], client: QueueClient)
     client.change_visibility(params[0], params[1], queue)
 
 
-@dataclass
-class _Backoff:
-    policy: RetryPolicy
-    failures: int = 0
-    streak_started: float = field(default=0.0)
-
-    def next_delay(self) -> float:
-        # Capped exponent: an outage of days must not overflow the float.
-        return self.policy.backoff(min(self.failures, 64), random.random())
-
-    def recovered(self, key: ListenerKey) -> None:
-        """A call succeeded: end the streak of failures, saying how long it lasted."""
-        if self.failures:
-            log.warning(
-                "MNS queue %s: receiving again after %d failures over %.1f s",
-                key,
-                self.failures,
-                time.monotonic() - self.streak_started,
-            )
-            self.failures = 0
-
-
 @dataclass(frozen=True)
 class _Lane:
     """A worker thread and the client that only it uses."""
@@ -276,6 +255,13 @@ class _Return:
     receipt_handle: str
     hidden: int
     expires: float
+
+
+def log_recovered(key: object, backoff: Backoff) -> None:
+    """A receive succeeded: end the streak of failures, saying how long it lasted."""
+    streak = backoff.recovered()
+    if streak is not None:
+        log.warning("MNS queue %s: receiving again after %d failures over %.1f s", key, *streak)
 
 
 def first_sighting(seen: OrderedDict[str, None], message_id: str, memory: int = 10_000) -> bool:
@@ -311,8 +297,11 @@ def orphan_hiding(
     return draw(hidden - hidden // 2, hidden)
 
 
-class QueueListener:
+class QueueListener(SharedReader):
     """The receive loop of one queue on one event loop. Use :meth:`ListenerRegistry.listener`."""
+
+    describe = "MNS listener"
+    task_name = "imm-mns-listener"
 
     def __init__(
         self,
@@ -321,12 +310,11 @@ class QueueListener:
         settings: ListenerSettings,
         parser: NotificationParser | None = None,
     ) -> None:
-        self.key = key
-        self.settings = settings
-        self.stats = ListenerStats()
+        super().__init__(key, settings, parser)
+        self.key: ListenerKey = key
+        self.settings: ListenerSettings = settings
+        self.stats: ListenerStats = ListenerStats()
         self._client_factory = client_factory
-        self._parser = parser
-        self._waiters = TaskWaiters(settings.finished_memory)
         self._waiting = self._waiters.waiting
         self._logged: OrderedDict[str, None] = OrderedDict()
         self._pending_deletes: list[str] = []
@@ -341,56 +329,26 @@ class QueueListener:
         self._caught_up = True
         #: The queue's visibility timeout, seconds, as learnt from first receives; None until known.
         self._visibility: float | None = None
-        self._task: asyncio.Task[None] | None = None
         self._lane: _Lane | None = None
         #: Threads told to stop, possibly still finishing a long poll; joined by :meth:`aclose`.
         self._stopped: list[_WorkerThread] = []
         self._wakeup = asyncio.Event()
-        self._closing = False
         self._failing_upkeep: set[str] = set()
         #: Kept across runs: a streak of failures (a queue that does not exist, say) is logged once
         #: however often the loop stops and starts again with new triggers meanwhile.
-        self._backoff = _Backoff(
+        self._backoff = Backoff(
             RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap)
         )
 
-    # Registration (event loop only)
-    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
-        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed.
-        ``reconcile_interval``: the trigger's, quoted when notifications cannot come."""
-        if self._closing:
-            raise RuntimeError(f"listener for {self.key} is closed")
-        registration = Registration(self, task_id, reconcile_interval)
-        self._waiters.add(registration)
-        self._ensure_running()
-        return registration
-
-    @property
-    def waiting(self) -> int:
-        """Number of registrations currently waiting."""
-        return self._waiters.count()
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     def _unregister(self, registration: Registration, *, finished: bool) -> None:
-        self._waiters.remove(registration, finished=finished)
+        super()._unregister(registration, finished=finished)
         if not self._waiting:
             self._wakeup.set()
 
-    def _ensure_running(self) -> None:
-        if self.running:
-            return
+    def _start(self) -> None:
         self.stats.loops_started += 1
         self._wakeup = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-mns-listener {self.key}")
-        self._task.add_done_callback(self._loop_ended)
-
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        """A loop that dies of a bug says so; waiting triggers carry on through reconciliation."""
-        if not task.cancelled() and task.exception() is not None:
-            log.error("MNS listener for %s stopped", self.key, exc_info=task.exception())
+        super()._start()
 
     async def aclose(self) -> None:
         """Stop the loop once its current MNS call returns and release its thread."""
@@ -478,25 +436,10 @@ class QueueListener:
     def _classify(self, message: ReceivedMessage) -> int:
         """Hand over what is awaited; say whether to delete the message, leave it hidden as the
         receive left it, or give it back hidden for some seconds."""
-        notification = self._parse(message)
-        if notification is not None:
-            found = self._waiters.dispatch(notification)
-            if found == DELIVERED:
-                self.stats.delivered += 1
-                return _DELETE
-            if found == DUPLICATE:
-                self.stats.duplicates += 1
-                return _DELETE
-        else:
-            self.stats.unreadable += 1
-            self._log_unreadable(message)
-        if time.time() - message.enqueue_time / 1000 > self.settings.orphan_grace:
-            self.stats.dropped += 1
+        found = self._claim(message.body, message.enqueue_time, partial(self._log_unreadable, message))
+        if found in (DELIVERED, DUPLICATE, DROPPED):
             return _DELETE
         return orphan_hiding(message.dequeue_count, self._visibility, self.settings.orphan_max_hidden)
-
-    def _parse(self, message: ReceivedMessage) -> ImmNotification | None:
-        return parse_body(self._parser, message.body)
 
     def _log_unreadable(self, message: ReceivedMessage) -> None:
         if not first_sighting(self._logged, message.message_id):
@@ -605,13 +548,12 @@ class QueueListener:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
 
-    async def _failed(self, err: BaseException, backoff: _Backoff) -> None:
+    async def _failed(self, err: BaseException, backoff: Backoff) -> None:
         self.stats.errors += 1
-        backoff.failures += 1
+        first = backoff.failed()
         if self._lane is not None:
             self._lane.state.client = None  # reconnect: the connection may be broken
-        if backoff.failures == 1:
-            backoff.streak_started = time.monotonic()
+        if first:
             if _error_code(err) == NO_QUEUE_CODE:
                 log.warning(
                     "MNS queue %s does not exist: no IMM notification can arrive, so each waiting "
@@ -643,8 +585,8 @@ class QueueListener:
         ]
         return f"{max(intervals):.0f} s" if intervals else "reconcile_interval seconds"
 
-    def _recovered(self, backoff: _Backoff) -> None:
-        backoff.recovered(self.key)
+    def _recovered(self, backoff: Backoff) -> None:
+        log_recovered(self.key, backoff)
 
     def _new_lane(self, suffix: str) -> _Lane:
         """A fresh thread and client: a call abandoned by a cancelled run may still use the old ones."""
@@ -718,36 +660,30 @@ class ListenerRegistry(LoopRegistry):
     """The listeners of one event loop (a triggerer process runs all its triggers on one loop)."""
 
     def __init__(self, settings: ListenerSettings | None = None) -> None:
+        super().__init__()
         self.settings = settings or ListenerSettings()
-        self._listeners: dict[ListenerKey, QueueListener] = {}
 
     @classmethod
     def install(cls, settings: ListenerSettings) -> ListenerRegistry:
         """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
         loop = asyncio.get_running_loop()
         previous = cls._by_loop.get(loop)
-        if previous is not None and any(lst.running for lst in previous._listeners.values()):
+        if previous is not None and any(lst.running for lst in previous._members.values()):
             raise RuntimeError("cannot replace a registry whose listeners are running")
-        registry = cls._by_loop[loop] = cls(settings)
-        return registry
+        return cls._replace(cls(settings))
 
     def listener(
         self, key: ListenerKey, client_factory: QueueClientFactory, parser: NotificationParser | None = None
     ) -> QueueListener:
         """The listener for ``key``; ``client_factory`` is used only when a new one is created."""
-        listener = self._listeners.get(key)
+        listener: QueueListener | None = self._members.get(key)
         if listener is None or listener._closing:
-            listener = self._listeners[key] = QueueListener(key, client_factory, self.settings, parser)
+            listener = self._members[key] = QueueListener(key, client_factory, self.settings, parser)
         return listener
 
     @property
     def listeners(self) -> list[QueueListener]:
-        return list(self._listeners.values())
-
-    async def aclose(self) -> None:
-        """Stop every listener and wait for their threads (tests; a triggerer simply exits)."""
-        listeners, self._listeners = list(self._listeners.values()), {}
-        await asyncio.gather(*(listener.aclose() for listener in listeners))
+        return list(self._members.values())
 
 
 def _error_code(err: BaseException) -> str:

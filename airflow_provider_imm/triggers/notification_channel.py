@@ -11,13 +11,19 @@ trigger knows of the channel.
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
+    from airflow_provider_imm.hooks.retry import RetryPolicy
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
 
 
@@ -29,6 +35,15 @@ class LoopRegistry:
     one loop); each subclass keeps its own."""
 
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]]
+
+    def __init__(self) -> None:
+        #: The shared readers (or reconcilers) of this loop, by key.
+        self._members: dict[Any, Any] = {}
+
+    async def aclose(self) -> None:
+        """Stop every member and wait for it (tests; a triggerer simply exits)."""
+        members, self._members = list(self._members.values()), {}
+        await asyncio.gather(*(member.aclose() for member in members))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,6 +95,8 @@ class Registration:
 
 #: What :meth:`TaskWaiters.dispatch` found a notification to be.
 DELIVERED, DUPLICATE, ORPHAN = "delivered", "duplicate", "orphan"
+#: What :meth:`SharedReader._claim` says of an orphan or unreadable body past its grace.
+DROPPED = "dropped"
 
 
 class TaskWaiters:
@@ -126,6 +143,132 @@ class TaskWaiters:
             next(iter(self._finished.values())) < horizon or len(self._finished) > 100_000
         ):
             self._finished.popitem(last=False)
+
+
+class ReaderStats(Protocol):
+    """The counters :meth:`SharedReader._claim` keeps; each reader's stats record has more."""
+
+    delivered: int
+    duplicates: int
+    dropped: int
+    unreadable: int
+
+
+class SharedReader:
+    """What every shared reader does the same way: registrations, the receive loop's task, and
+    handing a received body to whoever waits for it. A subclass receives and settles messages the
+    way its service wants (:meth:`_run`)."""
+
+    #: Names the reader in errors, logs and its loop task's name.
+    describe: ClassVar[str]
+    task_name: ClassVar[str]
+    stats: ReaderStats
+
+    def __init__(
+        self,
+        key: Any,
+        settings: Any,
+        parser: Callable[[Any], ImmNotification | None] | None = None,
+    ) -> None:
+        self.key = key
+        self.settings = settings
+        self._parser = parser
+        self._waiters = TaskWaiters(settings.finished_memory)
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # Registration (event loop only)
+    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
+        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed.
+        ``reconcile_interval``: the trigger's, quoted when notifications cannot come."""
+        if self._closing:
+            raise RuntimeError(f"{self.describe} for {self.key} is closed")
+        registration = Registration(self, task_id, reconcile_interval)
+        self._waiters.add(registration)
+        if not self.running:
+            self._start()
+        return registration
+
+    def _unregister(self, registration: Registration, *, finished: bool) -> None:
+        self._waiters.remove(registration, finished=finished)
+
+    @property
+    def waiting(self) -> int:
+        """Number of registrations currently waiting."""
+        return self._waiters.count()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.task_name} {self.key}")
+        self._task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that dies of a bug says so; waiting triggers carry on through reconciliation."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s for %s stopped", self.describe, self.key, exc_info=task.exception())
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    def _claim(
+        self, body: Any, born_ms: float | None, unreadable: Callable[[], None] | None = None
+    ) -> str | None:
+        """Hand a received body to whoever waits for it. :data:`DELIVERED` or :data:`DUPLICATE`: done
+        with (delete or ack it); also done with, as :data:`DROPPED`, an orphan or unreadable body
+        older than ``orphan_grace`` (``born_ms``: milliseconds since the epoch, None: unknown); else
+        :data:`ORPHAN`, or None for an unreadable body (``unreadable`` is called first), to give back."""
+        notification = parse_body(self._parser, body)
+        if notification is not None:
+            found = self._waiters.dispatch(notification)
+            if found == DELIVERED:
+                self.stats.delivered += 1
+                return found
+            if found == DUPLICATE:
+                self.stats.duplicates += 1
+                return found
+        else:
+            self.stats.unreadable += 1
+            if unreadable is not None:
+                unreadable()
+        if born_ms is not None and time.time() - born_ms / 1000 > self.settings.orphan_grace:
+            self.stats.dropped += 1
+            return DROPPED
+        return None if notification is None else ORPHAN
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff over a streak of failed receives; a reader keeps one across runs, so a
+    streak (a queue that does not exist, say) is logged once however often its loop restarts."""
+
+    policy: RetryPolicy
+    #: A factor in [0, 1] drawn per delay (the policy's jitter).
+    jitter: Callable[[], float] = random.random
+    failures: int = 0
+    streak_started: float = 0.0
+
+    def failed(self) -> bool:
+        """Count a failure; True for the first of a streak, the one to log."""
+        self.failures += 1
+        if self.failures == 1:
+            self.streak_started = time.monotonic()
+            return True
+        return False
+
+    def next_delay(self) -> float:
+        # Capped exponent: an outage of days must not overflow the float.
+        return self.policy.backoff(min(self.failures, 64), self.jitter())
+
+    def recovered(self) -> tuple[int, float] | None:
+        """A call succeeded: the streak's failures and seconds, or None when there was none."""
+        if not self.failures:
+            return None
+        streak = (self.failures, time.monotonic() - self.streak_started)
+        self.failures = 0
+        return streak
 
 
 def parse_body(parser: Callable[[Any], ImmNotification | None] | None, body: Any) -> ImmNotification | None:

@@ -28,13 +28,13 @@ import contextlib
 import logging
 import math
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS
 from airflow_provider_imm.triggers import reconciliation as plan
+from airflow_provider_imm.triggers.notification_channel import LoopRegistry
 from airflow_provider_imm.triggers.reconciliation import PAGE_SIZE, ReconcileSettings
 
 if TYPE_CHECKING:
@@ -475,43 +475,26 @@ def _transient(err: BaseException) -> bool:
     return kind is None or kind in TRANSIENT_KINDS
 
 
-class ReconcilerRegistry:
+class ReconcilerRegistry(LoopRegistry):
     """The reconcilers of one event loop (a triggerer runs all its triggers on one loop)."""
 
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReconcilerRegistry] = (
-        weakref.WeakKeyDictionary()
-    )
-
     def __init__(self, settings: ReconcileSettings | None = None) -> None:
+        super().__init__()
         self.settings = settings or ReconcileSettings()
-        self._reconcilers: dict[ReconcilerKey, Reconciler] = {}
-
-    @classmethod
-    def current(cls) -> ReconcilerRegistry:
-        loop = asyncio.get_running_loop()
-        registry = cls._by_loop.get(loop)
-        if registry is None:
-            registry = cls._by_loop[loop] = cls()
-        return registry
 
     @classmethod
     def install(cls, settings: ReconcileSettings) -> ReconcilerRegistry:
         """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
-        registry = cls._by_loop[asyncio.get_running_loop()] = cls(settings)
-        return registry
+        return cls._replace(cls(settings))
 
     def reconciler(self, key: ReconcilerKey, hook: ImmHook) -> Reconciler:
         """The reconciler for ``key``, calling IMM through the newest ``hook`` it was given."""
-        reconciler = self._reconcilers.get(key)
+        reconciler: Reconciler | None = self._members.get(key)
         if reconciler is None:
-            reconciler = self._reconcilers[key] = Reconciler(key, hook, self.settings)
+            reconciler = self._members[key] = Reconciler(key, hook, self.settings)
         reconciler.hook = hook
         return reconciler
 
     @property
     def reconcilers(self) -> list[Reconciler]:
-        return list(self._reconcilers.values())
-
-    async def aclose(self) -> None:
-        reconcilers, self._reconcilers = list(self._reconcilers.values()), {}
-        await asyncio.gather(*(r.aclose() for r in reconcilers))
+        return list(self._members.values())

@@ -26,7 +26,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,11 +34,11 @@ from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.mns_listener import LEAVE, orphan_hiding
 from airflow_provider_imm.triggers.notification_channel import (
     DELIVERED,
+    DROPPED,
     DUPLICATE,
+    Backoff,
     LoopRegistry,
-    Registration,
-    TaskWaiters,
-    parse_body,
+    SharedReader,
 )
 
 if TYPE_CHECKING:
@@ -96,8 +95,11 @@ class ConsumerStats:
     errors: int = 0
 
 
-class RocketMqConsumer:
+class RocketMqConsumer(SharedReader):
     """The receive loop of one topic and group on one event loop. Use :meth:`ConsumerRegistry.consumer`."""
+
+    describe = "RocketMQ consumer"
+    task_name = "imm-rocketmq"
 
     def __init__(
         self,
@@ -106,16 +108,16 @@ class RocketMqConsumer:
         settings: ConsumerSettings,
         parser: Callable[[Any], ImmNotification | None] | None = None,
     ) -> None:
-        self.key = key
-        self.settings = settings
-        self.stats = ConsumerStats()
+        super().__init__(key, settings, parser)
+        self.key: ConsumerKey = key
+        self.settings: ConsumerSettings = settings
+        self.stats: ConsumerStats = ConsumerStats()
         self._factory = factory
-        self._parser = parser
-        self._waiters = TaskWaiters(settings.finished_memory)
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._failures = 0
-        self._streak_logged = False
+        #: Unjittered: each failure waits the full exponential step.
+        self._backoff = Backoff(
+            RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap),
+            jitter=_no_jitter,
+        )
         # The client blocks: one thread receives (long polls), one acks and gives back meanwhile.
         self._receiver: concurrent.futures.ThreadPoolExecutor | None = None
         self._upkeeper: concurrent.futures.ThreadPoolExecutor | None = None
@@ -123,40 +125,11 @@ class RocketMqConsumer:
         #: Pools told to stop, the receive one possibly finishing a long poll; joined by :meth:`aclose`.
         self._stopped: list[concurrent.futures.ThreadPoolExecutor] = []
 
-    # Registration (event loop only)
-    def register(self, task_id: str, reconcile_interval: float | None = None) -> Registration:
-        """Start waiting for ``task_id``; do this BEFORE the first GetTask so no notification is missed."""
-        if self._closing:
-            raise RuntimeError(f"consumer for {self.key} is closed")
-        registration = Registration(self, task_id, reconcile_interval)
-        self._waiters.add(registration)
-        if self._task is None or self._task.done():
-            self._start()
-        return registration
-
-    def _start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"imm-rocketmq {self.key}")
-        self._task.add_done_callback(self._loop_ended)
-
-    def _unregister(self, registration: Registration, *, finished: bool) -> None:
-        self._waiters.remove(registration, finished=finished)
-
-    @property
-    def waiting(self) -> int:
-        return self._waiters.count()
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        """A loop that dies of a bug says so (triggers carry on through reconciliation); one that
-        ended as a trigger registered during its shutdown starts again for it."""
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            log.error("RocketMQ consumer for %s stopped", self.key, exc_info=task.exception())
-        elif self._waiters.waiting and not self._closing:
+        """As every reader's; besides, a loop that ended as a trigger registered during its shutdown
+        starts again for it."""
+        super()._loop_ended(task)
+        if not task.cancelled() and task.exception() is None and self._waiters.waiting and not self._closing:
             self._start()
 
     async def aclose(self) -> None:
@@ -213,20 +186,8 @@ class RocketMqConsumer:
 
     def _decide(self, message: Any) -> int | None:
         """On the loop: hand over what is awaited. None: ack; else seconds to hide it for (or LEAVE)."""
-        notification = self._parse(message)
-        if notification is not None:
-            found = self._waiters.dispatch(notification)
-            if found == DELIVERED:
-                self.stats.delivered += 1
-                return None
-            if found == DUPLICATE:
-                self.stats.duplicates += 1
-                return None
-        else:
-            self.stats.unreadable += 1
         born = getattr(message, "born_timestamp", None) or 0
-        if born and time.time() - born / 1000 > self.settings.orphan_grace:
-            self.stats.dropped += 1
+        if self._claim(message.body, born or None) in (DELIVERED, DUPLICATE, DROPPED):
             return None
         attempt = int(getattr(message, "delivery_attempt", None) or 1)
         return orphan_hiding(attempt, None, self.settings.orphan_max_hidden)
@@ -249,16 +210,11 @@ class RocketMqConsumer:
                 "RocketMQ %s: settling a message failed (%s); it comes back later", self.key, _describe(err)
             )
 
-    def _parse(self, message: Any) -> ImmNotification | None:
-        return parse_body(self._parser, message.body)
-
     async def _failed(self, err: BaseException) -> None:
         self.stats.errors += 1
-        self._failures += 1
-        policy = RetryPolicy(base_delay=self.settings.backoff_initial, max_delay=self.settings.backoff_cap)
-        delay = policy.backoff(min(self._failures, 64), 1.0)
-        if not self._streak_logged:
-            self._streak_logged = True
+        first = self._backoff.failed()
+        delay = self._backoff.next_delay()
+        if first:
             log.warning(
                 "RocketMQ %s: receive failed (%s); retrying in %.1f s with backoff, triggers meanwhile "
                 "learn of their tasks' ends through GetTask",
@@ -273,18 +229,17 @@ class RocketMqConsumer:
         await asyncio.sleep(delay)
 
     def _recovered(self) -> None:
-        if self._streak_logged:
-            log.info("RocketMQ %s: receiving again after %d failures", self.key, self._failures)
-        self._failures = 0
-        self._streak_logged = False
+        streak = self._backoff.recovered()
+        if streak is not None:
+            log.info("RocketMQ %s: receiving again after %d failures", self.key, streak[0])
 
 
 class ConsumerRegistry(LoopRegistry):
     """The RocketMQ consumers of one event loop (a triggerer process runs all its triggers on one loop)."""
 
     def __init__(self, settings: ConsumerSettings | None = None) -> None:
+        super().__init__()
         self.settings = settings or ConsumerSettings()
-        self._consumers: dict[ConsumerKey, RocketMqConsumer] = {}
 
     @classmethod
     def install(cls, settings: ConsumerSettings) -> ConsumerRegistry:
@@ -292,18 +247,18 @@ class ConsumerRegistry(LoopRegistry):
         return cls._replace(cls(settings))
 
     def consumer(self, key: ConsumerKey, factory: ConsumerFactory) -> RocketMqConsumer:
-        consumer = self._consumers.get(key)
+        consumer: RocketMqConsumer | None = self._members.get(key)
         if consumer is None or consumer._closing:
-            consumer = self._consumers[key] = RocketMqConsumer(key, factory, self.settings)
+            consumer = self._members[key] = RocketMqConsumer(key, factory, self.settings)
         return consumer
 
     @property
     def consumers(self) -> list[RocketMqConsumer]:
-        return list(self._consumers.values())
+        return list(self._members.values())
 
-    async def aclose(self) -> None:
-        consumers, self._consumers = list(self._consumers.values()), {}
-        await asyncio.gather(*(consumer.aclose() for consumer in consumers))
+
+def _no_jitter() -> float:
+    return 1.0
 
 
 def _shutdown(client: Any) -> None:
