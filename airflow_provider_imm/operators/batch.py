@@ -222,7 +222,9 @@ class ImmBatchOperator(BaseOperator):
         context["ti"].xcom_push(key="batch", value={"batch": batch, "submitted": len(todo), "reused": reused})
         running = len(todo) + sum(1 for t in latest.values() if t.get("Status") not in FINAL_STATUSES)
         if running == 0:
-            return self._complete(hook, project, batch, len(items), submitted=len(todo), reused=reused)
+            return self._complete(
+                hook, project, batch, len(items), submitted=len(todo), reused=reused, context=context
+            )
         deadline = None if self.timeout is None else time.time() + self.timeout
         from airflow_provider_imm.triggers.batch import ImmBatchCompletedTrigger  # parse stays light
 
