@@ -22,7 +22,7 @@ import platform
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -174,8 +174,9 @@ def user_agent() -> str:
 @dataclass(frozen=True)
 class SignedCall:
     url: str
-    headers: dict[str, str]
-    body: bytes
+    #: Kept out of repr: they carry the signature and, for STS credentials, the security token.
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
 
 
 def sign_call(
