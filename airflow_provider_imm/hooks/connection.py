@@ -298,7 +298,8 @@ def parse_connection(conn: ConnectionLike) -> ImmConnectionSettings:
         mns_subscription=reader.mns_name("mns_subscription"),
         mns_subscription_format=reader.choice("mns_subscription_format", SUBSCRIPTION_FORMATS, upper=True)
         or DEFAULT_SUBSCRIPTION_FORMAT,
-        rocketmq=parse_rocketmq(conn_id, extras, (key_id, secret)),
+        # An STS pair cannot sign RocketMQ requests (the client takes no security token).
+        rocketmq=parse_rocketmq(conn_id, extras, (key_id, secret) if token is None else (None, None)),
         retry=retry,
         keys_in_extras=key_id is not None and login is None,
         connect_timeout=reader.number("connect_timeout", minimum=MIN_TIMEOUT),

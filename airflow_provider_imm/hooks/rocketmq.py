@@ -115,6 +115,13 @@ def parse_rocketmq(
         )
     if username is None:
         username, password = access_key
+        if username is None or password is None:
+            raise RocketMqConfigError(
+                f"Connection {conn_id!r}: RocketMQ requests are signed with a long-term AccessKey pair "
+                "or the instance's credentials, and this connection has no AccessKey pair (an STS "
+                "token, a role or the default chain cannot sign them): set 'rocketmq_username' and "
+                "'rocketmq_password'."
+            )
     return RocketMqSettings(
         endpoint=f"{match['host']}:{match['port']}",
         tls=match["scheme"] == "https",

@@ -69,3 +69,32 @@ def test_bad_extras_are_refused_naming_the_extra(extras: dict[str, object], name
     with pytest.raises(ImmConnectionConfigError, match=named) as raised:
         settings(**extras)
     assert len(str(raised.value)) < 400
+
+
+@pytest.mark.parametrize(
+    "conn",
+    [
+        Connection(
+            conn_id="rmq",
+            conn_type="imm",
+            login="STS.key",
+            password="sts-secret-value",
+            extra=json.dumps({**EXTRAS, "security_token": "token-value-123"}),
+        ),
+        Connection(
+            conn_id="rmq",
+            conn_type="imm",
+            extra=json.dumps({**EXTRAS, "auth_type": "ecs_ram_role", "role_name": "imm-role"}),
+        ),
+    ],
+    ids=["sts", "ecs_ram_role"],
+)
+def test_without_a_long_term_pair_rocketmq_needs_the_instance_credentials(conn: Connection) -> None:
+    with pytest.raises(ImmConnectionConfigError, match="'rocketmq_username' and 'rocketmq_password'"):
+        parse_connection(conn)
+    conn.set_extra(
+        json.dumps(
+            {**json.loads(conn.extra or "{}"), "rocketmq_username": "u", "rocketmq_password": "p-123456"}
+        )
+    )
+    assert parse_connection(conn).rocketmq is not None
