@@ -182,20 +182,33 @@ def test_the_fresh_environment_holds_the_installed_wheel_and_no_test_tools(fresh
         )
     )
     assert shown == [False, False, True]
-    # The base install has no OSS client nor RocketMQ client, and every module of the provider
-    # outside the emulator imports without them.
+    # The base install has no OSS, RocketMQ or common.messaging, and every module of the provider
+    # outside the emulator imports without them, but the message-queue provider, which is
+    # common.messaging's plug-in: it says which extra to install, as Airflow's providers do.
+    queue_provider = f"{PACKAGE}.queues.mns"
     modules = sorted(
         ".".join(p.relative_to(REPO).with_suffix("").parts)
         for p in (REPO / PACKAGE).rglob("*.py")
         if "emulator" not in p.parts and p.name != "__main__.py"
     )
+    assert queue_provider in modules
+    modules.remove(queue_provider)
     check = (
         "import importlib, importlib.util, json\n"
+        "from airflow.exceptions import AirflowOptionalProviderFeatureException\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
+        "try:\n"
+        f"    importlib.import_module({queue_provider!r})\n"
+        "    refusal = ''\n"
+        "except AirflowOptionalProviderFeatureException as err:\n"
+        "    refusal = str(err)\n"
         "print(json.dumps([importlib.util.find_spec(m) is not None "
-        "for m in ('alibabacloud_oss_v2', 'airflow.providers.alibaba', 'rocketmq')]))"
+        "for m in ('alibabacloud_oss_v2', 'airflow.providers.alibaba', 'rocketmq', "
+        "'airflow.providers.common.messaging')] + [refusal]))"
     )
-    assert json.loads(_fresh_python(fresh_env, check)) == [False, False, False]
+    *present, refusal = json.loads(_fresh_python(fresh_env, check))
+    assert present == [False, False, False, False]
+    assert "airflow-provider-imm[messaging]" in refusal
     for script in ("imm-emulator", "imm-setup-notifications"):
         assert "usage:" in _run(fresh_env / "bin" / script, "--help", cwd=fresh_env).stdout
 
