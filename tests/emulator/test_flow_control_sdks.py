@@ -97,7 +97,8 @@ def test_the_hook_sees_throttling_and_retries_until_served(
 ) -> None:
     hook = ImmHook(
         emulator_conn(),
-        retry_policy=RetryPolicy(max_attempts=10, max_seconds=60, base_delay=0.1, max_delay=0.4),
+        # No jitter: 10 waits of full jitter can add up to less than the second the bucket needs.
+        retry_policy=RetryPolicy(max_attempts=10, max_seconds=60, base_delay=0.1, max_delay=0.4, jitter=0.0),
         sleep=clock.sleep,  # the bucket refills while the hook waits, and only then
     )
     emulator.set_rates("imm", {"ListTasks": 1})
