@@ -1,10 +1,11 @@
 """N documents as N mapped conversions against ONE batch task, on a real deployment, in one run.
 
 The deployment is the e2e one (:class:`tests.e2e.deployment.AirflowDeployment`: api-server,
-scheduler, dag-processor and triggerer as separate processes, LocalExecutor on SQLite,
-``parallelism`` 32) against the emulator in this process, every IMM task taking ``--task-seconds``
-(default 5) and CreateOfficeConversionTask limited to ``--create-rate`` calls per second (default
-50). Two DAGs over the same ``--documents`` sources (default 1,000): ``imm_bench_mapped``
+scheduler, dag-processor and triggerer as separate processes, LocalExecutor on PostgreSQL, as
+SQLite's single writer lost mapped tasks under this load; ``parallelism`` 32) against the emulator
+in this process, every IMM task taking ``--task-seconds`` (default 5) and CreateOfficeConversionTask
+limited to ``--create-rate`` calls per second (default 50). Two DAGs over the same ``--documents``
+sources (default 1,000): ``imm_bench_mapped``
 (``ImmOfficeConversionOperator.partial(...).expand(source_uri=...)``, the baseline) and
 ``imm_bench_batch`` (``ImmBatchOperator`` with ``submit_rate`` = the Create limit), run one after
 the other.
@@ -179,7 +180,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/batch.json"))
     args = parser.parse_args()
 
-    from tests.e2e.deployment import MNS_TOPIC, SQLITE_LOCAL, AirflowDeployment
+    from tests.e2e.deployment import MNS_TOPIC, POSTGRES_LOCAL, AirflowDeployment
 
     root = Path(tempfile.mkdtemp(prefix="imm-bench-batch-"))
     emulator = ImmEmulator(
@@ -204,7 +205,7 @@ def main() -> None:
         root / "airflow",
         connections=connections,
         dags_folder=dags,
-        backend=SQLITE_LOCAL,
+        backend=POSTGRES_LOCAL,
         extra_env={"AIRFLOW__CORE__PARALLELISM": "32", "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "1000"},
     )
     results: dict[str, Any] = {"documents": args.documents, "task_seconds": args.task_seconds}

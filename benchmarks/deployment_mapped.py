@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator  # noqa: E402
-from tests.e2e.deployment import MNS_TOPIC, AirflowDeployment, Backend  # noqa: E402
+from tests.e2e.deployment import MNS_TOPIC, POSTGRES_LOCAL, AirflowDeployment  # noqa: E402
 from tests.e2e.rest import FINAL_RUN_STATES, RestError  # noqa: E402
 from tests.oss_objects import put_object  # noqa: E402
 
@@ -40,8 +40,6 @@ DAG_ID = "imm_mapped_conversions"
 SOURCE = "oss://bench/in/report.docx"
 RESULTS = Path(__file__).parent / "results"
 GOAL_SPEEDUP = 1.8
-#: LocalExecutor on PostgreSQL: SQLite's single writer refuses the api-server under 32 busy tasks.
-BACKEND = Backend("postgres-local", "postgres", "LocalExecutor")
 
 DAG_FILE = """
 from airflow.sdk import DAG
@@ -107,7 +105,11 @@ def run_path(transport: str, count: int, parallelism: int, duration: float, root
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(max(count, parallelism)),
     }
     deployment = AirflowDeployment(
-        root / "airflow", connections=connections, dags_folder=dags, extra_env=extra_env, backend=BACKEND
+        root / "airflow",
+        connections=connections,
+        dags_folder=dags,
+        extra_env=extra_env,
+        backend=POSTGRES_LOCAL,
     )
     try:
         os.environ["AIRFLOW_CONN_IMM_DEFAULT"] = connections["imm_default"]
