@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -32,8 +33,11 @@ from typing import Any
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import write_results
+
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
-from benchmarks._common import write_results
 
 DAG_FILE = """
 from datetime import datetime
