@@ -299,3 +299,42 @@ def test_sources_from_an_upstream_xcom(imm: Imm) -> None:
     assert run.state == "success", run.errors
     assert sorted(line["source"] for line in run.xcoms["manifest"]) == sources
     assert imm.creates() == 5
+
+
+def test_a_retry_that_finds_every_item_ended_completes_without_waiting(imm: Imm) -> None:
+    """The first try's deadline passes while IMM still runs the items; by the retry all have ended,
+    so it submits nothing, does not defer, and writes the XCom manifest from what IMM reports."""
+    imm.emulator.imm.task_duration = 5.0  # far beyond the deadline, even on a loaded machine
+    sources = [f"oss://docs/late/{i}.docx" for i in range(10)]
+    for uri in sources:
+        imm.put(uri)
+    run = run_batch(
+        imm,
+        "batch_retry_all_ended",
+        prelude="""
+        def wait_until_every_item_ended(context):
+            import time
+
+            from airflow_provider_imm.hooks.imm import ImmHook
+
+            batch = context["ti"].xcom_pull(task_ids="convert", key="batch")["batch"]
+            hook, deadline = ImmHook(__CONN__), time.monotonic() + 60
+            while time.monotonic() < deadline:
+                tasks = hook.find_tasks({"airflow-batch": batch})
+                if len(tasks) == 10 and all(t["Status"] == "Succeeded" for t in tasks):
+                    return
+                time.sleep(0.2)
+            raise AssertionError("the batch's IMM tasks did not end within 60 s")
+        """,
+        extra='on_retry_callback=[DEFAULT_ARGS["on_retry_callback"], wait_until_every_item_ended],',
+        sources=sources,
+        timeout=0.2,
+        retries=1,
+    )
+    assert run.state == "success" and run.try_number == 2, run.errors
+    assert "10 of 10 items did not succeed (Running x10)" in str(run.errors[0])
+    assert imm.creates() == 10
+    assert (run.xcom["submitted"], run.xcom["reused"], run.xcom["succeeded"]) == (0, 10, 10)
+    manifest = run.xcoms["manifest"]
+    assert sorted(line["source"] for line in manifest) == sorted(sources)
+    assert {line["status"] for line in manifest} == {"Succeeded"}
