@@ -12,6 +12,7 @@ from alibabacloud_imm20200930 import models
 from rocketmq import ClientConfiguration, Credentials, FilterExpression, Message, Producer, SimpleConsumer
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from airflow_provider_imm.emulator.rocketmq_store import MessageState
 from tests.sdk_clients import imm_client_for
 
 TOPIC, GROUP = "imm-events", "airflow-imm"
@@ -80,9 +81,9 @@ def test_sent_message_is_received_once_and_gone_after_ack(
 
 
 def test_unacked_message_comes_back_after_its_invisible_duration(
-    producer: Producer, consumer: SimpleConsumer
+    rmq: ImmEmulator, producer: Producer, consumer: SimpleConsumer
 ) -> None:
-    producer.send(message(b"again"))
+    receipt = producer.send(message(b"again"))
     first = consumer.receive(16, 1)
     started = time.monotonic()
     second = consumer.receive(16, 1)
@@ -91,7 +92,12 @@ def test_unacked_message_comes_back_after_its_invisible_duration(
     assert 0.5 < time.monotonic() - started < 1.9
     with pytest.raises(Exception, match="receipt handle"):
         consumer.ack(first[0])  # the first delivery's handle lapsed with its invisible duration
+    states = rmq.call(rmq.rocketmq.message_states, GROUP)
+    assert states == {receipt.message_id: MessageState(attempts=2, acked=False)}
     consumer.ack(second[0])
+    # The store tells a test what was acked, and at which delivery.
+    states = rmq.call(rmq.rocketmq.message_states, GROUP)
+    assert states == {receipt.message_id: MessageState(attempts=2, acked=True)}
 
 
 def test_change_invisible_duration_zero_makes_it_visible_at_once(
