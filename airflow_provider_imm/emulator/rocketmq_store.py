@@ -258,7 +258,8 @@ class RocketMqStore:
         return min(times) if times else None
 
     def changed(self) -> asyncio.Event:
-        """Set whenever a message may have become visible; waiters take the current event."""
+        """Set whenever a message may have become visible, or will sooner than waiters were told by
+        :meth:`next_visible`; waiters take the current event."""
         return self._changed
 
     def _wake(self) -> None:
@@ -266,10 +267,16 @@ class RocketMqStore:
         self._changed = asyncio.Event()
 
     def _hide(self, group: _Group, delivery: Delivery, until: float) -> None:
+        earliest = self.next_visible()
         delivery.handle = f"{uuid.uuid4().hex}-{next(self._seq)}"
         delivery.visible_at = until
         group.hidden[delivery.handle] = delivery
         heapq.heappush(group.expiries, (until, next(self._seq), delivery.handle))
+        if earliest is None or until < earliest:
+            # Long polls sleep until the earliest return they saw; this one comes sooner (a message
+            # given back for a second): wake them to look again, as the service's long polling is
+            # told of a message's return.
+            self._wake()
 
     @staticmethod
     def _expire(group: _Group, now: float) -> None:
