@@ -41,7 +41,6 @@ from tests.e2e.observe import (
     TiKey,
     fired_events,
     imm_task_of,
-    wait_for_new_triggerer,
     wait_for_runs,
     wait_until_waiting,
 )
@@ -87,6 +86,7 @@ def rocketmq_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             assert main([]) == 0
         assert emulator.call(emulator.rocketmq.has_group, ROCKETMQ_GROUP)
         airflow.start_all(triggerer_capacity=CAPACITY)
+        airflow.start_triggerer("triggerer-2", capacity=CAPACITY)
         yield Stack(emulator, airflow)
     finally:
         airflow.stop()
@@ -100,12 +100,10 @@ def test_rocketmq_deployment_two_triggerers_share_a_group_and_losing_one_loses_a
     emulator, airflow = rocketmq_stack.emulator, rocketmq_stack.airflow
     admin = EmulatorAdmin(emulator.url)
     admin.hold("CreateOfficeConversionTask")
-    first = wait_for_new_triggerer(airflow, known=set())
-    airflow.start_triggerer("triggerer-2", capacity=CAPACITY)
     for name in DOCUMENTS:
         emulator.oss.put(BUCKET, f"rmq/{name}", b"document body")
     airflow.wait_for_dags({NIGHTLY})
-    second = wait_for_new_triggerer(airflow, known={first})
+    first, second = _triggerer_jobs(airflow, "triggerer", "triggerer-2")
 
     airflow.rest.unpause(NIGHTLY)
     run_id = airflow.rest.trigger(
@@ -201,6 +199,20 @@ def _wait_for_success(stack: Stack, run_id: str, keys: dict[TiKey, str], timeout
                 f"not woken by their RocketMQ notifications within {timeout:.0f} s (map index: the "
                 f"group's view of its notification): {seen}"
             )
+        time.sleep(0.5)
+
+
+def _triggerer_jobs(airflow: AirflowDeployment, *names: str, timeout: float = 120) -> list[int]:
+    """The job ids of the triggerers ``names``, once each heartbeats."""
+    deadline = time.monotonic() + timeout
+    while True:
+        airflow.check_alive()
+        alive = {job["id"] for job in airflow.triggerer_jobs(alive=True)}
+        jobs = {service.name: job for job, service in airflow.triggerer_services().items() if job in alive}
+        if set(names) <= set(jobs):
+            return [jobs[name] for name in names]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"triggerers {names} not all heartbeating after {timeout:.0f} s: {jobs}")
         time.sleep(0.5)
 
 
