@@ -122,7 +122,7 @@ def test_rocketmq_deployment_two_triggerers_share_a_group_and_losing_one_loses_a
     early = {key for keys in held.values() for key in keys[::2]}
     for key in sorted(early):
         admin.finish(imm_tasks[key])
-    _wait_for_success(rocketmq_stack, run_id, {key: imm_tasks[key] for key in early}, WAKE_TIMEOUT)
+    _wait_until_woken(rocketmq_stack, run_id, {key: imm_tasks[key] for key in early}, WAKE_TIMEOUT)
 
     # 2. One more of the first triggerer's tasks ends, and that triggerer dies at once.
     racing, *orphaned = [key for key in held[first] if key not in early]
@@ -176,9 +176,10 @@ def test_rocketmq_deployment_two_triggerers_share_a_group_and_losing_one_loses_a
         assert states[message_id].attempts >= 2, (key, states[message_id])
 
 
-def _wait_for_success(stack: Stack, run_id: str, keys: dict[TiKey, str], timeout: float) -> None:
-    """Until the task instances ``keys`` (-> their IMM tasks) succeeded; else fail naming the late
-    ones with what the consumer group did with their notifications."""
+def _wait_until_woken(stack: Stack, run_id: str, keys: dict[TiKey, str], timeout: float) -> None:
+    """Until the task instances ``keys`` (-> their IMM tasks) are no longer deferred (their
+    triggerer stored the event that resumes them); else fail naming the late ones with what the
+    consumer group did with their notifications."""
     airflow, emulator = stack.airflow, stack.emulator
     deadline = time.monotonic() + timeout
     while True:
@@ -188,10 +189,10 @@ def _wait_for_success(stack: Stack, run_id: str, keys: dict[TiKey, str], timeout
             for ti in airflow.rest.task_instances(NIGHTLY, run_id)
             if (key := (NIGHTLY, ti["task_id"], ti["map_index"])) in keys
         }
-        if set(states.values()) == {"success"} and len(states) == len(keys):
+        late = sorted(key for key, state in states.items() if state == "deferred")
+        if not late and len(states) == len(keys):
             return
         if time.monotonic() > deadline:
-            late = sorted(key for key, state in states.items() if state != "success")
             messages = _notifications(emulator)
             group = emulator.call(emulator.rocketmq.message_states, ROCKETMQ_GROUP)
             seen = {key[2]: [group.get(m) for m in messages.get(keys[key], ())] for key in late}
