@@ -19,8 +19,10 @@ COMPAT_TESTS=(tests --ignore=tests/emulator)
 # second engine, some 3 minutes each): it runs on the newest cell, the others run the e2e on SQLite.
 # They also leave out the two load e2e tests (a burst of uploads and a batch of 1,000 documents,
 # each with its triggerer killed, some 3-6 minutes each): the deployment e2e, the event-driven
-# upload e2e and the trigger tests cover those paths there, the newest cell runs the load.
-OTHER_CELLS_DESELECT=(-k "not postgres and not burst_with_the_triggerer_killed and not batch_of_1000")
+# upload e2e and the trigger tests cover those paths there, the newest cell runs the load. And the
+# RocketMQ deployment e2e (a deployment of its own with two triggerers, some 2 minutes): the trigger
+# and operator tests cover RocketMQ there.
+OTHER_CELLS_DESELECT=(-k "not postgres and not burst_with_the_triggerer_killed and not batch_of_1000 and not rocketmq_deployment")
 
 read -r -a CELLS <<< "$(awk 'NF { printf "%s ", $1 }' <<< "$MATRIX")"
 

@@ -68,6 +68,16 @@ class _Group:
     hidden: dict[str, Delivery] = field(default_factory=dict)
     #: (visible_at, seq, handle): hidden deliveries by when they come back (stale entries skipped).
     expiries: list[tuple[float, int, str]] = field(default_factory=list)
+    #: Message id -> the delivery attempt that was acked (what a test reads back; a few bytes each).
+    acked: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageState:
+    """One message as its group saw it: how often it was received, and whether it was acked."""
+
+    attempts: int
+    acked: bool
 
 
 def check_name(kind: str, name: str) -> None:
@@ -207,6 +217,7 @@ class RocketMqStore:
         delivery = group.hidden.pop(handle, None)
         if delivery is None:
             raise RocketMqError("INVALID_RECEIPT_HANDLE", "receipt handle is unknown or has expired")
+        group.acked[delivery.message.message_id] = delivery.attempts
         return delivery.message
 
     def change_invisible(self, group_name: str, handle: str, invisible: float) -> str:
@@ -232,13 +243,23 @@ class RocketMqStore:
         group = self._require_group(group_name)
         return sum(len(ready) for ready in group.ready.values()) + len(group.hidden)
 
+    def message_states(self, group_name: str) -> dict[str, MessageState]:
+        """Per message id, every message the group got: a test tells from it what was acked, what
+        was received again (``attempts`` above 1), what is still pending."""
+        group = self._require_group(group_name)
+        states = {message_id: MessageState(attempts, True) for message_id, attempts in group.acked.items()}
+        pending = [*group.hidden.values(), *(d for ready in group.ready.values() for d in ready)]
+        states.update((d.message.message_id, MessageState(d.attempts, False)) for d in pending)
+        return states
+
     def next_visible(self) -> float | None:
         """When the earliest hidden message of any group comes back (monotonic), if any."""
         times = [group.expiries[0][0] for group in self._groups.values() if group.expiries]
         return min(times) if times else None
 
     def changed(self) -> asyncio.Event:
-        """Set whenever a message may have become visible; waiters take the current event."""
+        """Set whenever a message may have become visible, or will sooner than waiters were told by
+        :meth:`next_visible`; waiters take the current event."""
         return self._changed
 
     def _wake(self) -> None:
@@ -246,10 +267,16 @@ class RocketMqStore:
         self._changed = asyncio.Event()
 
     def _hide(self, group: _Group, delivery: Delivery, until: float) -> None:
+        earliest = self.next_visible()
         delivery.handle = f"{uuid.uuid4().hex}-{next(self._seq)}"
         delivery.visible_at = until
         group.hidden[delivery.handle] = delivery
         heapq.heappush(group.expiries, (until, next(self._seq), delivery.handle))
+        if earliest is None or until < earliest:
+            # Long polls sleep until the earliest return they saw; this one comes sooner (a message
+            # given back for a second): wake them to look again, as the service's long polling is
+            # told of a message's return.
+            self._wake()
 
     @staticmethod
     def _expire(group: _Group, now: float) -> None:

@@ -102,6 +102,40 @@ def release_when_deferred(
         time.sleep(0.5)
 
 
+def wait_for_new_triggerer(airflow: AirflowDeployment, known: set[int], timeout: float = 120) -> int:
+    """Until a triggerer job not in ``known`` heartbeats; its id."""
+    deadline = time.monotonic() + timeout
+    while True:
+        airflow.check_alive()
+        new = {job["id"] for job in airflow.triggerer_jobs(alive=True)} - known
+        if new:
+            (job,) = new
+            return int(job)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no new triggerer after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def wait_until_waiting(
+    airflow: AirflowDeployment, dag_id: str, run_id: str, task_id: str, count: int, timeout: float
+) -> dict[TiKey, int]:
+    """Until ``count`` instances of ``task_id`` are deferred with their trigger started; key ->
+    triggerer job."""
+    deadline = time.monotonic() + timeout
+    while True:
+        airflow.check_alive()
+        deferred = {
+            key: job
+            for key, job in deferred_instances(airflow, dag_id, run_id).items()
+            if key[1] == task_id and trigger_started(airflow, run_id, key, job)
+        }
+        if len(deferred) == count:
+            return deferred
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(deferred)} of {count} tasks waiting after {timeout:.0f} s")
+        time.sleep(1.0)
+
+
 def wait_for_runs(airflow: AirflowDeployment, runs: Mapping[str, str], timeout: float) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while True:

@@ -26,14 +26,13 @@ from tests.e2e.conftest import TRIGGERER_CAPACITY, Stack
 from tests.e2e.deployment import EXAMPLE_DAG_IDS, MNS_TOPIC
 from tests.e2e.emulator_admin import EmulatorAdmin
 from tests.e2e.observe import (
-    TiKey,
-    deferred_instances,
     fired_events,
     imm_task_of,
     release_when_deferred,
     task_log,
-    trigger_started,
+    wait_for_new_triggerer,
     wait_for_runs,
+    wait_until_waiting,
 )
 from tests.sdk_clients import imm_client_for
 
@@ -231,13 +230,13 @@ def test_two_triggerers_share_forty_waits_and_losing_one_loses_and_repeats_nothi
     airflow.wait_for_dags({NIGHTLY})
     (first,) = (job["id"] for job in airflow.triggerer_jobs(alive=True))
     airflow.start_triggerer("triggerer-2", capacity=TRIGGERER_CAPACITY)
-    second = _wait_for_new_triggerer(stack, known={first})
+    second = wait_for_new_triggerer(airflow, known={first})
     creates_before = admin.counters().get("imm:CreateOfficeConversionTask", 0)
 
     airflow.rest.unpause(NIGHTLY)
     conf = {"inbox": "bulk/", "team": "bulk"}
     run_id = airflow.rest.trigger(NIGHTLY, logical_date="2026-11-19T02:00:00Z", conf=conf)
-    waiting = _wait_until_all_waiting(stack, run_id, count=len(BULK), timeout=300)
+    waiting = wait_until_waiting(airflow, NIGHTLY, run_id, "convert_to_pdf", count=len(BULK), timeout=300)
 
     # Both triggerers run a share of the 40 triggers (each can hold at most 24).
     shares = Counter(waiting.values())
@@ -275,34 +274,3 @@ def test_two_triggerers_share_forty_waits_and_losing_one_loses_and_repeats_nothi
     assert sorted(checked["outputs"]) == [f"oss://{DOCS_BUCKET}/{key}" for key in written]
     assert admin.objects(DOCS_BUCKET, "bulk/") == []
     assert admin.objects(DOCS_BUCKET, "processed/2026-11-19/") == [f"processed/2026-11-19/{n}" for n in BULK]
-
-
-def _wait_for_new_triggerer(stack: Stack, known: set[int], timeout: float = 120) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        stack.airflow.check_alive()
-        new = {job["id"] for job in stack.airflow.triggerer_jobs(alive=True)} - known
-        if new:
-            (job,) = new
-            return int(job)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no second triggerer after {timeout:.0f} s")
-        time.sleep(0.5)
-
-
-def _wait_until_all_waiting(stack: Stack, run_id: str, count: int, timeout: float) -> dict[TiKey, int]:
-    """Until ``count`` conversions are deferred with their trigger started; key -> triggerer job."""
-    airflow = stack.airflow
-    deadline = time.monotonic() + timeout
-    while True:
-        airflow.check_alive()
-        deferred = {
-            key: job
-            for key, job in deferred_instances(airflow, NIGHTLY, run_id).items()
-            if key[1] == "convert_to_pdf" and trigger_started(airflow, run_id, key, job)
-        }
-        if len(deferred) == count:
-            return deferred
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(deferred)} of {count} tasks waiting after {timeout:.0f} s")
-        time.sleep(1.0)

@@ -3,6 +3,7 @@ receive, ack, redelivery after the invisible duration, credentials, and IMM's no
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from alibabacloud_imm20200930 import models
 from rocketmq import ClientConfiguration, Credentials, FilterExpression, Message, Producer, SimpleConsumer
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from airflow_provider_imm.emulator.rocketmq_store import MessageState
 from tests.sdk_clients import imm_client_for
 
 TOPIC, GROUP = "imm-events", "airflow-imm"
@@ -80,9 +82,9 @@ def test_sent_message_is_received_once_and_gone_after_ack(
 
 
 def test_unacked_message_comes_back_after_its_invisible_duration(
-    producer: Producer, consumer: SimpleConsumer
+    rmq: ImmEmulator, producer: Producer, consumer: SimpleConsumer
 ) -> None:
-    producer.send(message(b"again"))
+    receipt = producer.send(message(b"again"))
     first = consumer.receive(16, 1)
     started = time.monotonic()
     second = consumer.receive(16, 1)
@@ -91,7 +93,12 @@ def test_unacked_message_comes_back_after_its_invisible_duration(
     assert 0.5 < time.monotonic() - started < 1.9
     with pytest.raises(Exception, match="receipt handle"):
         consumer.ack(first[0])  # the first delivery's handle lapsed with its invisible duration
+    states = rmq.call(rmq.rocketmq.message_states, GROUP)
+    assert states == {receipt.message_id: MessageState(attempts=2, acked=False)}
     consumer.ack(second[0])
+    # The store tells a test what was acked, and at which delivery.
+    states = rmq.call(rmq.rocketmq.message_states, GROUP)
+    assert states == {receipt.message_id: MessageState(attempts=2, acked=True)}
 
 
 def test_change_invisible_duration_zero_makes_it_visible_at_once(
@@ -103,6 +110,28 @@ def test_change_invisible_duration_zero_makes_it_visible_at_once(
     started = time.monotonic()
     again = consumer.receive(16, 30)
     assert [m.body for m in again] == [b"back"] and time.monotonic() - started < 0.5
+
+
+def test_a_long_poll_gets_a_message_hidden_after_it_began_when_that_message_comes_back(
+    rmq: ImmEmulator, producer: Producer, consumer: SimpleConsumer
+) -> None:
+    """As the service's long polling is told of a message's return: a consumer that gives a message
+    back for a second must not keep it from another consumer's poll until that poll times out."""
+    waiting = SimpleConsumer(config(rmq), GROUP, {TOPIC: FilterExpression()}, await_duration=10)
+    waiting.startup()
+    try:
+        producer.send(message(b"handed on"))
+        (taken,) = consumer.receive(16, 10)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            polled = pool.submit(waiting.receive, 16, 10)  # long polls: nothing visible for 10 s
+            time.sleep(0.5)
+            consumer.change_invisible_duration(taken, 1)  # back in 1 s instead
+            started = time.monotonic()
+            received = polled.result(timeout=15)
+        assert [m.body for m in received] == [b"handed on"]
+        assert time.monotonic() - started < 3
+    finally:
+        waiting.shutdown()
 
 
 def test_each_group_gets_every_message(rmq: ImmEmulator, producer: Producer) -> None:
