@@ -1,20 +1,20 @@
 """N documents as N mapped conversions against ONE batch task, on a real deployment, in one run.
 
 The deployment is the e2e one (:class:`tests.e2e.deployment.AirflowDeployment`: api-server,
-scheduler, dag-processor and triggerer as separate processes, LocalExecutor on PostgreSQL, as
-SQLite's single writer lost mapped tasks under this load; ``parallelism`` 32) against the emulator
-in this process, every IMM task taking ``--task-seconds`` (default 5) and CreateOfficeConversionTask
-limited to ``--create-rate`` calls per second (default 50). Two DAGs over the same ``--documents``
-sources (default 1,000): ``imm_bench_mapped``
+scheduler, dag-processor and triggerer as separate processes) on PostgreSQL with, by default,
+CeleryExecutor (two workers, Redis). Not LocalExecutor: with 1,000 mapped tasks queued its scheduler
+deadlocked in a pipe write to its workers (apache/airflow#70526, open in 3.3.2; its workers also
+take more than ``parallelism`` at once, #71914); not SQLite, whose single writer lost mapped tasks.
+The emulator runs in this process, every IMM task taking ``--task-seconds`` (default 5) and
+CreateOfficeConversionTask limited to ``--create-rate`` calls per second (default 50). Two DAGs over
+the same ``--documents`` sources (default 1,000): ``imm_bench_mapped``
 (``ImmOfficeConversionOperator.partial(...).expand(source_uri=...)``, the baseline) and
 ``imm_bench_batch`` (``ImmBatchOperator`` with ``submit_rate`` = the Create limit), run one after
 the other.
 
 Measured per run: wall seconds from the trigger call to the run's end; Airflow CPU seconds per
-component (every process of the component's session, sampled every 0.5 s with psutil, the last
-reading of each process kept: a process living less than a sample is missed, the same for both
-runs); metadata rows written (task instances and XComs of the DAG; trigger rows, at most at once,
-sampled every 0.5 s, as fired triggers are deleted). The goals of
+component (see :class:`CpuSampler`); metadata rows written (task instances and XComs of the DAG;
+trigger rows, at most at once, sampled every 0.5 s, as fired triggers are deleted). The goals of
 issue 16: batch wall <= ``documents / create_rate + task_seconds + 30``; batch CPU <= 5% of mapped.
 
 Prints the figures and writes them as JSON (``--output``, default ``benchmarks/results/batch.json``).
@@ -68,41 +68,36 @@ with DAG("imm_bench_batch", **ARGS):
 
 
 class CpuSampler:
-    """CPU seconds per component: each process of a component's session, its last reading."""
+    """CPU seconds per component, read before and after the run from every process of a component's
+    session: its own time plus that of the children it reaped, so a task process that lived and died
+    during the run is counted in the worker or supervisor that reaped it."""
 
     def __init__(self, sessions: dict[int, str]) -> None:
         self.sessions = sessions
+        self.baseline: dict[int, tuple[str, float]] = {}
         self.readings: dict[int, tuple[str, float]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> None:
+    def _read(self) -> dict[int, tuple[str, float]]:
+        readings: dict[int, tuple[str, float]] = {}
         for proc in psutil.process_iter():
             try:
                 component = self.sessions.get(os.getsid(proc.pid))
                 if component is None:
                     continue
-                if component == "scheduler" and _is_worker(proc):
-                    component = "workers"  # LocalExecutor's workers and task processes
-                times = proc.cpu_times()
-                self.readings[proc.pid] = (component, times.user + times.system)
+                if _is_worker(proc):
+                    component = "workers"  # the executor's workers and the task processes they run
+                t = proc.cpu_times()
+                readings[proc.pid] = (component, t.user + t.system + t.children_user + t.children_system)
             except (psutil.Error, ProcessLookupError, PermissionError):
                 continue
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self._sample()
+        return readings
 
     def __enter__(self) -> CpuSampler:
-        self._sample()
-        self.baseline = dict(self.readings)
-        self._thread.start()
+        self.baseline = self._read()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
+        self.readings = self._read()
 
     def seconds(self) -> dict[str, float]:
         spent: dict[str, float] = {}
@@ -114,7 +109,7 @@ class CpuSampler:
 
 def _is_worker(proc: psutil.Process) -> bool:
     title = " ".join(proc.cmdline())
-    return "LocalExecutor" in title or "task" in title or "supervisor" in title
+    return any(word in title for word in ("LocalExecutor", "celery", "task", "supervisor"))
 
 
 def _rows(airflow: Any, dag_id: str) -> dict[str, int]:
@@ -182,9 +177,15 @@ def main() -> None:
     parser.add_argument("--create-rate", type=float, default=50.0)
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/batch.json"))
+    parser.add_argument(
+        "--backend",
+        choices=("postgres-celery", "postgres-local"),
+        default="postgres-celery",
+        help="CeleryExecutor by default: LocalExecutor's scheduler deadlocks dispatching 1,000 mapped tasks",
+    )
     args = parser.parse_args()
 
-    from tests.e2e.deployment import MNS_TOPIC, POSTGRES_LOCAL, AirflowDeployment
+    from tests.e2e.deployment import MNS_TOPIC, POSTGRES_CELERY, POSTGRES_LOCAL, AirflowDeployment
 
     root = Path(tempfile.mkdtemp(prefix="imm-bench-batch-"))
     emulator = ImmEmulator(
@@ -209,11 +210,12 @@ def main() -> None:
         root / "airflow",
         connections=connections,
         dags_folder=dags,
-        backend=POSTGRES_LOCAL,
+        backend=POSTGRES_CELERY if args.backend == "postgres-celery" else POSTGRES_LOCAL,
         extra_env={"AIRFLOW__CORE__PARALLELISM": "32", "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "1000"},
     )
     results: dict[str, Any] = {"documents": args.documents, "task_seconds": args.task_seconds}
     results["create_rate"] = args.create_rate
+    results["backend"] = args.backend
     try:
         airflow.start_all(triggerer_capacity=max(1000, args.documents + 10))
         airflow.wait_for_dags({"imm_bench_mapped", "imm_bench_batch"})
