@@ -21,8 +21,10 @@ COMPAT_TESTS=(tests --ignore=tests/emulator)
 # each with its triggerer killed, some 3-6 minutes each): the deployment e2e, the event-driven
 # upload e2e and the trigger tests cover those paths there, the newest cell runs the load. And the
 # RocketMQ deployment e2e (a deployment of its own with two triggerers, some 2 minutes): the trigger
-# and operator tests cover RocketMQ there.
-OTHER_CELLS_DESELECT=(-k "not postgres and not burst_with_the_triggerer_killed and not batch_of_1000 and not rocketmq_deployment")
+# and operator tests cover RocketMQ there. And the docs' tests (they run the docs' samples and
+# check the docs' tables against the code): the docs are one text whatever the cell, built and
+# checked once, as ruff and mypy run once.
+OTHER_CELLS_DESELECT=(--ignore=tests/docs -k "not postgres and not burst_with_the_triggerer_killed and not batch_of_1000 and not rocketmq_deployment")
 
 read -r -a CELLS <<< "$(awk 'NF { printf "%s ", $1 }' <<< "$MATRIX")"
 
