@@ -69,7 +69,66 @@ MAX_CONCURRENT_GET_TASK = 16
 MAX_CONCURRENT_STARTS = 64
 
 
-class ImmTaskCompletedTrigger(BaseTrigger):
+class _ImmWaitTrigger(BaseTrigger):
+    """What every IMM wait holds and serialises besides what it waits for (:meth:`_own_kwargs`):
+    the connection's id, the project, the queue, the deadline and the intervals."""
+
+    def __init__(
+        self,
+        *,
+        project: str | None,
+        imm_conn_id: str,
+        mns_queue: str | None,
+        deadline: float | str | None,
+        reconcile_interval: float,
+        poll_interval: float,
+    ) -> None:
+        super().__init__()
+        if reconcile_interval <= 0 or poll_interval <= 0:
+            raise ValueError("reconcile_interval and poll_interval must be positive")
+        self.project = project
+        self.imm_conn_id = imm_conn_id
+        self.mns_queue = mns_queue or None
+        self.deadline = parse_deadline(deadline)
+        self.reconcile_interval = float(reconcile_interval)
+        self.poll_interval = float(poll_interval)
+
+    def _own_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _wait(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _release(self, *, finished: bool) -> None:
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                **self._own_kwargs(),
+                "project": self.project,
+                "imm_conn_id": self.imm_conn_id,
+                "mns_queue": self.mns_queue,
+                "deadline": self.deadline,
+                "reconcile_interval": self.reconcile_interval,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        finally:
+            self._release(finished=False)
+        yield TriggerEvent(event)
+
+    async def cleanup(self) -> None:
+        """Deregister from the listener; the IMM tasks themselves keep running (IMM cannot cancel them)."""
+        self._release(finished=False)
+
+
+class ImmTaskCompletedTrigger(_ImmWaitTrigger):
     """Fires once when IMM task ``task_id`` ends, fails to be looked up, or ``deadline`` passes.
 
     :param task_id: the IMM TaskId (``<TaskType>-<uuid>``).
@@ -104,51 +163,30 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        super().__init__()
         if not task_id or not task_type:
             raise ValueError("task_id and task_type are required")
-        if reconcile_interval <= 0 or poll_interval <= 0:
-            raise ValueError("reconcile_interval and poll_interval must be positive")
+        super().__init__(
+            project=project,
+            imm_conn_id=imm_conn_id,
+            mns_queue=mns_queue,
+            deadline=deadline,
+            reconcile_interval=reconcile_interval,
+            poll_interval=poll_interval,
+        )
         # Not ``self.task_id``: BaseTrigger uses that name for the Airflow task.
         self.imm_task_id = task_id
         self.task_type = task_type
-        self.project = project
-        self.imm_conn_id = imm_conn_id
-        self.mns_queue = mns_queue or None
         self.rocketmq_topic = rocketmq_topic or None
-        self.deadline = parse_deadline(deadline)
-        self.reconcile_interval = float(reconcile_interval)
-        self.poll_interval = float(poll_interval)
         self._registration: Registration | None = None
         self._ticket: Ticket | None = None
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "task_id": self.imm_task_id,
-                "task_type": self.task_type,
-                "project": self.project,
-                "imm_conn_id": self.imm_conn_id,
-                "mns_queue": self.mns_queue,
-                "deadline": self.deadline,
-                "reconcile_interval": self.reconcile_interval,
-                "poll_interval": self.poll_interval,
-                # Only when set: triggers serialised before RocketMQ existed keep their shape.
-                **({"rocketmq_topic": self.rocketmq_topic} if self.rocketmq_topic else {}),
-            },
-        )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._wait()
-        finally:
-            self._release(finished=False)
-        yield TriggerEvent(event)
-
-    async def cleanup(self) -> None:
-        """Deregister from the listener; the IMM task itself keeps running (IMM cannot cancel it)."""
-        self._release(finished=False)
+    def _own_kwargs(self) -> dict[str, Any]:
+        return {
+            "task_id": self.imm_task_id,
+            "task_type": self.task_type,
+            # Only when set: triggers serialised before RocketMQ existed keep their shape.
+            **({"rocketmq_topic": self.rocketmq_topic} if self.rocketmq_topic else {}),
+        }
 
     async def on_kill(self) -> None:
         """IMM has no cancel operation: only local resources are released."""
