@@ -20,7 +20,7 @@ import random
 import time
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -315,26 +315,24 @@ class _Check:
         return self.error is not None and getattr(self.error, "kind", None) in TRANSIENT_KINDS
 
 
+@dataclass(eq=False)
 class _Waiter:
     """One trigger's wait: notification | reconciliation GetTask | deadline, whichever comes first."""
 
-    def __init__(
-        self,
-        trigger: ImmTaskCompletedTrigger,
-        hook: ImmHook,
-        registration: Registration | None,
-        secrets: tuple[str, ...],
-        ticket: Ticket | None = None,
-    ) -> None:
-        self.trigger = trigger
-        #: The shared reconciler's answer for this wait; None once the trigger checks on its own.
-        self.ticket = ticket
-        self.secrets = secrets
-        self.hook = hook
-        self.registration = registration
-        self.interval = trigger.reconcile_interval if registration is not None else trigger.poll_interval
-        self.failures = 0
-        self.checked = False
+    trigger: ImmTaskCompletedTrigger
+    hook: ImmHook
+    registration: Registration | None
+    secrets: tuple[str, ...]
+    #: The shared reconciler's answer for this wait; None once the trigger checks on its own.
+    ticket: Ticket | None = None
+    failures: int = field(default=0, init=False)
+    checked: bool = field(default=False, init=False)
+
+    @property
+    def interval(self) -> float:
+        """Between GetTask checks: the reconciliation interval while notifications may come."""
+        trigger = self.trigger
+        return trigger.reconcile_interval if self.registration is not None else trigger.poll_interval
 
     async def wait(self) -> dict[str, Any]:
         trigger = self.trigger
