@@ -279,11 +279,12 @@ def orphan_hiding(
     return draw(hidden - hidden // 2, hidden)
 
 
-class QueueListener(SharedReader):
+class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
     """The receive loop of one queue on one event loop. Use :meth:`ListenerRegistry.listener`."""
 
     describe = "MNS listener"
     task_name = "imm-mns-listener"
+    stats_type = ListenerStats
 
     def __init__(
         self,
@@ -293,9 +294,6 @@ class QueueListener(SharedReader):
         parser: NotificationParser | None = None,
     ) -> None:
         super().__init__(key, settings, parser)
-        self.key: ListenerKey = key
-        self.settings: ListenerSettings = settings
-        self.stats: ListenerStats = ListenerStats()
         self._client_factory = client_factory
         self._waiting = self._waiters.waiting
         self._logged: OrderedDict[str, None] = OrderedDict()

@@ -188,24 +188,31 @@ class ReaderStats:
     errors: int = 0
 
 
-class SharedReader:
+K = TypeVar("K")
+RS = TypeVar("RS", bound=ReaderSettings)
+RC = TypeVar("RC", bound=ReaderStats)
+
+
+class SharedReader(Generic[K, RS, RC]):
     """What every shared reader does the same way: registrations, the receive loop's task, and
     handing a received body to whoever waits for it. A subclass receives and settles messages the
-    way its service wants (:meth:`_run`)."""
+    way its service wants (:meth:`_run`), with its own key, settings and counters."""
 
     #: Names the reader in errors, logs and its loop task's name.
     describe: ClassVar[str]
     task_name: ClassVar[str]
-    stats: ReaderStats
+    #: The counters' class; each reader starts with fresh ones.
+    stats_type: ClassVar[type[Any]]
 
     def __init__(
         self,
-        key: Any,
-        settings: ReaderSettings,
+        key: K,
+        settings: RS,
         parser: Callable[[Any], ImmNotification | None] | None = None,
     ) -> None:
         self.key = key
         self.settings = settings
+        self.stats: RC = self.stats_type()
         self._parser = parser
         self._waiters = TaskWaiters(settings.finished_memory)
         self._task: asyncio.Task[None] | None = None

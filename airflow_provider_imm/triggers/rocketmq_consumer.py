@@ -82,11 +82,12 @@ class ConsumerStats(ReaderStats):
     acked: int = 0
 
 
-class RocketMqConsumer(SharedReader):
+class RocketMqConsumer(SharedReader[ConsumerKey, ConsumerSettings, ConsumerStats]):
     """The receive loop of one topic and group on one event loop. Use :meth:`ConsumerRegistry.consumer`."""
 
     describe = "RocketMQ consumer"
     task_name = "imm-rocketmq"
+    stats_type = ConsumerStats
 
     def __init__(
         self,
@@ -96,9 +97,6 @@ class RocketMqConsumer(SharedReader):
         parser: Callable[[Any], ImmNotification | None] | None = None,
     ) -> None:
         super().__init__(key, settings, parser)
-        self.key: ConsumerKey = key
-        self.settings: ConsumerSettings = settings
-        self.stats: ConsumerStats = ConsumerStats()
         self._factory = factory
         #: Unjittered: each failure waits the full exponential step.
         self._backoff = Backoff(
