@@ -85,6 +85,7 @@ from airflow_provider_imm.triggers.notification_channel import (
     Registration,
     SharedReader,
 )
+from airflow_provider_imm.utils.mns_message import MnsMessage
 
 if TYPE_CHECKING:
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
@@ -105,25 +106,8 @@ _DELETE = -1
 LEAVE = -2
 
 
-class ReceivedMessage(Protocol):
-    """A received message as :class:`~airflow_provider_imm.hooks.mns.MnsHook` returns it."""
-
-    @property
-    def message_id(self) -> str: ...
-    @property
-    def receipt_handle(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def dequeue_count(self) -> int: ...
-    #: Milliseconds since the epoch, as MNS gives it (so are the two times below).
-    @property
-    def enqueue_time(self) -> int: ...
-    @property
-    def first_dequeue_time(self) -> int: ...
-    #: When the message becomes visible again unless its visibility is changed.
-    @property
-    def next_visible_time(self) -> int: ...
+#: A received message as :class:`~airflow_provider_imm.hooks.mns.MnsHook` returns it.
+ReceivedMessage = MnsMessage
 
 
 class QueueClient(Protocol):
