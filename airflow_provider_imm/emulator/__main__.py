@@ -28,6 +28,19 @@ from airflow_provider_imm.emulator.server import (
     ImmEmulator,
 )
 
+#: The options that :class:`ImmEmulator` takes as they are, under the same names.
+_SAME_NAMED = (
+    "host",
+    "port",
+    "oss_port",
+    "rocketmq_port",
+    "region",
+    "access_key_id",
+    "access_key_secret",
+    "task_duration",
+    "retry_after",
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -107,18 +120,10 @@ def _parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace, rules: list[OssEventRule]) -> None:
     emulator = ImmEmulator(
         args.root,
-        host=args.host,
-        port=args.port,
-        oss_port=args.oss_port,
-        rocketmq_port=args.rocketmq_port,
-        region=args.region,
-        access_key_id=args.access_key_id,
-        access_key_secret=args.access_key_secret,
         projects=tuple(args.project or [DEFAULT_PROJECT]),
-        task_duration=args.task_duration,
         imm_rates=args.rates["imm"],
         mns_rates=args.rates["mns"],
-        retry_after=args.retry_after,
+        **{name: getattr(args, name) for name in _SAME_NAMED},
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_imm.emulator.oss import MAX_KEY_BYTES, ObjectChange, OssKeyError, check_bucket_name
-from airflow_provider_imm.utils.excerpt import excerpt
+from airflow_provider_imm.utils.excerpt import FieldError, excerpt
 from airflow_provider_imm.utils.mns_names import MNS_NAME_RULE_2019, is_2019_mns_name
 
 #: OSS's event names, by category (``../shared/reference/oss.md``); a rule may name one, or every
@@ -48,12 +48,8 @@ PROCESS_STATUS = base64.b64encode(
 ).decode()
 
 
-class OssEventRuleError(ValueError):
+class OssEventRuleError(FieldError):
     """A rule's field is invalid; ``field`` names it, the message says what it takes."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)

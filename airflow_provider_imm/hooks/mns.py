@@ -36,6 +36,7 @@ from airflow_provider_imm.hooks.errors import (
     unencodable,
     unencodable_message,
 )
+from airflow_provider_imm.utils.mns_message import MnsMessage
 
 __all__ = ["DeleteFailure", "MnsApiError", "MnsHook", "MnsMessage", "NotificationChannel", "VisibilityChange"]
 
@@ -49,19 +50,6 @@ _ALREADY_EXISTS = {
     "queue": "QueueAlreadyExist",
     "subscription": "SubscriptionAlreadyExist",
 }
-
-
-@dataclass(frozen=True)
-class MnsMessage:
-    """A received queue message. Times are milliseconds since the epoch, as MNS gives them."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    dequeue_count: int
-    enqueue_time: int
-    first_dequeue_time: int
-    next_visible_time: int
 
 
 @dataclass(frozen=True)

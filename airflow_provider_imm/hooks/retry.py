@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from airflow_provider_imm.hooks.errors import TRANSIENT_KINDS, ErrorKind, ImmApiError
@@ -107,28 +107,20 @@ class RetryPolicy:
         return delay
 
 
+@dataclass
 class Retrier:
     """Runs one logical IMM call under a :class:`RetryPolicy`, sync or async.
 
     ``sleep``, ``async_sleep``, ``clock`` and ``rand`` are injectable so tests can record the waits.
     """
 
-    def __init__(
-        self,
-        policy: RetryPolicy,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
-        log: _Log | None = None,
-    ) -> None:
-        self.policy = policy
-        self.sleep = sleep
-        self.async_sleep = async_sleep
-        self.clock = clock
-        self.rand = rand
-        self.log: _Log = log or logging.getLogger(__name__)
+    policy: RetryPolicy
+    _: KW_ONLY
+    sleep: Callable[[float], None] = time.sleep
+    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+    rand: Callable[[], float] = random.random
+    log: _Log = field(default_factory=lambda: logging.getLogger(__name__))
 
     def call(
         self,

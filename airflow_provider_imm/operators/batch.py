@@ -52,7 +52,7 @@ from airflow_provider_imm.operators.batch_plan import (
     summarize,
 )
 from airflow_provider_imm.operators.deadline import deferral_timeout
-from airflow_provider_imm.operators.imm import _is_retry, _seconds
+from airflow_provider_imm.operators.imm import _is_retry, _request_dict, _seconds
 from airflow_provider_imm.operators.project import resolve_project
 from airflow_provider_imm.operators.task_identity import TaskInstanceIdentity, first_try_of_cycle
 from airflow_provider_imm.outcome import FINAL_STATUSES
@@ -281,12 +281,7 @@ class ImmBatchOperator(BaseOperator):
         return ImmHook(self.imm_conn_id, project=self.project, logger_name=self.log.name)
 
     def _template(self) -> dict[str, Any]:
-        if not isinstance(self.request, Mapping):
-            problem = RequestProblem(
-                "request", f"must be a dict of IMM fields, got {type(self.request).__name__}"
-            )
-            raise ImmInvalidRequestError(InvalidRequestError(self.action, [problem]))
-        return dict(self.request)
+        return _request_dict(self.action, self.request)
 
     def _list(self, hook: ImmHook, project: str, batch: str) -> list[dict[str, Any]]:
         return hook.find_tasks({BATCH_TAG: batch}, project, task_types=[self.operation.task_type])

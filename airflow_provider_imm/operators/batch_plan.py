@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -262,14 +262,7 @@ class ItemResult:
     outputs: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "task_id": self.task_id,
-            "status": self.status,
-            "code": self.code,
-            "message": self.message,
-            "outputs": list(self.outputs),
-        }
+        return {**asdict(self), "outputs": list(self.outputs)}
 
 
 def item_results(

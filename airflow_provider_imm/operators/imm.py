@@ -308,12 +308,7 @@ class ImmCreateTaskOperator(BaseOperator):
             return None
 
     def _rendered_request(self) -> dict[str, Any]:
-        if not isinstance(self.request, Mapping):
-            problem = RequestProblem(
-                "request", f"must be a dict of IMM fields, got {type(self.request).__name__}"
-            )
-            raise ImmInvalidRequestError(InvalidRequestError(self.action, [problem]))
-        return dict(self.request)
+        return _request_dict(self.action, self.request)
 
     def _validate(self, request: Mapping[str, Any], project: str | None) -> None:
         reserved = reserved_keys_used(self.operation, request)
@@ -474,6 +469,14 @@ class ImmCreateTaskOperator(BaseOperator):
         if not isinstance(self.request, Mapping):
             return None
         return operator_lineage(task_io(self.operation, self.request))
+
+
+def _request_dict(action: str, request: Any) -> dict[str, Any]:
+    """An operator's rendered ``request`` as a dict; anything else is the DAG's mistake, named."""
+    if not isinstance(request, Mapping):
+        problem = RequestProblem("request", f"must be a dict of IMM fields, got {type(request).__name__}")
+        raise ImmInvalidRequestError(InvalidRequestError(action, [problem]))
+    return dict(request)
 
 
 def _is_retry(context: Context, retries: int) -> bool:

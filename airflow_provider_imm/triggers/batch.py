@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
-
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_imm.hooks.connection import DEFAULT_CONN_ID
 from airflow_provider_imm.operators.batch_plan import BATCH_TAG, latest_per_item
 from airflow_provider_imm.outcome import FINAL_STATUSES, MAX_TEXT
-from airflow_provider_imm.triggers.imm import _shared_for, _start_slots, describe_error, parse_deadline
+from airflow_provider_imm.triggers.imm import _ImmWaitTrigger, _shared_for, _start_slots, describe_error
 from airflow_provider_imm.triggers.intervals import DEFAULT_POLL_INTERVAL, DEFAULT_RECONCILE_INTERVAL
 
 if TYPE_CHECKING:
@@ -49,7 +46,7 @@ DISCOVERY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0)
 BatchWaitResult = Literal["ended", "timeout", "error"]
 
 
-class ImmBatchCompletedTrigger(BaseTrigger):
+class ImmBatchCompletedTrigger(_ImmWaitTrigger):
     """Fires once when every task of batch ``batch`` has ended, the deadline passes, or listing fails.
 
     :param batch: the batch's ``airflow-batch`` tag.
@@ -78,54 +75,23 @@ class ImmBatchCompletedTrigger(BaseTrigger):
         reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        super().__init__()
         if not batch or not task_type:
             raise ValueError("batch and task_type are required")
-        if reconcile_interval <= 0 or poll_interval <= 0:
-            raise ValueError("reconcile_interval and poll_interval must be positive")
+        super().__init__(project, imm_conn_id, mns_queue, deadline, reconcile_interval, poll_interval)
         self.batch = batch
         self.task_type = task_type
         self.expected = int(expected)
-        self.project = project
-        self.imm_conn_id = imm_conn_id
-        self.mns_queue = mns_queue or None
-        self.deadline = parse_deadline(deadline)
-        self.reconcile_interval = float(reconcile_interval)
-        self.poll_interval = float(poll_interval)
         self._waits: dict[str, _TaskWait] = {}
         #: The connection's secrets once known, scrubbed from an error's message.
         self._secrets: tuple[str, ...] = ()
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "batch": self.batch,
-                "task_type": self.task_type,
-                "expected": self.expected,
-                "project": self.project,
-                "imm_conn_id": self.imm_conn_id,
-                "mns_queue": self.mns_queue,
-                "deadline": self.deadline,
-                "reconcile_interval": self.reconcile_interval,
-                "poll_interval": self.poll_interval,
-            },
-        )
+    def _own_kwargs(self) -> dict[str, Any]:
+        return {"batch": self.batch, "task_type": self.task_type, "expected": self.expected}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._wait()
-        finally:
-            self._release()
-        yield TriggerEvent(event)
-
-    async def cleanup(self) -> None:
-        self._release()
-
-    def _release(self) -> None:
+    def _release(self, *, finished: bool = False) -> None:
         waits, self._waits = self._waits, {}
         for wait in waits.values():
-            wait.close(finished=False)
+            wait.close(finished=finished)
 
     def _event(
         self, status: BatchWaitResult, *, found: int = 0, running: int = 0, code: str = "", message: str = ""

@@ -20,7 +20,7 @@ import random
 import time
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +69,66 @@ MAX_CONCURRENT_GET_TASK = 16
 MAX_CONCURRENT_STARTS = 64
 
 
-class ImmTaskCompletedTrigger(BaseTrigger):
+class _ImmWaitTrigger(BaseTrigger):
+    """What every IMM wait holds and serialises besides what it waits for (:meth:`_own_kwargs`):
+    the connection's id, the project, the queue, the deadline and the intervals."""
+
+    def __init__(  # positional: each subclass passes its parameters of the same names, in this order
+        self,
+        project: str | None,
+        imm_conn_id: str,
+        mns_queue: str | None,
+        deadline: float | str | None,
+        reconcile_interval: float,
+        poll_interval: float,
+        /,
+    ) -> None:
+        super().__init__()
+        if reconcile_interval <= 0 or poll_interval <= 0:
+            raise ValueError("reconcile_interval and poll_interval must be positive")
+        self.project = project
+        self.imm_conn_id = imm_conn_id
+        self.mns_queue = mns_queue or None
+        self.deadline = parse_deadline(deadline)
+        self.reconcile_interval = float(reconcile_interval)
+        self.poll_interval = float(poll_interval)
+
+    def _own_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _wait(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _release(self, *, finished: bool) -> None:
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                **self._own_kwargs(),
+                "project": self.project,
+                "imm_conn_id": self.imm_conn_id,
+                "mns_queue": self.mns_queue,
+                "deadline": self.deadline,
+                "reconcile_interval": self.reconcile_interval,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        finally:
+            self._release(finished=False)
+        yield TriggerEvent(event)
+
+    async def cleanup(self) -> None:
+        """Deregister from the listener; the IMM tasks themselves keep running (IMM cannot cancel them)."""
+        self._release(finished=False)
+
+
+class ImmTaskCompletedTrigger(_ImmWaitTrigger):
     """Fires once when IMM task ``task_id`` ends, fails to be looked up, or ``deadline`` passes.
 
     :param task_id: the IMM TaskId (``<TaskType>-<uuid>``).
@@ -104,51 +163,23 @@ class ImmTaskCompletedTrigger(BaseTrigger):
         reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        super().__init__()
         if not task_id or not task_type:
             raise ValueError("task_id and task_type are required")
-        if reconcile_interval <= 0 or poll_interval <= 0:
-            raise ValueError("reconcile_interval and poll_interval must be positive")
+        super().__init__(project, imm_conn_id, mns_queue, deadline, reconcile_interval, poll_interval)
         # Not ``self.task_id``: BaseTrigger uses that name for the Airflow task.
         self.imm_task_id = task_id
         self.task_type = task_type
-        self.project = project
-        self.imm_conn_id = imm_conn_id
-        self.mns_queue = mns_queue or None
         self.rocketmq_topic = rocketmq_topic or None
-        self.deadline = parse_deadline(deadline)
-        self.reconcile_interval = float(reconcile_interval)
-        self.poll_interval = float(poll_interval)
         self._registration: Registration | None = None
         self._ticket: Ticket | None = None
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "task_id": self.imm_task_id,
-                "task_type": self.task_type,
-                "project": self.project,
-                "imm_conn_id": self.imm_conn_id,
-                "mns_queue": self.mns_queue,
-                "deadline": self.deadline,
-                "reconcile_interval": self.reconcile_interval,
-                "poll_interval": self.poll_interval,
-                # Only when set: triggers serialised before RocketMQ existed keep their shape.
-                **({"rocketmq_topic": self.rocketmq_topic} if self.rocketmq_topic else {}),
-            },
-        )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._wait()
-        finally:
-            self._release(finished=False)
-        yield TriggerEvent(event)
-
-    async def cleanup(self) -> None:
-        """Deregister from the listener; the IMM task itself keeps running (IMM cannot cancel it)."""
-        self._release(finished=False)
+    def _own_kwargs(self) -> dict[str, Any]:
+        return {
+            "task_id": self.imm_task_id,
+            "task_type": self.task_type,
+            # Only when set: triggers serialised before RocketMQ existed keep their shape.
+            **({"rocketmq_topic": self.rocketmq_topic} if self.rocketmq_topic else {}),
+        }
 
     async def on_kill(self) -> None:
         """IMM has no cancel operation: only local resources are released."""
@@ -277,26 +308,24 @@ class _Check:
         return self.error is not None and getattr(self.error, "kind", None) in TRANSIENT_KINDS
 
 
+@dataclass(eq=False)
 class _Waiter:
     """One trigger's wait: notification | reconciliation GetTask | deadline, whichever comes first."""
 
-    def __init__(
-        self,
-        trigger: ImmTaskCompletedTrigger,
-        hook: ImmHook,
-        registration: Registration | None,
-        secrets: tuple[str, ...],
-        ticket: Ticket | None = None,
-    ) -> None:
-        self.trigger = trigger
-        #: The shared reconciler's answer for this wait; None once the trigger checks on its own.
-        self.ticket = ticket
-        self.secrets = secrets
-        self.hook = hook
-        self.registration = registration
-        self.interval = trigger.reconcile_interval if registration is not None else trigger.poll_interval
-        self.failures = 0
-        self.checked = False
+    trigger: ImmTaskCompletedTrigger
+    hook: ImmHook
+    registration: Registration | None
+    secrets: tuple[str, ...]
+    #: The shared reconciler's answer for this wait; None once the trigger checks on its own.
+    ticket: Ticket | None = None
+    failures: int = field(default=0, init=False)
+    checked: bool = field(default=False, init=False)
+
+    @property
+    def interval(self) -> float:
+        """Between GetTask checks: the reconciliation interval while notifications may come."""
+        trigger = self.trigger
+        return trigger.reconcile_interval if self.registration is not None else trigger.poll_interval
 
     async def wait(self) -> dict[str, Any]:
         trigger = self.trigger

@@ -80,9 +80,12 @@ from airflow_provider_imm.triggers.notification_channel import (
     DUPLICATE,
     Backoff,
     LoopRegistry,
+    ReaderSettings,
+    ReaderStats,
     Registration,
     SharedReader,
 )
+from airflow_provider_imm.utils.mns_message import MnsMessage
 
 if TYPE_CHECKING:
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
@@ -103,25 +106,8 @@ _DELETE = -1
 LEAVE = -2
 
 
-class ReceivedMessage(Protocol):
-    """A received message as :class:`~airflow_provider_imm.hooks.mns.MnsHook` returns it."""
-
-    @property
-    def message_id(self) -> str: ...
-    @property
-    def receipt_handle(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def dequeue_count(self) -> int: ...
-    #: Milliseconds since the epoch, as MNS gives it (so are the two times below).
-    @property
-    def enqueue_time(self) -> int: ...
-    @property
-    def first_dequeue_time(self) -> int: ...
-    #: When the message becomes visible again unless its visibility is changed.
-    @property
-    def next_visible_time(self) -> int: ...
+#: A received message as :class:`~airflow_provider_imm.hooks.mns.MnsHook` returns it.
+ReceivedMessage = MnsMessage
 
 
 class QueueClient(Protocol):
@@ -150,31 +136,19 @@ NotificationParser = Callable[[Any], "ImmNotification | None"]
 
 
 @dataclass(frozen=True)
-class ListenerSettings:
-    """Tuning of the receive loop; defaults suit production, tests shorten them."""
+class ListenerSettings(ReaderSettings):
+    """Tuning of the MNS receive loop; defaults suit production, tests shorten them."""
 
-    batch_size: int = 16
     #: Long-poll wait of one receive, seconds (MNS allows 0..30).
     wait_seconds: int = 20
-    #: Pause after a receive that returned a partial batch, so that the next receive collects several
-    #: notifications: fewer MNS requests for at most this much extra latency.
-    receive_pause: float = 0.25
     #: Longest a handed-over message waits for its (batched) delete, seconds.
     delete_delay: float = 1.0
-    #: Orphans and unreadable bodies older than this (by enqueue time) are deleted, seconds.
-    orphan_grace: float = 600.0
-    #: Cap on how long a returned orphan stays hidden, seconds.
-    orphan_max_hidden: int = 30
     #: Longest orphans wait to be given back while receives still find a backlog, seconds; 0 gives
     #: them back right after each receive (the behaviour before this setting, kept for comparison).
     return_delay: float = 2.0
     #: Threads (each with its own MNS client) giving orphans back while the receive thread receives;
     #: 0 gives them back on the receive thread before the next receive (as before, for comparison).
     return_workers: int = 4
-    backoff_initial: float = 1.0
-    backoff_cap: float = 60.0
-    #: How long finished TaskIds are remembered, to delete their duplicate notifications at once.
-    finished_memory: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -195,20 +169,12 @@ class ListenerKey:
 
 
 @dataclass
-class ListenerStats:
-    """Counters for logs, tests and benchmarks."""
+class ListenerStats(ReaderStats):
+    """Counters for logs, tests and benchmarks: the shared ones and MNS's own."""
 
-    receives: int = 0
-    received: int = 0
-    delivered: int = 0
     deleted: int = 0
-    duplicates: int = 0
-    returned: int = 0
     #: Orphans left hidden for the queue's own visibility timeout (no request).
     left: int = 0
-    dropped: int = 0
-    unreadable: int = 0
-    errors: int = 0
     requests: int = 0
     loops_started: int = 0
 
@@ -297,11 +263,12 @@ def orphan_hiding(
     return draw(hidden - hidden // 2, hidden)
 
 
-class QueueListener(SharedReader):
+class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
     """The receive loop of one queue on one event loop. Use :meth:`ListenerRegistry.listener`."""
 
     describe = "MNS listener"
     task_name = "imm-mns-listener"
+    stats_type = ListenerStats
 
     def __init__(
         self,
@@ -311,9 +278,6 @@ class QueueListener(SharedReader):
         parser: NotificationParser | None = None,
     ) -> None:
         super().__init__(key, settings, parser)
-        self.key: ListenerKey = key
-        self.settings: ListenerSettings = settings
-        self.stats: ListenerStats = ListenerStats()
         self._client_factory = client_factory
         self._waiting = self._waiters.waiting
         self._logged: OrderedDict[str, None] = OrderedDict()
@@ -656,21 +620,18 @@ class _WorkerThread:
                 future.set_exception(err)
 
 
-class ListenerRegistry(LoopRegistry):
+class ListenerRegistry(LoopRegistry[ListenerSettings]):
     """The listeners of one event loop (a triggerer process runs all its triggers on one loop)."""
 
-    def __init__(self, settings: ListenerSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or ListenerSettings()
+    settings_type = ListenerSettings
 
     @classmethod
     def install(cls, settings: ListenerSettings) -> ListenerRegistry:
-        """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
-        loop = asyncio.get_running_loop()
-        previous = cls._by_loop.get(loop)
+        """Give the running loop a registry with ``settings``; refused while its listeners run."""
+        previous = cls._by_loop.get(asyncio.get_running_loop())
         if previous is not None and any(lst.running for lst in previous._members.values()):
             raise RuntimeError("cannot replace a registry whose listeners are running")
-        return cls._replace(cls(settings))
+        return super().install(settings)
 
     def listener(
         self, key: ListenerKey, client_factory: QueueClientFactory, parser: NotificationParser | None = None

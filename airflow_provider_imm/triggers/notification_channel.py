@@ -18,7 +18,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +27,27 @@ if TYPE_CHECKING:
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
 
 
-R = TypeVar("R", bound="LoopRegistry")
+S = TypeVar("S")
+R = TypeVar("R", bound="LoopRegistry[Any]")
 
 
-class LoopRegistry:
+class LoopRegistry(Generic[S]):
     """One registry of shared readers per event loop (a triggerer process runs all its triggers on
-    one loop); each subclass keeps its own."""
+    one loop); each subclass keeps its own, with the settings its members share."""
 
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]]
+    #: The settings class; a registry created on first use gets its defaults.
+    settings_type: ClassVar[type[Any]]
 
-    def __init__(self) -> None:
+    def __init__(self, settings: S | None = None) -> None:
         #: The shared readers (or reconcilers) of this loop, by key.
         self._members: dict[Any, Any] = {}
+        self.settings: S = settings or self.settings_type()
+
+    @classmethod
+    def install(cls: type[R], settings: Any) -> R:
+        """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
+        return cls._replace(cls(settings))
 
     async def aclose(self) -> None:
         """Stop every member and wait for it (tests; a triggerer simply exits)."""
@@ -145,33 +154,65 @@ class TaskWaiters:
             self._finished.popitem(last=False)
 
 
-class ReaderStats(Protocol):
-    """The counters :meth:`SharedReader._claim` keeps; each reader's stats record has more."""
+@dataclass(frozen=True)
+class ReaderSettings:
+    """Tuning every shared reader's receive loop has; defaults suit production, tests shorten them.
+    Each reader's settings add what its service needs."""
 
-    delivered: int
-    duplicates: int
-    dropped: int
-    unreadable: int
+    batch_size: int = 16
+    #: Pause after a receive that returned a partial batch, so that the next receive collects several
+    #: notifications: fewer requests for at most this much extra latency.
+    receive_pause: float = 0.25
+    #: Orphans and unreadable bodies older than this (by enqueue time) are deleted, seconds.
+    orphan_grace: float = 600.0
+    #: Cap on how long a returned orphan stays hidden, seconds.
+    orphan_max_hidden: int = 30
+    backoff_initial: float = 1.0
+    backoff_cap: float = 60.0
+    #: How long finished TaskIds are remembered, to delete their duplicate notifications at once.
+    finished_memory: float = 900.0
 
 
-class SharedReader:
+@dataclass
+class ReaderStats:
+    """The counters every shared reader keeps, for logs, tests and benchmarks; each reader's stats
+    record adds its own."""
+
+    receives: int = 0
+    received: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    returned: int = 0
+    dropped: int = 0
+    unreadable: int = 0
+    errors: int = 0
+
+
+K = TypeVar("K")
+RS = TypeVar("RS", bound=ReaderSettings)
+RC = TypeVar("RC", bound=ReaderStats)
+
+
+class SharedReader(Generic[K, RS, RC]):
     """What every shared reader does the same way: registrations, the receive loop's task, and
     handing a received body to whoever waits for it. A subclass receives and settles messages the
-    way its service wants (:meth:`_run`)."""
+    way its service wants (:meth:`_run`), with its own key, settings and counters."""
 
     #: Names the reader in errors, logs and its loop task's name.
     describe: ClassVar[str]
     task_name: ClassVar[str]
-    stats: ReaderStats
+    #: The counters' class; each reader starts with fresh ones.
+    stats_type: ClassVar[type[Any]]
 
     def __init__(
         self,
-        key: Any,
-        settings: Any,
+        key: K,
+        settings: RS,
         parser: Callable[[Any], ImmNotification | None] | None = None,
     ) -> None:
         self.key = key
         self.settings = settings
+        self.stats: RC = self.stats_type()
         self._parser = parser
         self._waiters = TaskWaiters(settings.finished_memory)
         self._task: asyncio.Task[None] | None = None

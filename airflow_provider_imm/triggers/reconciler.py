@@ -475,17 +475,10 @@ def _transient(err: BaseException) -> bool:
     return kind is None or kind in TRANSIENT_KINDS
 
 
-class ReconcilerRegistry(LoopRegistry):
+class ReconcilerRegistry(LoopRegistry[ReconcileSettings]):
     """The reconcilers of one event loop (a triggerer runs all its triggers on one loop)."""
 
-    def __init__(self, settings: ReconcileSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or ReconcileSettings()
-
-    @classmethod
-    def install(cls, settings: ReconcileSettings) -> ReconcilerRegistry:
-        """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
-        return cls._replace(cls(settings))
+    settings_type = ReconcileSettings
 
     def reconciler(self, key: ReconcilerKey, hook: ImmHook) -> Reconciler:
         """The reconciler for ``key``, calling IMM through the newest ``hook`` it was given."""

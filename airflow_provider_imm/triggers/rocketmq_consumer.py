@@ -38,6 +38,8 @@ from airflow_provider_imm.triggers.notification_channel import (
     DUPLICATE,
     Backoff,
     LoopRegistry,
+    ReaderSettings,
+    ReaderStats,
     SharedReader,
 )
 
@@ -51,22 +53,13 @@ ConsumerFactory = Callable[[], Any]
 
 
 @dataclass(frozen=True)
-class ConsumerSettings:
-    """Tuning of the receive loop; defaults suit production, tests shorten them."""
+class ConsumerSettings(ReaderSettings):
+    """Tuning of the RocketMQ receive loop; defaults suit production, tests shorten them."""
 
-    batch_size: int = 16
     #: Long-poll wait of one receive, seconds (the consumer's ``await_duration``).
     await_seconds: int = 20
     #: How long a received message stays hidden from the group, seconds (the service's minimum is 10).
     invisible_seconds: int = 30
-    #: Pause after a receive that returned a partial batch, so that the next one collects several
-    #: notifications: fewer receives for at most this much extra latency (as the MNS listener does).
-    receive_pause: float = 0.25
-    orphan_grace: float = 600.0
-    orphan_max_hidden: int = 30
-    backoff_initial: float = 1.0
-    backoff_cap: float = 60.0
-    finished_memory: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -83,23 +76,18 @@ class ConsumerKey:
 
 
 @dataclass
-class ConsumerStats:
-    receives: int = 0
-    received: int = 0
-    delivered: int = 0
+class ConsumerStats(ReaderStats):
+    """Counters for logs, tests and benchmarks: the shared ones and RocketMQ's own."""
+
     acked: int = 0
-    duplicates: int = 0
-    returned: int = 0
-    dropped: int = 0
-    unreadable: int = 0
-    errors: int = 0
 
 
-class RocketMqConsumer(SharedReader):
+class RocketMqConsumer(SharedReader[ConsumerKey, ConsumerSettings, ConsumerStats]):
     """The receive loop of one topic and group on one event loop. Use :meth:`ConsumerRegistry.consumer`."""
 
     describe = "RocketMQ consumer"
     task_name = "imm-rocketmq"
+    stats_type = ConsumerStats
 
     def __init__(
         self,
@@ -109,9 +97,6 @@ class RocketMqConsumer(SharedReader):
         parser: Callable[[Any], ImmNotification | None] | None = None,
     ) -> None:
         super().__init__(key, settings, parser)
-        self.key: ConsumerKey = key
-        self.settings: ConsumerSettings = settings
-        self.stats: ConsumerStats = ConsumerStats()
         self._factory = factory
         #: Unjittered: each failure waits the full exponential step.
         self._backoff = Backoff(
@@ -234,17 +219,10 @@ class RocketMqConsumer(SharedReader):
             log.info("RocketMQ %s: receiving again after %d failures", self.key, streak[0])
 
 
-class ConsumerRegistry(LoopRegistry):
+class ConsumerRegistry(LoopRegistry[ConsumerSettings]):
     """The RocketMQ consumers of one event loop (a triggerer process runs all its triggers on one loop)."""
 
-    def __init__(self, settings: ConsumerSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or ConsumerSettings()
-
-    @classmethod
-    def install(cls, settings: ConsumerSettings) -> ConsumerRegistry:
-        """Give the running loop a registry with ``settings`` (tests, benchmarks, tuning)."""
-        return cls._replace(cls(settings))
+    settings_type = ConsumerSettings
 
     def consumer(self, key: ConsumerKey, factory: ConsumerFactory) -> RocketMqConsumer:
         consumer: RocketMqConsumer | None = self._members.get(key)

@@ -1,4 +1,4 @@
-"""A short excerpt of a user's value, and one-line text, for error messages.
+"""A short excerpt of a user's value, one-line text, and an error naming the field, for error messages.
 
 A value can be megabytes long (a TargetURI rendered from ``dag_run.conf``, say) or hold characters
 that a log cannot print. Every message that quotes a user's value quotes :func:`excerpt` of it, so a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import reprlib
 
-__all__ = ["MAX_EXCERPT", "excerpt", "one_line"]
+__all__ = ["MAX_EXCERPT", "FieldError", "excerpt", "one_line"]
 
 #: Characters of a value a message shows; longer values show their start and end.
 MAX_EXCERPT = 64
@@ -58,3 +58,11 @@ def one_line(text: str, limit: int = 500) -> str:
     """Collapse whitespace so a message fits one log or UI line."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class FieldError(ValueError):
+    """A field of a user's settings is invalid; ``field`` names it, the message says what it takes."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_provider_imm.outcome import MAX_TEXT, iso_utc
-from airflow_provider_imm.utils.excerpt import excerpt
+from airflow_provider_imm.utils.excerpt import FieldError, excerpt
 from airflow_provider_imm.utils.notification_parsing import (
     NotificationStatus,
     parse_notification,
@@ -60,12 +60,8 @@ _FIELDS: Mapping[Source, frozenset[str]] = {
 }
 
 
-class EventFilterError(ValueError):
+class EventFilterError(FieldError):
     """A filter field is invalid; ``field`` names it and the message says what it takes."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
