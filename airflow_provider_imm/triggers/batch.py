@@ -77,7 +77,14 @@ class ImmBatchCompletedTrigger(_ImmWaitTrigger):
     ) -> None:
         if not batch or not task_type:
             raise ValueError("batch and task_type are required")
-        super().__init__(project, imm_conn_id, mns_queue, deadline, reconcile_interval, poll_interval)
+        super().__init__(
+            project=project,
+            imm_conn_id=imm_conn_id,
+            mns_queue=mns_queue,
+            deadline=deadline,
+            reconcile_interval=reconcile_interval,
+            poll_interval=poll_interval,
+        )
         self.batch = batch
         self.task_type = task_type
         self.expected = int(expected)

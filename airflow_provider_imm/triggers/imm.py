@@ -73,15 +73,15 @@ class _ImmWaitTrigger(BaseTrigger):
     """What every IMM wait holds and serialises besides what it waits for (:meth:`_own_kwargs`):
     the connection's id, the project, the queue, the deadline and the intervals."""
 
-    def __init__(  # positional: each subclass passes its parameters of the same names, in this order
+    def __init__(
         self,
+        *,
         project: str | None,
         imm_conn_id: str,
         mns_queue: str | None,
         deadline: float | str | None,
         reconcile_interval: float,
         poll_interval: float,
-        /,
     ) -> None:
         super().__init__()
         if reconcile_interval <= 0 or poll_interval <= 0:
@@ -165,7 +165,14 @@ class ImmTaskCompletedTrigger(_ImmWaitTrigger):
     ) -> None:
         if not task_id or not task_type:
             raise ValueError("task_id and task_type are required")
-        super().__init__(project, imm_conn_id, mns_queue, deadline, reconcile_interval, poll_interval)
+        super().__init__(
+            project=project,
+            imm_conn_id=imm_conn_id,
+            mns_queue=mns_queue,
+            deadline=deadline,
+            reconcile_interval=reconcile_interval,
+            poll_interval=poll_interval,
+        )
         # Not ``self.task_id``: BaseTrigger uses that name for the Airflow task.
         self.imm_task_id = task_id
         self.task_type = task_type
