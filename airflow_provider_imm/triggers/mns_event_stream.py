@@ -9,7 +9,8 @@ trigger waiting for a TaskId; here every watcher of the queue looks at every mes
 
 * selected by a watcher and its asset event stored: deleted (batched), and its id remembered, so a
   redelivery of it (a delete that failed, a handle that lapsed, MNS's at-least-once) makes no
-  second event and is deleted at once;
+  second event in this process and is deleted at once (across a triggerer restart, Airflow 3.3's
+  asset state store does the same: :mod:`.mns_shared_stream`);
 * selected, but the event's storing was not confirmed (Airflow's ack timeout, a failing store):
   left hidden as the receive left it; MNS redelivers it after the visibility timeout;
 * selected by no watcher (another consumer's, unreadable, oversized): given back as the listener
@@ -30,9 +31,9 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.mns_listener import (
@@ -44,7 +45,6 @@ from airflow_provider_imm.triggers.mns_listener import (
     QueueClientFactory,
     ReceivedMessage,
     _change_visibility,
-    _delete,
     _describe,
     _error_code,
     _Lane,
@@ -84,6 +84,11 @@ class WatchedMessage:
     #: Its asset events were stored before (a redelivery): watchers make none, the stream deletes it.
     delivered: bool = False
     selected: bool = False
+    #: Airflow 3.3: the asset state store of each watcher that selected it -> whether that store
+    #: already holds the message's mark (a redelivery whose events were stored before a restart).
+    marks: dict[Any, bool] = field(default_factory=dict)
+    #: When a watcher first handed its events over (monotonic): how long marking took after that.
+    handed_over: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,11 @@ def disposal(
     if now - message.enqueue_time / 1000 > settings.orphan_grace:
         return None
     return orphan_hiding(message.dequeue_count, visibility, settings.orphan_max_hidden)
+
+
+def _refused(queue: str, handles: list[str], client: QueueClient) -> list[str]:
+    """Batch delete; the receipt handles MNS refused (expired: those messages come back)."""
+    return [getattr(failure, "receipt_handle", "") for failure in client.delete(handles, queue)]
 
 
 _delivered: dict[ListenerKey, OrderedDict[str, None]] = {}
@@ -185,6 +195,11 @@ class MnsEventStream:
     async def settle(self, items: Sequence[tuple[Ticket, bool]]) -> None:
         """Settle messages the watchers are done with; each comes with whether the events made from
         it (if any) are stored. Deletes are batched; see :func:`disposal` for the rest."""
+        await self.delete(await self.sort_out(items))
+
+    async def sort_out(self, items: Sequence[tuple[Ticket, bool]]) -> list[Ticket]:
+        """Give back or leave what :func:`disposal` says; return the tickets to delete (not deleted
+        yet: the shared stream marks them first)."""
         now, wall = time.monotonic(), time.time()
         deletes: list[Ticket] = []
         for ticket, stored in items:
@@ -201,15 +216,24 @@ class MnsEventStream:
                 deletes.append(ticket)
             elif action != LEAVE and now < ticket.expires:
                 await self._give_back(ticket, action)
-        for start in range(0, len(deletes), self.settings.batch_size):
-            handles = [t.receipt_handle for t in deletes[start : start + self.settings.batch_size]]
+        return deletes
+
+    async def delete(self, tickets: Sequence[Ticket]) -> list[Ticket]:
+        """Delete in batches; return the tickets MNS deleted (not those it refused or a failed call)."""
+        deleted: list[Ticket] = []
+        for start in range(0, len(tickets), self.settings.batch_size):
+            batch = tickets[start : start + self.settings.batch_size]
             try:
-                refused = await self._call(partial(_delete, self.key.queue, handles))
-                self.stats.deleted += len(handles) - refused
+                refused = set(
+                    await self._call(partial(_refused, self.key.queue, [t.receipt_handle for t in batch]))
+                )
+                self.stats.deleted += len(batch) - len(refused)
+                deleted.extend(t for t in batch if t.receipt_handle not in refused)
                 self._ok("BatchDeleteMessage")
             except Exception as err:
                 # Not deleted: they come back, are known here as stored, and are deleted then.
                 self._upkeep_failed("BatchDeleteMessage", err)
+        return deleted
 
     async def aclose(self) -> None:
         self._lane.worker.stop()
