@@ -91,9 +91,10 @@ class WatchedMessage:
     handed_over: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ticket:
-    """What the stream needs to settle a message later (a shared stream's broker payload)."""
+    """What the stream needs to settle a message later (a shared stream's broker payload). A copy of
+    the message received again while this one waits takes its place here (its handle, its hiding)."""
 
     message: WatchedMessage
     receipt_handle: str
@@ -155,6 +156,8 @@ class MnsEventStream:
         self._visibility: float | None = None
         self._logged: OrderedDict[str, None] = OrderedDict()
         self._failing: set[str] = set()
+        #: Message id -> the ticket of a message handed to the watchers and not settled yet.
+        self._waiting: dict[str, Ticket] = {}
 
     async def batches(self, wait: Callable[[], int] | None = None) -> AsyncIterator[list[Ticket]]:
         """Receive forever: one list per receive (empty when nothing came). MNS errors back off.
@@ -182,11 +185,22 @@ class MnsEventStream:
                 if m.dequeue_count <= 1:
                     self._visibility = queue_visibility(m) or self._visibility
                 hidden = (m.next_visible_time / 1000 - time.time()) if m.next_visible_time else 0.0
+                waiting = self._waiting.get(m.message_id)
+                if waiting is not None:
+                    # Back while its first copy still waits for Airflow to store its events (the
+                    # hiding ran out first): not handed to the watchers again, the wait goes on
+                    # with this copy's handle.
+                    waiting.receipt_handle, waiting.expires = m.receipt_handle, now + max(0.0, hidden)
+                    self.stats.duplicates += 1
+                    continue
                 message = WatchedMessage(m.message_id, m.body, m.enqueue_time, m.dequeue_count)
                 message.delivered = m.message_id in self._delivered
                 if message.delivered:
                     self.stats.duplicates += 1  # a redelivery of a stored message
-                tickets.append(Ticket(message, m.receipt_handle, now + max(0.0, hidden)))
+                ticket = self._waiting[m.message_id] = Ticket(
+                    message, m.receipt_handle, now + max(0.0, hidden)
+                )
+                tickets.append(ticket)
             yield tickets
             if len(received) < settings.batch_size and settings.receive_pause:
                 # Let a burst gather: the next receive takes several messages in one request.
@@ -204,6 +218,7 @@ class MnsEventStream:
         deletes: list[Ticket] = []
         for ticket, stored in items:
             message = ticket.message
+            self._waiting.pop(message.message_id, None)
             verdict = verdict_of(message, stored=stored)
             if verdict == "unwanted" and not message.delivered:
                 self._log_unwanted(message)

@@ -93,7 +93,15 @@ class MnsStreamProducer(SharedStreamProducer):
         deletes = await self.stream.sort_out(items)
         await self._mark(deletes)
         deleted = await self.stream.delete(deletes)
-        await _each(deleted, lambda store, key: store.adelete(key), marked_only=True)
+        failures = await _each(deleted, lambda store, key: store.adelete(key), every=True)
+        if failures:
+            log.warning(
+                "MNS queue %s: removing the marks of %d deleted messages from the asset state store "
+                "failed (%s); they stay until the asset is removed",
+                self.queue,
+                len(failures),
+                _describe(failures[0]),
+            )
 
     async def aclose(self) -> None:
         if self.stream is not None:
@@ -119,22 +127,27 @@ class MnsStreamProducer(SharedStreamProducer):
                 "anyway, a triggerer killed before the delete would make their events again",
                 self.queue,
                 len(failures),
-                type(failures[0]).__name__,
+                _describe(failures[0]),
             )
         self._mark_failed = bool(failures)
 
 
-async def _each(tickets: Sequence[Ticket], call: Any, *, marked_only: bool = False) -> list[BaseException]:
+async def _each(tickets: Sequence[Ticket], call: Any, *, every: bool = False) -> list[BaseException]:
     """``call(store, key)`` for each watcher store of each ticket's message, concurrently (the
-    triggerer answers them in one round); ``marked_only=False`` skips stores already marked."""
+    triggerer answers them in one round); without ``every``, only stores not marked yet."""
     calls = [
         call(store, mark_key(t.message.message_id))
         for t in tickets
         for store, marked in t.message.marks.items()
-        if marked_only or not marked
+        if every or not marked
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
     return [r for r in results if isinstance(r, BaseException)]
+
+
+def _describe(err: BaseException) -> str:
+    """The error's type and a short excerpt of its text (never a value of ours: keys are ids)."""
+    return f"{type(err).__name__}: {str(err)[:200]}"
 
 
 def _stored(item: Any) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from collections import Counter
@@ -53,8 +52,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ImmEm
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         # The deployment turns schedules off; asset-triggered runs are created by the same code.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
-        # How long after their events' hand-over messages are marked stored (printed by the burst).
-        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "airflow_provider_imm.triggers.mns_shared_stream=DEBUG",
     }
     airflow = AirflowDeployment(
         root / "airflow", connections=connections, dags_folder=dags, backend=SQLITE_LOCAL, extra_env=extra_env
@@ -110,17 +107,6 @@ def _stored_events(airflow: AirflowDeployment, prefix: str) -> dict[str, list[tu
             when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
             keys.setdefault(payload["key"], []).append((payload["message_id"], when.timestamp()))
     return keys
-
-
-def _mark_delays(airflow: AirflowDeployment) -> list[float]:
-    """From the triggerers' logs: per batch of messages marked stored, the longest time since their
-    events were handed over to Airflow (an upper bound of the time since Airflow stored them)."""
-    found = []
-    for log in (airflow.home / "logs").rglob("*"):
-        if log.is_file():
-            text = log.read_text(errors="replace")
-            found += [float(m) for m in re.findall(r"marked stored [0-9.]+-([0-9.]+) s after", text)]
-    return found
 
 
 def _conversions(emulator: ImmEmulator, prefix: str) -> Counter[str]:
@@ -193,14 +179,13 @@ def test_a_burst_with_the_triggerer_killed_midway_loses_nothing(
     again = {k: ids for k, ids in events.items() if len(ids) > 1}
     twice = [k for k, n in conversions.items() if n > 1]
     before_kill = [found[0][1] - killed_at for found in stored.values() if found[0][1] <= killed_at]
-    delays = _mark_delays(airflow)
     first_of_again = _span([stored[k][0][1] - killed_at for k in again])
     print(
         f"\nburst of {BURST}: {len(before_kill)} events stored before the SIGKILL, "
         f"{sum(1 for t in before_kill if t > -5)} of them in its last 5 s; {len(again)} messages made a "
-        f"second asset event after it (their first stored {first_of_again} "
-        f"s from the kill); {len(twice)} keys converted more than once; messages marked stored at most "
-        f"{_span(delays)} s after their events' hand-over ({len(delays)} batches)"
+        f"second asset event after it (their first stored {first_of_again} s from the kill); "
+        f"{len(twice)} keys converted more than once"
+        + (f"; {_marks_left(airflow)} marks left in the asset state store" if HAS_SHARED_STREAMS else "")
     )
     # Nothing lost: an asset event and a conversion for every key.
     assert set(events) == set(keys) and set(conversions) == set(keys)
@@ -208,10 +193,16 @@ def test_a_burst_with_the_triggerer_killed_midway_loses_nothing(
     # it, never otherwise.
     assert all(len(ids) == 2 and len(set(ids)) == 1 for ids in again.values())
     if HAS_SHARED_STREAMS:
-        # Airflow 3.3: a message whose events were stored is marked in the asset state store before
-        # its delete, and a redelivery that finds the mark makes no event.
-        assert again == {}
-        assert twice == []
+        # Airflow 3.3: never a second event for a message stored after the kill (a message back while
+        # its events wait to be stored is not handed over again; a redelivery marked stored makes
+        # none). Those stored before it and not marked yet (the mark waits for Airflow's persist
+        # confirmation: see the README) still come back: counted above, not asserted.
+        assert [k for k in again if stored[k][0][1] > killed_at] == []
+
+
+def _marks_left(airflow: AirflowDeployment) -> int:
+    """Airflow 3.3: marks of messages still in flight or left behind by a kill."""
+    return int(airflow.query("SELECT count(*) FROM asset_state_store WHERE key LIKE 'mns-message:%'")[0][0])
 
 
 def _span(values: list[float]) -> str:

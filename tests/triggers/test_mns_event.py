@@ -171,6 +171,28 @@ if HAS_SHARED_STREAMS:
             await runner.close()
         assert sorted(running.keys(0)) == ["a/1.docx", "a/2.docx"] and running.keys(1) == ["b/1.docx"]
 
+    async def test_a_message_back_while_its_events_wait_to_be_stored_makes_no_second_event(
+        watch: Watch,
+    ) -> None:
+        """Airflow confirms the store later than the queue's visibility timeout (2 s here): MNS
+        delivers the message again meanwhile; it is not handed to the watcher again, and the delete
+        after the confirmation uses the newer receipt handle."""
+        runner = Runner("shared", auto_confirm=False)
+        try:
+            running = await runner.start(watch.trigger(bucket="docs"))
+            watch.upload("slow.docx")
+            await eventually(lambda: running.keys() == ["slow.docx"], what="the event")
+            receives = watch.receives()
+            await asyncio.sleep(3.5)
+            assert watch.emulator.counters.get("mns", "BatchReceiveMessage") > receives
+            running.confirm()
+            await eventually(lambda: watch.messages() == 0, what="deleted once stored")
+            await asyncio.sleep(0.5)
+            await running.stop()
+        finally:
+            await runner.close()
+        assert running.keys() == ["slow.docx"]
+
     async def test_a_redelivery_after_a_triggerer_restart_makes_a_second_event_only_if_unmarked(
         watch: Watch, monkeypatch: pytest.MonkeyPatch
     ) -> None:
