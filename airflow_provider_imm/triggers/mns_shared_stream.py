@@ -93,6 +93,14 @@ class MnsStreamProducer(SharedStreamProducer):
         deletes = await self.stream.sort_out(items)
         await self._mark(deletes)
         deleted = await self.stream.delete(deletes)
+        if len(deleted) < len(deletes):
+            log.info(
+                "MNS queue %s: %d of %d messages not deleted (receipt handle lapsed or delete failed); "
+                "they come back and are deleted then, their marks kept until then",
+                self.queue,
+                len(deletes) - len(deleted),
+                len(deletes),
+            )
         failures = await _each(deleted, lambda store, key: store.adelete(key), every=True)
         if failures:
             log.warning(

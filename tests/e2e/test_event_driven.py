@@ -187,6 +187,8 @@ def test_a_burst_with_the_triggerer_killed_midway_loses_nothing(
         f"{len(twice)} keys converted more than once"
         + (f"; {_marks_left(airflow)} marks left in the asset state store" if HAS_SHARED_STREAMS else "")
     )
+    # Every burst message deleted from the watcher queue.
+    assert [m.message_id for m in emulator.mns.queue_messages(WATCH_QUEUE) if "inbox/burst/" in m.body] == []
     # Nothing lost: an asset event and a conversion for every key.
     assert set(events) == set(keys) and set(conversions) == set(keys)
     # A second asset event only for a message stored before the kill and delivered again after
