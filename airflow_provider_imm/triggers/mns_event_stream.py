@@ -133,7 +133,8 @@ def _refused(queue: str, handles: list[str], client: QueueClient) -> list[str]:
     return [getattr(failure, "receipt_handle", "") for failure in client.delete(handles, queue)]
 
 
-_delivered: dict[ListenerKey, OrderedDict[str, None]] = {}
+#: Per queue: ids of messages whose events were stored -> the state stores holding their marks.
+_delivered: dict[ListenerKey, OrderedDict[str, tuple[Any, ...]]] = {}
 _stats: dict[ListenerKey, ListenerStats] = {}
 
 
@@ -194,7 +195,10 @@ class MnsEventStream:
                     self.stats.duplicates += 1
                     continue
                 message = WatchedMessage(m.message_id, m.body, m.enqueue_time, m.dequeue_count)
-                message.delivered = m.message_id in self._delivered
+                marked = self._delivered.get(m.message_id)
+                message.delivered = marked is not None
+                # Its marks (if the delete that failed left them) go when this copy is deleted.
+                message.marks = dict.fromkeys(marked or (), True)
                 if message.delivered:
                     self.stats.duplicates += 1  # a redelivery of a stored message
                 ticket = self._waiting[m.message_id] = Ticket(
@@ -225,7 +229,7 @@ class MnsEventStream:
             action = disposal(verdict, message, now=wall, visibility=self._visibility, settings=self.settings)
             if action is None:
                 if verdict == "stored":
-                    self._remember(message.message_id)
+                    self._remember(message)
                 elif verdict == "unwanted" and not message.delivered:
                     self.stats.dropped += 1
                 deletes.append(ticket)
@@ -255,11 +259,11 @@ class MnsEventStream:
 
     def remember(self, message: WatchedMessage) -> None:
         """``message``'s events were handed over: a redelivery of it makes none."""
-        self._remember(message.message_id)
+        self._remember(message)
 
-    def _remember(self, message_id: str) -> None:
-        self._delivered[message_id] = None
-        self._delivered.move_to_end(message_id)
+    def _remember(self, message: WatchedMessage) -> None:
+        self._delivered[message.message_id] = tuple(message.marks)
+        self._delivered.move_to_end(message.message_id)
         while len(self._delivered) > DELIVERED_MEMORY:
             self._delivered.popitem(last=False)
 

@@ -193,6 +193,31 @@ if HAS_SHARED_STREAMS:
             await runner.close()
         assert running.keys() == ["slow.docx"]
 
+    async def test_the_mark_of_a_message_whose_delete_failed_goes_with_its_redelivery(
+        watch: Watch, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The delete after the mark fails; the same triggerer gets the message back, knows it as
+        stored, deletes it, and removes the mark (the asset state store keeps keys forever)."""
+        database = StateStoreSupervisor()
+        database.install(monkeypatch)
+        runner = Runner("shared")
+        trigger = watch.trigger(bucket="docs")
+        database.store_for(trigger, "uploads")
+        watch.emulator.faults.fail_mns(1, status=403, code="AccessDenied", action="BatchDeleteMessage")
+        try:
+            running = await runner.start(trigger)
+            watch.upload("again.docx")
+            await eventually(
+                lambda: watch.emulator.counters.get("mns", "BatchDeleteMessage") >= 1, what="delete"
+            )
+            marked = dict(database.rows)
+            await eventually(lambda: watch.messages() == 0, what="deleted when it came back")
+            await eventually(lambda: database.rows == {}, what="its mark removed")
+            await running.stop()
+        finally:
+            await runner.close()
+        assert running.keys() == ["again.docx"] and len(marked) == 1
+
     async def test_a_redelivery_after_a_triggerer_restart_makes_a_second_event_only_if_unmarked(
         watch: Watch, monkeypatch: pytest.MonkeyPatch
     ) -> None:
