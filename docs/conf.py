@@ -55,7 +55,7 @@ _TYPE_CHECKING_NAMES = (
     "|ImmClient|Client|Account|TriggerEvent|AsyncIterator|Iterator|Mapping|Sequence|Callable|T"
     # the provider's own, from its internal modules
     "|ErrorKind|HookOptions|InvalidRequestError|FailurePolicy|render_template_fields|open_shared_stream"
-    "|SharedStreamProducer|BaseEventTrigger|mns_event_stream"
+    "|SharedStreamProducer|BaseEventTrigger|mns_event_stream|mns_shared_stream"
 )
 _INTERNAL_MODULES = (
     "hooks\\.(base|errors|exceptions|credentials|log_scrubbing|rpc|failures|rocketmq)"

@@ -9,11 +9,15 @@ event, time, MNS message id). Each asset event starts, or joins, a run of this D
 1. ``uploaded_objects`` reads the asset events that triggered the run. Airflow may fold several
    events into one run, so the run converts exactly the objects of its events, each once (an object
    put twice before the run starts is converted once, in its latest version). An asset event can
-   come twice (a triggerer killed after Airflow stored it, before MNS deleted its message: MNS
-   delivers it again): each conversion is tagged with the object version it converts (bucket, key,
-   ETag), and a version IMM already has a conversion task for is left out. (Not ``max_active_runs=1``
-   to order runs: Airflow 3.3 then gives a deferred run only the events stored before the first
-   event that queued it, and the later ones wait for the next upload.)
+   still come twice: on Airflow 3.2, a triggerer killed in the seconds before its watcher deletes the
+   message; on 3.3, one killed after Airflow stored the event and before the watcher marked its
+   message stored (the README says how long that is). So each conversion is tagged with the object
+   version it converts (bucket, key, ETag), and a version IMM already has a conversion task for is
+   left out. That catches a second event in a later run, not in a run submitting at the same moment:
+   IMM takes no idempotency token and Airflow's asset state store has no compare-and-set, so two runs
+   cannot claim a version without a lock of their own. (Not ``max_active_runs=1`` to order runs:
+   Airflow 3.3 then gives a deferred run only the events stored before the first event that queued
+   it, and the later ones wait for the next upload.)
 2. ``convert_to_pdf``: one IMM OfficeConversion task per object (dynamic task mapping), deferred
    until IMM's notification arrives; the PDF lands under ``outbox/``, beside the inbox's folders.
 3. ``check_outputs`` reads every PDF IMM reported back through OSS: it must exist and not be empty.

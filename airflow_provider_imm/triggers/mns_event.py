@@ -17,9 +17,11 @@ the connection's ``mns_queue``: the listener and the watchers would take each ot
 
 Delivery (see :mod:`.mns_event_stream`): on Airflow 3.3 the triggerer runs one receive loop per
 queue for all its watchers (a shared stream) and a message is deleted only after the asset events
-made from it are stored; on Airflow 3.2 each watcher receives on its own and deletes a message
-``HOLD_SECONDS`` after the triggerer has taken its events (nothing tells when they are stored), so a
-triggerer killed within the hold redelivers it, and one killed before the store loses the events.
+made from it are stored, and marked stored in the asset's state store first, so that a redelivery
+after a triggerer restart makes no second event (:mod:`.mns_shared_stream`); on Airflow 3.2 each
+watcher receives on its own and deletes a message ``HOLD_SECONDS`` after the triggerer has taken its
+events (nothing tells when they are stored), so a triggerer killed within the hold redelivers it,
+and one killed before the store loses the events.
 """
 
 from __future__ import annotations
@@ -105,8 +107,19 @@ class MnsEventTrigger(BaseEventTrigger):
         return MnsStreamProducer(kwargs["imm_conn_id"], kwargs["mns_queue"], kwargs.get("orphan_grace"))
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """Makes no event for a redelivered message this watcher's asset state store has marked
+        stored (see :mod:`.mns_shared_stream`); the stream deletes it."""
+        from airflow_provider_imm.triggers.mns_shared_stream import was_stored
+
+        # Airflow 3.3 gives a watcher of assets their state store; none when run outside a triggerer.
+        store = getattr(self, "asset_state_store", None)
         async for message in shared_stream:
-            for payload in self._payloads(message):
+            payloads = self._payloads(message)
+            if payloads and store is not None:
+                message.marks[store] = await was_stored(store, message)
+                if message.marks[store]:
+                    continue
+            for payload in payloads:
                 yield TriggerEvent(payload)
 
     # Airflow 3.2 (or run outside a shared stream): a loop per watcher
@@ -150,6 +163,8 @@ class MnsEventTrigger(BaseEventTrigger):
             return []
         if payloads:
             message.selected = True
+            if message.handed_over is None:
+                message.handed_over = time.monotonic()
         return payloads
 
 

@@ -9,7 +9,8 @@ trigger waiting for a TaskId; here every watcher of the queue looks at every mes
 
 * selected by a watcher and its asset event stored: deleted (batched), and its id remembered, so a
   redelivery of it (a delete that failed, a handle that lapsed, MNS's at-least-once) makes no
-  second event and is deleted at once;
+  second event in this process and is deleted at once (across a triggerer restart, Airflow 3.3's
+  asset state store does the same: :mod:`.mns_shared_stream`);
 * selected, but the event's storing was not confirmed (Airflow's ack timeout, a failing store):
   left hidden as the receive left it; MNS redelivers it after the visibility timeout;
 * selected by no watcher (another consumer's, unreadable, oversized): given back as the listener
@@ -30,9 +31,9 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.mns_listener import (
@@ -44,7 +45,6 @@ from airflow_provider_imm.triggers.mns_listener import (
     QueueClientFactory,
     ReceivedMessage,
     _change_visibility,
-    _delete,
     _describe,
     _error_code,
     _Lane,
@@ -84,11 +84,17 @@ class WatchedMessage:
     #: Its asset events were stored before (a redelivery): watchers make none, the stream deletes it.
     delivered: bool = False
     selected: bool = False
+    #: Airflow 3.3: the asset state store of each watcher that selected it -> whether that store
+    #: already holds the message's mark (a redelivery whose events were stored before a restart).
+    marks: dict[Any, bool] = field(default_factory=dict)
+    #: When a watcher first handed its events over (monotonic): how long marking took after that.
+    handed_over: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ticket:
-    """What the stream needs to settle a message later (a shared stream's broker payload)."""
+    """What the stream needs to settle a message later (a shared stream's broker payload). A copy of
+    the message received again while this one waits takes its place here (its handle, its hiding)."""
 
     message: WatchedMessage
     receipt_handle: str
@@ -122,7 +128,13 @@ def disposal(
     return orphan_hiding(message.dequeue_count, visibility, settings.orphan_max_hidden)
 
 
-_delivered: dict[ListenerKey, OrderedDict[str, None]] = {}
+def _refused(queue: str, handles: list[str], client: QueueClient) -> list[str]:
+    """Batch delete; the receipt handles MNS refused (expired: those messages come back)."""
+    return [getattr(failure, "receipt_handle", "") for failure in client.delete(handles, queue)]
+
+
+#: Per queue: ids of messages whose events were stored -> the state stores holding their marks.
+_delivered: dict[ListenerKey, OrderedDict[str, tuple[Any, ...]]] = {}
 _stats: dict[ListenerKey, ListenerStats] = {}
 
 
@@ -145,6 +157,8 @@ class MnsEventStream:
         self._visibility: float | None = None
         self._logged: OrderedDict[str, None] = OrderedDict()
         self._failing: set[str] = set()
+        #: Message id -> the ticket of a message handed to the watchers and not settled yet.
+        self._waiting: dict[str, Ticket] = {}
 
     async def batches(self, wait: Callable[[], int] | None = None) -> AsyncIterator[list[Ticket]]:
         """Receive forever: one list per receive (empty when nothing came). MNS errors back off.
@@ -172,11 +186,25 @@ class MnsEventStream:
                 if m.dequeue_count <= 1:
                     self._visibility = queue_visibility(m) or self._visibility
                 hidden = (m.next_visible_time / 1000 - time.time()) if m.next_visible_time else 0.0
+                waiting = self._waiting.get(m.message_id)
+                if waiting is not None:
+                    # Back while its first copy still waits for Airflow to store its events (the
+                    # hiding ran out first): not handed to the watchers again, the wait goes on
+                    # with this copy's handle.
+                    waiting.receipt_handle, waiting.expires = m.receipt_handle, now + max(0.0, hidden)
+                    self.stats.duplicates += 1
+                    continue
                 message = WatchedMessage(m.message_id, m.body, m.enqueue_time, m.dequeue_count)
-                message.delivered = m.message_id in self._delivered
+                marked = self._delivered.get(m.message_id)
+                message.delivered = marked is not None
+                # Its marks (if the delete that failed left them) go when this copy is deleted.
+                message.marks = dict.fromkeys(marked or (), True)
                 if message.delivered:
                     self.stats.duplicates += 1  # a redelivery of a stored message
-                tickets.append(Ticket(message, m.receipt_handle, now + max(0.0, hidden)))
+                ticket = self._waiting[m.message_id] = Ticket(
+                    message, m.receipt_handle, now + max(0.0, hidden)
+                )
+                tickets.append(ticket)
             yield tickets
             if len(received) < settings.batch_size and settings.receive_pause:
                 # Let a burst gather: the next receive takes several messages in one request.
@@ -185,42 +213,57 @@ class MnsEventStream:
     async def settle(self, items: Sequence[tuple[Ticket, bool]]) -> None:
         """Settle messages the watchers are done with; each comes with whether the events made from
         it (if any) are stored. Deletes are batched; see :func:`disposal` for the rest."""
+        await self.delete(await self.sort_out(items))
+
+    async def sort_out(self, items: Sequence[tuple[Ticket, bool]]) -> list[Ticket]:
+        """Give back or leave what :func:`disposal` says; return the tickets to delete (not deleted
+        yet: the shared stream marks them first)."""
         now, wall = time.monotonic(), time.time()
         deletes: list[Ticket] = []
         for ticket, stored in items:
             message = ticket.message
+            self._waiting.pop(message.message_id, None)
             verdict = verdict_of(message, stored=stored)
             if verdict == "unwanted" and not message.delivered:
                 self._log_unwanted(message)
             action = disposal(verdict, message, now=wall, visibility=self._visibility, settings=self.settings)
             if action is None:
                 if verdict == "stored":
-                    self._remember(message.message_id)
+                    self._remember(message)
                 elif verdict == "unwanted" and not message.delivered:
                     self.stats.dropped += 1
                 deletes.append(ticket)
             elif action != LEAVE and now < ticket.expires:
                 await self._give_back(ticket, action)
-        for start in range(0, len(deletes), self.settings.batch_size):
-            handles = [t.receipt_handle for t in deletes[start : start + self.settings.batch_size]]
+        return deletes
+
+    async def delete(self, tickets: Sequence[Ticket]) -> list[Ticket]:
+        """Delete in batches; return the tickets MNS deleted (not those it refused or a failed call)."""
+        deleted: list[Ticket] = []
+        for start in range(0, len(tickets), self.settings.batch_size):
+            batch = tickets[start : start + self.settings.batch_size]
             try:
-                refused = await self._call(partial(_delete, self.key.queue, handles))
-                self.stats.deleted += len(handles) - refused
+                refused = set(
+                    await self._call(partial(_refused, self.key.queue, [t.receipt_handle for t in batch]))
+                )
+                self.stats.deleted += len(batch) - len(refused)
+                deleted.extend(t for t in batch if t.receipt_handle not in refused)
                 self._ok("BatchDeleteMessage")
             except Exception as err:
                 # Not deleted: they come back, are known here as stored, and are deleted then.
                 self._upkeep_failed("BatchDeleteMessage", err)
+        return deleted
 
     async def aclose(self) -> None:
         self._lane.worker.stop()
 
     def remember(self, message: WatchedMessage) -> None:
         """``message``'s events were handed over: a redelivery of it makes none."""
-        self._remember(message.message_id)
+        self._remember(message)
 
-    def _remember(self, message_id: str) -> None:
-        self._delivered[message_id] = None
-        self._delivered.move_to_end(message_id)
+    def _remember(self, message: WatchedMessage) -> None:
+        self._delivered[message.message_id] = tuple(message.marks)
+        self._delivered.move_to_end(message.message_id)
         while len(self._delivered) > DELIVERED_MEMORY:
             self._delivered.popitem(last=False)
 

@@ -1,4 +1,4 @@
-"""Airflow 3.3's shared stream in ack mode for MNS watchers: receive -> (events stored) -> delete.
+"""Airflow 3.3's shared stream in ack mode for MNS watchers: receive -> (events stored) -> mark -> delete.
 
 Imported only where ``airflow.triggers.shared_stream`` exists (Airflow 3.3): the triggerer calls
 :meth:`MnsEventTrigger.create_shared_stream_producer` once per queue, broadcasts every received
@@ -6,10 +6,31 @@ message to every watcher of the queue, and calls :meth:`MnsStreamProducer.advanc
 whose watchers have all moved past them and whose asset events are stored. Only then is a message
 deleted; see :mod:`.mns_event_stream` for what becomes of the others. A message a watcher rejects
 (``reject_shared_stream_event``, which these watchers never call) would be treated as unwanted.
+
+Redeliveries across a triggerer restart. Airflow keeps which events were stored in memory only, so
+after a restart MNS redelivers every message not deleted yet, and "subscribers must be idempotent".
+Before deleting a message whose events are stored, :meth:`MnsStreamProducer.advance` writes a mark
+(:func:`mark_key`) into the asset state store of each watcher that made events from it (the store
+Airflow 3.3 gives every asset watcher, kept in the metadata database); a watcher that receives a
+message again (``DequeueCount`` > 1, the only ones it looks up) and finds its mark makes no event,
+and the message is deleted. Once MNS has deleted a message it cannot come back, so its marks are
+removed right after: the asset state store has no expiry, and this keeps it to the messages in
+flight. A triggerer killed between a delete and that removal leaves those few marks behind until
+the asset is removed.
+
+What remains: a triggerer killed after Airflow stored an event and before the mark is written still
+redelivers the message, and the new triggerer makes a second event. The mark cannot come earlier:
+the stream learns that an event is stored only from Airflow's persist confirmation, which arrives
+with the triggerer's next state sync after the whole batch of events it took was stored (about a
+second, longer in a burst); a mark written before would lose the event of a triggerer killed before
+the store, which is worse.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +38,32 @@ from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
 if TYPE_CHECKING:
     from airflow_provider_imm.triggers.mns_event_stream import MnsEventStream, Ticket, WatchedMessage
+
+log = logging.getLogger(__name__)
+
+#: The asset state store key of a message whose events were stored (``mns-message:<MessageId>``).
+MARK_PREFIX = "mns-message:"
+
+
+def mark_key(message_id: str) -> str:
+    return f"{MARK_PREFIX}{message_id}"
+
+
+async def was_stored(store: Any, message: WatchedMessage) -> bool:
+    """A redelivered message whose events this watcher's asset already has. Only a message received
+    before can have been stored, so a first delivery costs no lookup. A failed lookup says no: a
+    second event is better than a lost one."""
+    if message.dequeue_count <= 1:
+        return False
+    try:
+        return await store.aget(mark_key(message.message_id)) is not None
+    except Exception as err:
+        log.warning(
+            "Asset state store lookup of MNS message %s failed (%s): its events are made again",
+            message.message_id,
+            type(err).__name__,
+        )
+        return False
 
 
 class MnsStreamProducer(SharedStreamProducer):
@@ -27,6 +74,7 @@ class MnsStreamProducer(SharedStreamProducer):
         self.queue = queue
         self.orphan_grace = orphan_grace
         self.stream: MnsEventStream | None = None
+        self._mark_failed = False
 
     async def open_stream(self) -> AsyncIterator[tuple[WatchedMessage, Ticket]]:
         from airflow_provider_imm.triggers.mns_event import open_stream
@@ -42,11 +90,72 @@ class MnsStreamProducer(SharedStreamProducer):
         items: list[tuple[Ticket, bool]] = [
             (item.broker_payload, _stored(item)) for item in batch if item.broker_payload is not None
         ]
-        await self.stream.settle(items)
+        deletes = await self.stream.sort_out(items)
+        await self._mark(deletes)
+        deleted = await self.stream.delete(deletes)
+        if len(deleted) < len(deletes):
+            log.info(
+                "MNS queue %s: %d of %d messages not deleted (receipt handle lapsed or delete failed); "
+                "they come back and are deleted then, their marks kept until then",
+                self.queue,
+                len(deletes) - len(deleted),
+                len(deletes),
+            )
+        failures = await _each(deleted, lambda store, key: store.adelete(key), every=True)
+        if failures:
+            log.warning(
+                "MNS queue %s: removing the marks of %d deleted messages from the asset state store "
+                "failed (%s); they stay until the asset is removed",
+                self.queue,
+                len(failures),
+                _describe(failures[0]),
+            )
 
     async def aclose(self) -> None:
         if self.stream is not None:
             await self.stream.aclose()
+
+    async def _mark(self, tickets: Sequence[Ticket]) -> None:
+        """Mark the messages about to be deleted in their watchers' stores, all at once. A failed mark
+        is logged and the message deleted anyway: the mark only guards the moment until the delete."""
+        now = time.monotonic()
+        waited = [now - t.message.handed_over for t in tickets if t.message.handed_over is not None]
+        failures = await _each(tickets, lambda store, key: store.aset(key, round(time.time(), 3)))
+        if waited:
+            log.debug(
+                "MNS queue %s: %d messages marked stored %.2f-%.2f s after their events were handed over",
+                self.queue,
+                len(waited),
+                min(waited),
+                max(waited),
+            )
+        if failures and not self._mark_failed:
+            log.warning(
+                "MNS queue %s: marking %d messages stored in the asset state store failed (%s); deleted "
+                "anyway, a triggerer killed before the delete would make their events again",
+                self.queue,
+                len(failures),
+                _describe(failures[0]),
+            )
+        self._mark_failed = bool(failures)
+
+
+async def _each(tickets: Sequence[Ticket], call: Any, *, every: bool = False) -> list[BaseException]:
+    """``call(store, key)`` for each watcher store of each ticket's message, concurrently (the
+    triggerer answers them in one round); without ``every``, only stores not marked yet."""
+    calls = [
+        call(store, mark_key(t.message.message_id))
+        for t in tickets
+        for store, marked in t.message.marks.items()
+        if every or not marked
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    return [r for r in results if isinstance(r, BaseException)]
+
+
+def _describe(err: BaseException) -> str:
+    """The error's type and a short excerpt of its text (never a value of ours: keys are ids)."""
+    return f"{type(err).__name__}: {str(err)[:200]}"
 
 
 def _stored(item: Any) -> bool:

@@ -17,13 +17,16 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
+from airflow_provider_imm.utils.mns_event_filters import EventFilter
 from tests.e2e.deployment import EXAMPLE_DAGS, MNS_TOPIC, SQLITE_LOCAL, AirflowDeployment
 from tests.sdk_clients import oss_client_for
+from tests.triggers.mns_watch import HAS_SHARED_STREAMS
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -87,14 +90,23 @@ def _upload(emulator: ImmEmulator, keys: list[str]) -> None:
 
 def _asset_events(airflow: AirflowDeployment, prefix: str) -> dict[str, list[str]]:
     """Asset events of the watcher's asset: per object key under ``prefix``, their MNS message ids."""
+    return {key: [m for m, _ in stored] for key, stored in _stored_events(airflow, prefix).items()}
+
+
+def _stored_events(airflow: AirflowDeployment, prefix: str) -> dict[str, list[tuple[str, float]]]:
+    """Per object key under ``prefix``: (MNS message id, when Airflow stored the event), in order."""
     rows = airflow.query(
-        "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = :name", name=ASSET
+        "SELECT e.extra, e.timestamp FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+        "WHERE a.name = :name ORDER BY e.id",
+        name=ASSET,
     )
-    keys: dict[str, list[str]] = {}
-    for (extra,) in rows:
+    keys: dict[str, list[tuple[str, float]]] = {}
+    for extra, stamp in rows:
         payload = (json.loads(extra) if isinstance(extra, str) else extra).get("payload") or {}
         if str(payload.get("key", "")).startswith(prefix):
-            keys.setdefault(payload["key"], []).append(payload["message_id"])
+            when = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(str(stamp))
+            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+            keys.setdefault(payload["key"], []).append((payload["message_id"], when.timestamp()))
     return keys
 
 
@@ -152,6 +164,7 @@ def test_a_burst_with_the_triggerer_killed_midway_loses_nothing(
     _upload(emulator, keys[:half])
     _until(lambda: len(_asset_events(airflow, "inbox/burst/")) >= half // 2, 240, "events", airflow)
     airflow.kill("triggerer")
+    killed_at = time.time()
     _upload(emulator, keys[half:])
     airflow.start_triggerer()
     _until(
@@ -162,17 +175,43 @@ def test_a_burst_with_the_triggerer_killed_midway_loses_nothing(
         tick=_keep_uploading(emulator),
     )
     time.sleep(40)  # past the queue's visibility timeout: a redelivery would show by now
-    events, conversions = _asset_events(airflow, "inbox/burst/"), _conversions(emulator, "inbox/burst/")
+    stored, conversions = _stored_events(airflow, "inbox/burst/"), _conversions(emulator, "inbox/burst/")
+    events = {key: [m for m, _ in found] for key, found in stored.items()}
+    again = {k: ids for k, ids in events.items() if len(ids) > 1}
+    twice = [k for k, n in conversions.items() if n > 1]
+    before_kill = [found[0][1] - killed_at for found in stored.values() if found[0][1] <= killed_at]
+    first_of_again = _span([stored[k][0][1] - killed_at for k in again])
+    print(
+        f"\nburst of {BURST}: {len(before_kill)} events stored before the SIGKILL, "
+        f"{sum(1 for t in before_kill if t > -5)} of them in its last 5 s; {len(again)} messages made a "
+        f"second asset event after it (their first stored {first_of_again} s from the kill); "
+        f"{len(twice)} keys converted more than once"
+        + (f"; {_marks_left(airflow)} marks left in the asset state store" if HAS_SHARED_STREAMS else "")
+    )
+    # Every upload's message deleted from the watcher queue (the PDFs' events, under outbox/, are
+    # nobody's: they stay until the orphan grace).
+    uploads = EventFilter.from_kwargs("oss", bucket=BUCKET, prefix="inbox/burst/")
+    left = [
+        m.message_id for m in emulator.mns.queue_messages(WATCH_QUEUE) if uploads.select(m.body, m.message_id)
+    ]
+    assert left == []
     # Nothing lost: an asset event and a conversion for every key.
     assert set(events) == set(keys) and set(conversions) == set(keys)
     # A second asset event only for a message stored before the kill and delivered again after
-    # it (Airflow 3.3's shared streams redeliver after a restart: see the README), never otherwise.
-    again = {k: ids for k, ids in events.items() if len(ids) > 1}
+    # it, never otherwise.
     assert all(len(ids) == 2 and len(set(ids)) == 1 for ids in again.values())
-    # Conversions: the DAG leaves out an object version IMM already has a task for, which catches a
-    # redelivered event only once the first conversion was submitted; counted, not asserted.
-    twice = [k for k, n in conversions.items() if n > 1]
-    print(
-        f"\nburst of {BURST}: {len(again)} messages delivered again after the SIGKILL, "
-        f"{len(twice)} keys converted more than once"
-    )
+    if HAS_SHARED_STREAMS:
+        # Airflow 3.3: never a second event for a message stored after the kill (a message back while
+        # its events wait to be stored is not handed over again; a redelivery marked stored makes
+        # none). Those stored before it and not marked yet (the mark waits for Airflow's persist
+        # confirmation: see the README) still come back: counted above, not asserted.
+        assert [k for k in again if stored[k][0][1] > killed_at] == []
+
+
+def _marks_left(airflow: AirflowDeployment) -> int:
+    """Airflow 3.3: marks of messages still in flight or left behind by a kill."""
+    return int(airflow.query("SELECT count(*) FROM asset_state_store WHERE key LIKE 'mns-message:%'")[0][0])
+
+
+def _span(values: list[float]) -> str:
+    return f"{min(values):.1f}..{max(values):.1f}" if values else "-"

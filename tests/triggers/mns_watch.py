@@ -198,3 +198,44 @@ def oss_body(key: str, *, bucket: str = BUCKET, event: str = "ObjectCreated:PutO
             ]
         }
     )
+
+
+class StateStoreSupervisor:
+    """The triggerer's side of Airflow 3.3's asset state store, in memory: what Airflow's real
+    ``AssetStateStoreAccessors`` (the ``asset_state_store`` a triggerer gives each asset watcher)
+    sends through ``SUPERVISOR_COMMS``, answered from a dict, as the metadata database would.
+    ``rows`` outlives triggerers: a restarted one reads what a killed one wrote."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], Any] = {}
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from airflow.sdk.execution_time import task_runner
+
+        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", self, raising=False)
+
+    def store_for(self, trigger: MnsEventTrigger, asset: str) -> None:
+        """As the triggerer does for a watcher of ``asset``."""
+        from airflow.sdk import Asset
+        from airflow.sdk.execution_time.context import AssetStateStoreAccessors
+
+        trigger.asset_state_store = AssetStateStoreAccessors(
+            inlets=[Asset(name=asset, uri=f"s3://x/{asset}")]
+        )  # type: ignore[attr-defined]
+
+    async def asend(self, msg: Any) -> Any:
+        from airflow.sdk.exceptions import ErrorType
+        from airflow.sdk.execution_time import comms
+
+        kind = type(msg).__name__
+        if kind == "GetAssetStateStoreByName":
+            if (msg.name, msg.key) not in self.rows:
+                return comms.ErrorResponse(error=ErrorType.ASSET_STORE_NOT_FOUND)
+            return comms.AssetStateStoreResult(value=self.rows[msg.name, msg.key])
+        if kind == "SetAssetStateStoreByName":
+            self.rows[msg.name, msg.key] = msg.value
+        elif kind == "DeleteAssetStateStoreByName":
+            self.rows.pop((msg.name, msg.key), None)
+        else:
+            raise AssertionError(f"unexpected request {kind}")
+        return comms.OKResponse(ok=True)

@@ -16,6 +16,8 @@ import pytest
 from tests.triggers.mns_watch import (
     HAS_SHARED_STREAMS,
     Runner,
+    Running,
+    StateStoreSupervisor,
     Watch,
     eventually,
     oss_body,
@@ -168,6 +170,100 @@ if HAS_SHARED_STREAMS:
         finally:
             await runner.close()
         assert sorted(running.keys(0)) == ["a/1.docx", "a/2.docx"] and running.keys(1) == ["b/1.docx"]
+
+    async def test_a_message_back_while_its_events_wait_to_be_stored_makes_no_second_event(
+        watch: Watch,
+    ) -> None:
+        """Airflow confirms the store later than the queue's visibility timeout (2 s here): MNS
+        delivers the message again meanwhile; it is not handed to the watcher again, and the delete
+        after the confirmation uses the newer receipt handle."""
+        runner = Runner("shared", auto_confirm=False)
+        try:
+            running = await runner.start(watch.trigger(bucket="docs"))
+            watch.upload("slow.docx")
+            await eventually(lambda: running.keys() == ["slow.docx"], what="the event")
+            receives = watch.receives()
+            await asyncio.sleep(3.5)
+            assert watch.emulator.counters.get("mns", "BatchReceiveMessage") > receives
+            running.confirm()
+            await eventually(lambda: watch.messages() == 0, what="deleted once stored")
+            await asyncio.sleep(0.5)
+            await running.stop()
+        finally:
+            await runner.close()
+        assert running.keys() == ["slow.docx"]
+
+    async def test_the_mark_of_a_message_whose_delete_failed_goes_with_its_redelivery(
+        watch: Watch, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The delete after the mark fails; the same triggerer gets the message back, knows it as
+        stored, deletes it, and removes the mark (the asset state store keeps keys forever)."""
+        database = StateStoreSupervisor()
+        database.install(monkeypatch)
+        runner = Runner("shared")
+        trigger = watch.trigger(bucket="docs")
+        database.store_for(trigger, "uploads")
+        watch.emulator.faults.fail_mns(1, status=403, code="AccessDenied", action="BatchDeleteMessage")
+        try:
+            running = await runner.start(trigger)
+            watch.upload("again.docx")
+            await eventually(
+                lambda: watch.emulator.counters.get("mns", "BatchDeleteMessage") >= 1, what="delete"
+            )
+            marked = dict(database.rows)
+            await eventually(lambda: watch.messages() == 0, what="deleted when it came back")
+            await eventually(lambda: database.rows == {}, what="its mark removed")
+            await running.stop()
+        finally:
+            await runner.close()
+        assert running.keys() == ["again.docx"] and len(marked) == 1
+
+    async def test_a_redelivery_after_a_triggerer_restart_makes_a_second_event_only_if_unmarked(
+        watch: Watch, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A triggerer killed after the events of a message were stored (and marked) but before MNS
+        deleted it: the next one receives it again and makes no event; one killed before its events
+        were confirmed stored (no mark) makes the event again, as it must."""
+        from airflow_provider_imm.triggers import mns_event_stream
+        from airflow_provider_imm.triggers.mns_shared_stream import mark_key
+
+        database = StateStoreSupervisor()
+        database.install(monkeypatch)
+
+        async def triggerer(auto_confirm: bool) -> tuple[Runner, Running]:
+            # A new triggerer process: nothing of the last one's memory, the same metadata database.
+            monkeypatch.setattr(mns_event_stream, "_delivered", {})
+            runner = Runner("shared", auto_confirm=auto_confirm)
+            trigger = watch.trigger(bucket="docs")
+            database.store_for(trigger, "uploads")
+            return runner, await runner.start(trigger)
+
+        # Stored and marked; the delete does not happen (here MNS refuses it), then the kill.
+        watch.emulator.faults.fail_mns(1, status=403, code="AccessDenied", action="BatchDeleteMessage")
+        runner, first = await triggerer(auto_confirm=True)
+        watch.upload("stored.docx")
+        await eventually(lambda: watch.emulator.counters.get("mns", "BatchDeleteMessage") >= 1, what="delete")
+        marked = set(database.rows)
+        await first.stop()
+        await runner.close()
+        # Not confirmed stored when the triggerer dies: no mark.
+        runner, unconfirmed = await triggerer(auto_confirm=False)
+        watch.upload("unconfirmed.docx")
+        await eventually(lambda: unconfirmed.keys() == ["unconfirmed.docx"], what="the second upload's event")
+        await unconfirmed.stop()
+        await runner.close()
+        assert first.keys() == ["stored.docx"] and unconfirmed.keys() == ["unconfirmed.docx"]
+
+        runner, after = await triggerer(auto_confirm=True)
+        try:
+            await eventually(lambda: watch.messages() == 0, timeout=20, what="both redelivered and deleted")
+            await asyncio.sleep(0.5)
+        finally:
+            await after.stop()
+            await runner.close()
+        assert after.keys() == ["unconfirmed.docx"]  # the marked one made no second event
+        assert marked == {("uploads", mark_key(first.payloads()[0]["message_id"]))}
+        assert database.rows == {}  # marks are removed once MNS has deleted their messages
 
 
 async def test_standalone_watchers_delete_only_after_the_hold(
