@@ -6,6 +6,11 @@ triggerer waits, the triggerer is SIGKILLed, 300 end while no triggerer runs, a 
 starts and takes the trigger over (re-created from its kwargs: it finds the batch's TaskIds by tag),
 then the last 300 end. Nothing may be lost (the run succeeds with 1,000 Succeeded items) or done
 twice (one IMM task per document, one deferral).
+
+On SQLite with LocalExecutor only: the batch's bookkeeping lives in IMM's tags and the trigger's
+kwargs, whatever the executor, and the PostgreSQL + CeleryExecutor deployment e2e
+(``test_deployment.py``) already shows deferral and resumption there; a second 1,000-document run
+would cost CI some two minutes.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ import time
 import pytest
 
 from tests.e2e.conftest import TRIGGERER_CAPACITY, Stack
+from tests.e2e.deployment import SQLITE_LOCAL
 from tests.e2e.emulator_admin import EmulatorAdmin
 from tests.e2e.observe import deferred_instances, trigger_started, wait_for_runs
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [
+    pytest.mark.timeout(900),
+    pytest.mark.parametrize("stack", [SQLITE_LOCAL], indirect=True, ids=lambda backend: backend.name),
+]
 
 DAG_ID = "imm_nightly_backlog_batch"
 BUCKET = "imm-demo-docs"
