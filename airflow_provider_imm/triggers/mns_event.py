@@ -109,10 +109,10 @@ class MnsEventTrigger(BaseEventTrigger):
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """Makes no event for a redelivered message this watcher's asset state store has marked
         stored (see :mod:`.mns_shared_stream`); the stream deletes it."""
-        from airflow_provider_imm.triggers.mns_shared_stream import was_stored
+        from airflow_provider_imm.triggers.mns_shared_stream import marking_store, was_stored
 
         # Airflow 3.3 gives a watcher of assets their state store; none when run outside a triggerer.
-        store = getattr(self, "asset_state_store", None)
+        store = await marking_store(getattr(self, "asset_state_store", None), self.mns_queue)
         async for message in shared_stream:
             payloads = self._payloads(message)
             if payloads and store is not None:

@@ -49,6 +49,28 @@ def mark_key(message_id: str) -> str:
     return f"{MARK_PREFIX}{message_id}"
 
 
+async def marking_store(store: Any, watcher: str) -> Any | None:
+    """``store`` if it can hold this watcher's marks, else None. Airflow 3.3's accessors answer
+    ``aget``/``aset`` without an asset named only for a trigger that watches one asset, and raise
+    ``ValueError`` before any I/O otherwise: such a watcher gets no marks, said once here rather than
+    on every message. Any other failure of this first lookup leaves the store in use: each later call
+    tolerates its own failures."""
+    if store is None:
+        return None
+    try:
+        await store.aget(mark_key("-"))
+    except ValueError:
+        log.warning(
+            "Watcher %s watches several assets: its messages are not marked in the asset state store, "
+            "so a triggerer restart may make second events; give each asset a watcher of its own",
+            watcher,
+        )
+        return None
+    except Exception:
+        return store  # a passing failure: the calls of each message tolerate and log their own
+    return store
+
+
 async def was_stored(store: Any, message: WatchedMessage) -> bool:
     """A redelivered message whose events this watcher's asset already has. Only a message received
     before can have been stored, so a first delivery costs no lookup. A failed lookup says no: a
@@ -141,8 +163,9 @@ class MnsStreamProducer(SharedStreamProducer):
 
 
 async def _each(tickets: Sequence[Ticket], call: Any, *, every: bool = False) -> list[BaseException]:
-    """``call(store, key)`` for each watcher store of each ticket's message, concurrently (the
-    triggerer answers them in one round); without ``every``, only stores not marked yet."""
+    """``call(store, key)`` for each watcher store of each ticket's message, sent concurrently (the
+    triggerer's supervisor answers them one by one, a request each to the API server); without
+    ``every``, only stores not marked yet."""
     calls = [
         call(store, mark_key(t.message.message_id))
         for t in tickets

@@ -214,13 +214,13 @@ class StateStoreSupervisor:
 
         monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", self, raising=False)
 
-    def store_for(self, trigger: MnsEventTrigger, asset: str) -> None:
-        """As the triggerer does for a watcher of ``asset``."""
+    def store_for(self, trigger: MnsEventTrigger, *assets: str) -> None:
+        """As the triggerer does for a watcher of ``assets`` (one trigger may watch several)."""
         from airflow.sdk import Asset
         from airflow.sdk.execution_time.context import AssetStateStoreAccessors
 
         trigger.asset_state_store = AssetStateStoreAccessors(
-            inlets=[Asset(name=asset, uri=f"s3://x/{asset}")]
+            inlets=[Asset(name=asset, uri=f"s3://x/{asset}") for asset in assets]
         )  # type: ignore[attr-defined]
 
     async def asend(self, msg: Any) -> Any:

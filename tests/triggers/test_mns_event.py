@@ -218,6 +218,30 @@ if HAS_SHARED_STREAMS:
             await runner.close()
         assert running.keys() == ["again.docx"] and len(marked) == 1
 
+    async def test_a_watcher_of_several_assets_says_once_that_it_keeps_no_marks(
+        watch: Watch, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Airflow's accessors of a trigger shared by two assets refuse unnamed calls: the watcher
+        makes its events without marks and says so once, not on every message and every delete."""
+        database = StateStoreSupervisor()
+        database.install(monkeypatch)
+        runner = Runner("shared")
+        trigger = watch.trigger(bucket="docs")
+        database.store_for(trigger, "uploads", "mirror")
+        try:
+            running = await runner.start(trigger)
+            for key in ("one.docx", "two.docx", "three.docx"):
+                watch.upload(key)
+            await eventually(lambda: len(running.keys()) == 3, what="three events")
+            await eventually(lambda: watch.messages() == 0, what="deleted once stored")
+            await running.stop()
+        finally:
+            await runner.close()
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert sum("watches several assets" in w for w in warnings) == 1, warnings
+        assert not [w for w in warnings if "asset state store" in w and "several" not in w], warnings
+        assert database.rows == {}
+
     async def test_a_redelivery_after_a_triggerer_restart_makes_a_second_event_only_if_unmarked(
         watch: Watch, monkeypatch: pytest.MonkeyPatch
     ) -> None:
