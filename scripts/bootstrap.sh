@@ -23,6 +23,15 @@ find_python() {
   return 1
 }
 
+# ensure_uv: the pinned uv in the host Python (scripts/test calls it before installing cells in
+# parallel, so that they never install it at the same time).
+ensure_uv() {
+  local host="${PYTHON:-python3}"
+  if ! "$host" -m uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
+    "$host" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" || return 1
+  fi
+}
+
 # bootstrap [cell]: the cell's venv, installed from its lock unless its stamp says it already is.
 bootstrap() {
   local cell="${1:-${CELLS[0]}}"
@@ -36,9 +45,7 @@ bootstrap() {
   if [[ "$cell" == "${CELLS[0]}" ]]; then py="$host"; else py="$(find_python "$(cell_python "$cell")")" || return 1; fi
   # Each step checked: scripts/test calls this in a condition, where `set -e` does not apply, and
   # a stamp written after a failed install would hide the failure from every later run.
-  if ! "$host" -m uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
-    "$host" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" || return 1
-  fi
+  ensure_uv || return 1
   rm -f "$stamp"
   "$host" -m uv venv --quiet --allow-existing --python "$py" "$venv" || return 1
   "$host" -m uv pip install --quiet --python "$venv/bin/python" --require-hashes --compile-bytecode -r "$lock" || return 1
