@@ -104,6 +104,11 @@ class CpuSampler:
         for pid, (component, total) in self.readings.items():
             before = self.baseline.get(pid, (component, 0.0))[1]
             spent[component] = spent.get(component, 0.0) + max(0.0, total - before)
+        # A process of the first reading reaped during the run adds its whole life to its reaper's
+        # children times: the part before the run is taken off again.
+        for pid, (component, before) in self.baseline.items():
+            if pid not in self.readings:
+                spent[component] = max(0.0, spent.get(component, 0.0) - before)
         return {k: round(v, 2) for k, v in sorted(spent.items())}
 
 
