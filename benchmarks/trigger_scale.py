@@ -71,6 +71,7 @@ def main() -> int:
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--tasks", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ready", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return run_worker(args)
@@ -156,16 +157,20 @@ def measure(emu: EmulatorProcess, mode: str, args: argparse.Namespace) -> dict[s
     emu.admin("DELETE", "/_emulator/counters")
     with tempfile.TemporaryDirectory(prefix="trigger-scale-") as tmp:
         tasks_file, result_file = Path(tmp) / "tasks.json", Path(tmp) / "result.json"
+        ready_file = Path(tmp) / "ready"
         tasks_file.write_text(json.dumps(task_ids))
         RESULTS.mkdir(parents=True, exist_ok=True)
         worker_log = RESULTS / f"trigger_scale_{mode}.log"
         command = [sys.executable, __file__, "--worker", mode, "--tasks", str(tasks_file)]
-        command += ["--result", str(result_file), "--poll-interval", str(args.poll_interval)]
+        command += ["--result", str(result_file), "--ready", str(ready_file)]
+        command += ["--poll-interval", str(args.poll_interval)]
         with worker_log.open("w") as out:
             worker = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
             try:
                 log(f"{mode}: {n} triggers starting")
-                wait_for(lambda: get_task_calls(emu) >= n, worker, timeout=300)
+                # A trigger's first check is its own GetTask, or a ListTasks round of the shared
+                # reconciler, which the worker reports (it alone sees the rounds).
+                wait_for(lambda: ready_file.exists() or get_task_calls(emu) >= n, worker, timeout=300)
                 log(f"{mode}: every trigger waits; ending the tasks over {args.spread:.0f} s")
                 asyncio.run(finish_tasks(emu, task_ids, args.spread))
                 worker.wait(timeout=args.spread + 4 * args.poll_interval + 300)
@@ -318,15 +323,18 @@ def log(message: str) -> None:
 # Worker: the measured process
 def run_worker(args: argparse.Namespace) -> int:
     task_ids = json.loads(args.tasks.read_text())
-    result = asyncio.run(wait_all(task_ids, mode=args.worker, poll_interval=args.poll_interval))
+    result = asyncio.run(
+        wait_all(task_ids, mode=args.worker, poll_interval=args.poll_interval, ready=args.ready)
+    )
     args.result.write_text(json.dumps(result))
     return 0
 
 
-async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float) -> dict[str, Any]:
+async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float, ready: Path) -> dict[str, Any]:
     import psutil
 
     from airflow_provider_imm.triggers.imm import ImmTaskCompletedTrigger
+    from airflow_provider_imm.triggers.reconciler import ReconcilerRegistry
 
     process = psutil.Process()
     loop = asyncio.get_running_loop()
@@ -339,6 +347,16 @@ async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float) -> d
             before = loop.time()
             await asyncio.sleep(interval)
             lags.append(loop.time() - before - interval)
+
+    async def report_ready() -> None:
+        """Writes ``ready`` once the shared reconciler has made every wait's first check."""
+        while running:
+            reconcilers = ReconcilerRegistry.current().reconcilers
+            waiting = sum(r.waiting for r in reconcilers)
+            if waiting >= len(task_ids) and not any(r.untried or r.busy for r in reconcilers):
+                await asyncio.to_thread(ready.write_text, "ready")
+                return
+            await asyncio.sleep(0.1)
 
     async def thread_sampler() -> None:
         while running:
@@ -366,6 +384,7 @@ async def wait_all(task_ids: list[str], *, mode: str, poll_interval: float) -> d
         )
         running_triggers.append(asyncio.ensure_future(wait_one(trigger)))
         await asyncio.sleep(0)
+    probes.append(asyncio.ensure_future(report_ready()))
     outcomes = await asyncio.gather(*running_triggers)
     wall = time.monotonic() - started
     running = False
