@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.mns_listener import (
     LEAVE,
     ListenerKey,
@@ -43,15 +42,14 @@ from airflow_provider_imm.triggers.mns_listener import (
     ListenerStats,
     QueueClient,
     QueueClientFactory,
+    QueueUpkeep,
     ReceivedMessage,
-    _change_visibility,
     _describe,
     _error_code,
     _Lane,
     _receive,
     _ThreadState,
     _WorkerThread,
-    first_sighting,
     log_recovered,
     orphan_hiding,
     queue_visibility,
@@ -128,11 +126,6 @@ def disposal(
     return orphan_hiding(message.dequeue_count, visibility, settings.orphan_max_hidden)
 
 
-def _refused(queue: str, handles: list[str], client: QueueClient) -> list[str]:
-    """Batch delete; the receipt handles MNS refused (expired: those messages come back)."""
-    return [getattr(failure, "receipt_handle", "") for failure in client.delete(handles, queue)]
-
-
 #: Per queue: ids of messages whose events were stored -> the state stores holding their marks.
 _delivered: dict[ListenerKey, OrderedDict[str, tuple[Any, ...]]] = {}
 _stats: dict[ListenerKey, ListenerStats] = {}
@@ -155,8 +148,9 @@ class MnsEventStream:
         self._delivered = _delivered.setdefault(key, OrderedDict())
         self._lane = _Lane(_WorkerThread(f"imm-mns-watcher {key.queue}"), _ThreadState(client_factory))
         self._visibility: float | None = None
-        self._logged: OrderedDict[str, None] = OrderedDict()
-        self._failing: set[str] = set()
+        self._upkeep = QueueUpkeep(
+            key, settings, self.stats, log, redelivered=" (no second asset event in this process)"
+        )
         #: Message id -> the ticket of a message handed to the watchers and not settled yet.
         self._waiting: dict[str, Ticket] = {}
 
@@ -164,7 +158,7 @@ class MnsEventStream:
         """Receive forever: one list per receive (empty when nothing came). MNS errors back off.
         ``wait``: the long poll's seconds for the next receive (default: the settings')."""
         settings = self.settings
-        backoff = Backoff(RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap))
+        backoff = settings.backoff()
         while True:
             seconds = settings.wait_seconds if wait is None else min(settings.wait_seconds, wait())
             try:
@@ -225,7 +219,7 @@ class MnsEventStream:
             self._waiting.pop(message.message_id, None)
             verdict = verdict_of(message, stored=stored)
             if verdict == "unwanted" and not message.delivered:
-                self._log_unwanted(message)
+                self._upkeep.left(message, "selected by no watcher", logging.INFO)
             action = disposal(verdict, message, now=wall, visibility=self._visibility, settings=self.settings)
             if action is None:
                 if verdict == "stored":
@@ -234,7 +228,7 @@ class MnsEventStream:
                     self.stats.dropped += 1
                 deletes.append(ticket)
             elif action != LEAVE and now < ticket.expires:
-                await self._give_back(ticket, action)
+                await self._upkeep.give_back(self._lane, ticket.receipt_handle, action)
         return deletes
 
     async def delete(self, tickets: Sequence[Ticket]) -> list[Ticket]:
@@ -242,16 +236,10 @@ class MnsEventStream:
         deleted: list[Ticket] = []
         for start in range(0, len(tickets), self.settings.batch_size):
             batch = tickets[start : start + self.settings.batch_size]
-            try:
-                refused = set(
-                    await self._call(partial(_refused, self.key.queue, [t.receipt_handle for t in batch]))
-                )
-                self.stats.deleted += len(batch) - len(refused)
+            # Not deleted: they come back, are known here as stored, and are deleted then.
+            refused = await self._upkeep.delete(self._lane, [t.receipt_handle for t in batch])
+            if refused is not None:
                 deleted.extend(t for t in batch if t.receipt_handle not in refused)
-                self._ok("BatchDeleteMessage")
-            except Exception as err:
-                # Not deleted: they come back, are known here as stored, and are deleted then.
-                self._upkeep_failed("BatchDeleteMessage", err)
         return deleted
 
     async def aclose(self) -> None:
@@ -267,19 +255,9 @@ class MnsEventStream:
         while len(self._delivered) > DELIVERED_MEMORY:
             self._delivered.popitem(last=False)
 
-    async def _give_back(self, ticket: Ticket, seconds: int) -> None:
-        try:
-            await self._call(partial(_change_visibility, self.key.queue, (ticket.receipt_handle, seconds)))
-            self.stats.returned += 1
-            self._ok("ChangeMessageVisibility")
-        except Exception as err:
-            if _error_code(err) not in {"MessageNotExist", "ReceiptHandleError"}:
-                self._upkeep_failed("ChangeMessageVisibility", err)
-
     async def _call(self, fn: Callable[[QueueClient], T]) -> T:
         self.stats.requests += 1
-        lane = self._lane
-        return await lane.worker.submit(partial(lane.state.call, fn))
+        return await self._lane.run(fn)
 
     async def _failed(self, err: BaseException, backoff: Backoff) -> None:
         self.stats.errors += 1
@@ -298,34 +276,6 @@ class MnsEventStream:
         else:
             log.debug("MNS queue %s: receive failed again (%s)", self.key, _describe(err))
         await asyncio.sleep(backoff.next_delay())
-
-    def _log_unwanted(self, message: WatchedMessage) -> None:
-        if not first_sighting(self._logged, message.message_id):
-            return
-        log.info(
-            "MNS queue %s: message %s (%d characters, received %d times) selected by no watcher; left "
-            "for other consumers, deleted after %.0f s",
-            self.key,
-            message.message_id,
-            len(message.body),
-            message.dequeue_count,
-            self.settings.orphan_grace,
-        )
-
-    def _upkeep_failed(self, action: str, err: BaseException) -> None:
-        if action in self._failing:
-            return
-        self._failing.add(action)
-        log.warning(
-            "MNS queue %s: %s failed (%s); the messages come back and are handled again (no second "
-            "asset event in this process); check the credentials' MNS permissions",
-            self.key,
-            action,
-            _describe(err),
-        )
-
-    def _ok(self, action: str) -> None:
-        self._failing.discard(action)
 
 
 __all__ = ["MnsEventStream", "QueueClient", "Ticket", "Verdict", "WatchedMessage", "disposal", "stream_stats"]

@@ -69,15 +69,11 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.notification_channel import (
-    DELIVERED,
-    DROPPED,
-    DUPLICATE,
     Backoff,
     LoopRegistry,
     ReaderSettings,
@@ -197,9 +193,9 @@ def _receive(queue: str, params: tuple[int, int], client: QueueClient) -> list[R
     return list(client.receive(queue, wait_seconds=wait, max_messages=batch))
 
 
-def _delete(queue: str, handles: list[str], client: QueueClient) -> int:
-    """Deletes and returns how many MNS refused (their handles had expired: they come back)."""
-    return len(client.delete(handles, queue))
+def _delete(queue: str, handles: Sequence[str], client: QueueClient) -> set[str]:
+    """Batch delete; the receipt handles MNS refused (expired: those messages come back)."""
+    return {getattr(failure, "receipt_handle", "") for failure in client.delete(handles, queue)}
 
 
 def _change_visibility(queue: str, params: tuple[str, int], client: QueueClient) -> None:
@@ -212,6 +208,10 @@ class _Lane:
 
     worker: _WorkerThread
     state: _ThreadState
+
+    async def run(self, fn: Callable[[QueueClient], T]) -> T:
+        """``fn`` on this lane's thread, with its client."""
+        return await self.worker.submit(partial(self.state.call, fn))
 
 
 @dataclass(frozen=True)
@@ -263,6 +263,98 @@ def orphan_hiding(
     return draw(hidden - hidden // 2, hidden)
 
 
+class SightedMessage(Protocol):
+    """What the log says of a message: a received one, or the asset watchers' view of one."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def dequeue_count(self) -> int: ...
+
+
+@dataclass
+class QueueUpkeep:
+    """Deleting and giving back the messages a reader of one MNS queue received, and saying once
+    what it leaves to others or cannot do: a message nobody here wants is logged once however often
+    it comes back, and a failing upkeep call once per streak (a RAM policy without the action makes
+    every message come back forever; a line per message would bury the cause)."""
+
+    key: ListenerKey
+    settings: ListenerSettings
+    stats: ListenerStats
+    #: The reader's own: its lines carry its name.
+    logger: logging.Logger
+    #: What a redelivered message costs the reader, for the warning (empty: nothing to add).
+    redelivered: str = ""
+    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict, init=False)
+    _failing: set[str] = field(default_factory=set, init=False)
+
+    async def delete(self, lane: _Lane, handles: Sequence[str]) -> set[str] | None:
+        """Delete in one batch call; the handles MNS refused (expired), or None when the call failed.
+        Either way those messages come back, and are handled (and deleted) again."""
+        self.stats.requests += 1
+        try:
+            refused = await lane.run(partial(_delete, self.key.queue, handles))
+        except Exception as err:
+            self.failed("BatchDeleteMessage", err)
+            return None
+        self.stats.deleted += len(handles) - len(refused)
+        self.works("BatchDeleteMessage")
+        return refused
+
+    async def give_back(self, lane: _Lane, receipt_handle: str, hidden: int) -> None:
+        """Hide a received message for ``hidden`` seconds more (0: visible at once)."""
+        self.stats.requests += 1
+        try:
+            await lane.run(partial(_change_visibility, self.key.queue, (receipt_handle, hidden)))
+        except Exception as err:
+            if _error_code(err) in _LAPSED_HANDLE_CODES:
+                return  # its visibility timeout ended first: it is back anyway
+            # The message comes back by itself when its visibility timeout ends.
+            lane.state.client = None  # reconnect: the connection may be broken
+            self.failed("ChangeMessageVisibility", err)
+            return
+        self.stats.returned += 1
+        self.works("ChangeMessageVisibility")
+
+    def left(self, message: SightedMessage, why: str, level: int = logging.WARNING) -> None:
+        """Say once per message that it is left to other consumers of the queue, and for how long."""
+        if not first_sighting(self._seen, message.message_id):
+            return
+        self.logger.log(
+            level,
+            "MNS queue %s: message %s (%d characters, received %d times) %s; left for other consumers, "
+            "deleted after %.0f s",
+            self.key,
+            message.message_id,
+            len(message.body),
+            message.dequeue_count,
+            why,
+            self.settings.orphan_grace,
+        )
+
+    def failed(self, action: str, err: BaseException) -> None:
+        if action in self._failing:
+            self.logger.debug("MNS queue %s: %s failed again: %s", self.key, action, _describe(err))
+            return
+        self._failing.add(action)
+        self.logger.warning(
+            "MNS queue %s: %s failed (%s); the messages come back and are handled again%s; check the "
+            "credentials' MNS permissions",
+            self.key,
+            action,
+            _describe(err),
+            self.redelivered,
+        )
+
+    def works(self, action: str) -> None:
+        if action in self._failing:
+            self._failing.discard(action)
+            self.logger.info("MNS queue %s: %s works again", self.key, action)
+
+
 class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
     """The receive loop of one queue on one event loop. Use :meth:`ListenerRegistry.listener`."""
 
@@ -280,7 +372,7 @@ class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
         super().__init__(key, settings, parser)
         self._client_factory = client_factory
         self._waiting = self._waiters.waiting
-        self._logged: OrderedDict[str, None] = OrderedDict()
+        self._upkeep = QueueUpkeep(key, settings, self.stats, log)
         self._pending_deletes: list[str] = []
         self._oldest_pending: float = 0.0
         self._pending_returns: list[_Return] = []
@@ -297,12 +389,9 @@ class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
         #: Threads told to stop, possibly still finishing a long poll; joined by :meth:`aclose`.
         self._stopped: list[_WorkerThread] = []
         self._wakeup = asyncio.Event()
-        self._failing_upkeep: set[str] = set()
         #: Kept across runs: a streak of failures (a queue that does not exist, say) is logged once
         #: however often the loop stops and starts again with new triggers meanwhile.
-        self._backoff = Backoff(
-            RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap)
-        )
+        self._backoff = settings.backoff()
 
     def _unregister(self, registration: Registration, *, finished: bool) -> None:
         super()._unregister(registration, finished=finished)
@@ -314,14 +403,10 @@ class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
         self._wakeup = asyncio.Event()
         super()._start()
 
-    async def aclose(self) -> None:
-        """Stop the loop once its current MNS call returns and release its thread."""
-        self._closing = True
+    def _wake(self) -> None:
         self._wakeup.set()
-        task = self._task
-        if task is not None and not task.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+
+    async def _release(self) -> None:
         await self._release_thread(wait=True)
 
     # The loop
@@ -400,23 +485,10 @@ class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
     def _classify(self, message: ReceivedMessage) -> int:
         """Hand over what is awaited; say whether to delete the message, leave it hidden as the
         receive left it, or give it back hidden for some seconds."""
-        found = self._claim(message.body, message.enqueue_time, partial(self._log_unreadable, message))
-        if found in (DELIVERED, DUPLICATE, DROPPED):
+        unreadable = partial(self._upkeep.left, message, "is not an IMM task notification")
+        if self._claim(message.body, message.enqueue_time, unreadable):
             return _DELETE
         return orphan_hiding(message.dequeue_count, self._visibility, self.settings.orphan_max_hidden)
-
-    def _log_unreadable(self, message: ReceivedMessage) -> None:
-        if not first_sighting(self._logged, message.message_id):
-            return
-        log.warning(
-            "MNS queue %s: message %s (%d bytes, received %d times) is not an IMM task notification; "
-            "left for other consumers, deleted after %.0f s",
-            self.key,
-            message.message_id,
-            len(message.body),
-            message.dequeue_count,
-            self.settings.orphan_grace,
-        )
 
     def _queue_delete(self, receipt_handle: str) -> None:
         if not self._pending_deletes:
@@ -432,13 +504,8 @@ class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
             batch = self._pending_deletes[: settings.batch_size]
             del self._pending_deletes[: settings.batch_size]
             self._oldest_pending = time.monotonic()
-            try:
-                refused = await self._call(partial(_delete, self.key.queue, batch))
-                self.stats.deleted += len(batch) - refused
-                self._upkeep_ok("BatchDeleteMessage")
-            except Exception as err:
-                # Messages not deleted come back as duplicates and are deleted then.
-                self._upkeep_failed("BatchDeleteMessage", err)
+            # Messages not deleted come back as duplicates and are deleted then.
+            await self._upkeep.delete(self._receive_lane(), batch)
 
     async def _release_returns(self, *, force: bool) -> bool:
         """Hand orphans to the return lanes once the backlog is drained, ``return_delay`` has passed,
@@ -463,46 +530,12 @@ class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
     async def _give_back(self, index: int | None) -> None:
         """Give due orphans back, one request each, on return lane ``index`` (None: the receive
         lane) until none is left."""
-        lane = self._lane if index is None else self._return_lanes.get(index)
-        if lane is None and index is not None:
-            lane = self._return_lanes[index] = self._new_lane(f" return {index}")
-        if lane is None:
-            raise RuntimeError("listener is not running")
+        lane = self._receive_lane() if index is None else self._return_lane(index)
         while self._due_returns:
             item = self._due_returns.popleft()
             if time.monotonic() >= item.expires:
                 continue  # back in the queue by itself already
-            try:
-                await self._call(
-                    partial(_change_visibility, self.key.queue, (item.receipt_handle, item.hidden)), lane
-                )
-                self.stats.returned += 1
-                self._upkeep_ok("ChangeMessageVisibility")
-            except Exception as err:
-                if _error_code(err) in _LAPSED_HANDLE_CODES:
-                    continue  # its visibility timeout ended first: it is back anyway
-                # The message comes back by itself when its visibility timeout ends.
-                lane.state.client = None  # reconnect: the connection may be broken
-                self._upkeep_failed("ChangeMessageVisibility", err)
-
-    def _upkeep_failed(self, action: str, err: BaseException) -> None:
-        """Warn once per streak: a RAM policy without this action redelivers every message forever."""
-        if action in self._failing_upkeep:
-            log.debug("MNS listener for %s: %s failed again: %s", self.key, action, _describe(err))
-            return
-        self._failing_upkeep.add(action)
-        log.warning(
-            "MNS listener for %s: %s failed (%s); messages come back and are handled again, "
-            "check the credentials' MNS permissions",
-            self.key,
-            action,
-            _describe(err),
-        )
-
-    def _upkeep_ok(self, action: str) -> None:
-        if action in self._failing_upkeep:
-            self._failing_upkeep.discard(action)
-            log.info("MNS listener for %s: %s works again", self.key, action)
+            await self._upkeep.give_back(lane, item.receipt_handle, item.hidden)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, cut short when the last registration leaves (or the listener closes)."""
@@ -557,13 +590,21 @@ class QueueListener(SharedReader[ListenerKey, ListenerSettings, ListenerStats]):
         worker = _WorkerThread(f"imm-mns-listener {self.key.queue}{suffix}")
         return _Lane(worker, _ThreadState(self._client_factory))
 
-    async def _call(self, fn: Callable[[QueueClient], T], lane: _Lane | None = None) -> T:
-        """Run ``fn`` on ``lane`` (default: the receive lane)."""
-        lane = lane or self._lane
+    def _return_lane(self, index: int) -> _Lane:
+        lane = self._return_lanes.get(index)
         if lane is None:
+            lane = self._return_lanes[index] = self._new_lane(f" return {index}")
+        return lane
+
+    def _receive_lane(self) -> _Lane:
+        if self._lane is None:
             raise RuntimeError("listener is not running")
+        return self._lane
+
+    async def _call(self, fn: Callable[[QueueClient], T]) -> T:
+        """Run ``fn`` on the receive lane."""
         self.stats.requests += 1
-        return await lane.worker.submit(partial(lane.state.call, fn))
+        return await self._receive_lane().run(fn)
 
     async def _release_thread(self, *, wait: bool) -> None:
         lanes = [self._lane, *self._return_lanes.values()]
@@ -637,10 +678,7 @@ class ListenerRegistry(LoopRegistry[ListenerSettings]):
         self, key: ListenerKey, client_factory: QueueClientFactory, parser: NotificationParser | None = None
     ) -> QueueListener:
         """The listener for ``key``; ``client_factory`` is used only when a new one is created."""
-        listener: QueueListener | None = self._members.get(key)
-        if listener is None or listener._closing:
-            listener = self._members[key] = QueueListener(key, client_factory, self.settings, parser)
-        return listener
+        return self._open_member(key, partial(QueueListener, key, client_factory, self.settings, parser))
 
     @property
     def listeners(self) -> list[QueueListener]:

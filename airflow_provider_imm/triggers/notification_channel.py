@@ -11,6 +11,7 @@ trigger knows of the channel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -20,15 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from airflow_provider_imm.hooks.retry import RetryPolicy
+
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from airflow_provider_imm.hooks.retry import RetryPolicy
     from airflow_provider_imm.utils.notification_parsing import ImmNotification
 
 
 S = TypeVar("S")
 R = TypeVar("R", bound="LoopRegistry[Any]")
+M = TypeVar("M", bound="SharedReader[Any, Any, Any]")
 
 
 class LoopRegistry(Generic[S]):
@@ -72,6 +75,14 @@ class LoopRegistry(Generic[S]):
         cls._by_loop[asyncio.get_running_loop()] = registry
         return registry
 
+    def _open_member(self, key: Any, make: Callable[[], M]) -> M:
+        """The member for ``key``; a new one from ``make`` when there is none, or when it is closing
+        (a trigger registering meanwhile must not wait on a reader about to stop)."""
+        member: M | None = self._members.get(key)
+        if member is None or member._closing:
+            member = self._members[key] = make()
+        return member
+
 
 class NotificationChannel(Protocol):
     """A shared reader of one channel; registrations tell it who waits."""
@@ -104,8 +115,6 @@ class Registration:
 
 #: What :meth:`TaskWaiters.dispatch` found a notification to be.
 DELIVERED, DUPLICATE, ORPHAN = "delivered", "duplicate", "orphan"
-#: What :meth:`SharedReader._claim` says of an orphan or unreadable body past its grace.
-DROPPED = "dropped"
 
 
 class TaskWaiters:
@@ -171,6 +180,10 @@ class ReaderSettings:
     backoff_cap: float = 60.0
     #: How long finished TaskIds are remembered, to delete their duplicate notifications at once.
     finished_memory: float = 900.0
+
+    def backoff(self, jitter: Callable[[], float] = random.random) -> Backoff:
+        """A fresh backoff over receive failures, stepping from ``backoff_initial`` to ``backoff_cap``."""
+        return Backoff(RetryPolicy(base_delay=self.backoff_initial, max_delay=self.backoff_cap), jitter)
 
 
 @dataclass
@@ -251,33 +264,47 @@ class SharedReader(Generic[K, RS, RC]):
         if not task.cancelled() and task.exception() is not None:
             log.error("%s for %s stopped", self.describe, self.key, exc_info=task.exception())
 
+    async def aclose(self) -> None:
+        """Stop the loop once its current call to the service returns, then release what it held."""
+        self._closing = True
+        self._wake()
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._release()
+
+    def _wake(self) -> None:
+        """Cut short the loop's pause, if it pauses, so that closing does not wait for it."""
+
+    async def _release(self) -> None:
+        """Once the loop has ended: release its threads and client."""
+
     async def _run(self) -> None:
         raise NotImplementedError
 
-    def _claim(
-        self, body: Any, born_ms: float | None, unreadable: Callable[[], None] | None = None
-    ) -> str | None:
-        """Hand a received body to whoever waits for it. :data:`DELIVERED` or :data:`DUPLICATE`: done
-        with (delete or ack it); also done with, as :data:`DROPPED`, an orphan or unreadable body
-        older than ``orphan_grace`` (``born_ms``: milliseconds since the epoch, None: unknown); else
-        :data:`ORPHAN`, or None for an unreadable body (``unreadable`` is called first), to give back."""
+    def _claim(self, body: Any, born_ms: float | None, unreadable: Callable[[], None] | None = None) -> bool:
+        """Hand a received body to whoever waits for it; True when the reader is done with it (delete
+        or ack it): delivered, a duplicate of an ended task, or an orphan or unreadable body older
+        than ``orphan_grace`` (``born_ms``: milliseconds since the epoch, None: unknown). False: give
+        it back (``unreadable`` is called first for a body that is no notification)."""
         notification = parse_body(self._parser, body)
         if notification is not None:
             found = self._waiters.dispatch(notification)
             if found == DELIVERED:
                 self.stats.delivered += 1
-                return found
+                return True
             if found == DUPLICATE:
                 self.stats.duplicates += 1
-                return found
+                return True
         else:
             self.stats.unreadable += 1
             if unreadable is not None:
                 unreadable()
         if born_ms is not None and time.time() - born_ms / 1000 > self.settings.orphan_grace:
             self.stats.dropped += 1
-            return DROPPED
-        return None if notification is None else ORPHAN
+            return True
+        return False
 
 
 @dataclass

@@ -28,15 +28,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imm.hooks.retry import RetryPolicy
 from airflow_provider_imm.triggers.mns_listener import LEAVE, orphan_hiding
 from airflow_provider_imm.triggers.notification_channel import (
-    DELIVERED,
-    DROPPED,
-    DUPLICATE,
-    Backoff,
     LoopRegistry,
     ReaderSettings,
     ReaderStats,
@@ -99,10 +95,7 @@ class RocketMqConsumer(SharedReader[ConsumerKey, ConsumerSettings, ConsumerStats
         super().__init__(key, settings, parser)
         self._factory = factory
         #: Unjittered: each failure waits the full exponential step.
-        self._backoff = Backoff(
-            RetryPolicy(base_delay=settings.backoff_initial, max_delay=settings.backoff_cap),
-            jitter=_no_jitter,
-        )
+        self._backoff = settings.backoff(jitter=_no_jitter)
         # The client blocks: one thread receives (long polls), one acks and gives back meanwhile.
         self._receiver: concurrent.futures.ThreadPoolExecutor | None = None
         self._upkeeper: concurrent.futures.ThreadPoolExecutor | None = None
@@ -117,13 +110,8 @@ class RocketMqConsumer(SharedReader[ConsumerKey, ConsumerSettings, ConsumerStats
         if not task.cancelled() and task.exception() is None and self._waiters.waiting and not self._closing:
             self._start()
 
-    async def aclose(self) -> None:
-        """Stop once the current receive returns, and shut the client down."""
-        self._closing = True
-        task = self._task
-        if task is not None and not task.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _release(self) -> None:
+        """Join the pools (the receive one possibly finishing a long poll); the loop shut the client down."""
         stopped, self._stopped = self._stopped, []
         for pool in stopped:
             await asyncio.to_thread(pool.shutdown, wait=True)
@@ -172,7 +160,7 @@ class RocketMqConsumer(SharedReader[ConsumerKey, ConsumerSettings, ConsumerStats
     def _decide(self, message: Any) -> int | None:
         """On the loop: hand over what is awaited. None: ack; else seconds to hide it for (or LEAVE)."""
         born = getattr(message, "born_timestamp", None) or 0
-        if self._claim(message.body, born or None) in (DELIVERED, DUPLICATE, DROPPED):
+        if self._claim(message.body, born or None):
             return None
         attempt = int(getattr(message, "delivery_attempt", None) or 1)
         return orphan_hiding(attempt, None, self.settings.orphan_max_hidden)
@@ -225,10 +213,7 @@ class ConsumerRegistry(LoopRegistry[ConsumerSettings]):
     settings_type = ConsumerSettings
 
     def consumer(self, key: ConsumerKey, factory: ConsumerFactory) -> RocketMqConsumer:
-        consumer: RocketMqConsumer | None = self._members.get(key)
-        if consumer is None or consumer._closing:
-            consumer = self._members[key] = RocketMqConsumer(key, factory, self.settings)
-        return consumer
+        return self._open_member(key, partial(RocketMqConsumer, key, factory, self.settings))
 
     @property
     def consumers(self) -> list[RocketMqConsumer]:
