@@ -2,7 +2,7 @@
 
 Built from the deferral listener's machinery (:mod:`.mns_listener`): its worker thread and client per
 thread (the MNS SDK is blocking and not thread-safe), its error backoff logged once per streak, its
-orphan rule (:func:`~.mns_listener.orphan_hiding`, deleted only past ``orphan_grace``) and its
+orphan rule (:func:`~.notification_channel.orphan_hiding`, deleted only past ``orphan_grace``) and its
 settings. What differs is who decides a message's fate: the listener hands notifications to the
 trigger waiting for a TaskId; here every watcher of the queue looks at every message
 (:class:`WatchedMessage`) and the stream settles it afterwards (:func:`disposal`):
@@ -36,7 +36,6 @@ from functools import partial
 from typing import Any, Literal, TypeVar
 
 from airflow_provider_imm.triggers.mns_listener import (
-    LEAVE,
     ListenerKey,
     ListenerSettings,
     ListenerStats,
@@ -51,10 +50,9 @@ from airflow_provider_imm.triggers.mns_listener import (
     _ThreadState,
     _WorkerThread,
     log_recovered,
-    orphan_hiding,
     queue_visibility,
 )
-from airflow_provider_imm.triggers.notification_channel import Backoff
+from airflow_provider_imm.triggers.notification_channel import LEAVE, Backoff, orphan_hiding
 
 log = logging.getLogger(__name__)
 

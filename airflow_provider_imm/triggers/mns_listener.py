@@ -64,7 +64,6 @@ import concurrent.futures
 import contextlib
 import logging
 import queue
-import random
 import threading
 import time
 from collections import OrderedDict, deque
@@ -74,12 +73,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_imm.triggers.notification_channel import (
+    LEAVE,
     Backoff,
     LoopRegistry,
     ReaderSettings,
     ReaderStats,
     Registration,
     SharedReader,
+    orphan_hiding,
 )
 from airflow_provider_imm.utils.mns_message import MnsMessage
 
@@ -96,10 +97,8 @@ EMPTY_QUEUE_CODE = "MessageNotExist"
 NO_QUEUE_CODE = "QueueNotExist"
 #: What MNS answers a visibility change with once the handle has lapsed (the message is back).
 _LAPSED_HANDLE_CODES = frozenset({"MessageNotExist", "ReceiptHandleError"})
-#: What :meth:`QueueListener._classify` decides besides seconds to hide a message for.
+#: What :meth:`QueueListener._classify` decides besides seconds to hide a message for (or LEAVE).
 _DELETE = -1
-#: ... and "leave it hidden as the receive left it" (what :func:`orphan_hiding` may answer).
-LEAVE = -2
 
 
 #: A received message as :class:`~airflow_provider_imm.hooks.mns.MnsHook` returns it.
@@ -245,22 +244,6 @@ def queue_visibility(message: ReceivedMessage) -> float | None:
     their difference is the timeout); None when the message does not tell."""
     seconds = (message.next_visible_time - message.first_dequeue_time) / 1000
     return seconds if 0 < seconds <= 43200 else None
-
-
-def orphan_hiding(
-    dequeue_count: int,
-    visibility: float | None,
-    cap: int,
-    draw: Callable[[int, int], int] = random.randint,
-) -> int:
-    """Seconds to hide an orphan received ``dequeue_count`` times for, or ``LEAVE`` it as the receive
-    hid it: 0 (visible at once) the first time, then 1, 3, 7, ... capped at ``cap``, jittered down to
-    half by ``draw``. The queue's ``visibility`` timeout (None: unknown) replaces the backoff,
-    saving the request, only when it is no shorter than the backoff and within the cap."""
-    hidden = min(cap, 2 ** min(max(0, dequeue_count - 1), 16) - 1)
-    if hidden and visibility is not None and hidden <= visibility <= cap:
-        return LEAVE
-    return draw(hidden - hidden // 2, hidden)
 
 
 class SightedMessage(Protocol):

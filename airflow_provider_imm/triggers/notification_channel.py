@@ -307,6 +307,26 @@ class SharedReader(Generic[K, RS, RC]):
         return False
 
 
+#: What :func:`orphan_hiding` answers for "leave it hidden as the receive left it".
+LEAVE = -2
+
+
+def orphan_hiding(
+    dequeue_count: int,
+    visibility: float | None,
+    cap: int,
+    draw: Callable[[int, int], int] = random.randint,
+) -> int:
+    """Seconds to hide an orphan received ``dequeue_count`` times for, or ``LEAVE`` it as the receive
+    hid it: 0 (visible at once) the first time, then 1, 3, 7, ... capped at ``cap``, jittered down to
+    half by ``draw``. The queue's ``visibility`` timeout (None: unknown) replaces the backoff,
+    saving the request, only when it is no shorter than the backoff and within the cap."""
+    hidden = min(cap, 2 ** min(max(0, dequeue_count - 1), 16) - 1)
+    if hidden and visibility is not None and hidden <= visibility <= cap:
+        return LEAVE
+    return draw(hidden - hidden // 2, hidden)
+
+
 @dataclass
 class Backoff:
     """Exponential backoff over a streak of failed receives; a reader keeps one across runs, so a

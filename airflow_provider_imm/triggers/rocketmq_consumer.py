@@ -11,7 +11,7 @@ notification to the registration waiting for it (:mod:`notification_channel`). P
 * anything else (another triggerer's task, an unreadable body): given back with
   ChangeInvisibleDuration, visible again at once the first time so another consumer of the group
   gets it, then hidden for 1, 3, 7... seconds (capped, jittered) so that a message nobody wants does
-  not spin (:func:`~airflow_provider_imm.triggers.mns_listener.orphan_hiding`); acked once older
+  not spin (:func:`~airflow_provider_imm.triggers.notification_channel.orphan_hiding`); acked once older
   than ``orphan_grace`` (GetTask reconciliation makes that safe). Where the service refuses a
   duration of 0 (the proxy's minimum is undocumented for this call) the message is left as the
   receive hid it: back after ``invisible_seconds``.
@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_imm.triggers.mns_listener import LEAVE, orphan_hiding
 from airflow_provider_imm.triggers.notification_channel import (
+    LEAVE,
     LoopRegistry,
     ReaderSettings,
     ReaderStats,
     SharedReader,
+    orphan_hiding,
 )
 
 if TYPE_CHECKING:
