@@ -8,26 +8,27 @@ event, time, MNS message id). Each asset event starts, or joins, a run of this D
 
 1. ``uploaded_objects`` reads the asset events that triggered the run. Airflow may fold several
    events into one run, so the run converts exactly the objects of its events, each once (an object
-   put twice before the run starts is converted once, in its latest version). An asset event can
+   put twice before the run starts is converted once, in its latest upload). An asset event can
    still come twice: on Airflow 3.2, a triggerer killed in the seconds before its watcher deletes the
    message; on 3.3, one killed after Airflow stored the event and before the watcher marked its
    message stored (the README says how long that is). The second event may land in a run that runs
-   at the same moment as the first, so the run claims each upload (MNS message and object: a
-   redelivery keeps the message id, a new upload of the object makes a new message) before
-   converting it: it puts ``claims/<dag_id>/<message id>/<object digest>``, naming the run, with
-   ``x-oss-forbid-overwrite: true``, which OSS stores only if no object is there and else answers
-   409 FileAlreadyExists (OSS's "Prevent objects from being overwritten" page and error 0026-00000201
-   on alibabacloud.com). A claim already naming this run (a retry of the task) is still its own; one
-   naming another run means that run converts the upload. An object is converted by the run that
-   holds its latest upload among the run's events. Nothing cheaper would do: IMM takes no
-   idempotency token, so asking IMM whether it already has a task for the object races with the
-   other run's submission; Airflow's asset state store has no compare-and-set; OSS's create-if-absent
-   is one. What it costs: one PutObject per upload, and one small object per upload left under
-   ``claims/``; a lifecycle rule on that prefix expiring objects after a few days more than the watcher
-   queue's message retention (at most 7 days; no message can come back after it) removes them. A run
-   that claimed an upload and then failed keeps it: clear the run (same run id) to convert it.
-   (Not ``max_active_runs=1`` to order runs: Airflow 3.3 then gives a deferred run only the events
-   stored before the first event that queued it, and the later ones wait for the next upload.)
+   at the same moment as the first, so a run claims each upload of its events before converting it
+   (an upload: MNS message id and object; a redelivery keeps the message id, a new upload of the
+   object makes a new message). It puts ``claims/<dag_id>/<message id>/<object digest>``, naming
+   the run, with ``x-oss-forbid-overwrite: true``: OSS stores it only if no object is there, and
+   else answers 409 FileAlreadyExists, see
+   https://www.alibabacloud.com/help/en/object-storage-service/latest/disable-overwriting-object-with-the-same-name.
+   A claim that names this run (a retry of the task) is its own; one naming another run leaves the
+   upload to that run. The run converts an object if it holds the claim of the object's latest
+   upload among its events. A lock of our own is needed because neither service offers one: IMM
+   takes no idempotency token (asking it whether it has a task for the object races with the other
+   run's submission), and Airflow's asset state store has no compare-and-set. What it costs: a
+   PutObject per upload, and one small object per upload left under ``claims/``: a lifecycle rule
+   on that prefix, expiring objects a few days after the watcher queue's message retention (at most
+   7 days: no message comes back later), removes them. A run that claimed an upload and then failed
+   keeps the claim: clear the run (same run id) to convert it. (Not ``max_active_runs=1`` to order
+   runs: Airflow 3.3 then gives a deferred run only the events stored before the first event that
+   queued it, and the later ones wait for the next upload.)
 2. ``convert_to_pdf``: one IMM OfficeConversion task per object (dynamic task mapping), deferred
    until IMM's notification arrives; the PDF lands under ``outbox/``, beside the inbox's folders.
 3. ``check_outputs`` reads every PDF IMM reported back through OSS: it must exist and not be empty.
