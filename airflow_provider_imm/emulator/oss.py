@@ -19,6 +19,7 @@ import json
 import mimetypes
 import os
 import shutil
+import threading
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -57,6 +58,10 @@ class OssBucketNameError(OssKeyError):
 
 class NoSuchUpload(KeyError):
     """A multipart upload that was never initiated, or was completed or aborted."""
+
+
+class ObjectExists(Exception):
+    """A write that may not overwrite (``x-oss-forbid-overwrite``) found an object at its key."""
 
 
 class InvalidPart(ValueError):
@@ -229,6 +234,9 @@ class LocalOss:
         self._listeners: list[ChangeListener] = []
         #: Whether to try extended attributes (Linux); turned off at the first filesystem without them.
         self._xattrs = hasattr(os, "setxattr")
+        #: Held from a write's check for an existing object to its store: two writes that may not
+        #: overwrite never both find the key free (callers use that as a create-if-absent lock).
+        self._writes = threading.Lock()
 
     def subscribe(self, listener: ChangeListener) -> None:
         """Call ``listener`` after every change of an object."""
@@ -295,27 +303,41 @@ class LocalOss:
         etag: str,
         event: str = "ObjectCreated:PutObject",
         meta: ObjectMeta | None = None,
+        overwrite: bool = True,
     ) -> bool:
         """Move ``source`` (from :meth:`upload_file`) to ``oss://bucket/key``.
 
         ``etag`` (and ``meta``) are computed by the caller while the body streamed in, so the file is
-        not read twice.
+        not read twice. ``overwrite=False``: :class:`ObjectExists` if an object is there, decided
+        atomically with the store.
         """
         size = source.stat().st_size
-        self._store(bucket, key, source.replace, meta or ObjectMeta(etag, guess_content_type(key)))
+        meta = meta or ObjectMeta(etag, guess_content_type(key))
+        self._store(bucket, key, source.replace, meta, overwrite=overwrite)
         return self.changed(ObjectChange(event, bucket, key, size, etag))
 
     def _meta_path(self, path: Path) -> Path:
         """Beside the object's own (checked) path, under ``.meta``: the same key rules hold for both."""
         return self.root / _META / path.relative_to(self.root)
 
-    def _store(self, bucket: str, key: str, write: Callable[[Path], object], meta: ObjectMeta) -> None:
+    def _store(
+        self,
+        bucket: str,
+        key: str,
+        write: Callable[[Path], object],
+        meta: ObjectMeta,
+        *,
+        overwrite: bool = True,
+    ) -> None:
         path = self.path(bucket, key)
         meta_path = self._meta_path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write(path)
-            self._save_meta(path, meta_path, meta)
+            with self._writes:
+                if not overwrite and path.is_file():
+                    raise ObjectExists(f"oss://{bucket}/{key}")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write(path)
+                self._save_meta(path, meta_path, meta)
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             # OSS holds both "a" and "a/b"; one folder cannot.
             raise OssKeyError(
@@ -408,10 +430,16 @@ class LocalOss:
         return self.changed(ObjectChange(event, bucket, key, 0, ""))
 
     def copy(
-        self, source: tuple[str, str], bucket: str, key: str, *, meta: ObjectMeta | None = None
+        self,
+        source: tuple[str, str],
+        bucket: str,
+        key: str,
+        *,
+        meta: ObjectMeta | None = None,
+        overwrite: bool = True,
     ) -> tuple[ObjectInfo, bool]:
         """Copy ``source`` (bucket, key) to ``oss://bucket/key``, with its metadata unless ``meta`` is
-        given; the new object and whether an event rule matched."""
+        given; the new object and whether an event rule matched. ``overwrite``: as :meth:`put_file`'s."""
         info = self.stat(*source)
         self.path(bucket, key)
         upload = self.upload_file()
@@ -419,7 +447,13 @@ class LocalOss:
             shutil.copyfile(self.path(*source), upload)
             new_meta = meta or info.meta
             matched = self.put_file(
-                bucket, key, upload, etag=new_meta.etag, event="ObjectCreated:CopyObject", meta=new_meta
+                bucket,
+                key,
+                upload,
+                etag=new_meta.etag,
+                event="ObjectCreated:CopyObject",
+                meta=new_meta,
+                overwrite=overwrite,
             )
         finally:
             upload.unlink(missing_ok=True)

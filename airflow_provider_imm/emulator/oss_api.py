@@ -35,6 +35,7 @@ from airflow_provider_imm.emulator.oss import (
     InvalidPart,
     InvalidPartOrder,
     NoSuchUpload,
+    ObjectExists,
     ObjectHashes,
     ObjectInfo,
     ObjectMeta,
@@ -77,6 +78,10 @@ def _el(name: str, value: object) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _file_exists() -> OssError:
+    return OssError(409, "FileAlreadyExists", "The object exists and x-oss-forbid-overwrite is true.")
 
 
 def _quoted_etag(etag: str) -> str:
@@ -378,18 +383,27 @@ class OssService:
         kept.update({name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers})
         return ObjectMeta(etag, content_type, crc64, "Normal", kept)
 
+    @staticmethod
+    def _keeps_existing(request: web.Request) -> bool:
+        return request.headers.get("x-oss-forbid-overwrite", "").lower() == "true"
+
     def _check_overwrite(self, request: web.Request, bucket: str, key: str) -> None:
-        if request.headers.get("x-oss-forbid-overwrite", "").lower() == "true" and self._oss.exists(
-            bucket, key
-        ):
-            raise OssError(409, "FileAlreadyExists", "The object exists and x-oss-forbid-overwrite is true.")
+        """Refuse early, before a body is read; the store decides again, atomically (another write
+        may land while the body streams in)."""
+        if self._keeps_existing(request) and self._oss.exists(bucket, key):
+            raise _file_exists()
 
     async def _put_object(self, request: web.Request, bucket: str, key: str) -> web.Response:
         self._check_overwrite(request, bucket, key)
         upload, hashes = await self._receive(request)
         try:
             meta = self._new_meta(request, key, hashes.etag, hashes.crc64)
-            matched = self._oss.put_file(bucket, key, upload, etag=hashes.etag, meta=meta)
+            overwrite = not self._keeps_existing(request)
+            matched = self._oss.put_file(
+                bucket, key, upload, etag=hashes.etag, meta=meta, overwrite=overwrite
+            )
+        except ObjectExists:
+            raise _file_exists() from None
         finally:
             upload.unlink(missing_ok=True)
         headers = {"ETag": _quoted_etag(hashes.etag), "Content-MD5": base64.b64encode(hashes.md5).decode()}
@@ -411,7 +425,16 @@ class OssService:
             meta = ObjectMeta(
                 replaced.etag, replaced.content_type, replaced.crc64, source.meta.kind, replaced.headers
             )
-        info, matched = self._oss.copy((source_bucket, source_key), bucket, key, meta=meta)
+        try:
+            info, matched = self._oss.copy(
+                (source_bucket, source_key),
+                bucket,
+                key,
+                meta=meta,
+                overwrite=not self._keeps_existing(request),
+            )
+        except ObjectExists:
+            raise _file_exists() from None
         body = _el("ETag", _quoted_etag(info.meta.etag)) + _el("LastModified", _iso(info.modified))
         headers = _with_crc({}, info.meta.crc64)
         return _xml_response(request, "CopyObjectResult", body, headers=headers, matched=matched)

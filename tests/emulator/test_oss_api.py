@@ -7,22 +7,24 @@ import base64
 import hashlib
 import io
 import os
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import alibabacloud_oss_v2 as oss
 import pytest
 from alibabacloud_imm20200930 import models as imm_models
 from alibabacloud_imm20200930.client import Client as ImmClient
-from alibabacloud_oss_v2.exceptions import ServiceError
+from alibabacloud_oss_v2.exceptions import OperationError, ServiceError
 
 from airflow_provider_imm.emulator import DEFAULT_PROJECT, ImmEmulator
 from airflow_provider_imm.emulator.oss import CRC_MAX_BYTES, ObjectChange, ObjectMeta
 from airflow_provider_imm.emulator.oss_api import parse_range
 from airflow_provider_imm.emulator.oss_events import PROCESS_STATUS
-from tests.emulator.oss_requests import refused, send_signed
+from tests.emulator.oss_requests import refused, send_signed, service_error
 from tests.sdk_clients import oss_client_for
 
 BUCKET = "media"
@@ -473,6 +475,36 @@ def test_conditional_requests_and_forbid_overwrite(client: oss.Client, bucket: s
     )
     assert (kept.status_code, kept.code) == (409, "FileAlreadyExists")
     assert client.get_object(oss.GetObjectRequest(bucket=bucket, key="c")).body.read() == b"v1"
+
+
+def test_of_puts_racing_to_a_key_with_forbid_overwrite_exactly_one_stores(
+    emulator: ImmEmulator, bucket: str
+) -> None:
+    """A create-if-absent lock, as a claim under it needs: the bodies stream in while the others'
+    requests arrive, so a check made only before reading a body would let several through."""
+    racers = 8
+    start = threading.Barrier(racers)
+
+    def put(i: int) -> int | None:
+        client = oss_client_for(emulator)
+        body = bytes([i]) * (2 * MiB)
+        start.wait()
+        try:
+            client.put_object(
+                oss.PutObjectRequest(bucket=bucket, key="lock", body=body, forbid_overwrite=True)
+            )
+        except OperationError as err:
+            assert (service_error(err).status_code, service_error(err).code) == (409, "FileAlreadyExists")
+            return None
+        return i
+
+    for _ in range(3):
+        with ThreadPoolExecutor(racers) as pool:
+            stored = [i for i in pool.map(put, range(racers)) if i is not None]
+        assert len(stored) == 1
+        got = oss_client_for(emulator).get_object(oss.GetObjectRequest(bucket=bucket, key="lock"))
+        assert got.body.read() == bytes(stored) * (2 * MiB)
+        emulator.oss.delete(bucket, "lock")
 
 
 def test_a_small_multipart_upload_passes_the_uploaders_crc_check(
