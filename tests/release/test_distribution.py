@@ -44,6 +44,21 @@ NIGHTLY = "imm_nightly_document_conversion"
 DOCUMENTS = ["quarterly-report.docx", "board-minutes.docx", "price-list.xlsx"]
 
 
+#: What a checkout holds besides its sources (its .gitignore's entries and git's own folder).
+_NOT_SOURCES = (
+    ".git",
+    ".venv*",
+    "__pycache__",
+    "*.egg-info",
+    ".*_cache",
+    ".hypothesis",
+    "build",
+    "dist",
+    "results",
+    "_build",
+)
+
+
 @dataclass(frozen=True)
 class Dist:
     sdist: Path
@@ -63,9 +78,13 @@ def _run(
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
-    """``python -m build``: the sdist, then the wheel built from the unpacked sdist."""
+    """``python -m build``: the sdist, then the wheel built from the unpacked sdist. From a copy of
+    the checkout: setuptools writes its egg-info beside the sources, and the checkout is shared with
+    whatever else runs from it (another matrix cell's tests, an editor)."""
     out = tmp_path_factory.mktemp("dist")
-    _run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, REPO)
+    source = tmp_path_factory.mktemp("source") / "checkout"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*_NOT_SOURCES))
+    _run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, source)
     (sdist,) = out.glob("*.tar.gz")
     (wheel,) = out.glob("*.whl")
     return Dist(sdist, wheel)
