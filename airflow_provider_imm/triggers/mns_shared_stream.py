@@ -9,21 +9,29 @@ deleted; see :mod:`.mns_event_stream` for what becomes of the others. A message 
 
 Redeliveries across a triggerer restart. Airflow keeps which events were stored in memory only, so
 after a restart MNS redelivers every message not deleted yet, and "subscribers must be idempotent".
-Before deleting a message whose events are stored, :meth:`MnsStreamProducer.advance` writes a mark
+A message whose events are stored but whose delete fails (its receipt handle lapsed, MNS refused or
+did not answer) stays in the queue: :meth:`MnsStreamProducer.advance` then writes a mark
 (:func:`mark_key`) into the asset state store of each watcher that made events from it (the store
-Airflow 3.3 gives every asset watcher, kept in the metadata database); a watcher that receives a
+Airflow 3.3 gives every asset watcher, kept in the metadata database). A watcher that receives a
 message again (``DequeueCount`` > 1, the only ones it looks up) and finds its mark makes no event,
-and the message is deleted. Once MNS has deleted a message it cannot come back, so its marks are
-removed right after: the asset state store has no expiry, and this keeps it to the messages in
+and the message is deleted. Once MNS has deleted a marked message it cannot come back, so its marks
+are removed right after: the asset state store has no expiry, and this keeps it to the messages in
 flight. A triggerer killed between a delete and that removal leaves those few marks behind until
 the asset is removed.
 
-What remains: a triggerer killed after Airflow stored an event and before the mark is written still
-redelivers the message, and the new triggerer makes a second event. The mark cannot come earlier:
-the stream learns that an event is stored only from Airflow's persist confirmation, which arrives
-with the triggerer's next state sync after the whole batch of events it took was stored (about a
-second, longer in a burst); a mark written before would lose the event of a triggerer killed before
-the store, which is worse.
+Only a failed delete is marked, not every message before its delete: a mark and its removal are two
+requests through the triggerer's supervisor, which answers its triggers one request at a time, and
+at 50 uploads a second marking every message held up the hand-over of new events (upload -> run
+queued p99 5.6 s against 2.2 s without marks, ``benchmarks/event_latency.py``). What a mark before
+every delete would add is a triggerer killed during the delete call itself.
+
+What remains: a triggerer killed after Airflow stored an event and before the delete (or the mark of
+a failed one) still redelivers the message, and the new triggerer makes a second event. The mark
+cannot come earlier: the stream learns that an event is stored only from Airflow's persist
+confirmation, which arrives with the triggerer's next state sync after the whole batch of events it
+took was stored (about a second, longer in a burst); a mark written before would lose the event of a
+triggerer killed before the store, which is worse. Nothing a trigger may ask the supervisor reads
+the asset events themselves, so a restarted triggerer cannot look them up instead.
 """
 
 from __future__ import annotations
@@ -113,17 +121,20 @@ class MnsStreamProducer(SharedStreamProducer):
             (item.broker_payload, _stored(item)) for item in batch if item.broker_payload is not None
         ]
         deletes = await self.stream.sort_out(items)
-        await self._mark(deletes)
         deleted = await self.stream.delete(deletes)
         if len(deleted) < len(deletes):
+            done = {id(t) for t in deleted}
+            kept = [t for t in deletes if id(t) not in done]
             log.info(
                 "MNS queue %s: %d of %d messages not deleted (receipt handle lapsed or delete failed); "
-                "they come back and are deleted then, their marks kept until then",
+                "they come back and are deleted then, marked stored until then",
                 self.queue,
-                len(deletes) - len(deleted),
+                len(kept),
                 len(deletes),
             )
-        failures = await _each(deleted, lambda store, key: store.adelete(key), every=True)
+            await self._mark(kept)
+        # The marks of messages deleted now: written when an earlier delete of theirs failed.
+        failures = await _each(deleted, lambda store, key: store.adelete(key), marked=True)
         if failures:
             log.warning(
                 "MNS queue %s: removing the marks of %d deleted messages from the asset state store "
@@ -138,11 +149,14 @@ class MnsStreamProducer(SharedStreamProducer):
             await self.stream.aclose()
 
     async def _mark(self, tickets: Sequence[Ticket]) -> None:
-        """Mark the messages about to be deleted in their watchers' stores, all at once. A failed mark
-        is logged and the message deleted anyway: the mark only guards the moment until the delete."""
+        """Mark messages whose events are stored and whose delete failed in their watchers' stores,
+        all at once. A failed mark is logged: a triggerer killed before the message is deleted makes
+        its events again."""
         now = time.monotonic()
         waited = [now - t.message.handed_over for t in tickets if t.message.handed_over is not None]
-        failures = await _each(tickets, lambda store, key: store.aset(key, round(time.time(), 3)))
+        failures = await _each(
+            tickets, lambda store, key: store.aset(key, round(time.time(), 3)), marked=False
+        )
         if waited:
             log.debug(
                 "MNS queue %s: %d messages marked stored %.2f-%.2f s after their events were handed over",
@@ -153,8 +167,8 @@ class MnsStreamProducer(SharedStreamProducer):
             )
         if failures and not self._mark_failed:
             log.warning(
-                "MNS queue %s: marking %d messages stored in the asset state store failed (%s); deleted "
-                "anyway, a triggerer killed before the delete would make their events again",
+                "MNS queue %s: marking %d messages stored in the asset state store failed (%s); a "
+                "triggerer killed before they are deleted would make their events again",
                 self.queue,
                 len(failures),
                 _describe(failures[0]),
@@ -162,15 +176,15 @@ class MnsStreamProducer(SharedStreamProducer):
         self._mark_failed = bool(failures)
 
 
-async def _each(tickets: Sequence[Ticket], call: Any, *, every: bool = False) -> list[BaseException]:
-    """``call(store, key)`` for each watcher store of each ticket's message, sent concurrently (the
-    triggerer's supervisor answers them one by one, a request each to the API server); without
-    ``every``, only stores not marked yet."""
+async def _each(tickets: Sequence[Ticket], call: Any, *, marked: bool) -> list[BaseException]:
+    """``call(store, key)`` for each watcher store of each ticket's message whose mark is there
+    (``marked``) or not yet, sent concurrently (the triggerer's supervisor answers them one by one,
+    a request each to the API server)."""
     calls = [
         call(store, mark_key(t.message.message_id))
         for t in tickets
-        for store, marked in t.message.marks.items()
-        if every or not marked
+        for store, is_marked in t.message.marks.items()
+        if is_marked == marked
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
     return [r for r in results if isinstance(r, BaseException)]

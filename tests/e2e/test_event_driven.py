@@ -206,7 +206,7 @@ def test_a_burst_with_the_triggerer_killed_midway_loses_nothing(
     if HAS_SHARED_STREAMS:
         # Airflow 3.3: never a second event for a message stored after the kill (a message back while
         # its events wait to be stored is not handed over again; a redelivery marked stored makes
-        # none). Those stored before it and not marked yet (the mark waits for Airflow's persist
+        # none). Those stored before it and not deleted yet (the delete waits for Airflow's persist
         # confirmation: see the README) still come back: counted above, not asserted.
         assert [k for k in again if stored[k][0][1] > killed_at] == []
 

@@ -8,6 +8,7 @@ import dataclasses
 import importlib.util
 import json
 import warnings
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,6 +209,8 @@ class StateStoreSupervisor:
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], Any] = {}
+        #: Requests by kind (``SetAssetStateStoreByName``, ...): each is a round trip in a triggerer.
+        self.requests: Counter[str] = Counter()
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from airflow.sdk.execution_time import task_runner
@@ -228,6 +231,7 @@ class StateStoreSupervisor:
         from airflow.sdk.execution_time import comms
 
         kind = type(msg).__name__
+        self.requests[kind] += 1
         if kind == "GetAssetStateStoreByName":
             if (msg.name, msg.key) not in self.rows:
                 return comms.ErrorResponse(error=ErrorType.ASSET_STORE_NOT_FOUND)
