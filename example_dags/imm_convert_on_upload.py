@@ -19,11 +19,14 @@ event, time, MNS message id). Each asset event starts, or joins, a run of this D
    else answers 409 FileAlreadyExists, see
    https://www.alibabacloud.com/help/en/object-storage-service/latest/disable-overwriting-object-with-the-same-name.
    A claim that names this run (a retry of the task) is its own; one naming another run leaves the
-   upload to that run. The run converts an object if it holds the claim of the object's latest
-   upload among its events. A lock of our own is needed because neither service offers one: IMM
+   upload to that run. The run converts an object once if it holds the claim of any upload of it
+   among its events (IMM converts what the object holds by then; an object put again after another
+   run converted it is converted again by the run holding the new upload, as it should). A lock of
+   our own is needed because neither service offers one: IMM
    takes no idempotency token (asking it whether it has a task for the object races with the other
    run's submission), and Airflow's asset state store has no compare-and-set. What it costs: a
-   PutObject per upload, and one small object per upload left under ``claims/``: a lifecycle rule
+   PutObject per upload (a GetObject more where another run's claim is there; the connection needs
+   both on ``claims/``), and one small object per upload left under ``claims/``: a lifecycle rule
    on that prefix, expiring objects a few days after the watcher queue's message retention (at most
    7 days: no message comes back later), removes them. A run that claimed an upload and then failed
    keeps the claim: clear the run (same run id) to convert it. (Not ``max_active_runs=1`` to order
@@ -100,9 +103,10 @@ def claim_uploads(
 def objects_to_convert(
     client: oss.Client, bucket: str, payloads: Iterable[Mapping[str, Any]], run: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """Per object of the OSS event ``payloads`` under the inbox (each once, in upload order) whose
-    latest upload there ``run`` holds (:func:`claim_uploads`): the operator's arguments."""
-    # Each upload once, where it first came: a redelivered earlier one is not the latest.
+    """Per object of the OSS event ``payloads`` under the inbox of which ``run`` holds an upload
+    (:func:`claim_uploads`), once, in upload order: the operator's arguments. Holding any of the
+    object's uploads is enough: which of them is the latest, the order of events across runs does
+    not say (a redelivered earlier upload may come after a newer one)."""
     inbox = list(
         dict.fromkeys(
             (p["message_id"], f"oss://{p['bucket']}/{p['key']}")
@@ -110,18 +114,13 @@ def objects_to_convert(
             if p.get("source") == "oss" and str(p.get("key", "")).startswith(INBOX)
         )
     )
-    latest: dict[str, str] = {}
-    for message_id, uri in inbox:
-        latest.pop(uri, None)  # in upload order
-        latest[uri] = message_id
-    # Every upload is claimed, not only each object's latest: a run that has only an earlier one
-    # leaves the object to the run converting the latest.
     held = claim_uploads(client, bucket, f"{CLAIMS}{run['dag_id']}/", inbox, run)
-    return [
-        {"source_uri": uri, "tags": {"upload": message_id}}
-        for uri, message_id in latest.items()
-        if (message_id, uri) in held
-    ]
+    objects: dict[str, str] = {}
+    for message_id, uri in inbox:
+        if (message_id, uri) in held:
+            objects.pop(uri, None)  # in upload order, tagged with its last upload held
+            objects[uri] = message_id
+    return [{"source_uri": uri, "tags": {"upload": message_id}} for uri, message_id in objects.items()]
 
 
 uploads = Asset(

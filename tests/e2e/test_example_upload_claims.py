@@ -82,7 +82,7 @@ def test_of_runs_claiming_the_same_uploads_at_once_each_upload_is_held_by_exactl
     assert len(emulator.oss.list(BUCKET, "claims/")) == len(uploads)
 
 
-def test_a_run_converts_the_objects_whose_latest_upload_it_holds(
+def test_a_run_converts_the_objects_of_which_it_holds_an_upload(
     example: ModuleType, client: Any, emulator: ImmEmulator
 ) -> None:
     first = [
@@ -91,7 +91,7 @@ def test_a_run_converts_the_objects_whose_latest_upload_it_holds(
         _payload("inbox/a.docx", "M3"),  # a put again: converted once, in its latest upload
         _payload("elsewhere/c.docx", "M4"),  # outside the inbox: neither converted nor claimed
         _payload("inbox/b.docx", "M2"),  # the same message again, folded into the same run
-        _payload("inbox/a.docx", "M1"),  # and an earlier upload's: M3 is still a's latest
+        _payload("inbox/a.docx", "M1"),  # and an earlier upload's, folded too
     ]
     got = example.objects_to_convert(client, BUCKET, first, _run("run-1"))
     assert got == [
@@ -107,6 +107,11 @@ def test_a_run_converts_the_objects_whose_latest_upload_it_holds(
     newer = [_payload("inbox/b.docx", "M5")]
     assert example.objects_to_convert(client, BUCKET, newer, _run("run-2")) == [
         {"source_uri": f"oss://{BUCKET}/inbox/b.docx", "tags": {"upload": "M5"}}
+    ]
+    # A newer upload of a whose run also has the redelivered older one: converted all the same.
+    mixed = [_payload("inbox/a.docx", "M6"), _payload("inbox/a.docx", "M1")]
+    assert example.objects_to_convert(client, BUCKET, mixed, _run("run-3")) == [
+        {"source_uri": f"oss://{BUCKET}/inbox/a.docx", "tags": {"upload": "M6"}}
     ]
     other = example.objects_to_convert(client, BUCKET, again, _run("run-1", dag_id="another_dag"))
     assert [o["source_uri"] for o in other] == [
