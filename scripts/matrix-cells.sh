@@ -1,8 +1,8 @@
 # Sourced by scripts/compile-locks, scripts/bootstrap.sh and scripts/test: the tested matrix, one
 # line per cell. The first cell is the newest Airflow on the default Python: it runs the whole
-# suite plus ruff and mypy, in .venv, alone. The others run two at a time, in this order: the
-# longest first (af32-py311: Airflow 3.2's dag.test() spends some 2 s per task it runs setting up
-# its in-process execution API), so that the two shorter ones share the other lane.
+# suite plus ruff and mypy, in .venv, alone. The others follow in this order (with CELL_LANES=2,
+# two at a time: the longest first, af32-py311, whose Airflow 3.2 dag.test() spends some 2 s per
+# task it runs setting up its in-process execution API, so that the two shorter ones share a lane).
 #
 # Airflow 3.1 is not a cell: the provider does not import there (3.1's airflow.sdk.exceptions has
 # no AirflowFailException), so pyproject's floor is 3.2; see the README's "Testing".
@@ -25,8 +25,10 @@ COMPAT_TESTS=(tests --ignore=tests/emulator)
 # RocketMQ deployment e2e (a deployment of its own with two triggerers, some 2 minutes): the trigger
 # and operator tests cover RocketMQ there. And the docs' tests (they run the docs' samples and
 # check the docs' tables against the code): the docs are one text whatever the cell, built and
-# checked once, as ruff and mypy run once.
-OTHER_CELLS_DESELECT=(--ignore=tests/docs -k "not postgres and not burst_with_the_triggerer_killed and not batch_of_1000 and not rocketmq_deployment")
+# checked once, as ruff and mypy run once. And the release's tests (build the sdist and the
+# pure-Python wheel, check them, install the wheel alone and run a DAG from it; about a minute): one
+# build, checked once; the deployment e2e runs the same DAGs on every cell's Airflow and Python.
+OTHER_CELLS_DESELECT=(--ignore=tests/docs --ignore=tests/release -k "not postgres and not burst_with_the_triggerer_killed and not batch_of_1000 and not rocketmq_deployment")
 
 read -r -a CELLS <<< "$(awk 'NF { printf "%s ", $1 }' <<< "$MATRIX")"
 
