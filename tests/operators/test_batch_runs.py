@@ -304,7 +304,8 @@ def test_sources_from_an_upstream_xcom(imm: Imm) -> None:
 def test_a_retry_that_finds_every_item_ended_completes_without_waiting(imm: Imm) -> None:
     """The first try's deadline passes while IMM still runs the items; by the retry all have ended,
     so it submits nothing, does not defer, and writes the XCom manifest from what IMM reports."""
-    imm.emulator.imm.task_duration = 5.0  # far beyond the deadline, even on a loaded machine
+    # Far beyond the deadline, even where a try takes seconds to start (Airflow 3.2's dag.test()).
+    imm.emulator.imm.task_duration = 15.0
     sources = [f"oss://docs/late/{i}.docx" for i in range(10)]
     for uri in sources:
         imm.put(uri)
