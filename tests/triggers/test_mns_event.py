@@ -224,11 +224,31 @@ if HAS_SHARED_STREAMS:
     ) -> None:
         """Marks are for messages that stay in the queue: one deleted once its events are stored
         costs no request through the triggerer's supervisor but the watcher's one probe at start."""
+        database = await _three_uploads_deleted(watch, monkeypatch, "uploads")
+        store_requests = {kind: n for kind, n in database.requests.items() if "AssetStateStore" in kind}
+        assert store_requests == {"GetAssetStateStoreByName": 1} and database.rows == {}
+
+    async def test_a_watcher_of_several_assets_says_once_that_it_keeps_no_marks(
+        watch: Watch, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Airflow's accessors of a trigger shared by two assets refuse unnamed calls: the watcher
+        makes its events without marks and says so once, not on every message and every delete."""
+        database = await _three_uploads_deleted(watch, monkeypatch, "uploads", "mirror")
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert sum("watches several assets" in w for w in warnings) == 1, warnings
+        assert not [w for w in warnings if "asset state store" in w and "several" not in w], warnings
+        assert database.rows == {}
+
+    async def _three_uploads_deleted(
+        watch: Watch, monkeypatch: pytest.MonkeyPatch, *assets: str
+    ) -> StateStoreSupervisor:
+        """Three uploads through a shared-stream watcher of ``assets``, until their events are made
+        and their messages deleted (and half a second more); the state store it was given."""
         database = StateStoreSupervisor()
         database.install(monkeypatch)
         runner = Runner("shared")
         trigger = watch.trigger(bucket="docs")
-        database.store_for(trigger, "uploads")
+        database.store_for(trigger, *assets)
         try:
             running = await runner.start(trigger)
             for key in ("one.docx", "two.docx", "three.docx"):
@@ -239,32 +259,7 @@ if HAS_SHARED_STREAMS:
             await running.stop()
         finally:
             await runner.close()
-        store_requests = {kind: n for kind, n in database.requests.items() if "AssetStateStore" in kind}
-        assert store_requests == {"GetAssetStateStoreByName": 1} and database.rows == {}
-
-    async def test_a_watcher_of_several_assets_says_once_that_it_keeps_no_marks(
-        watch: Watch, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        """Airflow's accessors of a trigger shared by two assets refuse unnamed calls: the watcher
-        makes its events without marks and says so once, not on every message and every delete."""
-        database = StateStoreSupervisor()
-        database.install(monkeypatch)
-        runner = Runner("shared")
-        trigger = watch.trigger(bucket="docs")
-        database.store_for(trigger, "uploads", "mirror")
-        try:
-            running = await runner.start(trigger)
-            for key in ("one.docx", "two.docx", "three.docx"):
-                watch.upload(key)
-            await eventually(lambda: len(running.keys()) == 3, what="three events")
-            await eventually(lambda: watch.messages() == 0, what="deleted once stored")
-            await running.stop()
-        finally:
-            await runner.close()
-        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-        assert sum("watches several assets" in w for w in warnings) == 1, warnings
-        assert not [w for w in warnings if "asset state store" in w and "several" not in w], warnings
-        assert database.rows == {}
+        return database
 
     async def test_a_redelivery_after_a_triggerer_restart_makes_a_second_event_only_if_unmarked(
         watch: Watch, monkeypatch: pytest.MonkeyPatch
